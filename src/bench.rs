@@ -1,0 +1,191 @@
+//! `glassbox bench`: training throughput through Glassbox's worker versus a bare candle loop.
+
+use crate::data::{epoch_batches, Dataset};
+use crate::model::kernels::{pool2d, PoolKind};
+use crate::model::Model;
+use crate::presets;
+use crate::train::{make_batch, TrainEvent, TrainHandle, TrainRequest};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{Module, Optimizer, VarBuilder, VarMap};
+use clap::Args;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// What to measure: `worker` (the CNN preset through the training worker vs a bare candle loop).
+    #[arg(default_value = "worker")]
+    pub workload: String,
+    /// Timed steps per measurement.
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Repetitions; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    match args.workload.as_str() {
+        "worker" => worker_vs_bare(args),
+        other => bail!("unknown workload '{other}' (known: worker)"),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn worker_vs_bare(args: &BenchArgs) -> Result<()> {
+    let project = presets::load("cnn-mnist").context("loading the cnn-mnist preset")?;
+    let data = Arc::new(Dataset::load(&project.data, None)?);
+    let batch = project.training.batch_size;
+    println!(
+        "cnn-mnist, batch {batch}, {} warm-up + {} timed steps, {} repetitions, {} thread(s)",
+        args.warmup,
+        args.steps,
+        args.reps,
+        candle_core::utils::get_num_threads()
+    );
+    let mut worker = Vec::new();
+    let mut bare = Vec::new();
+    for _ in 0..args.reps {
+        worker.push(worker_throughput(&project, &data, args)?);
+        bare.push(bare_throughput(&project, &data, args)?);
+    }
+    let (w, b) = (median(&mut worker), median(&mut bare));
+    println!("worker (events on):  {w:8.1} samples/s");
+    println!("bare candle loop:    {b:8.1} samples/s");
+    println!(
+        "worker / bare: {:.3} (overhead {:+.1} %)",
+        w / b,
+        (b / w - 1.0) * 100.0
+    );
+    println!(
+        "{{\"workload\":\"worker_vs_bare\",\"worker_samples_per_s\":{w:.1},\"bare_samples_per_s\":{b:.1},\"ratio\":{:.4}}}",
+        w / b
+    );
+    Ok(())
+}
+
+/// Samples/s of the timed steps, measured from the worker's own Step events.
+fn worker_throughput(
+    project: &crate::project::Project,
+    data: &Arc<Dataset>,
+    args: &BenchArgs,
+) -> Result<f64> {
+    let mut req = TrainRequest::new(project.clone());
+    req.dataset = Some(data.clone());
+    req.max_steps = Some(args.warmup + args.steps);
+    req.project.training.epochs = 1;
+    let handle = TrainHandle::spawn(req)?;
+    let mut t0 = None;
+    let mut t1 = None;
+    let mut s0 = 0;
+    let mut s1 = 0;
+    let terminal = handle.wait(|ev| {
+        if let TrainEvent::Step {
+            step,
+            samples,
+            elapsed_ms,
+            ..
+        } = ev
+        {
+            if *step == args.warmup {
+                t0 = Some(*elapsed_ms);
+                s0 = *samples;
+            }
+            if *step == args.warmup + args.steps {
+                t1 = Some(*elapsed_ms);
+                s1 = *samples;
+            }
+        }
+    });
+    match (terminal, t0, t1) {
+        (Some(TrainEvent::Finished { .. }), Some(a), Some(b)) => {
+            Ok((s1 - s0) as f64 / ((b - a) / 1e3))
+        }
+        (Some(TrainEvent::Failed { reason }), ..) => bail!("worker failed: {reason}"),
+        (t, ..) => bail!("worker run ended unexpectedly: {t:?}"),
+    }
+}
+
+/// The reference CNN written directly against candle_nn, trained with candle's AdamW on
+/// pre-built batches: the lower bound on overhead. It uses Glassbox's max-pool kernel, because
+/// candle's own max-pool backward is wrong (see model/kernels/pool.rs); everything else is candle.
+fn bare_throughput(
+    project: &crate::project::Project,
+    data: &Arc<Dataset>,
+    args: &BenchArgs,
+) -> Result<f64> {
+    let dev = Device::Cpu;
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+    let conv_cfg = candle_nn::Conv2dConfig {
+        padding: 1,
+        ..Default::default()
+    };
+    let c1 = candle_nn::conv2d(1, 32, 3, conv_cfg, vb.pp("c1"))?;
+    let c2 = candle_nn::conv2d(32, 64, 3, conv_cfg, vb.pp("c2"))?;
+    let f1 = candle_nn::linear(3136, 128, vb.pp("f1"))?;
+    let f2 = candle_nn::linear(128, 10, vb.pp("f2"))?;
+    let bare_params: usize = varmap.all_vars().iter().map(|v| v.elem_count()).sum();
+    // Glassbox's model of the preset must be the same network, or the ratio means nothing.
+    let model = Model::build(&project.graph, 0)?;
+    if model.param_count() != bare_params {
+        bail!(
+            "the cnn-mnist preset ({} parameters) no longer matches the bare reference CNN ({bare_params})",
+            model.param_count()
+        );
+    }
+    let encoding = model.bind_data(data)?;
+    let mut opt = candle_nn::AdamW::new(
+        varmap.all_vars(),
+        candle_nn::ParamsAdamW {
+            lr: project.training.lr,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let batches: Vec<(Tensor, Tensor)> =
+        epoch_batches(&data.train, project.training.batch_size, &mut rng)
+            .into_iter()
+            .take(16)
+            .map(|idx| {
+                let (x, t, _) = make_batch(data, &idx, encoding, &model)?;
+                let y = match t {
+                    crate::model::TargetBatch::Labels(y) => y,
+                    crate::model::TargetBatch::Values(y) => y,
+                };
+                Ok((x, y))
+            })
+            .collect::<candle_core::Result<_>>()?;
+    let step = |i: usize, opt: &mut candle_nn::AdamW| -> candle_core::Result<()> {
+        let (x, y) = &batches[i % batches.len()];
+        let h = pool2d(&c1.forward(x)?.relu()?, PoolKind::Max, 2, 2)?;
+        let h = pool2d(&c2.forward(&h)?.relu()?, PoolKind::Max, 2, 2)?;
+        let h = f1.forward(&h.flatten_from(1)?)?.relu()?;
+        let logits = f2.forward(&h)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, y)?;
+        let _ = loss.to_scalar::<f32>()?;
+        let _ = logits.argmax(D::Minus1)?;
+        opt.backward_step(&loss)
+    };
+    for i in 0..args.warmup {
+        step(i, &mut opt)?;
+    }
+    let t = Instant::now();
+    let mut samples = 0;
+    for i in 0..args.steps {
+        step(args.warmup + i, &mut opt)?;
+        samples += batches[(args.warmup + i) % batches.len()].0.dim(0)?;
+    }
+    Ok(samples as f64 / t.elapsed().as_secs_f64())
+}

@@ -1,0 +1,274 @@
+//! The headless command line: train, check, eval, bench.
+
+use crate::data::Dataset;
+use crate::graph::analyze;
+use crate::model::{Model, Weights};
+use crate::project::Project;
+use crate::train::{evaluate, Control, EvalMetrics, TrainEvent, TrainHandle, TrainRequest};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "glassbox",
+    version,
+    about = "Build, train and look inside neural networks"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Project to open in the studio.
+    #[arg(global = false)]
+    pub project: Option<PathBuf>,
+    /// Threads for tensor maths (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a project and report per-epoch and test metrics.
+    Train {
+        project: PathBuf,
+        /// Override the project's number of epochs.
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Save the trained weights here (safetensors).
+        #[arg(long)]
+        save: Option<PathBuf>,
+        /// Train on at most this many samples.
+        #[arg(long)]
+        max_train: Option<usize>,
+        /// Override the project's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress bar (for logs).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Print every node's output shape and parameter count, or the graph's errors.
+    Check { project: PathBuf },
+    /// Evaluate saved weights on the project's validation and test data.
+    Eval {
+        project: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+    },
+    /// Measure training throughput (see `glassbox bench --help`).
+    Bench(crate::bench::BenchArgs),
+}
+
+pub fn run(cmd: Command) -> ExitCode {
+    let result = match cmd {
+        Command::Train {
+            project,
+            epochs,
+            save,
+            max_train,
+            seed,
+            quiet,
+        } => train(&project, epochs, save.as_deref(), max_train, seed, quiet),
+        Command::Check { project } => check(&project),
+        Command::Eval { project, weights } => eval(&project, &weights),
+        Command::Bench(args) => crate::bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_project(path: &Path) -> Result<Project> {
+    Ok(Project::load(path)?)
+}
+
+fn fmt_acc(a: Option<f32>) -> String {
+    a.map_or("   -   ".into(), |a| format!("{:6.2}%", a * 100.0))
+}
+
+fn fmt_eval(m: &Option<EvalMetrics>) -> String {
+    match m {
+        Some(m) => format!("loss {:.4} acc {}", m.loss, fmt_acc(m.accuracy)),
+        None => "(no samples)".into(),
+    }
+}
+
+fn train(
+    path: &Path,
+    epochs: Option<usize>,
+    save: Option<&Path>,
+    max_train: Option<usize>,
+    seed: Option<u64>,
+    quiet: bool,
+) -> Result<()> {
+    let mut project = load_project(path)?;
+    if let Some(e) = epochs {
+        project.training.epochs = e;
+    }
+    if let Some(m) = max_train {
+        project.data.max_train_samples = Some(m);
+    }
+    if let Some(s) = seed {
+        project.training.seed = s;
+    }
+    let mut req = TrainRequest::new(project.clone());
+    req.project_dir = path.parent().map(Path::to_path_buf);
+    println!(
+        "training {} ({}) for {} epoch(s)",
+        project.name,
+        path.display(),
+        project.training.epochs
+    );
+    let handle = TrainHandle::spawn(req).context("cannot start the training thread")?;
+    let mut bar: Option<ProgressBar> = None;
+    let style = ProgressStyle::with_template(
+        "epoch {prefix} [{bar:30}] {pos}/{len} steps  loss {msg}  {per_sec} eta {eta}",
+    )
+    .expect("static template")
+    .progress_chars("=> ");
+    let mut info = None;
+    let terminal = handle.wait(|ev| match ev {
+        TrainEvent::Started(i) => {
+            println!(
+                "{}: {} train / {} validation / {} test samples, {} parameters, {} steps per epoch (setup {:.0} ms)",
+                i.data_name, i.train_samples, i.val_samples, i.test_samples, i.params, i.steps_per_epoch, i.setup_ms
+            );
+            info = Some(i.clone());
+        }
+        TrainEvent::Step { step, epoch, loss, .. } => {
+            if quiet {
+                return;
+            }
+            let spe = info.as_ref().map_or(1, |i| i.steps_per_epoch);
+            let b = bar.get_or_insert_with(|| {
+                let b = ProgressBar::new(spe as u64).with_style(style.clone());
+                b.set_prefix(format!("{}", epoch + 1));
+                b
+            });
+            b.set_position(((step - 1) % spe + 1) as u64);
+            b.set_message(format!("{loss:.4}"));
+        }
+        TrainEvent::Epoch(m) => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            println!(
+                "epoch {:>3}  train loss {:.4} acc {}  val {}  ({:.1} s)",
+                m.epoch,
+                m.train_loss,
+                fmt_acc(m.train_acc),
+                fmt_eval(&m.val),
+                m.elapsed_ms / 1e3
+            );
+        }
+        _ => {}
+    });
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
+    match terminal {
+        Some(TrainEvent::Finished {
+            test,
+            weights,
+            elapsed_ms,
+        }) => {
+            println!(
+                "test {}  (trained in {:.1} s)",
+                fmt_eval(&test),
+                elapsed_ms / 1e3
+            );
+            if let Some(test) = test {
+                if let Some(a) = test.accuracy {
+                    println!(
+                        "final test accuracy: {:.2}% on {} samples",
+                        a * 100.0,
+                        test.samples
+                    );
+                }
+            }
+            if let Some(p) = save {
+                weights.save(p)?;
+                println!("saved weights to {}", p.display());
+            }
+            Ok(())
+        }
+        Some(TrainEvent::Diverged { step, what }) => bail!("diverged at step {step}: {what}"),
+        Some(TrainEvent::Failed { reason }) => bail!("training failed: {reason}"),
+        Some(TrainEvent::Stopped { step, .. }) => bail!("stopped at step {step}"),
+        _ => bail!("the training thread ended without a result"),
+    }
+}
+
+fn check(path: &Path) -> Result<()> {
+    let project = load_project(path)?;
+    let g = &project.graph;
+    let a = analyze(g);
+    let width = g
+        .nodes
+        .iter()
+        .map(|n| n.label().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!(
+        "{:<width$}  {:<22}  {:>10}",
+        "node", "output shape", "params"
+    );
+    for &i in &a.order {
+        let node = &g.nodes[i];
+        let shapes = &a.nodes[i];
+        let out = match (&shapes.output, node.layer.output_count()) {
+            (Some(s), _) => s.to_string(),
+            (None, 0) => match shapes.inputs.first() {
+                Some(Some(s)) => format!("{s} (prediction)"),
+                _ => "?".into(),
+            },
+            (None, _) => "?".into(),
+        };
+        println!(
+            "{:<width$}  {:<22}  {:>10}",
+            node.label(),
+            out,
+            shapes.params
+        );
+    }
+    println!("{:<width$}  {:<22}  {:>10}", "total", "", a.total_params());
+    for w in &a.warnings {
+        println!("warning: {w}");
+    }
+    if a.is_ok() {
+        println!(
+            "ok: {} nodes, {} parameters",
+            g.nodes.len(),
+            a.total_params()
+        );
+        Ok(())
+    } else {
+        for e in &a.errors {
+            eprintln!("error: {e}");
+        }
+        bail!("{} has {} problem(s)", path.display(), a.errors.len())
+    }
+}
+
+fn eval(path: &Path, weights_path: &Path) -> Result<()> {
+    let project = load_project(path)?;
+    let weights = Weights::load(weights_path)?;
+    let data = Dataset::load(&project.data, path.parent())?;
+    let model = Model::build(&project.graph, project.training.seed)?;
+    let encoding = model.bind_data(&data)?;
+    model.load_weights(&weights)?;
+    let control = Control::default();
+    for (name, idx) in [("validation", &data.val), ("test", &data.test)] {
+        let m = evaluate(&model, &data, idx, encoding, &control)?.flatten();
+        println!("{name:<10} {} on {} samples", fmt_eval(&m), idx.len());
+    }
+    Ok(())
+}

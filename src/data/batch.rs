@@ -1,0 +1,28 @@
+//! Shuffled mini-batches of sample indices.
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// The batches of one epoch: `indices` shuffled, cut into `batch_size` pieces. A last piece of a
+/// single sample is dropped, because batch statistics (BatchNorm) are undefined for it.
+pub fn epoch_batches(
+    indices: &[usize],
+    batch_size: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<usize>> {
+    let mut order = indices.to_vec();
+    order.shuffle(rng);
+    order
+        .chunks(batch_size.max(1))
+        .filter(|c| c.len() > 1 || indices.len() == 1)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+/// Number of batches `epoch_batches` yields.
+pub fn batches_per_epoch(n: usize, batch_size: usize) -> usize {
+    let b = batch_size.max(1);
+    let full = n / b;
+    let rest = n % b;
+    full + usize::from(rest > 1 || (n == 1 && rest == 1))
+}

@@ -1,0 +1,439 @@
+//! A loaded data set: compact sample storage, targets, splits and normalisation.
+
+use super::error::DataError;
+use super::idx::read_idx;
+use super::settings::{DataSettings, DataSource, Normalization, SplitSettings};
+use super::table::read_csv;
+use crate::fsutil::{assets_dir, resolve_data_path};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+
+/// Sample values as stored: images stay bytes (4× smaller than f32) and are converted per batch.
+#[derive(Clone, Debug)]
+pub enum Features {
+    U8(Vec<u8>),
+    F32(Vec<f32>),
+}
+
+impl Features {
+    fn len(&self) -> usize {
+        match self {
+            Features::U8(v) => v.len(),
+            Features::F32(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> f32 {
+        match self {
+            Features::U8(v) => v[i] as f32,
+            Features::F32(v) => v[i],
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Features::U8(v) => v.len(),
+            Features::F32(v) => v.len() * 4,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Targets {
+    Classes {
+        labels: Vec<u32>,
+        names: Vec<String>,
+    },
+    Values {
+        values: Vec<f32>,
+        dim: usize,
+        names: Vec<String>,
+    },
+}
+
+impl Targets {
+    fn len(&self) -> usize {
+        match self {
+            Targets::Classes { labels, .. } => labels.len(),
+            Targets::Values { values, dim, .. } => values.len() / dim.max(&1),
+        }
+    }
+}
+
+/// What a source loader returns before splitting and normalising.
+#[derive(Debug)]
+pub struct RawData {
+    pub sample_shape: Vec<usize>,
+    pub features: Features,
+    pub targets: Targets,
+    pub feature_names: Vec<String>,
+    /// Samples from this index on are the source's own test set.
+    pub source_test_start: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub name: String,
+    pub sample_shape: Vec<usize>,
+    pub feature_names: Vec<String>,
+    pub targets: Targets,
+    pub train: Vec<usize>,
+    pub val: Vec<usize>,
+    pub test: Vec<usize>,
+    features: Features,
+    /// Normalised value = (raw - shift) * scale, per feature or one for all (len 1).
+    shift: Vec<f32>,
+    scale: Vec<f32>,
+}
+
+impl Dataset {
+    /// Loads, splits and normalises the data a project names.
+    pub fn load(settings: &DataSettings, project_dir: Option<&Path>) -> Result<Self, DataError> {
+        let (name, raw) = match &settings.source {
+            DataSource::Mnist => ("MNIST".to_string(), load_mnist(&assets_dir())?),
+            DataSource::Csv { path, target, task } => {
+                let file = resolve_data_path(path, project_dir);
+                let name = file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| path.clone());
+                (name, read_csv(&file, target, *task)?)
+            }
+        };
+        Self::from_raw(name, raw, settings)
+    }
+
+    pub fn from_raw(
+        name: String,
+        raw: RawData,
+        settings: &DataSettings,
+    ) -> Result<Self, DataError> {
+        let sample_len: usize = raw.sample_shape.iter().product();
+        let n = raw.targets.len();
+        if sample_len == 0 || raw.features.len() != n * sample_len {
+            return Err(DataError::Settings(format!(
+                "{name}: {} values do not make {n} samples of shape {:?}",
+                raw.features.len(),
+                raw.sample_shape
+            )));
+        }
+        if n == 0 {
+            return Err(DataError::Settings(format!("{name} has no samples")));
+        }
+        let (mut train, val, test) =
+            split(n, raw.source_test_start, &raw.targets, &settings.split)?;
+        if let Some(max) = settings.max_train_samples {
+            train.truncate(max.max(1));
+        }
+        if train.is_empty() {
+            return Err(DataError::Settings(format!(
+                "{name}: the split leaves no training samples; lower the validation/test fractions"
+            )));
+        }
+        let (shift, scale) =
+            normalization(&raw.features, sample_len, &train, settings.normalization);
+        Ok(Self {
+            name,
+            sample_shape: raw.sample_shape,
+            feature_names: raw.feature_names,
+            targets: raw.targets,
+            train,
+            val,
+            test,
+            features: raw.features,
+            shift,
+            scale,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn sample_len(&self) -> usize {
+        self.sample_shape.iter().product()
+    }
+
+    pub fn n_classes(&self) -> Option<usize> {
+        match &self.targets {
+            Targets::Classes { names, .. } => Some(names.len()),
+            Targets::Values { .. } => None,
+        }
+    }
+
+    pub fn class_names(&self) -> &[String] {
+        match &self.targets {
+            Targets::Classes { names, .. } | Targets::Values { names, .. } => names,
+        }
+    }
+
+    pub fn label(&self, i: usize) -> Option<u32> {
+        match &self.targets {
+            Targets::Classes { labels, .. } => Some(labels[i]),
+            Targets::Values { .. } => None,
+        }
+    }
+
+    /// Appends the normalised features of the samples `idx` to `out`, sample after sample.
+    pub fn gather_features(&self, idx: &[usize], out: &mut Vec<f32>) {
+        let len = self.sample_len();
+        out.reserve(idx.len() * len);
+        for &i in idx {
+            let range = i * len..(i + 1) * len;
+            match (&self.features, self.shift.len()) {
+                (Features::U8(v), 1) => {
+                    let (s, k) = (self.shift[0], self.scale[0]);
+                    out.extend(v[range].iter().map(|&b| (b as f32 - s) * k));
+                }
+                (Features::F32(v), 1) => {
+                    let (s, k) = (self.shift[0], self.scale[0]);
+                    out.extend(v[range].iter().map(|&x| (x - s) * k));
+                }
+                (f, _) => out.extend(
+                    range
+                        .enumerate()
+                        .map(|(j, r)| (f.get(r) - self.shift[j]) * self.scale[j]),
+                ),
+            }
+        }
+    }
+
+    /// Appends class labels of the samples `idx` (classification data only).
+    pub fn gather_labels(&self, idx: &[usize], out: &mut Vec<u32>) {
+        if let Targets::Classes { labels, .. } = &self.targets {
+            out.extend(idx.iter().map(|&i| labels[i]));
+        }
+    }
+
+    /// Appends numeric targets of the samples `idx` (regression data only).
+    pub fn gather_values(&self, idx: &[usize], out: &mut Vec<f32>) {
+        if let Targets::Values { values, dim, .. } = &self.targets {
+            for &i in idx {
+                out.extend_from_slice(&values[i * dim..(i + 1) * dim]);
+            }
+        }
+    }
+
+    /// One sample's raw values (before normalisation), for display.
+    pub fn raw_sample(&self, i: usize) -> Vec<f32> {
+        let len = self.sample_len();
+        (i * len..(i + 1) * len)
+            .map(|r| self.features.get(r))
+            .collect()
+    }
+
+    /// Bytes held by samples and targets.
+    pub fn memory_bytes(&self) -> usize {
+        let targets = match &self.targets {
+            Targets::Classes { labels, .. } => labels.len() * 4,
+            Targets::Values { values, .. } => values.len() * 4,
+        };
+        self.features.bytes() + targets + (self.train.len() + self.val.len() + self.test.len()) * 8
+    }
+}
+
+/// Images, labels and image dims read from a pair of IDX files.
+type IdxPair = (Vec<u8>, Vec<u8>, Vec<usize>);
+/// Train, validation and test indices.
+type Splits = (Vec<usize>, Vec<usize>, Vec<usize>);
+
+/// MNIST from the shipped IDX files: the 60,000 training images, then the 10,000 test images.
+pub fn load_mnist(assets: &Path) -> Result<RawData, DataError> {
+    let dir = assets.join("data").join("mnist");
+    let read_pair = |images: &str, labels: &str| -> Result<IdxPair, DataError> {
+        let img_path = dir.join(images);
+        let img = read_idx(&img_path)?;
+        let lab = read_idx(&dir.join(labels))?;
+        if img.dims.len() != 3 || lab.dims.len() != 1 || img.dims[0] != lab.dims[0] {
+            return Err(DataError::Idx {
+                path: img_path,
+                reason: format!(
+                    "images {:?} and labels {:?} do not match (expected [n, rows, cols] and [n])",
+                    img.dims, lab.dims
+                ),
+            });
+        }
+        Ok((img.data, lab.data, img.dims))
+    };
+    let (mut images, mut labels, dims) =
+        read_pair("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")?;
+    let (test_images, test_labels, test_dims) =
+        read_pair("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")?;
+    if dims[1..] != test_dims[1..] {
+        return Err(DataError::Settings(
+            "MNIST train and test images differ in size".into(),
+        ));
+    }
+    let source_test_start = labels.len();
+    images.extend_from_slice(&test_images);
+    labels.extend_from_slice(&test_labels);
+    if let Some(bad) = labels.iter().find(|&&l| l > 9) {
+        return Err(DataError::Settings(format!(
+            "MNIST labels must be digits 0-9, found {bad}"
+        )));
+    }
+    Ok(RawData {
+        sample_shape: vec![1, dims[1], dims[2]],
+        features: Features::U8(images),
+        targets: Targets::Classes {
+            labels: labels.into_iter().map(u32::from).collect(),
+            names: (0..10).map(|d| d.to_string()).collect(),
+        },
+        feature_names: Vec::new(),
+        source_test_start: Some(source_test_start),
+    })
+}
+
+fn split(
+    n: usize,
+    source_test_start: Option<usize>,
+    targets: &Targets,
+    settings: &SplitSettings,
+) -> Result<Splits, DataError> {
+    let bad_fraction = |name: &str, f: f32| {
+        DataError::Settings(format!(
+            "the {name} fraction is {f}; it must be at least 0 and below 1"
+        ))
+    };
+    if !(0.0..1.0).contains(&settings.validation) {
+        return Err(bad_fraction("validation", settings.validation));
+    }
+    if !(0.0..1.0).contains(&settings.test) {
+        return Err(bad_fraction("test", settings.test));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
+    let (pool, mut test, val_frac) = match source_test_start {
+        Some(s) if settings.use_source_test => (
+            (0..s).collect::<Vec<_>>(),
+            (s..n).collect(),
+            settings.validation,
+        ),
+        _ => {
+            let total = settings.validation + settings.test;
+            if total >= 1.0 {
+                return Err(DataError::Settings(format!(
+                    "validation ({}) and test ({}) fractions add up to {total}: nothing is left to train on",
+                    settings.validation, settings.test
+                )));
+            }
+            // Carve the test set first, then the validation share of what remains.
+            let all: Vec<usize> = (0..n).collect();
+            let (rest, test) = carve(all, settings.test, targets, settings.stratify, &mut rng);
+            let val_of_rest = settings.validation / (1.0 - settings.test);
+            (rest, test, val_of_rest)
+        }
+    };
+    let (mut train, mut val) = carve(pool, val_frac, targets, settings.stratify, &mut rng);
+    train.shuffle(&mut rng);
+    val.sort_unstable();
+    test.sort_unstable();
+    Ok((train, val, test))
+}
+
+/// Splits `pool` into (kept, carved) with `fraction` carved out, per class when stratified.
+fn carve(
+    pool: Vec<usize>,
+    fraction: f32,
+    targets: &Targets,
+    stratify: bool,
+    rng: &mut ChaCha8Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let groups: Vec<Vec<usize>> = match targets {
+        Targets::Classes { labels, names } if stratify => {
+            let mut g = vec![Vec::new(); names.len()];
+            for i in pool {
+                g[labels[i] as usize].push(i);
+            }
+            g
+        }
+        _ => vec![pool],
+    };
+    let mut kept = Vec::new();
+    let mut carved = Vec::new();
+    for mut group in groups {
+        group.shuffle(rng);
+        let k = ((group.len() as f32) * fraction).round() as usize;
+        carved.extend_from_slice(&group[..k]);
+        kept.extend_from_slice(&group[k..]);
+    }
+    (kept, carved)
+}
+
+fn normalization(
+    features: &Features,
+    sample_len: usize,
+    train: &[usize],
+    mode: Normalization,
+) -> (Vec<f32>, Vec<f32>) {
+    match features {
+        Features::U8(v) => match mode {
+            Normalization::None | Normalization::Unit => (vec![0.0], vec![1.0 / 255.0]),
+            Normalization::Standardize => {
+                let (mut sum, mut sq) = (0f64, 0f64);
+                for &i in train {
+                    for &b in &v[i * sample_len..(i + 1) * sample_len] {
+                        let x = b as f64;
+                        sum += x;
+                        sq += x * x;
+                    }
+                }
+                let count = (train.len() * sample_len) as f64;
+                let mean = sum / count;
+                let std = (sq / count - mean * mean).max(1e-12).sqrt();
+                (vec![mean as f32], vec![(1.0 / std) as f32])
+            }
+        },
+        Features::F32(v) => match mode {
+            Normalization::None => (vec![0.0], vec![1.0]),
+            Normalization::Unit => {
+                let mut lo = vec![f32::INFINITY; sample_len];
+                let mut hi = vec![f32::NEG_INFINITY; sample_len];
+                for &i in train {
+                    for j in 0..sample_len {
+                        let x = v[i * sample_len + j];
+                        lo[j] = lo[j].min(x);
+                        hi[j] = hi[j].max(x);
+                    }
+                }
+                let scale = lo
+                    .iter()
+                    .zip(&hi)
+                    .map(|(l, h)| if h > l { 1.0 / (h - l) } else { 1.0 })
+                    .collect();
+                (lo, scale)
+            }
+            Normalization::Standardize => {
+                let mut sum = vec![0f64; sample_len];
+                let mut sq = vec![0f64; sample_len];
+                for &i in train {
+                    for j in 0..sample_len {
+                        let x = v[i * sample_len + j] as f64;
+                        sum[j] += x;
+                        sq[j] += x * x;
+                    }
+                }
+                let count = train.len() as f64;
+                let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
+                let scale = sq
+                    .iter()
+                    .zip(&mean)
+                    .map(|(s, m)| {
+                        let var = s / count - m * m;
+                        if var > 1e-12 {
+                            (1.0 / var.sqrt()) as f32
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                (mean.iter().map(|&m| m as f32).collect(), scale)
+            }
+        },
+    }
+}

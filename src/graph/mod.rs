@@ -1,0 +1,15 @@
+//! The network as data: layers, nodes, wires, and the checks that run on every edit.
+//! No egui and no candle here, so the editor, the CLI and tests share it.
+
+mod error;
+mod shape;
+mod spec;
+mod validate;
+
+pub use error::GraphError;
+pub use shape::{concat_axis_with_batch, layer_output};
+pub use spec::{
+    DType, Edge, Graph, Layer, LayerFamily, LayerKind, Loss, Node, Target, TensorShape,
+    TrainingMode,
+};
+pub use validate::{analyze, Analysis, NodeShapes};

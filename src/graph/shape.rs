@@ -1,0 +1,281 @@
+//! Per-layer shape rules and parameter counts. Messages are written to follow the node's label:
+//! "Dense 'fc1' " + "expects a flat input, got [B, 32, 7, 7]: add a Flatten before it".
+
+use super::spec::{DType, Layer, Loss, TensorShape};
+
+/// Output shape and trainable parameter count of `layer` given its input shapes (one per port).
+pub fn layer_output(
+    layer: &Layer,
+    inputs: &[&TensorShape],
+) -> Result<(TensorShape, usize), String> {
+    check_params(layer)?;
+    if let Some(x) = inputs.iter().find(|s| s.dtype == DType::TokenId) {
+        if !matches!(layer, Layer::Output { .. }) {
+            return Err(format!(
+                "cannot read token ids {x}: integer inputs need an Embedding layer first"
+            ));
+        }
+    }
+    match layer {
+        Layer::Input { shape, dtype } => Ok((
+            TensorShape {
+                dims: shape.clone(),
+                dtype: *dtype,
+            },
+            0,
+        )),
+        Layer::Dense { units, bias } => {
+            let x = inputs[0];
+            match x.rank() {
+                1 | 2 => {
+                    let features = *x.dims.last().expect("rank checked");
+                    let mut dims = x.dims.clone();
+                    *dims.last_mut().expect("rank checked") = *units;
+                    let params = features * units + if *bias { *units } else { 0 };
+                    Ok((TensorShape::f32(dims), params))
+                }
+                _ => Err(format!(
+                    "expects a flat input, got {x}: add a Flatten before it"
+                )),
+            }
+        }
+        Layer::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            bias,
+        } => {
+            let (c, h, w) = image_dims(inputs[0])?;
+            let out_h = conv_out(h, *kernel, *stride, *padding);
+            let out_w = conv_out(w, *kernel, *stride, *padding);
+            match (out_h, out_w) {
+                (Some(oh), Some(ow)) => {
+                    let params = c * filters * kernel * kernel + if *bias { *filters } else { 0 };
+                    Ok((TensorShape::f32([*filters, oh, ow]), params))
+                }
+                _ => Err(format!(
+                    "has a {kernel}×{kernel} kernel, larger than its padded input {}×{} ({}): use a smaller kernel or more padding",
+                    h + 2 * padding,
+                    w + 2 * padding,
+                    inputs[0]
+                )),
+            }
+        }
+        Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+            let (c, h, w) = image_dims(inputs[0])?;
+            if h < *kernel || w < *kernel {
+                return Err(format!(
+                    "has a {kernel}×{kernel} window, larger than its input {}",
+                    inputs[0]
+                ));
+            }
+            Ok((
+                TensorShape::f32([c, (h - kernel) / stride + 1, (w - kernel) / stride + 1]),
+                0,
+            ))
+        }
+        Layer::Flatten => Ok((TensorShape::f32([inputs[0].numel()]), 0)),
+        Layer::Reshape { shape } => reshape(inputs[0], shape).map(|s| (s, 0)),
+        Layer::ReLU
+        | Layer::LeakyReLU { .. }
+        | Layer::Sigmoid
+        | Layer::Tanh
+        | Layer::GELU
+        | Layer::Softmax
+        | Layer::Dropout { .. } => Ok((inputs[0].clone(), 0)),
+        Layer::BatchNorm { .. } => {
+            let x = inputs[0];
+            match x.rank() {
+                1 | 3 => Ok((x.clone(), 2 * x.dims[0])),
+                _ => Err(format!(
+                    "normalises features [B, F] or channels [B, C, H, W], got {x}"
+                )),
+            }
+        }
+        Layer::LayerNorm { .. } => {
+            let x = inputs[0];
+            let f = *x
+                .dims
+                .last()
+                .ok_or_else(|| format!("needs at least one feature axis, got {x}"))?;
+            Ok((x.clone(), 2 * f))
+        }
+        Layer::Add { .. } => {
+            let first = inputs[0];
+            if let Some(other) = inputs.iter().find(|s| s.dims != first.dims) {
+                return Err(format!(
+                    "adds inputs of different shapes {first} and {other}: they must match exactly"
+                ));
+            }
+            Ok((first.clone(), 0))
+        }
+        Layer::Concat { axis, .. } => concat(inputs, *axis).map(|s| (s, 0)),
+        Layer::Output { loss, .. } => {
+            let x = inputs[0];
+            match loss {
+                Loss::CrossEntropy if x.rank() != 1 || x.dims[0] < 2 => Err(format!(
+                    "with cross-entropy needs one score per class [B, classes], got {x}: end the network with Flatten and a Dense layer with one unit per class"
+                )),
+                Loss::BinaryCrossEntropy if x.rank() != 1 => Err(format!(
+                    "with binary cross-entropy needs flat scores [B, outputs], got {x}: add a Flatten and a Dense layer"
+                )),
+                _ => Ok((x.clone(), 0)),
+            }
+        }
+    }
+}
+
+fn check_params(layer: &Layer) -> Result<(), String> {
+    let positive = |name: &str, v: usize| {
+        if v == 0 {
+            Err(format!("has {name} 0: it must be at least 1"))
+        } else {
+            Ok(())
+        }
+    };
+    match layer {
+        Layer::Input { shape, .. } if shape.is_empty() || shape.contains(&0) => {
+            return Err(format!(
+                "has shape {shape:?}: every axis needs at least one element"
+            ));
+        }
+        Layer::Dense { units, .. } => positive("units", *units)?,
+        Layer::Conv2d {
+            filters,
+            kernel,
+            stride,
+            ..
+        } => {
+            positive("filters", *filters)?;
+            positive("kernel size", *kernel)?;
+            positive("stride", *stride)?;
+        }
+        Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+            positive("kernel size", *kernel)?;
+            positive("stride", *stride)?;
+        }
+        Layer::Dropout { p } if !(0.0..1.0).contains(p) => {
+            return Err(format!(
+                "has drop probability {p}: it must be at least 0 and below 1"
+            ));
+        }
+        Layer::BatchNorm { momentum, .. } if !(0.0..=1.0).contains(momentum) => {
+            return Err(format!("has momentum {momentum}: it must be in [0, 1]"));
+        }
+        Layer::BatchNorm { eps, .. } | Layer::LayerNorm { eps } if *eps <= 0.0 => {
+            return Err(format!("has eps {eps}: it must be positive"));
+        }
+        Layer::Add { inputs } | Layer::Concat { inputs, .. } if *inputs < 2 => {
+            return Err(format!("has {inputs} input(s): it needs at least 2"));
+        }
+        Layer::LeakyReLU { slope } if !slope.is_finite() => {
+            return Err("has a slope that is not a number".into());
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn image_dims(x: &TensorShape) -> Result<(usize, usize, usize), String> {
+    match x.dims[..] {
+        [c, h, w] => Ok((c, h, w)),
+        [n] if is_square(n) => {
+            let side = (n as f64).sqrt().round() as usize;
+            Err(format!(
+                "expects an image [B, channels, height, width], got {x}: add a Reshape to [1, {side}, {side}] before it"
+            ))
+        }
+        _ => Err(format!(
+            "expects an image [B, channels, height, width], got {x}: add a Reshape before it"
+        )),
+    }
+}
+
+fn is_square(n: usize) -> bool {
+    let s = (n as f64).sqrt().round() as usize;
+    s * s == n && n > 1
+}
+
+fn conv_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {
+    let padded = size + 2 * padding;
+    (padded >= kernel).then(|| (padded - kernel) / stride + 1)
+}
+
+fn reshape(x: &TensorShape, target: &[i64]) -> Result<TensorShape, String> {
+    let total = x.numel();
+    let holes = target.iter().filter(|&&d| d == -1).count();
+    if holes > 1 {
+        return Err(format!(
+            "target {target:?} has more than one -1: only one axis can be inferred"
+        ));
+    }
+    if target.iter().any(|&d| d == 0 || d < -1) {
+        return Err(format!(
+            "target {target:?} has an axis that is not positive (use -1 for one inferred axis)"
+        ));
+    }
+    let known: usize = target
+        .iter()
+        .filter(|&&d| d > 0)
+        .map(|&d| d as usize)
+        .product();
+    let dims: Vec<usize> = if holes == 1 {
+        if known == 0 || total % known != 0 {
+            return Err(format!(
+                "cannot reshape {x} ({total} values) to {target:?}: {total} is not divisible by {known}"
+            ));
+        }
+        target
+            .iter()
+            .map(|&d| if d == -1 { total / known } else { d as usize })
+            .collect()
+    } else {
+        if known != total {
+            return Err(format!(
+                "cannot reshape {x} ({total} values) to {target:?} ({known} values): the counts must match"
+            ));
+        }
+        target.iter().map(|&d| d as usize).collect()
+    };
+    Ok(TensorShape::f32(dims))
+}
+
+fn concat(inputs: &[&TensorShape], axis: i64) -> Result<TensorShape, String> {
+    let first = inputs[0];
+    let rank = first.rank() as i64;
+    let ax = if axis < 0 { rank + axis } else { axis };
+    if ax < 0 || ax >= rank {
+        return Err(format!(
+            "joins along axis {axis}, but its input {first} has only {rank} sample axes"
+        ));
+    }
+    let ax = ax as usize;
+    let mut dims = first.dims.clone();
+    for other in &inputs[1..] {
+        let same_elsewhere = other.rank() == first.rank()
+            && other
+                .dims
+                .iter()
+                .zip(&first.dims)
+                .enumerate()
+                .all(|(i, (a, b))| i == ax || a == b);
+        if !same_elsewhere {
+            return Err(format!(
+                "joins {first} and {other} along axis {axis}: all other axes must match"
+            ));
+        }
+        dims[ax] += other.dims[ax];
+    }
+    Ok(TensorShape::f32(dims))
+}
+
+/// Index of the concat axis counted with the batch dimension, as candle wants it.
+pub fn concat_axis_with_batch(axis: i64, sample_rank: usize) -> usize {
+    let ax = if axis < 0 {
+        sample_rank as i64 + axis
+    } else {
+        axis
+    };
+    ax as usize + 1
+}

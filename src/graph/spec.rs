@@ -1,0 +1,631 @@
+//! The graph as plain data: layers with their parameters, nodes, wires.
+//!
+//! Everything here is serde so a project file, the editor and the CLI share one description.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Element type a tensor carries between layers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DType {
+    #[default]
+    F32,
+    /// Integer token ids (embedding inputs, language models).
+    TokenId,
+}
+
+/// Shape of one sample (the batch dimension is implicit and shown as `B`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TensorShape {
+    pub dims: Vec<usize>,
+    #[serde(default)]
+    pub dtype: DType,
+}
+
+impl TensorShape {
+    pub fn f32(dims: impl Into<Vec<usize>>) -> Self {
+        Self {
+            dims: dims.into(),
+            dtype: DType::F32,
+        }
+    }
+
+    /// Number of values in one sample.
+    pub fn numel(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    pub fn rank(&self) -> usize {
+        self.dims.len()
+    }
+
+    /// Dims with the batch dimension in front, for building tensors.
+    pub fn with_batch(&self, batch: usize) -> Vec<usize> {
+        std::iter::once(batch)
+            .chain(self.dims.iter().copied())
+            .collect()
+    }
+}
+
+impl fmt::Display for TensorShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[B")?;
+        for d in &self.dims {
+            write!(f, ", {d}")?;
+        }
+        write!(f, "]")?;
+        if self.dtype == DType::TokenId {
+            write!(f, " ids")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a model is trained to do. Only supervised learning exists so far; the others are named
+/// so that project files and the trainer can grow without a format change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrainingMode {
+    #[default]
+    Supervised,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Loss {
+    /// Softmax cross-entropy on raw class scores (logits) against class labels.
+    #[default]
+    CrossEntropy,
+    /// Mean squared error against numeric targets (one-hot for class labels).
+    Mse,
+    /// Sigmoid + binary cross-entropy on logits against 0/1 targets.
+    BinaryCrossEntropy,
+}
+
+impl Loss {
+    pub const ALL: [Loss; 3] = [Loss::CrossEntropy, Loss::Mse, Loss::BinaryCrossEntropy];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Loss::CrossEntropy => "cross-entropy",
+            Loss::Mse => "mean squared error",
+            Loss::BinaryCrossEntropy => "binary cross-entropy",
+        }
+    }
+}
+
+/// What the Output node compares the prediction with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Target {
+    /// The data set's label / target column.
+    #[default]
+    Label,
+}
+
+fn yes() -> bool {
+    true
+}
+fn two() -> usize {
+    2
+}
+fn bn_momentum() -> f32 {
+    0.1
+}
+fn norm_eps() -> f32 {
+    1e-5
+}
+fn leaky_slope() -> f32 {
+    0.01
+}
+
+/// A layer and its parameters. The serde tag `type` keeps project files readable:
+/// `{"type": "Dense", "units": 128}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Layer {
+    Input {
+        shape: Vec<usize>,
+        #[serde(default)]
+        dtype: DType,
+    },
+    Dense {
+        units: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    Conv2d {
+        filters: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    MaxPool2d {
+        kernel: usize,
+        stride: usize,
+    },
+    AvgPool2d {
+        kernel: usize,
+        stride: usize,
+    },
+    Flatten,
+    Reshape {
+        /// Target shape without the batch dimension; one entry may be -1 (inferred).
+        shape: Vec<i64>,
+    },
+    ReLU,
+    LeakyReLU {
+        #[serde(default = "leaky_slope")]
+        slope: f32,
+    },
+    Sigmoid,
+    Tanh,
+    GELU,
+    /// Softmax over the last axis.
+    Softmax,
+    Dropout {
+        p: f32,
+    },
+    BatchNorm {
+        #[serde(default = "bn_momentum")]
+        momentum: f32,
+        #[serde(default = "norm_eps")]
+        eps: f32,
+    },
+    /// Normalises over the last axis.
+    LayerNorm {
+        #[serde(default = "norm_eps")]
+        eps: f32,
+    },
+    Add {
+        #[serde(default = "two")]
+        inputs: usize,
+    },
+    Concat {
+        #[serde(default = "two")]
+        inputs: usize,
+        /// Axis among the sample dims (0 = channels / first feature axis; -1 = last).
+        #[serde(default)]
+        axis: i64,
+    },
+    Output {
+        #[serde(default)]
+        loss: Loss,
+        #[serde(default)]
+        target: Target,
+    },
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The kind of a layer without its parameters: palette entries, colours, names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LayerKind {
+    Input,
+    Dense,
+    Conv2d,
+    MaxPool2d,
+    AvgPool2d,
+    Flatten,
+    Reshape,
+    ReLU,
+    LeakyReLU,
+    Sigmoid,
+    Tanh,
+    GELU,
+    Softmax,
+    Dropout,
+    BatchNorm,
+    LayerNorm,
+    Add,
+    Concat,
+    Output,
+}
+
+/// Families used to group the palette and colour nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LayerFamily {
+    Io,
+    Linear,
+    Convolution,
+    Shape,
+    Activation,
+    Regularisation,
+    Merge,
+}
+
+impl LayerKind {
+    pub const ALL: [LayerKind; 19] = [
+        LayerKind::Input,
+        LayerKind::Dense,
+        LayerKind::Conv2d,
+        LayerKind::MaxPool2d,
+        LayerKind::AvgPool2d,
+        LayerKind::Flatten,
+        LayerKind::Reshape,
+        LayerKind::ReLU,
+        LayerKind::LeakyReLU,
+        LayerKind::Sigmoid,
+        LayerKind::Tanh,
+        LayerKind::GELU,
+        LayerKind::Softmax,
+        LayerKind::Dropout,
+        LayerKind::BatchNorm,
+        LayerKind::LayerNorm,
+        LayerKind::Add,
+        LayerKind::Concat,
+        LayerKind::Output,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerKind::Input => "Input",
+            LayerKind::Dense => "Dense",
+            LayerKind::Conv2d => "Conv2d",
+            LayerKind::MaxPool2d => "MaxPool2d",
+            LayerKind::AvgPool2d => "AvgPool2d",
+            LayerKind::Flatten => "Flatten",
+            LayerKind::Reshape => "Reshape",
+            LayerKind::ReLU => "ReLU",
+            LayerKind::LeakyReLU => "LeakyReLU",
+            LayerKind::Sigmoid => "Sigmoid",
+            LayerKind::Tanh => "Tanh",
+            LayerKind::GELU => "GELU",
+            LayerKind::Softmax => "Softmax",
+            LayerKind::Dropout => "Dropout",
+            LayerKind::BatchNorm => "BatchNorm",
+            LayerKind::LayerNorm => "LayerNorm",
+            LayerKind::Add => "Add",
+            LayerKind::Concat => "Concat",
+            LayerKind::Output => "Output",
+        }
+    }
+
+    /// One sentence for tooltips and the CLI.
+    pub fn description(self) -> &'static str {
+        match self {
+            LayerKind::Input => "Where samples from the data set enter the network; its shape is one sample's shape.",
+            LayerKind::Dense => "Fully connected layer: every output is a weighted sum of all inputs plus a bias.",
+            LayerKind::Conv2d => "Slides small learned filters over an image to detect local patterns such as edges and strokes.",
+            LayerKind::MaxPool2d => "Keeps the largest value in each window, shrinking the image while keeping strong features.",
+            LayerKind::AvgPool2d => "Averages each window, shrinking the image smoothly.",
+            LayerKind::Flatten => "Unrolls an image or sequence into one flat vector so Dense layers can read it.",
+            LayerKind::Reshape => "Rearranges the values of each sample into a new shape with the same number of values.",
+            LayerKind::ReLU => "Passes positive values and zeroes negative ones: the default non-linearity.",
+            LayerKind::LeakyReLU => "Like ReLU, but lets a small slope through for negative values so units never die.",
+            LayerKind::Sigmoid => "Squashes each value into (0, 1).",
+            LayerKind::Tanh => "Squashes each value into (-1, 1).",
+            LayerKind::GELU => "A smooth ReLU used in transformers.",
+            LayerKind::Softmax => "Turns scores into probabilities that sum to 1 (not needed before a cross-entropy Output).",
+            LayerKind::Dropout => "During training, randomly zeroes a fraction of values so the network cannot rely on any one unit.",
+            LayerKind::BatchNorm => "Normalises each channel over the batch, which makes deep networks train faster.",
+            LayerKind::LayerNorm => "Normalises each sample over its last axis, as transformers do.",
+            LayerKind::Add => "Adds its inputs element by element (residual connections).",
+            LayerKind::Concat => "Joins its inputs along one axis.",
+            LayerKind::Output => "The prediction: compares the network's output with the target using the chosen loss.",
+        }
+    }
+
+    pub fn family(self) -> LayerFamily {
+        match self {
+            LayerKind::Input | LayerKind::Output => LayerFamily::Io,
+            LayerKind::Dense => LayerFamily::Linear,
+            LayerKind::Conv2d | LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
+                LayerFamily::Convolution
+            }
+            LayerKind::Flatten | LayerKind::Reshape => LayerFamily::Shape,
+            LayerKind::ReLU
+            | LayerKind::LeakyReLU
+            | LayerKind::Sigmoid
+            | LayerKind::Tanh
+            | LayerKind::GELU
+            | LayerKind::Softmax => LayerFamily::Activation,
+            LayerKind::Dropout | LayerKind::BatchNorm | LayerKind::LayerNorm => {
+                LayerFamily::Regularisation
+            }
+            LayerKind::Add | LayerKind::Concat => LayerFamily::Merge,
+        }
+    }
+
+    /// A layer of this kind with sensible default parameters.
+    pub fn default_layer(self) -> Layer {
+        match self {
+            LayerKind::Input => Layer::Input {
+                shape: vec![4],
+                dtype: DType::F32,
+            },
+            LayerKind::Dense => Layer::Dense {
+                units: 64,
+                bias: true,
+            },
+            LayerKind::Conv2d => Layer::Conv2d {
+                filters: 16,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                bias: true,
+            },
+            LayerKind::MaxPool2d => Layer::MaxPool2d {
+                kernel: 2,
+                stride: 2,
+            },
+            LayerKind::AvgPool2d => Layer::AvgPool2d {
+                kernel: 2,
+                stride: 2,
+            },
+            LayerKind::Flatten => Layer::Flatten,
+            LayerKind::Reshape => Layer::Reshape { shape: vec![-1] },
+            LayerKind::ReLU => Layer::ReLU,
+            LayerKind::LeakyReLU => Layer::LeakyReLU { slope: 0.01 },
+            LayerKind::Sigmoid => Layer::Sigmoid,
+            LayerKind::Tanh => Layer::Tanh,
+            LayerKind::GELU => Layer::GELU,
+            LayerKind::Softmax => Layer::Softmax,
+            LayerKind::Dropout => Layer::Dropout { p: 0.5 },
+            LayerKind::BatchNorm => Layer::BatchNorm {
+                momentum: 0.1,
+                eps: 1e-5,
+            },
+            LayerKind::LayerNorm => Layer::LayerNorm { eps: 1e-5 },
+            LayerKind::Add => Layer::Add { inputs: 2 },
+            LayerKind::Concat => Layer::Concat { inputs: 2, axis: 0 },
+            LayerKind::Output => Layer::Output {
+                loss: Loss::CrossEntropy,
+                target: Target::Label,
+            },
+        }
+    }
+
+    /// Prefix for automatically named nodes ("fc1", "conv2").
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            LayerKind::Input => "input",
+            LayerKind::Dense => "fc",
+            LayerKind::Conv2d => "conv",
+            LayerKind::MaxPool2d => "maxpool",
+            LayerKind::AvgPool2d => "avgpool",
+            LayerKind::Flatten => "flatten",
+            LayerKind::Reshape => "reshape",
+            LayerKind::ReLU => "relu",
+            LayerKind::LeakyReLU => "lrelu",
+            LayerKind::Sigmoid => "sigmoid",
+            LayerKind::Tanh => "tanh",
+            LayerKind::GELU => "gelu",
+            LayerKind::Softmax => "softmax",
+            LayerKind::Dropout => "dropout",
+            LayerKind::BatchNorm => "bn",
+            LayerKind::LayerNorm => "ln",
+            LayerKind::Add => "add",
+            LayerKind::Concat => "concat",
+            LayerKind::Output => "output",
+        }
+    }
+}
+
+impl fmt::Display for LayerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Layer {
+    pub fn kind(&self) -> LayerKind {
+        match self {
+            Layer::Input { .. } => LayerKind::Input,
+            Layer::Dense { .. } => LayerKind::Dense,
+            Layer::Conv2d { .. } => LayerKind::Conv2d,
+            Layer::MaxPool2d { .. } => LayerKind::MaxPool2d,
+            Layer::AvgPool2d { .. } => LayerKind::AvgPool2d,
+            Layer::Flatten => LayerKind::Flatten,
+            Layer::Reshape { .. } => LayerKind::Reshape,
+            Layer::ReLU => LayerKind::ReLU,
+            Layer::LeakyReLU { .. } => LayerKind::LeakyReLU,
+            Layer::Sigmoid => LayerKind::Sigmoid,
+            Layer::Tanh => LayerKind::Tanh,
+            Layer::GELU => LayerKind::GELU,
+            Layer::Softmax => LayerKind::Softmax,
+            Layer::Dropout { .. } => LayerKind::Dropout,
+            Layer::BatchNorm { .. } => LayerKind::BatchNorm,
+            Layer::LayerNorm { .. } => LayerKind::LayerNorm,
+            Layer::Add { .. } => LayerKind::Add,
+            Layer::Concat { .. } => LayerKind::Concat,
+            Layer::Output { .. } => LayerKind::Output,
+        }
+    }
+
+    /// Number of input ports.
+    pub fn input_count(&self) -> usize {
+        match self {
+            Layer::Input { .. } => 0,
+            Layer::Add { inputs } | Layer::Concat { inputs, .. } => *inputs,
+            _ => 1,
+        }
+    }
+
+    /// Number of output ports.
+    pub fn output_count(&self) -> usize {
+        match self {
+            Layer::Output { .. } => 0,
+            _ => 1,
+        }
+    }
+
+    /// Short parameter summary for node bodies and tables ("128 units", "32×3×3 s1 p1").
+    pub fn summary(&self) -> String {
+        match self {
+            Layer::Input { shape, dtype } => {
+                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                let ids = if *dtype == DType::TokenId { " ids" } else { "" };
+                format!("[{}]{ids}", dims.join(", "))
+            }
+            Layer::Dense { units, bias } => {
+                format!("{units} units{}", if *bias { "" } else { ", no bias" })
+            }
+            Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => format!("{filters} × {kernel}×{kernel}, stride {stride}, pad {padding}"),
+            Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+                format!("{kernel}×{kernel}, stride {stride}")
+            }
+            Layer::Reshape { shape } => {
+                let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+                format!("to [{}]", dims.join(", "))
+            }
+            Layer::LeakyReLU { slope } => format!("slope {slope}"),
+            Layer::Dropout { p } => format!("p = {p}"),
+            Layer::BatchNorm { momentum, .. } => format!("momentum {momentum}"),
+            Layer::LayerNorm { eps } => format!("eps {eps:e}"),
+            Layer::Add { inputs } => format!("{inputs} inputs"),
+            Layer::Concat { inputs, axis } => format!("{inputs} inputs, axis {axis}"),
+            Layer::Output { loss, .. } => loss.label().to_string(),
+            Layer::Flatten
+            | Layer::ReLU
+            | Layer::Sigmoid
+            | Layer::Tanh
+            | Layer::GELU
+            | Layer::Softmax => String::new(),
+        }
+    }
+}
+
+/// One node of the graph: a layer with a stable, user-visible id (also the weight prefix).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub id: String,
+    pub layer: Layer,
+    /// Top-left corner in the editor's canvas coordinates.
+    #[serde(default)]
+    pub pos: [f32; 2],
+    /// Named sub-graph (encoder/decoder, generator/discriminator) for later training modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl Node {
+    pub fn new(id: impl Into<String>, layer: Layer) -> Self {
+        Self {
+            id: id.into(),
+            layer,
+            pos: [0.0, 0.0],
+            group: None,
+        }
+    }
+
+    pub fn at(mut self, x: f32, y: f32) -> Self {
+        self.pos = [x, y];
+        self
+    }
+
+    /// "Dense 'fc1'": how errors and tables name a node.
+    pub fn label(&self) -> String {
+        format!("{} '{}'", self.layer.kind(), self.id)
+    }
+}
+
+/// A wire from an output port to an input port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Edge {
+    pub from: String,
+    #[serde(default)]
+    pub from_port: usize,
+    pub to: String,
+    #[serde(default)]
+    pub to_port: usize,
+}
+
+impl Edge {
+    pub fn new(from: impl Into<String>, to: impl Into<String>) -> Self {
+        Self {
+            from: from.into(),
+            from_port: 0,
+            to: to.into(),
+            to_port: 0,
+        }
+    }
+
+    pub fn to_port(mut self, port: usize) -> Self {
+        self.to_port = port;
+        self
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+impl Graph {
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn node_mut(&mut self, id: &str) -> Option<&mut Node> {
+        self.nodes.iter_mut().find(|n| n.id == id)
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// A fresh id like "fc3" that no node uses yet.
+    pub fn fresh_id(&self, kind: LayerKind) -> String {
+        let prefix = kind.id_prefix();
+        (1..)
+            .map(|i| format!("{prefix}{i}"))
+            .find(|id| self.node(id).is_none())
+            .expect("an unbounded range always yields a free id")
+    }
+
+    /// A simple chain: each node feeds the next. Handy for presets and tests.
+    pub fn chain(nodes: Vec<Node>) -> Self {
+        let edges = nodes
+            .windows(2)
+            .map(|w| Edge::new(w[0].id.clone(), w[1].id.clone()))
+            .collect();
+        let mut g = Self { nodes, edges };
+        g.layout_left_to_right();
+        g
+    }
+
+    /// Removes a node and every wire touching it.
+    pub fn remove_node(&mut self, id: &str) -> Option<Node> {
+        let idx = self.index_of(id)?;
+        self.edges.retain(|e| e.from != id && e.to != id);
+        Some(self.nodes.remove(idx))
+    }
+
+    /// Places nodes in columns by their longest distance from a source, rows in order.
+    pub fn layout_left_to_right(&mut self) {
+        let n = self.nodes.len();
+        let mut depth = vec![0usize; n];
+        // Longest-path layering; bounded by n passes so a cycle cannot loop forever.
+        for _ in 0..n {
+            let mut changed = false;
+            for e in &self.edges {
+                if let (Some(a), Some(b)) = (self.index_of(&e.from), self.index_of(&e.to)) {
+                    if depth[b] < depth[a] + 1 && depth[a] + 1 < n.max(1) * 2 {
+                        depth[b] = depth[a] + 1;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut rows = vec![0usize; n + 1];
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            let d = depth[i].min(n);
+            node.pos = [40.0 + d as f32 * 230.0, 60.0 + rows[d] as f32 * 150.0];
+            rows[d] += 1;
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Graph → candle model. The model runs the nodes the Output depends on, in topological order,
+//! and can return every node's value (for activation views).
+
+use super::layers::{ForwardCtx, Op};
+use super::loss::{self, TargetBatch};
+use super::params::ParamStore;
+use super::weights::{WeightTensor, Weights};
+use crate::data::Dataset;
+use crate::graph::{analyze, Analysis, Graph, GraphError, LayerKind, Loss, TensorShape};
+use candle_core::{DType, Device, Tensor, Var};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("{}", graph_summary(.0))]
+    Graph(Vec<GraphError>),
+    #[error("the data does not fit the network: {0}")]
+    Data(String),
+    #[error("weights do not fit the network: {0}")]
+    Weights(String),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+fn graph_summary(errors: &[GraphError]) -> String {
+    match errors {
+        [one] => one.to_string(),
+        _ => {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+            format!(
+                "the graph has {} problems:\n{}",
+                errors.len(),
+                lines.join("\n")
+            )
+        }
+    }
+}
+
+/// How the data set's targets are turned into tensors for the Output's loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetEncoding {
+    /// Class indices (cross-entropy).
+    Labels,
+    /// One-hot rows of `n` classes (MSE or BCE against class data).
+    OneHot(usize),
+    /// Class 0/1 as one number (a single BCE/MSE output on two classes).
+    Binary,
+    /// Numeric targets as they are.
+    Values,
+}
+
+struct Step {
+    node: usize,
+    op: Op,
+    sources: Vec<usize>,
+}
+
+pub struct Model {
+    graph: Graph,
+    analysis: Analysis,
+    steps: Vec<Step>,
+    input: usize,
+    /// The node whose value is the prediction (the Output's input).
+    pred: usize,
+    loss: Loss,
+    store: ParamStore,
+}
+
+impl Model {
+    /// Checks the graph and creates every parameter (f32) with values drawn from `seed`.
+    pub fn build(graph: &Graph, seed: u64) -> Result<Self, ModelError> {
+        Self::build_with_dtype(graph, seed, DType::F32)
+    }
+
+    /// Like `build`, with parameters of `dtype` (f64 for gradient checks).
+    pub fn build_with_dtype(graph: &Graph, seed: u64, dtype: DType) -> Result<Self, ModelError> {
+        let analysis = analyze(graph);
+        if !analysis.is_ok() {
+            return Err(ModelError::Graph(analysis.errors.clone()));
+        }
+        let output = analysis
+            .single(graph, LayerKind::Output)
+            .ok_or(ModelError::Graph(vec![GraphError::NoOutput]))?;
+        let input = analysis
+            .single(graph, LayerKind::Input)
+            .ok_or(ModelError::Graph(vec![GraphError::NoInput]))?;
+        let loss = match graph.nodes[output].layer {
+            crate::graph::Layer::Output { loss, .. } => loss,
+            _ => unreachable!("single() returned an Output node"),
+        };
+        let store = ParamStore::new(seed, dtype);
+        let mut steps = Vec::new();
+        for i in analysis.needed_for(output) {
+            let node = &graph.nodes[i];
+            let shapes = &analysis.nodes[i];
+            let inputs: Vec<TensorShape> = shapes.inputs.iter().flatten().cloned().collect();
+            let out_shape = shapes
+                .output
+                .clone()
+                .expect("a valid graph has every shape");
+            let op = Op::build(&node.layer, &node.id, &inputs, &out_shape, &store)?;
+            let sources = analysis.sources[i].iter().flatten().copied().collect();
+            steps.push(Step {
+                node: i,
+                op,
+                sources,
+            });
+        }
+        let pred = analysis.sources[output][0].expect("a valid Output has its input wired");
+        Ok(Self {
+            graph: graph.clone(),
+            analysis,
+            steps,
+            input,
+            pred,
+            loss,
+            store,
+        })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn analysis(&self) -> &Analysis {
+        &self.analysis
+    }
+
+    pub fn loss_kind(&self) -> Loss {
+        self.loss
+    }
+
+    pub fn input_shape(&self) -> &TensorShape {
+        self.analysis.nodes[self.input]
+            .output
+            .as_ref()
+            .expect("valid graph")
+    }
+
+    pub fn prediction_shape(&self) -> &TensorShape {
+        self.analysis.nodes[self.pred]
+            .output
+            .as_ref()
+            .expect("valid graph")
+    }
+
+    /// Id of the node that produces the prediction.
+    pub fn prediction_node(&self) -> &str {
+        &self.graph.nodes[self.pred].id
+    }
+
+    pub fn store(&self) -> &ParamStore {
+        &self.store
+    }
+
+    /// Trainable parameters, in graph order.
+    pub fn trainable(&self) -> Vec<(String, Var)> {
+        self.store.trainable()
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.trainable().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// The prediction for a batch `x` shaped [B, ...input shape].
+    pub fn forward(&self, x: &Tensor, ctx: &mut ForwardCtx) -> candle_core::Result<Tensor> {
+        let mut values = self.run(x, ctx)?;
+        Ok(values[self.pred]
+            .take()
+            .expect("prediction node is computed"))
+    }
+
+    /// Every computed node's value, by node id, in topological order.
+    pub fn forward_all(
+        &self,
+        x: &Tensor,
+        ctx: &mut ForwardCtx,
+    ) -> candle_core::Result<Vec<(String, Tensor)>> {
+        let values = self.run(x, ctx)?;
+        Ok(self
+            .steps
+            .iter()
+            .filter_map(|s| {
+                values[s.node]
+                    .clone()
+                    .map(|v| (self.graph.nodes[s.node].id.clone(), v))
+            })
+            .collect())
+    }
+
+    fn run(&self, x: &Tensor, ctx: &mut ForwardCtx) -> candle_core::Result<Vec<Option<Tensor>>> {
+        let mut values: Vec<Option<Tensor>> = vec![None; self.graph.nodes.len()];
+        values[self.input] = Some(x.clone());
+        for step in &self.steps {
+            if step.node == self.input {
+                continue;
+            }
+            let inputs: Vec<&Tensor> = step
+                .sources
+                .iter()
+                .map(|&s| values[s].as_ref().expect("topological order"))
+                .collect();
+            let y = step.op.forward(&inputs, ctx)?;
+            values[step.node] = Some(y);
+        }
+        Ok(values)
+    }
+
+    pub fn loss(&self, pred: &Tensor, target: &TargetBatch) -> candle_core::Result<Tensor> {
+        loss::loss(self.loss, pred, target)
+    }
+
+    /// Checks that the data set fits the graph, and decides how targets are encoded.
+    pub fn bind_data(&self, data: &Dataset) -> Result<TargetEncoding, ModelError> {
+        let input_node = &self.graph.nodes[self.input];
+        let input = self.input_shape();
+        if input.dims != data.sample_shape {
+            return Err(ModelError::Data(format!(
+                "{} has shape {input}, but {} samples are {}: set the Input shape to {:?}",
+                input_node.label(),
+                data.name,
+                TensorShape::f32(data.sample_shape.clone()),
+                data.sample_shape
+            )));
+        }
+        let out_node = self.graph.nodes[self.pred].label();
+        let pred = self.prediction_shape();
+        let n_out = pred.numel();
+        match (self.loss, data.n_classes()) {
+            (Loss::CrossEntropy, Some(c)) => {
+                if n_out != c {
+                    return Err(ModelError::Data(format!(
+                        "{out_node} gives {n_out} scores but {} has {c} classes: give it {c} outputs",
+                        data.name
+                    )));
+                }
+                Ok(TargetEncoding::Labels)
+            }
+            (Loss::CrossEntropy, None) => Err(ModelError::Data(format!(
+                "cross-entropy needs class labels, but {} has numeric targets: use the MSE loss",
+                data.name
+            ))),
+            (Loss::Mse | Loss::BinaryCrossEntropy, Some(c)) => {
+                if n_out == c {
+                    Ok(TargetEncoding::OneHot(c))
+                } else if n_out == 1 && c == 2 {
+                    Ok(TargetEncoding::Binary)
+                } else {
+                    Err(ModelError::Data(format!(
+                        "{out_node} gives {n_out} values but {} has {c} classes: give it {c} outputs",
+                        data.name
+                    )))
+                }
+            }
+            (Loss::Mse | Loss::BinaryCrossEntropy, None) => {
+                let dim = match &data.targets {
+                    crate::data::Targets::Values { dim, .. } => *dim,
+                    crate::data::Targets::Classes { .. } => unreachable!("n_classes was None"),
+                };
+                if n_out != dim {
+                    return Err(ModelError::Data(format!(
+                        "{out_node} gives {n_out} values but {} has {dim} target value(s) per sample",
+                        data.name
+                    )));
+                }
+                Ok(TargetEncoding::Values)
+            }
+        }
+    }
+
+    /// Copies the current variables out as plain data.
+    pub fn weights(&self) -> candle_core::Result<Weights> {
+        let mut w = Weights::default();
+        for (name, var) in self.store.all() {
+            let t = var.as_tensor();
+            w.tensors.insert(
+                name,
+                WeightTensor {
+                    shape: t.dims().to_vec(),
+                    data: t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?,
+                },
+            );
+        }
+        Ok(w)
+    }
+
+    /// Sets every variable from `weights`; names and shapes must match exactly.
+    pub fn load_weights(&self, weights: &Weights) -> Result<(), ModelError> {
+        let vars = self.store.all();
+        // Check everything before changing anything, so a bad file leaves the model as it was.
+        let mut values = Vec::with_capacity(vars.len());
+        for (name, var) in &vars {
+            let Some(t) = weights.tensors.get(name) else {
+                return Err(ModelError::Weights(format!(
+                    "the file has no tensor '{name}' (was it saved from another network?)"
+                )));
+            };
+            if t.shape != var.dims() {
+                return Err(ModelError::Weights(format!(
+                    "'{name}' has shape {:?} in the file but {:?} in the network",
+                    t.shape,
+                    var.dims()
+                )));
+            }
+            values.push(
+                Tensor::from_vec(t.data.clone(), t.shape.clone(), &Device::Cpu)?
+                    .to_dtype(var.dtype())?,
+            );
+        }
+        if let Some(extra) = weights
+            .tensors
+            .keys()
+            .find(|k| !vars.iter().any(|(n, _)| n == *k))
+        {
+            return Err(ModelError::Weights(format!(
+                "the file has a tensor '{extra}' that the network does not use"
+            )));
+        }
+        for ((_, var), value) in vars.iter().zip(values) {
+            var.set(&value)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! 2-D max and average pooling with their own backward pass.
+//!
+//! candle 0.11's max-pool backward scales the gradient by (number of maxima) / kernel² instead of
+//! 1 / (number of maxima), so for the usual single maximum it is k² too small (the gradient check
+//! in tests/gradients.rs caught it), and it cannot do overlapping windows at all. This op saves
+//! the argmax of every window in the forward pass and scatters the gradient back through it.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
+use std::sync::Mutex;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PoolKind {
+    Max,
+    Avg,
+}
+
+pub struct Pool2d {
+    kind: PoolKind,
+    kernel: usize,
+    stride: usize,
+    /// Input dims, and for max pooling the flat input index chosen by each output.
+    saved: Mutex<Option<(Vec<usize>, Vec<u32>)>>,
+}
+
+/// Pools `x` [B, C, H, W] with a `kernel`×`kernel` window every `stride` pixels (floor mode).
+pub fn pool2d(x: &Tensor, kind: PoolKind, kernel: usize, stride: usize) -> Result<Tensor> {
+    let x = x.contiguous()?;
+    x.apply_op1(Pool2d {
+        kind,
+        kernel,
+        stride,
+        saved: Mutex::new(None),
+    })
+}
+
+fn out_size(size: usize, kernel: usize, stride: usize) -> usize {
+    (size - kernel) / stride + 1
+}
+
+impl Pool2d {
+    fn forward<T: WithDType + PartialOrd>(
+        &self,
+        x: &[T],
+        dims: &[usize],
+    ) -> Result<(Vec<T>, Vec<u32>)> {
+        let (n, c, h, w) = (dims[0], dims[1], dims[2], dims[3]);
+        let (k, s) = (self.kernel, self.stride);
+        if h < k || w < k {
+            candle_core::bail!("pool window {k}×{k} is larger than the input {h}×{w}");
+        }
+        let (oh, ow) = (out_size(h, k, s), out_size(w, k, s));
+        let mut out = Vec::with_capacity(n * c * oh * ow);
+        let mut argmax = Vec::with_capacity(if self.kind == PoolKind::Max {
+            out.capacity()
+        } else {
+            0
+        });
+        let inv = T::from_f64(1.0 / (k * k) as f64);
+        for plane in 0..n * c {
+            let base = plane * h * w;
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let (y0, x0) = (oy * s, ox * s);
+                    match self.kind {
+                        PoolKind::Max => {
+                            let mut best = base + y0 * w + x0;
+                            for dy in 0..k {
+                                let row = base + (y0 + dy) * w + x0;
+                                for i in row..row + k {
+                                    // NaN wins, so divergence shows instead of hiding behind a max.
+                                    if x[i] > x[best] || x[i].to_f64().is_nan() {
+                                        best = i;
+                                    }
+                                }
+                            }
+                            out.push(x[best]);
+                            argmax.push(best as u32);
+                        }
+                        PoolKind::Avg => {
+                            let mut sum = T::zero();
+                            for dy in 0..k {
+                                let row = base + (y0 + dy) * w + x0;
+                                for v in &x[row..row + k] {
+                                    sum += *v;
+                                }
+                            }
+                            out.push(sum * inv);
+                        }
+                    }
+                }
+            }
+        }
+        Ok((out, argmax))
+    }
+}
+
+impl CustomOp1 for Pool2d {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            PoolKind::Max => "glassbox-max-pool2d",
+            PoolKind::Avg => "glassbox-avg-pool2d",
+        }
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let dims = layout.dims().to_vec();
+        if dims.len() != 4 || !layout.is_contiguous() {
+            candle_core::bail!("pool2d expects a contiguous [B, C, H, W] tensor, got {dims:?}");
+        }
+        let start = layout.start_offset();
+        let len = layout.shape().elem_count();
+        let (out, argmax) = match storage {
+            CpuStorage::F32(v) => {
+                let (o, a) = self.forward(&v[start..start + len], &dims)?;
+                (CpuStorage::F32(o), a)
+            }
+            CpuStorage::F64(v) => {
+                let (o, a) = self.forward(&v[start..start + len], &dims)?;
+                (CpuStorage::F64(o), a)
+            }
+            _ => candle_core::bail!("pool2d supports f32 and f64"),
+        };
+        let (k, s) = (self.kernel, self.stride);
+        let shape = Shape::from((
+            dims[0],
+            dims[1],
+            out_size(dims[2], k, s),
+            out_size(dims[3], k, s),
+        ));
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = Some((dims, argmax));
+        Ok((out, shape))
+    }
+
+    fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
+        let saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((dims, argmax)) = saved.as_ref() else {
+            candle_core::bail!("pool2d backward before forward");
+        };
+        let dtype = arg.dtype();
+        let g: Vec<f64> = grad_res
+            .to_dtype(candle_core::DType::F64)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
+        let mut grad_in = vec![0f64; dims.iter().product()];
+        let (h, w) = (dims[2], dims[3]);
+        let (_, _, oh, ow) = res.dims4()?;
+        let (k, s) = (self.kernel, self.stride);
+        match self.kind {
+            PoolKind::Max => {
+                for (o, &i) in argmax.iter().enumerate() {
+                    grad_in[i as usize] += g[o];
+                }
+            }
+            PoolKind::Avg => {
+                let inv = 1.0 / (k * k) as f64;
+                for (o, go) in g.iter().enumerate() {
+                    let plane = o / (oh * ow);
+                    let (oy, ox) = ((o / ow) % oh, o % ow);
+                    let base = plane * h * w;
+                    for dy in 0..k {
+                        let row = base + (oy * s + dy) * w + ox * s;
+                        for v in &mut grad_in[row..row + k] {
+                            *v += go * inv;
+                        }
+                    }
+                }
+            }
+        }
+        let t = Tensor::from_vec(grad_in, dims.clone(), arg.device())?.to_dtype(dtype)?;
+        Ok(Some(t))
+    }
+}

@@ -1,0 +1,340 @@
+//! Each layer kind as candle operations. Every op used here has a backward pass in candle
+//! (candle_nn's fused LayerNorm and `softmax_last_dim` do not, so they are written out).
+
+use crate::graph::{concat_axis_with_batch, Layer, TensorShape};
+use candle_core::{Device, Result, Tensor, Var, D};
+use candle_nn::{Init, VarBuilder};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::kernels::{pool2d, PoolKind};
+use super::params::ParamStore;
+
+/// Per-forward state: training or evaluation, and the seeded generator for dropout.
+pub struct ForwardCtx<'a> {
+    pub train: bool,
+    pub rng: Option<&'a mut ChaCha8Rng>,
+}
+
+impl ForwardCtx<'_> {
+    pub fn eval() -> ForwardCtx<'static> {
+        ForwardCtx {
+            train: false,
+            rng: None,
+        }
+    }
+}
+
+pub(crate) enum Op {
+    Input,
+    Dense {
+        w: Tensor,
+        b: Option<Tensor>,
+    },
+    Conv2d {
+        w: Tensor,
+        b: Option<Tensor>,
+        stride: usize,
+        padding: usize,
+    },
+    Pool {
+        kind: PoolKind,
+        kernel: usize,
+        stride: usize,
+    },
+    Flatten,
+    Reshape(Vec<usize>),
+    Relu,
+    LeakyRelu(f64),
+    Sigmoid,
+    Tanh,
+    Gelu,
+    Softmax,
+    Dropout(f32),
+    BatchNorm {
+        gamma: Tensor,
+        beta: Tensor,
+        running_mean: Var,
+        running_var: Var,
+        momentum: f64,
+        eps: f64,
+    },
+    LayerNorm {
+        gamma: Tensor,
+        beta: Tensor,
+        eps: f64,
+    },
+    Add,
+    Concat(usize),
+    /// The Output node passes its input through; the loss is applied by the trainer.
+    Output,
+}
+
+impl Op {
+    /// Creates the op and its parameters (named `<node id>.<param>`).
+    pub(crate) fn build(
+        layer: &Layer,
+        id: &str,
+        inputs: &[TensorShape],
+        output: &TensorShape,
+        store: &ParamStore,
+    ) -> Result<Op> {
+        let vb: VarBuilder = store.var_builder().pp(id);
+        let zeros = Init::Const(0.0);
+        Ok(match layer {
+            Layer::Input { .. } => Op::Input,
+            Layer::Dense { units, bias } => {
+                let fan_in = *inputs[0].dims.last().expect("checked by shape inference");
+                // PyTorch's default: uniform ±1/sqrt(fan_in) for weight and bias.
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                let init = Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                };
+                let w = vb.get_with_hints((*units, fan_in), "weight", init)?;
+                let b = bias
+                    .then(|| vb.get_with_hints(*units, "bias", init))
+                    .transpose()?;
+                Op::Dense { w, b }
+            }
+            Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                bias,
+            } => {
+                let c_in = inputs[0].dims[0];
+                let fan_in = c_in * kernel * kernel;
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                let init = Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                };
+                let w = vb.get_with_hints((*filters, c_in, *kernel, *kernel), "weight", init)?;
+                let b = bias
+                    .then(|| vb.get_with_hints(*filters, "bias", init))
+                    .transpose()?;
+                Op::Conv2d {
+                    w,
+                    b,
+                    stride: *stride,
+                    padding: *padding,
+                }
+            }
+            Layer::MaxPool2d { kernel, stride } => Op::Pool {
+                kind: PoolKind::Max,
+                kernel: *kernel,
+                stride: *stride,
+            },
+            Layer::AvgPool2d { kernel, stride } => Op::Pool {
+                kind: PoolKind::Avg,
+                kernel: *kernel,
+                stride: *stride,
+            },
+            Layer::Flatten => Op::Flatten,
+            Layer::Reshape { .. } => Op::Reshape(output.dims.clone()),
+            Layer::ReLU => Op::Relu,
+            Layer::LeakyReLU { slope } => Op::LeakyRelu(*slope as f64),
+            Layer::Sigmoid => Op::Sigmoid,
+            Layer::Tanh => Op::Tanh,
+            Layer::GELU => Op::Gelu,
+            Layer::Softmax => Op::Softmax,
+            Layer::Dropout { p } => Op::Dropout(*p),
+            Layer::BatchNorm { momentum, eps } => {
+                let c = inputs[0].dims[0];
+                let gamma = vb.get_with_hints(c, "weight", Init::Const(1.0))?;
+                let beta = vb.get_with_hints(c, "bias", zeros)?;
+                let running_mean = store.buffer(
+                    &format!("{id}.running_mean"),
+                    Tensor::zeros(c, store.dtype(), &Device::Cpu)?,
+                )?;
+                let running_var = store.buffer(
+                    &format!("{id}.running_var"),
+                    Tensor::ones(c, store.dtype(), &Device::Cpu)?,
+                )?;
+                Op::BatchNorm {
+                    gamma,
+                    beta,
+                    running_mean,
+                    running_var,
+                    momentum: *momentum as f64,
+                    eps: *eps as f64,
+                }
+            }
+            Layer::LayerNorm { eps } => {
+                let f = *inputs[0].dims.last().expect("checked by shape inference");
+                Op::LayerNorm {
+                    gamma: vb.get_with_hints(f, "weight", Init::Const(1.0))?,
+                    beta: vb.get_with_hints(f, "bias", zeros)?,
+                    eps: *eps as f64,
+                }
+            }
+            Layer::Add { .. } => Op::Add,
+            Layer::Concat { axis, .. } => {
+                Op::Concat(concat_axis_with_batch(*axis, inputs[0].rank()))
+            }
+            Layer::Output { .. } => Op::Output,
+        })
+    }
+
+    pub(crate) fn forward(&self, xs: &[&Tensor], ctx: &mut ForwardCtx) -> Result<Tensor> {
+        let x = xs[0];
+        match self {
+            Op::Input | Op::Output => Ok(x.clone()),
+            Op::Dense { w, b } => {
+                let y = match x.rank() {
+                    2 => x.matmul(&w.t()?)?,
+                    _ => {
+                        // [B, T, F]: one matmul over all positions.
+                        let (bsz, t, f) = x.dims3()?;
+                        x.reshape((bsz * t, f))?
+                            .matmul(&w.t()?)?
+                            .reshape((bsz, t, ()))?
+                    }
+                };
+                match b {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+            Op::Conv2d {
+                w,
+                b,
+                stride,
+                padding,
+            } => {
+                let y = x.conv2d(w, *padding, *stride, 1, 1)?;
+                match b {
+                    Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+                    None => Ok(y),
+                }
+            }
+            Op::Pool {
+                kind,
+                kernel,
+                stride,
+            } => pool2d(x, *kind, *kernel, *stride),
+            Op::Flatten => x.flatten_from(1),
+            Op::Reshape(dims) => {
+                let mut shape = vec![x.dim(0)?];
+                shape.extend_from_slice(dims);
+                x.reshape(shape)
+            }
+            Op::Relu => x.relu(),
+            Op::LeakyRelu(slope) => x.maximum(&(x * *slope)?),
+            Op::Sigmoid => candle_nn::ops::sigmoid(x),
+            Op::Tanh => x.tanh(),
+            Op::Gelu => x.gelu_erf(),
+            Op::Softmax => softmax_last(x),
+            Op::Dropout(p) => match (&mut ctx.rng, ctx.train && *p > 0.0) {
+                (Some(rng), true) => {
+                    let keep = 1.0 - *p;
+                    let scale = 1.0 / keep;
+                    let mask: Vec<f32> = (0..x.elem_count())
+                        .map(|_| {
+                            if rng.random::<f32>() < keep {
+                                scale
+                            } else {
+                                0.0
+                            }
+                        })
+                        .collect();
+                    x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
+                }
+                _ => Ok(x.clone()),
+            },
+            Op::BatchNorm {
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                momentum,
+                eps,
+            } => batch_norm(
+                x,
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                *momentum,
+                *eps,
+                ctx.train,
+            ),
+            Op::LayerNorm { gamma, beta, eps } => layer_norm(x, gamma, beta, *eps),
+            Op::Add => {
+                let mut acc = x.clone();
+                for other in &xs[1..] {
+                    acc = (acc + *other)?;
+                }
+                Ok(acc)
+            }
+            Op::Concat(axis) => Tensor::cat(xs, *axis),
+        }
+    }
+}
+
+/// Softmax over the last axis from primitive ops (which all have a backward pass).
+pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
+pub(crate) fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed.broadcast_mul(gamma)?.broadcast_add(beta)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn batch_norm(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    running_mean: &Var,
+    running_var: &Var,
+    momentum: f64,
+    eps: f64,
+    train: bool,
+) -> Result<Tensor> {
+    let c = x.dim(1)?;
+    // Statistics per channel: over the batch, and over H, W for images.
+    let (stat_shape, reduce): (Vec<usize>, Vec<usize>) = match x.rank() {
+        2 => (vec![1, c], vec![0]),
+        _ => (vec![1, c, 1, 1], vec![0, 2, 3]),
+    };
+    let (mean, var) = if train {
+        let count = (x.elem_count() / c) as f64;
+        let mean = (x.sum_keepdim(reduce.clone())? / count)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = (centred.sqr()?.sum_keepdim(reduce)? / count)?;
+        let unbiased = count / (count - 1.0).max(1.0);
+        let new_mean = ((running_mean.as_tensor() * (1.0 - momentum))?
+            + (mean.detach().flatten_all()? * momentum)?)?;
+        let new_var = ((running_var.as_tensor() * (1.0 - momentum))?
+            + (var.detach().flatten_all()? * (momentum * unbiased))?)?;
+        running_mean.set(&new_mean.detach())?;
+        running_var.set(&new_var.detach())?;
+        (mean, var)
+    } else {
+        (
+            running_mean
+                .as_tensor()
+                .detach()
+                .reshape(stat_shape.clone())?,
+            running_var
+                .as_tensor()
+                .detach()
+                .reshape(stat_shape.clone())?,
+        )
+    };
+    let normed = x
+        .broadcast_sub(&mean)?
+        .broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed
+        .broadcast_mul(&gamma.reshape(stat_shape.clone())?)?
+        .broadcast_add(&beta.reshape(stat_shape)?)
+}

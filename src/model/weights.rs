@@ -1,0 +1,112 @@
+//! Trained weights as plain data (no candle tensors), saved and loaded as safetensors.
+
+use crate::fsutil::write_atomic;
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightTensor {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+/// Named tensors, keyed like the model's variables ("fc1.weight", "bn1.running_mean").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Weights {
+    pub tensors: BTreeMap<String, WeightTensor>,
+}
+
+#[derive(Debug, Error)]
+pub enum WeightsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot save {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a safetensors file: {reason}")]
+    Format { path: PathBuf, reason: String },
+}
+
+impl View for &WeightTensor {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.data.iter().flat_map(|x| x.to_le_bytes()).collect())
+    }
+    fn data_len(&self) -> usize {
+        self.data.len() * 4
+    }
+}
+
+impl Weights {
+    pub fn param_count(&self) -> usize {
+        self.tensors.values().map(|t| t.data.len()).sum()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut meta = std::collections::HashMap::new();
+        meta.insert("producer".to_string(), "glassbox".to_string());
+        safetensors::serialize(self.tensors.iter(), Some(meta))
+            .expect("f32 tensors with consistent shapes always serialise")
+    }
+
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, WeightsError> {
+        let format = |reason: String| WeightsError::Format {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let st = SafeTensors::deserialize(bytes).map_err(|e| format(e.to_string()))?;
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(format(format!(
+                    "tensor {name} is {:?}; Glassbox reads f32 weights",
+                    view.dtype()
+                )));
+            }
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            tensors.insert(
+                name,
+                WeightTensor {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        Ok(Self { tensors })
+    }
+
+    /// Saves atomically (temporary file, then rename).
+    pub fn save(&self, path: &Path) -> Result<(), WeightsError> {
+        write_atomic(path, &self.to_bytes()).map_err(|source| WeightsError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self, WeightsError> {
+        let bytes = std::fs::read(path).map_err(|source| WeightsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+}

@@ -1,0 +1,89 @@
+//! What a training run reports, as plain data the UI and CLI can keep.
+
+use crate::model::Weights;
+
+/// Facts about a run, sent once at the start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunInfo {
+    pub epochs: usize,
+    pub steps_per_epoch: usize,
+    pub total_steps: usize,
+    pub batch_size: usize,
+    pub train_samples: usize,
+    pub val_samples: usize,
+    pub test_samples: usize,
+    pub params: usize,
+    pub class_names: Vec<String>,
+    pub data_name: String,
+    /// Time spent loading data and building the model before the first step.
+    pub setup_ms: f64,
+}
+
+/// Loss and accuracy over a set of samples.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EvalMetrics {
+    pub loss: f32,
+    pub accuracy: Option<f32>,
+    pub samples: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochMetrics {
+    /// 1-based.
+    pub epoch: usize,
+    /// Steps done so far.
+    pub step: usize,
+    pub train_loss: f32,
+    pub train_acc: Option<f32>,
+    pub val: Option<EvalMetrics>,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainEvent {
+    Started(RunInfo),
+    Step {
+        /// 1-based count of optimiser steps done.
+        step: usize,
+        /// 0-based epoch the step belongs to.
+        epoch: usize,
+        loss: f32,
+        lr: f64,
+        /// Training samples processed so far in this run.
+        samples: usize,
+        elapsed_ms: f64,
+    },
+    Epoch(EpochMetrics),
+    /// The run completed; test metrics where the data has a test split.
+    Finished {
+        test: Option<EvalMetrics>,
+        weights: Weights,
+        elapsed_ms: f64,
+    },
+    /// The user stopped the run; the weights are those after the last full step.
+    Stopped {
+        step: usize,
+        weights: Weights,
+    },
+    Failed {
+        reason: String,
+    },
+    /// A loss or value went NaN/Inf; `what` says which and where it appeared first.
+    Diverged {
+        step: usize,
+        what: String,
+    },
+}
+
+impl TrainEvent {
+    /// Finished, Stopped, Failed and Diverged end a run; exactly one of them is sent last.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            TrainEvent::Finished { .. }
+                | TrainEvent::Stopped { .. }
+                | TrainEvent::Failed { .. }
+                | TrainEvent::Diverged { .. }
+        )
+    }
+}

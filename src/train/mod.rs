@@ -1,0 +1,13 @@
+//! Training: settings, optimisers, the loop, and the worker thread. No egui here.
+
+mod event;
+mod optim;
+mod run;
+mod settings;
+mod worker;
+
+pub use event::{EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
+pub use optim::Optim;
+pub use run::{evaluate, make_batch, run_training, Control, TrainError, TrainRequest};
+pub use settings::{Optimizer, Schedule, TrainSettings};
+pub use worker::{Notify, TrainHandle};

@@ -1,0 +1,121 @@
+//! Optimisers over a model's variables: SGD (momentum, Nesterov), Adam, AdamW, RMSprop.
+
+use super::settings::Optimizer;
+use candle_core::backprop::GradStore;
+use candle_core::{Result, Tensor, Var};
+
+enum State {
+    Empty,
+    Momentum(Tensor),
+    Adam { m: Tensor, v: Tensor },
+    Rms { sq: Tensor, buf: Option<Tensor> },
+}
+
+pub struct Optim {
+    kind: Optimizer,
+    weight_decay: f64,
+    params: Vec<(String, Var)>,
+    state: Vec<State>,
+    t: i32,
+}
+
+impl Optim {
+    pub fn new(kind: Optimizer, weight_decay: f64, params: Vec<(String, Var)>) -> Self {
+        let state = params.iter().map(|_| State::Empty).collect();
+        Self {
+            kind,
+            weight_decay,
+            params,
+            state,
+            t: 0,
+        }
+    }
+
+    pub fn params(&self) -> &[(String, Var)] {
+        &self.params
+    }
+
+    /// One update with learning rate `lr`. Parameters without a gradient are left alone.
+    pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
+        self.t += 1;
+        let t = self.t;
+        let wd = self.weight_decay;
+        for ((_, var), state) in self.params.iter().zip(self.state.iter_mut()) {
+            let Some(g) = grads.get(var.as_tensor()) else {
+                continue;
+            };
+            // Detached copies: update arithmetic must not grow the autograd graph across steps.
+            let mut g = g.detach();
+            let w = var.as_tensor().detach();
+            let decoupled = matches!(self.kind, Optimizer::AdamW { .. });
+            if wd > 0.0 && !decoupled {
+                g = (g + (&w * wd)?)?;
+            }
+            let next = match self.kind {
+                Optimizer::Sgd { momentum, nesterov } => {
+                    let dir = if momentum > 0.0 {
+                        let buf = match state {
+                            State::Momentum(b) => ((&*b * momentum)? + &g)?,
+                            _ => g.clone(),
+                        };
+                        let dir = if nesterov {
+                            (&g + (&buf * momentum)?)?
+                        } else {
+                            buf.clone()
+                        };
+                        *state = State::Momentum(buf);
+                        dir
+                    } else {
+                        g
+                    };
+                    (w - (dir * lr)?)?
+                }
+                Optimizer::Adam { beta1, beta2, eps } | Optimizer::AdamW { beta1, beta2, eps } => {
+                    let (m, v) = match state {
+                        State::Adam { m, v } => (
+                            ((&*m * beta1)? + (&g * (1.0 - beta1))?)?,
+                            ((&*v * beta2)? + (g.sqr()? * (1.0 - beta2))?)?,
+                        ),
+                        _ => ((&g * (1.0 - beta1))?, (g.sqr()? * (1.0 - beta2))?),
+                    };
+                    let m_hat = (&m / (1.0 - beta1.powi(t)))?;
+                    let v_hat = (&v / (1.0 - beta2.powi(t)))?;
+                    let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
+                    *state = State::Adam { m, v };
+                    let w = if decoupled && wd > 0.0 {
+                        (w * (1.0 - lr * wd))?
+                    } else {
+                        w
+                    };
+                    (w - (update * lr)?)?
+                }
+                Optimizer::RmsProp {
+                    alpha,
+                    eps,
+                    momentum,
+                } => {
+                    let (sq, buf) = match state {
+                        State::Rms { sq, buf } => {
+                            (((&*sq * alpha)? + (g.sqr()? * (1.0 - alpha))?)?, buf.take())
+                        }
+                        _ => ((g.sqr()? * (1.0 - alpha))?, None),
+                    };
+                    let step = (&g / (sq.sqrt()? + eps)?)?;
+                    let (step, buf) = if momentum > 0.0 {
+                        let b = match buf {
+                            Some(b) => ((b * momentum)? + &step)?,
+                            None => step,
+                        };
+                        (b.clone(), Some(b))
+                    } else {
+                        (step, None)
+                    };
+                    *state = State::Rms { sq, buf };
+                    (w - (step * lr)?)?
+                }
+            };
+            var.set(&next)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,366 @@
+//! The training loop itself, independent of threads: the worker, the CLI and tests all call it.
+
+use super::event::{EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
+use super::optim::Optim;
+use crate::data::{batches_per_epoch, epoch_batches, DataError, Dataset};
+use crate::model::{correct, ForwardCtx, Model, ModelError, TargetBatch, TargetEncoding, Weights};
+use crate::project::Project;
+use candle_core::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+/// A loss this many times above the first step's counts as diverged even while still finite:
+/// with Adam, an absurd learning rate sends a ReLU network's loss to 1e13 without ever overflowing.
+const EXPLODED_FACTOR: f32 = 1e4;
+
+/// Samples per forward pass when evaluating (no gradients, so bigger than training batches).
+const EVAL_BATCH: usize = 500;
+
+/// Everything a run needs; plain data, so it can cross to the worker thread.
+#[derive(Clone)]
+pub struct TrainRequest {
+    pub project: Project,
+    /// Folder of the project file, for relative data paths.
+    pub project_dir: Option<PathBuf>,
+    /// Start from these weights instead of fresh ones.
+    pub initial_weights: Option<Weights>,
+    /// Stop (as Finished) after this many steps, e.g. for benchmarks.
+    pub max_steps: Option<usize>,
+    /// Data already loaded for this project (shared, not copied); loaded from the project if None.
+    pub dataset: Option<Arc<Dataset>>,
+}
+
+impl TrainRequest {
+    pub fn new(project: Project) -> Self {
+        Self {
+            project,
+            project_dir: None,
+            initial_weights: None,
+            max_steps: None,
+            dataset: None,
+        }
+    }
+}
+
+/// Flags the caller flips and the loop checks between steps.
+#[derive(Debug, Default)]
+pub struct Control {
+    pub stop: AtomicBool,
+    pub pause: AtomicBool,
+}
+
+impl Control {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Waits while paused; returns the time spent waiting.
+    fn wait_while_paused(&self) -> Duration {
+        let t0 = Instant::now();
+        while self.pause.load(Ordering::Relaxed) && !self.stopped() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        t0.elapsed()
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum TrainError {
+    #[error("training settings: {0}")]
+    Settings(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Runs a whole training and reports through `emit`; the last event is always terminal.
+pub fn run_training(req: TrainRequest, control: &Control, emit: &mut dyn FnMut(TrainEvent)) {
+    let terminal = match train(req, control, emit) {
+        Ok(ev) => ev,
+        Err(e) => TrainEvent::Failed {
+            reason: e.to_string(),
+        },
+    };
+    emit(terminal);
+}
+
+fn train(
+    req: TrainRequest,
+    control: &Control,
+    emit: &mut dyn FnMut(TrainEvent),
+) -> Result<TrainEvent, TrainError> {
+    let setup_start = Instant::now();
+    let settings = &req.project.training;
+    settings.validate().map_err(TrainError::Settings)?;
+    let data = match &req.dataset {
+        Some(d) => d.clone(),
+        None => Arc::new(Dataset::load(
+            &req.project.data,
+            req.project_dir.as_deref(),
+        )?),
+    };
+    let model = Model::build(&req.project.graph, settings.seed)?;
+    let encoding = model.bind_data(&data)?;
+    if let Some(w) = &req.initial_weights {
+        model.load_weights(w)?;
+    }
+    let mut optim = Optim::new(settings.optimizer, settings.weight_decay, model.trainable());
+    let steps_per_epoch = batches_per_epoch(data.train.len(), settings.batch_size);
+    let planned = steps_per_epoch * settings.epochs;
+    let total_steps = req.max_steps.map_or(planned, |m| m.min(planned));
+    emit(TrainEvent::Started(RunInfo {
+        epochs: settings.epochs,
+        steps_per_epoch,
+        total_steps,
+        batch_size: settings.batch_size,
+        train_samples: data.train.len(),
+        val_samples: data.val.len(),
+        test_samples: data.test.len(),
+        params: model.param_count(),
+        class_names: data.class_names().to_vec(),
+        data_name: data.name.clone(),
+        setup_ms: setup_start.elapsed().as_secs_f64() * 1e3,
+    }));
+
+    let mut shuffle_rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(1));
+    let mut dropout_rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(2));
+    let start = Instant::now();
+    let mut paused = Duration::ZERO;
+    let elapsed_ms =
+        |paused: Duration| (start.elapsed().saturating_sub(paused)).as_secs_f64() * 1e3;
+    let mut step = 0usize;
+    let mut samples = 0usize;
+    let mut first_loss: Option<f32> = None;
+
+    'epochs: for epoch in 0..settings.epochs {
+        let (mut loss_sum, mut loss_count, mut right, mut labelled) =
+            (0f64, 0usize, 0usize, 0usize);
+        for batch in epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng) {
+            if step >= total_steps {
+                break 'epochs;
+            }
+            paused += control.wait_while_paused();
+            if control.stopped() {
+                return Ok(TrainEvent::Stopped {
+                    step,
+                    weights: model.weights()?,
+                });
+            }
+            let lr = settings
+                .schedule
+                .lr_at(settings.lr, step, steps_per_epoch, total_steps);
+            let (x, target, labels) = make_batch(&data, &batch, encoding, &model)?;
+            let mut ctx = ForwardCtx {
+                train: true,
+                rng: Some(&mut dropout_rng),
+            };
+            let pred = model.forward(&x, &mut ctx)?;
+            let loss = model.loss(&pred, &target)?;
+            let loss_value = loss.to_scalar::<f32>()?;
+            if !loss_value.is_finite() {
+                return Ok(TrainEvent::Diverged {
+                    step: step + 1,
+                    what: describe_divergence(&model, &x, loss_value),
+                });
+            }
+            let first = *first_loss.get_or_insert(loss_value);
+            if loss_value > EXPLODED_FACTOR * first.max(1e-3) {
+                return Ok(TrainEvent::Diverged {
+                    step: step + 1,
+                    what: format!(
+                        "the loss exploded from {first:.4} at the first step to {loss_value:.3e}: the learning rate ({lr:e}) is probably too high"
+                    ),
+                });
+            }
+            let grads = loss.backward()?;
+            optim.step(&grads, lr)?;
+            step += 1;
+            // ReLU maps NaN to 0, so a poisoned weight can hide behind a finite loss: check them.
+            if let Some(name) = first_non_finite_param(&model)? {
+                return Ok(TrainEvent::Diverged {
+                    step,
+                    what: format!(
+                        "parameter {name} holds NaN or infinite values after the update at step {step}, although the loss ({loss_value:.4}) was finite"
+                    ),
+                });
+            }
+            samples += batch.len();
+            loss_sum += loss_value as f64 * batch.len() as f64;
+            loss_count += batch.len();
+            if let Some(c) = correct(model.loss_kind(), &pred, &labels)? {
+                right += c;
+                labelled += batch.len();
+            }
+            emit(TrainEvent::Step {
+                step,
+                epoch,
+                loss: loss_value,
+                lr,
+                samples,
+                elapsed_ms: elapsed_ms(paused),
+            });
+        }
+        let val = match evaluate(&model, &data, &data.val, encoding, control)? {
+            Some(v) => v,
+            None if control.stopped() => {
+                return Ok(TrainEvent::Stopped {
+                    step,
+                    weights: model.weights()?,
+                })
+            }
+            None => None,
+        };
+        emit(TrainEvent::Epoch(EpochMetrics {
+            epoch: epoch + 1,
+            step,
+            train_loss: (loss_sum / loss_count.max(1) as f64) as f32,
+            train_acc: (labelled > 0).then(|| right as f32 / labelled as f32),
+            val,
+            elapsed_ms: elapsed_ms(paused),
+        }));
+    }
+    let test = match evaluate(&model, &data, &data.test, encoding, control)? {
+        Some(t) => t,
+        None if control.stopped() => {
+            return Ok(TrainEvent::Stopped {
+                step,
+                weights: model.weights()?,
+            })
+        }
+        None => None,
+    };
+    Ok(TrainEvent::Finished {
+        test,
+        weights: model.weights()?,
+        elapsed_ms: elapsed_ms(paused),
+    })
+}
+
+/// Input tensor, encoded targets, and class labels (for accuracy) of the samples `idx`.
+pub fn make_batch(
+    data: &Dataset,
+    idx: &[usize],
+    encoding: TargetEncoding,
+    model: &Model,
+) -> candle_core::Result<(Tensor, TargetBatch, Vec<u32>)> {
+    let mut xs = Vec::new();
+    data.gather_features(idx, &mut xs);
+    let x = Tensor::from_vec(xs, model.input_shape().with_batch(idx.len()), &Device::Cpu)?;
+    let mut labels = Vec::new();
+    data.gather_labels(idx, &mut labels);
+    let n = idx.len();
+    let target = match encoding {
+        TargetEncoding::Labels => {
+            TargetBatch::Labels(Tensor::from_vec(labels.clone(), n, &Device::Cpu)?)
+        }
+        TargetEncoding::OneHot(c) => {
+            let mut v = vec![0f32; n * c];
+            for (row, &l) in labels.iter().enumerate() {
+                v[row * c + l as usize] = 1.0;
+            }
+            TargetBatch::Values(Tensor::from_vec(v, (n, c), &Device::Cpu)?)
+        }
+        TargetEncoding::Binary => {
+            let v: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
+            TargetBatch::Values(Tensor::from_vec(v, (n, 1), &Device::Cpu)?)
+        }
+        TargetEncoding::Values => {
+            let mut v = Vec::new();
+            data.gather_values(idx, &mut v);
+            let shape = model.prediction_shape().with_batch(n);
+            TargetBatch::Values(Tensor::from_vec(v, shape, &Device::Cpu)?)
+        }
+    };
+    Ok((x, target, labels))
+}
+
+/// Loss and accuracy on `indices` in evaluation mode. `Ok(None)` when stopped on the way;
+/// `Ok(Some(None))` when there is nothing to evaluate.
+pub fn evaluate(
+    model: &Model,
+    data: &Dataset,
+    indices: &[usize],
+    encoding: TargetEncoding,
+    control: &Control,
+) -> candle_core::Result<Option<Option<EvalMetrics>>> {
+    if indices.is_empty() {
+        return Ok(Some(None));
+    }
+    let (mut loss_sum, mut right, mut labelled) = (0f64, 0usize, 0usize);
+    for chunk in indices.chunks(EVAL_BATCH) {
+        if control.stopped() {
+            return Ok(None);
+        }
+        let (x, target, labels) = make_batch(data, chunk, encoding, model)?;
+        let pred = model.forward(&x, &mut ForwardCtx::eval())?.detach();
+        loss_sum += model.loss(&pred, &target)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        if let Some(c) = correct(model.loss_kind(), &pred, &labels)? {
+            right += c;
+            labelled += chunk.len();
+        }
+    }
+    Ok(Some(Some(EvalMetrics {
+        loss: (loss_sum / indices.len() as f64) as f32,
+        accuracy: (labelled > 0).then(|| right as f32 / labelled as f32),
+        samples: indices.len(),
+    })))
+}
+
+/// The first trainable parameter with a NaN or infinite entry (one sum per parameter: any such
+/// entry makes the sum non-finite).
+fn first_non_finite_param(model: &Model) -> candle_core::Result<Option<String>> {
+    for (name, var) in model.trainable() {
+        let sum = var
+            .as_tensor()
+            .sum_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_scalar::<f32>()?;
+        if !sum.is_finite() {
+            return Ok(Some(name));
+        }
+    }
+    Ok(None)
+}
+
+/// Names where non-finite values first appear: a parameter, or the first node whose output has them.
+fn describe_divergence(model: &Model, x: &Tensor, loss: f32) -> String {
+    let what = if loss.is_nan() { "NaN" } else { "infinite" };
+    let finite = |t: &Tensor| {
+        t.flatten_all()
+            .and_then(|f| f.to_vec1::<f32>())
+            .map(|v| v.iter().all(|x| x.is_finite()))
+            .unwrap_or(false)
+    };
+    if let Some((name, _)) = model
+        .trainable()
+        .iter()
+        .find(|(_, v)| !finite(v.as_tensor()))
+    {
+        return format!("the loss became {what}: parameter {name} holds non-finite values after the last update (learning rate too high?)");
+    }
+    let mut ctx = ForwardCtx {
+        train: true,
+        rng: None,
+    };
+    if let Ok(values) = model.forward_all(x, &mut ctx) {
+        if let Some((id, _)) = values.iter().find(|(_, v)| !finite(v)) {
+            let label = model
+                .graph()
+                .node(id)
+                .map(|n| n.label())
+                .unwrap_or_else(|| id.clone());
+            return format!("the loss became {what}: the first non-finite values appear in the output of {label}");
+        }
+    }
+    format!(
+        "the loss became {what} while every layer's output was finite (the loss itself overflowed)"
+    )
+}

@@ -1,0 +1,199 @@
+//! Optimiser, schedule and loop settings as they are stored in a project.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Optimizer {
+    Sgd {
+        #[serde(default)]
+        momentum: f64,
+        #[serde(default)]
+        nesterov: bool,
+    },
+    Adam {
+        #[serde(default = "beta1")]
+        beta1: f64,
+        #[serde(default = "beta2")]
+        beta2: f64,
+        #[serde(default = "adam_eps")]
+        eps: f64,
+    },
+    /// Adam with decoupled weight decay.
+    AdamW {
+        #[serde(default = "beta1")]
+        beta1: f64,
+        #[serde(default = "beta2")]
+        beta2: f64,
+        #[serde(default = "adam_eps")]
+        eps: f64,
+    },
+    RmsProp {
+        #[serde(default = "rms_alpha")]
+        alpha: f64,
+        #[serde(default = "adam_eps")]
+        eps: f64,
+        #[serde(default)]
+        momentum: f64,
+    },
+}
+
+fn beta1() -> f64 {
+    0.9
+}
+fn beta2() -> f64 {
+    0.999
+}
+fn adam_eps() -> f64 {
+    1e-8
+}
+fn rms_alpha() -> f64 {
+    0.99
+}
+
+impl Optimizer {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "SGD",
+            Optimizer::Adam { .. } => "Adam",
+            Optimizer::AdamW { .. } => "AdamW",
+            Optimizer::RmsProp { .. } => "RMSprop",
+        }
+    }
+
+    pub fn adam() -> Self {
+        Optimizer::Adam {
+            beta1: beta1(),
+            beta2: beta2(),
+            eps: adam_eps(),
+        }
+    }
+
+    pub fn adamw() -> Self {
+        Optimizer::AdamW {
+            beta1: beta1(),
+            beta2: beta2(),
+            eps: adam_eps(),
+        }
+    }
+
+    pub fn sgd(momentum: f64, nesterov: bool) -> Self {
+        Optimizer::Sgd { momentum, nesterov }
+    }
+
+    pub fn rmsprop() -> Self {
+        Optimizer::RmsProp {
+            alpha: rms_alpha(),
+            eps: adam_eps(),
+            momentum: 0.0,
+        }
+    }
+}
+
+/// How the learning rate changes over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Schedule {
+    #[default]
+    Constant,
+    /// Multiply by `gamma` every `every_epochs` epochs.
+    Step { every_epochs: usize, gamma: f64 },
+    /// Cosine decay from the base rate to `min_lr` over the whole run.
+    Cosine {
+        #[serde(default)]
+        min_lr: f64,
+    },
+}
+
+impl Schedule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Step { .. } => "step",
+            Schedule::Cosine { .. } => "cosine",
+        }
+    }
+
+    /// Learning rate at `step` (0-based) of a run of `total_steps` with `steps_per_epoch`.
+    pub fn lr_at(
+        &self,
+        base_lr: f64,
+        step: usize,
+        steps_per_epoch: usize,
+        total_steps: usize,
+    ) -> f64 {
+        match *self {
+            Schedule::Constant => base_lr,
+            Schedule::Step {
+                every_epochs,
+                gamma,
+            } => {
+                let epoch = step / steps_per_epoch.max(1);
+                base_lr * gamma.powi((epoch / every_epochs.max(1)) as i32)
+            }
+            Schedule::Cosine { min_lr } => {
+                let t = step as f64 / total_steps.max(1) as f64;
+                min_lr
+                    + 0.5 * (base_lr - min_lr) * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainSettings {
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    pub batch_size: usize,
+    pub epochs: usize,
+    /// Seeds weights, shuffling and dropout: the same seed gives the same curve.
+    pub seed: u64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            optimizer: Optimizer::adam(),
+            lr: 1e-3,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            batch_size: 64,
+            epochs: 3,
+            seed: 1,
+        }
+    }
+}
+
+impl TrainSettings {
+    /// Plain-words problems with the numbers, before any work starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!(
+                "the learning rate is {}; it must be a positive number",
+                self.lr
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(format!(
+                "weight decay is {}; it must be 0 or more",
+                self.weight_decay
+            ));
+        }
+        if self.batch_size == 0 {
+            return Err("the batch size is 0; it must be at least 1".into());
+        }
+        if self.epochs == 0 {
+            return Err("epochs is 0; train for at least 1".into());
+        }
+        if let Schedule::Step {
+            every_epochs: 0, ..
+        } = self.schedule
+        {
+            return Err("the step schedule needs 'every epochs' of at least 1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! The training thread and the handle the UI/CLI hold. The model lives only on the thread.
+
+use super::event::TrainEvent;
+use super::run::{run_training, Control, TrainRequest};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Called by the worker after it sends events (e.g. to request a repaint).
+pub type Notify = Box<dyn Fn() + Send>;
+
+pub struct TrainHandle {
+    rx: Receiver<TrainEvent>,
+    control: Arc<Control>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl TrainHandle {
+    pub fn spawn(req: TrainRequest) -> std::io::Result<Self> {
+        Self::spawn_with_notify(req, None)
+    }
+
+    pub fn spawn_with_notify(req: TrainRequest, notify: Option<Notify>) -> std::io::Result<Self> {
+        let (tx, rx) = channel();
+        let control = Arc::new(Control::default());
+        let worker_control = control.clone();
+        let join = std::thread::Builder::new()
+            .name("glassbox-train".into())
+            .spawn(move || {
+                let sent_terminal = std::cell::Cell::new(false);
+                let mut emit = |ev: TrainEvent| {
+                    sent_terminal.set(sent_terminal.get() | ev.is_terminal());
+                    // A closed channel means nobody listens any more: stop quietly.
+                    if tx.send(ev).is_err() {
+                        worker_control.stop.store(true, Ordering::Relaxed);
+                    }
+                    if let Some(n) = &notify {
+                        n();
+                    }
+                };
+                let result = catch_unwind(AssertUnwindSafe(|| {
+                    run_training(req, &worker_control, &mut emit)
+                }));
+                if let Err(panic) = result {
+                    if !sent_terminal.get() {
+                        let msg = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "unknown panic".into());
+                        emit(TrainEvent::Failed {
+                            reason: format!("internal error in the training thread: {msg}"),
+                        });
+                    }
+                }
+            })?;
+        Ok(Self {
+            rx,
+            control,
+            join: Some(join),
+        })
+    }
+
+    /// The next event if one is waiting; never blocks.
+    pub fn try_recv(&self) -> Option<TrainEvent> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Waits up to `timeout` for the next event (CLI and tests; the UI uses `try_recv`).
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<TrainEvent> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// Blocks until the run's terminal event, handing every event to `f`; returns the terminal one.
+    pub fn wait(self, mut f: impl FnMut(&TrainEvent)) -> Option<TrainEvent> {
+        while let Ok(ev) = self.rx.recv() {
+            f(&ev);
+            if ev.is_terminal() {
+                return Some(ev);
+            }
+        }
+        None
+    }
+
+    pub fn stop(&self) {
+        self.control.stop.store(true, Ordering::Relaxed);
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.control.pause.store(paused, Ordering::Relaxed);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.control.pause.load(Ordering::Relaxed)
+    }
+
+    /// True once the thread has returned.
+    pub fn is_finished(&self) -> bool {
+        self.join.as_ref().is_none_or(|j| j.is_finished())
+    }
+
+    /// Stops the run and waits for the thread to end.
+    pub fn stop_and_join(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop();
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+    }
+}
+
+impl Drop for TrainHandle {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,153 @@
+//! The command line as a user runs it.
+
+use std::process::Command;
+
+fn glassbox(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn preset(name: &str) -> String {
+    format!("{}/presets/{name}.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_prints_every_node_with_shape_and_params() {
+    let (ok, text) = glassbox(&["check", &preset("cnn-mnist")]);
+    assert!(ok, "{text}");
+    for line in [
+        "Conv2d 'conv1'",
+        "[B, 32, 28, 28]",
+        "320",
+        "MaxPool2d 'pool2'",
+        "[B, 64, 7, 7]",
+        "Dense 'fc1'",
+        "401536",
+        "421642",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    for name in ["mlp-iris", "mlp-mnist"] {
+        let (ok, text) = glassbox(&["check", &preset(name)]);
+        assert!(ok && text.contains("ok:"), "{text}");
+    }
+}
+
+/// Writes the CNN preset with `edit` applied and runs `check` on it.
+fn check_broken(edit: impl FnOnce(&mut serde_json::Value)) -> (bool, String) {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(preset("cnn-mnist")).unwrap()).unwrap();
+    edit(&mut v);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.json");
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    glassbox(&["check", path.to_str().unwrap()])
+}
+
+fn edges(v: &mut serde_json::Value) -> &mut Vec<serde_json::Value> {
+    v["graph"]["edges"].as_array_mut().unwrap()
+}
+
+#[test]
+fn check_fails_on_dense_after_an_unflattened_conv_naming_the_node() {
+    let (ok, text) = check_broken(|v| {
+        let e = edges(v);
+        e.retain(|e| e["from"] != "flatten" && e["to"] != "flatten");
+        e.push(serde_json::json!({"from": "pool2", "to": "fc1"}));
+        v["graph"]["nodes"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["id"] != "flatten");
+    });
+    assert!(!ok);
+    assert!(
+        text.contains(
+            "Dense 'fc1' expects a flat input, got [B, 64, 7, 7]: add a Flatten before it"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn check_fails_on_a_cycle_naming_the_nodes() {
+    let (ok, text) = check_broken(|v| {
+        let e = edges(v);
+        e.retain(|e| e["to"] != "conv2");
+        e.push(serde_json::json!({"from": "fc1", "to": "conv2"}));
+        e.push(serde_json::json!({"from": "conv2", "to": "fc1"}));
+        e.retain(|e| !(e["from"] == "flatten" && e["to"] == "fc1"));
+    });
+    assert!(!ok);
+    assert!(text.contains("cycle") && text.contains("conv2"), "{text}");
+}
+
+#[test]
+fn check_fails_on_a_missing_input_naming_the_node() {
+    let (ok, text) = check_broken(|v| edges(v).retain(|e| e["to"] != "conv1"));
+    assert!(!ok);
+    assert!(
+        text.contains("Conv2d 'conv1' has nothing connected to input 0"),
+        "{text}"
+    );
+    let (ok, text) = check_broken(|v| {
+        v["graph"]["nodes"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["id"] != "input")
+    });
+    assert!(!ok && text.contains("no Input node"), "{text}");
+}
+
+#[test]
+fn check_on_a_broken_file_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("junk.json");
+    std::fs::write(&path, "{\"format_version\": 1, \"graph\": ").unwrap();
+    let (ok, text) = glassbox(&["check", path.to_str().unwrap()]);
+    assert!(
+        !ok && text.contains("truncated") && !text.contains("panicked"),
+        "{text}"
+    );
+}
+
+#[test]
+fn train_saves_weights_and_eval_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("iris.safetensors");
+    let (ok, text) = glassbox(&[
+        "train",
+        &preset("mlp-iris"),
+        "--epochs",
+        "30",
+        "--quiet",
+        "--save",
+        w.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("epoch  30") && text.contains("final test accuracy"),
+        "{text}"
+    );
+    let (ok, text) = glassbox(&[
+        "eval",
+        &preset("mlp-iris"),
+        "--weights",
+        w.to_str().unwrap(),
+    ]);
+    assert!(
+        ok && text.contains("test") && text.contains("on 30 samples"),
+        "{text}"
+    );
+    let (ok, text) = glassbox(&[
+        "eval",
+        &preset("mlp-mnist"),
+        "--weights",
+        w.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("weights do not fit"), "{text}");
+}

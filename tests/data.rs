@@ -1,0 +1,172 @@
+//! Data loading: shipped sets, splits, and clear errors on bad files.
+
+use glassbox::data::{
+    parse_csv, parse_idx, DataError, DataSettings, DataSource, Dataset, SplitSettings, Targets,
+    Task,
+};
+use std::collections::HashSet;
+use std::path::Path;
+
+fn csv(text: &str, target: &str) -> Result<glassbox::data::RawData, DataError> {
+    parse_csv(text.as_bytes(), Path::new("t.csv"), target, Task::Auto)
+}
+
+#[test]
+fn text_in_a_number_column_names_the_line_and_column() {
+    let err = csv("a,b,y\n1,2,x\n3,oops,y\n", "y")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t.csv")
+            && err.contains("line 3")
+            && err.contains("'b'")
+            && err.contains("\"oops\" is not a number"),
+        "{err}"
+    );
+    let err = csv("a,b,y\n1,,x\n", "y").unwrap_err().to_string();
+    assert!(err.contains("missing"), "{err}");
+}
+
+#[test]
+fn ragged_rows_empty_files_and_bad_targets_are_explained() {
+    let err = csv("a,b,y\n1,2,x\n3,4\n", "y").unwrap_err().to_string();
+    assert!(
+        err.contains("line 3") && err.contains("2 fields") && err.contains("3"),
+        "{err}"
+    );
+    let err = csv("", "y").unwrap_err().to_string();
+    assert!(err.contains("empty"), "{err}");
+    let err = csv("a,b,y\n", "y").unwrap_err().to_string();
+    assert!(err.contains("no data rows"), "{err}");
+    let err = csv("a,b,y\n1,2,3\n", "label").unwrap_err().to_string();
+    assert!(
+        err.contains("no column 'label'") && err.contains("a, b, y"),
+        "{err}"
+    );
+    let err = csv("a,y\n1,x\n2,x\n", "y").unwrap_err().to_string();
+    assert!(err.contains("single value"), "{err}");
+}
+
+#[test]
+fn targets_become_classes_or_values() {
+    let raw = csv("a,y\n1,cat\n2,dog\n3,cat\n", "y").unwrap();
+    assert_eq!(
+        raw.targets,
+        Targets::Classes {
+            labels: vec![0, 1, 0],
+            names: vec!["cat".into(), "dog".into()]
+        }
+    );
+    let raw = csv("a,y\n1,10\n2,2\n3,2\n", "y").unwrap();
+    assert_eq!(
+        raw.targets,
+        Targets::Classes {
+            labels: vec![1, 0, 0],
+            names: vec!["2".into(), "10".into()]
+        }
+    );
+    let raw = csv("a,y\n1,0.5\n2,1.5\n", "y").unwrap();
+    assert!(matches!(raw.targets, Targets::Values { .. }));
+    assert_eq!(raw.sample_shape, vec![1]);
+}
+
+#[test]
+fn idx_errors_are_explained() {
+    assert!(parse_idx(&[0, 0]).unwrap_err().contains("shorter"));
+    assert!(parse_idx(&[1, 0, 8, 1, 0, 0, 0, 1, 5])
+        .unwrap_err()
+        .contains("magic"));
+    assert!(parse_idx(&[0, 0, 0x0d, 1, 0, 0, 0, 1, 5])
+        .unwrap_err()
+        .contains("not supported"));
+    assert!(parse_idx(&[0, 0, 8, 1, 0, 0, 0, 3, 5])
+        .unwrap_err()
+        .contains("promises 3"));
+    let ok = parse_idx(&[0, 0, 8, 2, 0, 0, 0, 1, 0, 0, 0, 2, 7, 9]).unwrap();
+    assert_eq!((ok.dims, ok.data), (vec![1, 2], vec![7, 9]));
+}
+
+#[test]
+fn mnist_loads_with_its_own_test_set_compactly() {
+    let ds = Dataset::load(&DataSettings::default(), None).unwrap();
+    assert_eq!(ds.len(), 70_000);
+    assert_eq!(ds.sample_shape, vec![1, 28, 28]);
+    assert_eq!(ds.test.len(), 10_000);
+    assert_eq!(ds.val.len(), 6_000);
+    assert_eq!(ds.train.len(), 54_000);
+    assert!(ds.test.iter().all(|&i| i >= 60_000));
+    // Bytes, not floats: within 2× of the raw 70,000 × 784 bytes.
+    let raw = 70_000 * 784;
+    assert!(ds.memory_bytes() <= 2 * raw, "{} bytes", ds.memory_bytes());
+    // Standardised: the training pixels have mean ≈ 0.
+    let mut xs = Vec::new();
+    ds.gather_features(&ds.train[..500], &mut xs);
+    let mean = xs.iter().sum::<f32>() / xs.len() as f32;
+    assert!(mean.abs() < 0.1, "{mean}");
+}
+
+#[test]
+fn splits_are_disjoint_stratified_and_seeded() {
+    let settings = DataSettings {
+        source: DataSource::Csv {
+            path: "assets/data/tabular/iris.csv".into(),
+            target: "species".into(),
+            task: Task::Auto,
+        },
+        split: SplitSettings {
+            validation: 0.2,
+            test: 0.2,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let ds = Dataset::load(&settings, None).unwrap();
+    let (tr, va, te): (HashSet<_>, HashSet<_>, HashSet<_>) = (
+        ds.train.iter().collect(),
+        ds.val.iter().collect(),
+        ds.test.iter().collect(),
+    );
+    assert!(tr.is_disjoint(&va) && tr.is_disjoint(&te) && va.is_disjoint(&te));
+    assert_eq!(tr.len() + va.len() + te.len(), 150);
+    assert_eq!((va.len(), te.len()), (30, 30));
+    for split in [&ds.val, &ds.test] {
+        for class in 0..3 {
+            assert_eq!(
+                split
+                    .iter()
+                    .filter(|&&i| ds.label(i) == Some(class))
+                    .count(),
+                10
+            );
+        }
+    }
+    let again = Dataset::load(&settings, None).unwrap();
+    assert_eq!(again.train, ds.train);
+
+    let digits = Dataset::load(
+        &DataSettings {
+            source: DataSource::Csv {
+                path: "assets/data/tabular/digits.csv.gz".into(),
+                target: "digit".into(),
+                task: Task::Auto,
+            },
+            ..Default::default()
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(digits.len(), 1797);
+    assert_eq!(digits.sample_shape, vec![64]);
+    assert_eq!(digits.n_classes(), Some(10));
+
+    let bad = DataSettings {
+        split: SplitSettings {
+            validation: 0.6,
+            test: 0.5,
+            ..Default::default()
+        },
+        ..settings
+    };
+    let err = Dataset::load(&bad, None).unwrap_err().to_string();
+    assert!(err.contains("nothing is left to train on"), "{err}");
+}

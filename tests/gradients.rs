@@ -1,0 +1,498 @@
+//! Analytic gradients against finite differences (in f64), and gradient flow through the presets.
+//! candle's fused LayerNorm and softmax_last_dim have no backward pass; these tests catch any layer
+//! whose gradient silently stops or is wrong.
+
+use candle_core::{DType, Device, Tensor, Var};
+use glassbox::graph::{DType as GDType, Edge, Graph, Layer, Loss, Node, Target};
+use glassbox::model::{ForwardCtx, Model, TargetBatch};
+use glassbox::train::{Optim, Optimizer};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn input(shape: &[usize]) -> Node {
+    Node::new(
+        "in",
+        Layer::Input {
+            shape: shape.to_vec(),
+            dtype: GDType::F32,
+        },
+    )
+}
+
+fn output(loss: Loss) -> Node {
+    Node::new(
+        "out",
+        Layer::Output {
+            loss,
+            target: Target::Label,
+        },
+    )
+}
+
+fn random(shape: &[usize], rng: &mut ChaCha8Rng) -> Vec<f64> {
+    (0..shape.iter().product::<usize>())
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect()
+}
+
+fn targets(model: &Model, loss: Loss, batch: usize, rng: &mut ChaCha8Rng) -> TargetBatch {
+    let shape = model.prediction_shape().with_batch(batch);
+    match loss {
+        Loss::CrossEntropy => {
+            let classes = shape[1] as u32;
+            let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..classes)).collect();
+            TargetBatch::Labels(Tensor::from_vec(labels, batch, &Device::Cpu).unwrap())
+        }
+        Loss::BinaryCrossEntropy => {
+            let v: Vec<f64> = (0..shape.iter().product::<usize>())
+                .map(|_| rng.random_range(0..2) as f64)
+                .collect();
+            TargetBatch::Values(Tensor::from_vec(v, shape, &Device::Cpu).unwrap())
+        }
+        Loss::Mse => {
+            TargetBatch::Values(Tensor::from_vec(random(&shape, rng), shape, &Device::Cpu).unwrap())
+        }
+    }
+}
+
+fn values(t: &Tensor) -> Vec<f64> {
+    t.flatten_all().unwrap().to_vec1::<f64>().unwrap()
+}
+
+/// Central differences for up to `max_checks` entries of every parameter and of the input.
+fn grad_check(graph: Graph, in_shape: &[usize], batch: usize, loss: Loss) {
+    let model = Model::build_with_dtype(&graph, 3, DType::F64).expect("graph builds");
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut x_shape = vec![batch];
+    x_shape.extend_from_slice(in_shape);
+    let x = Var::from_vec(random(&x_shape, &mut rng), x_shape.clone(), &Device::Cpu).unwrap();
+    let target = targets(&model, loss, batch, &mut rng);
+    let eval = |x: &Tensor| -> Tensor {
+        let mut ctx = ForwardCtx {
+            train: true,
+            rng: None,
+        };
+        let pred = model.forward(x, &mut ctx).unwrap();
+        model.loss(&pred, &target).unwrap()
+    };
+    let grads = eval(x.as_tensor()).backward().unwrap();
+
+    let mut checked: Vec<(String, Var)> = model.trainable();
+    checked.push(("input".into(), x.clone()));
+    let eps = 1e-5;
+    for (name, var) in checked {
+        let g = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name} received no gradient"));
+        let analytic = values(g);
+        let base = values(var.as_tensor());
+        let n = base.len();
+        let picks: Vec<usize> = if n <= 24 {
+            (0..n).collect()
+        } else {
+            (0..24).map(|_| rng.random_range(0..n)).collect()
+        };
+        for i in picks {
+            let mut plus = base.clone();
+            plus[i] += eps;
+            var.set(&Tensor::from_vec(plus, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+            let lp = eval(x.as_tensor()).to_scalar::<f64>().unwrap();
+            let mut minus = base.clone();
+            minus[i] -= eps;
+            var.set(&Tensor::from_vec(minus, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+            let lm = eval(x.as_tensor()).to_scalar::<f64>().unwrap();
+            var.set(&Tensor::from_vec(base.clone(), var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+            let numeric = (lp - lm) / (2.0 * eps);
+            let err = (numeric - analytic[i]).abs();
+            let scale = numeric.abs().max(analytic[i].abs()).max(1e-6);
+            assert!(
+                err / scale < 1e-4 || err < 1e-8,
+                "{name}[{i}]: analytic {} vs numeric {numeric} (graph {:?})",
+                analytic[i],
+                graph
+                    .nodes
+                    .iter()
+                    .map(|n| n.layer.kind().name())
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+fn chain(in_shape: &[usize], layers: Vec<Layer>, loss: Loss) -> Graph {
+    let mut nodes = vec![input(in_shape)];
+    for (i, l) in layers.into_iter().enumerate() {
+        nodes.push(Node::new(format!("n{i}"), l));
+    }
+    nodes.push(output(loss));
+    Graph::chain(nodes)
+}
+
+#[test]
+fn dense_gradient_matches_finite_differences() {
+    grad_check(
+        chain(
+            &[5],
+            vec![Layer::Dense {
+                units: 4,
+                bias: true,
+            }],
+            Loss::Mse,
+        ),
+        &[5],
+        3,
+        Loss::Mse,
+    );
+    grad_check(
+        chain(
+            &[3, 5],
+            vec![Layer::Dense {
+                units: 2,
+                bias: false,
+            }],
+            Loss::Mse,
+        ),
+        &[3, 5],
+        2,
+        Loss::Mse,
+    );
+}
+
+#[test]
+fn conv2d_gradient_matches_finite_differences() {
+    let conv = Layer::Conv2d {
+        filters: 3,
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+        bias: true,
+    };
+    grad_check(
+        chain(&[2, 5, 5], vec![conv, Layer::Flatten], Loss::Mse),
+        &[2, 5, 5],
+        2,
+        Loss::Mse,
+    );
+    let strided = Layer::Conv2d {
+        filters: 2,
+        kernel: 3,
+        stride: 2,
+        padding: 0,
+        bias: true,
+    };
+    grad_check(
+        chain(&[1, 7, 7], vec![strided, Layer::Flatten], Loss::Mse),
+        &[1, 7, 7],
+        2,
+        Loss::Mse,
+    );
+}
+
+#[test]
+fn batchnorm_gradient_matches_finite_differences() {
+    let bn = Layer::BatchNorm {
+        momentum: 0.1,
+        eps: 1e-5,
+    };
+    grad_check(
+        chain(
+            &[4],
+            vec![
+                Layer::Dense {
+                    units: 3,
+                    bias: true,
+                },
+                bn.clone(),
+            ],
+            Loss::Mse,
+        ),
+        &[4],
+        5,
+        Loss::Mse,
+    );
+    grad_check(
+        chain(&[2, 3, 3], vec![bn, Layer::Flatten], Loss::Mse),
+        &[2, 3, 3],
+        4,
+        Loss::Mse,
+    );
+}
+
+#[test]
+fn layernorm_gradient_matches_finite_differences() {
+    let ln = Layer::LayerNorm { eps: 1e-5 };
+    grad_check(
+        chain(
+            &[6],
+            vec![
+                Layer::Dense {
+                    units: 5,
+                    bias: true,
+                },
+                ln.clone(),
+            ],
+            Loss::Mse,
+        ),
+        &[6],
+        3,
+        Loss::Mse,
+    );
+    grad_check(chain(&[3, 4], vec![ln], Loss::Mse), &[3, 4], 2, Loss::Mse);
+}
+
+#[test]
+fn activation_and_pooling_gradients_match_finite_differences() {
+    for act in [
+        Layer::ReLU,
+        Layer::LeakyReLU { slope: 0.1 },
+        Layer::Sigmoid,
+        Layer::Tanh,
+        Layer::GELU,
+        Layer::Softmax,
+    ] {
+        grad_check(
+            chain(
+                &[4],
+                vec![
+                    Layer::Dense {
+                        units: 5,
+                        bias: true,
+                    },
+                    act,
+                ],
+                Loss::Mse,
+            ),
+            &[4],
+            3,
+            Loss::Mse,
+        );
+    }
+    for pool in [
+        Layer::MaxPool2d {
+            kernel: 2,
+            stride: 2,
+        },
+        Layer::AvgPool2d {
+            kernel: 2,
+            stride: 2,
+        },
+    ] {
+        // 5×5 pools to 2×2: the cropped border must get zero gradient, not a wrong one.
+        grad_check(
+            chain(&[2, 4, 4], vec![pool.clone(), Layer::Flatten], Loss::Mse),
+            &[2, 4, 4],
+            2,
+            Loss::Mse,
+        );
+        grad_check(
+            chain(&[2, 5, 5], vec![pool, Layer::Flatten], Loss::Mse),
+            &[2, 5, 5],
+            2,
+            Loss::Mse,
+        );
+    }
+    // Overlapping windows (3×3 every 2), which candle's own pooling cannot differentiate.
+    for pool in [
+        Layer::MaxPool2d {
+            kernel: 3,
+            stride: 2,
+        },
+        Layer::AvgPool2d {
+            kernel: 3,
+            stride: 2,
+        },
+    ] {
+        grad_check(
+            chain(&[1, 7, 7], vec![pool, Layer::Flatten], Loss::Mse),
+            &[1, 7, 7],
+            2,
+            Loss::Mse,
+        );
+    }
+    grad_check(
+        chain(
+            &[12],
+            vec![
+                Layer::Reshape { shape: vec![3, 4] },
+                Layer::LayerNorm { eps: 1e-5 },
+            ],
+            Loss::Mse,
+        ),
+        &[12],
+        2,
+        Loss::Mse,
+    );
+}
+
+#[test]
+fn losses_gradients_match_finite_differences() {
+    grad_check(
+        chain(
+            &[4],
+            vec![Layer::Dense {
+                units: 3,
+                bias: true,
+            }],
+            Loss::CrossEntropy,
+        ),
+        &[4],
+        5,
+        Loss::CrossEntropy,
+    );
+    grad_check(
+        chain(
+            &[4],
+            vec![Layer::Dense {
+                units: 2,
+                bias: true,
+            }],
+            Loss::BinaryCrossEntropy,
+        ),
+        &[4],
+        5,
+        Loss::BinaryCrossEntropy,
+    );
+}
+
+#[test]
+fn merge_gradients_match_finite_differences() {
+    for merge in [
+        Layer::Add { inputs: 2 },
+        Layer::Concat { inputs: 2, axis: 0 },
+    ] {
+        let g = Graph {
+            nodes: vec![
+                input(&[4]),
+                Node::new(
+                    "a",
+                    Layer::Dense {
+                        units: 3,
+                        bias: true,
+                    },
+                ),
+                Node::new(
+                    "b",
+                    Layer::Dense {
+                        units: 3,
+                        bias: true,
+                    },
+                ),
+                Node::new("m", merge),
+                output(Loss::Mse),
+            ],
+            edges: vec![
+                Edge::new("in", "a"),
+                Edge::new("in", "b"),
+                Edge::new("a", "m"),
+                Edge::new("b", "m").to_port(1),
+                Edge::new("m", "out"),
+            ],
+        };
+        grad_check(g, &[4], 3, Loss::Mse);
+    }
+}
+
+fn preset(name: &str) -> glassbox::project::Project {
+    glassbox::presets::load(name).expect("preset loads")
+}
+
+fn random_batch(model: &Model, batch: usize, rng: &mut ChaCha8Rng) -> (Tensor, TargetBatch) {
+    let shape = model.input_shape().with_batch(batch);
+    let x: Vec<f32> = (0..shape.iter().product::<usize>())
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
+    let classes = model.prediction_shape().dims[0] as u32;
+    let labels: Vec<u32> = (0..batch).map(|i| i as u32 % classes).collect();
+    (
+        Tensor::from_vec(x, shape, &Device::Cpu).unwrap(),
+        TargetBatch::Labels(Tensor::from_vec(labels, batch, &Device::Cpu).unwrap()),
+    )
+}
+
+#[test]
+fn every_preset_parameter_receives_a_nonzero_gradient() {
+    for name in ["mlp-iris", "mlp-mnist", "cnn-mnist"] {
+        let p = preset(name);
+        let model = Model::build(&p.graph, 1).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (x, t) = random_batch(&model, 8, &mut rng);
+        let mut ctx = ForwardCtx {
+            train: true,
+            rng: Some(&mut rng),
+        };
+        let pred = model.forward(&x, &mut ctx).unwrap();
+        let grads = model.loss(&pred, &t).unwrap().backward().unwrap();
+        let params = model.trainable();
+        assert!(!params.is_empty());
+        for (pname, var) in params {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{name}: {pname} has no gradient"));
+            let norm = g
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                norm > 0.0 && norm.is_finite(),
+                "{name}: {pname} gradient norm {norm}"
+            );
+        }
+    }
+}
+
+#[test]
+fn one_step_lowers_the_loss_on_a_fixed_batch_for_every_optimizer() {
+    let p = preset("mlp-iris");
+    for opt in [
+        Optimizer::sgd(0.0, false),
+        Optimizer::sgd(0.9, true),
+        Optimizer::adam(),
+        Optimizer::adamw(),
+        Optimizer::rmsprop(),
+    ] {
+        let model = Model::build(&p.graph, 1).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (x, t) = random_batch(&model, 16, &mut rng);
+        let loss = || {
+            model
+                .loss(&model.forward(&x, &mut ForwardCtx::eval()).unwrap(), &t)
+                .unwrap()
+        };
+        let mut optim = Optim::new(opt, 1e-4, model.trainable());
+        let before = loss();
+        let lr = if matches!(opt, Optimizer::Sgd { .. }) {
+            0.05
+        } else {
+            1e-3
+        };
+        optim.step(&before.backward().unwrap(), lr).unwrap();
+        let (b, a) = (
+            before.to_scalar::<f32>().unwrap(),
+            loss().to_scalar::<f32>().unwrap(),
+        );
+        assert!(a < b, "{}: loss {b} → {a}", opt.name());
+    }
+}
+
+#[test]
+fn cnn_preset_step_lowers_the_loss() {
+    let p = preset("cnn-mnist");
+    let model = Model::build(&p.graph, 1).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let (x, t) = random_batch(&model, 8, &mut rng);
+    let loss = || {
+        model
+            .loss(&model.forward(&x, &mut ForwardCtx::eval()).unwrap(), &t)
+            .unwrap()
+    };
+    let mut optim = Optim::new(Optimizer::adam(), 0.0, model.trainable());
+    let before = loss();
+    optim.step(&before.backward().unwrap(), 1e-3).unwrap();
+    assert!(loss().to_scalar::<f32>().unwrap() < before.to_scalar::<f32>().unwrap());
+}
