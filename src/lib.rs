@@ -6,6 +6,7 @@
 
 // candle allocates for every op; an allocator that keeps freed memory trains up to 2.8× faster
 // than glibc's defaults here. Declared in the library so tests and benches get it too.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

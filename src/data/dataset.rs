@@ -1,7 +1,7 @@
 //! A loaded data set: compact sample storage, targets, splits and normalisation.
 
 use super::error::DataError;
-use super::idx::read_idx;
+use super::idx::read_idx_append;
 use super::settings::{DataSettings, DataSource, Normalization, SplitSettings};
 use super::table::read_csv;
 use crate::fsutil::{assets_dir, resolve_data_path};
@@ -238,41 +238,37 @@ impl Dataset {
     }
 }
 
-/// Images, labels and image dims read from a pair of IDX files.
-type IdxPair = (Vec<u8>, Vec<u8>, Vec<usize>);
 /// Train, validation and test indices.
 type Splits = (Vec<usize>, Vec<usize>, Vec<usize>);
 
 /// MNIST from the shipped IDX files: the 60,000 training images, then the 10,000 test images.
 pub fn load_mnist(assets: &Path) -> Result<RawData, DataError> {
     let dir = assets.join("data").join("mnist");
-    let read_pair = |images: &str, labels: &str| -> Result<IdxPair, DataError> {
-        let img_path = dir.join(images);
-        let img = read_idx(&img_path)?;
-        let lab = read_idx(&dir.join(labels))?;
-        if img.dims.len() != 3 || lab.dims.len() != 1 || img.dims[0] != lab.dims[0] {
+    // Train and test go into one buffer, sized up front (70,000 × 784 bytes).
+    let mut images = Vec::with_capacity(70_000 * 28 * 28);
+    let mut labels = Vec::with_capacity(70_000);
+    let mut read_pair = |images_file: &str, labels_file: &str| -> Result<Vec<usize>, DataError> {
+        let img_path = dir.join(images_file);
+        let img_dims = read_idx_append(&img_path, &mut images)?;
+        let lab_dims = read_idx_append(&dir.join(labels_file), &mut labels)?;
+        if img_dims.len() != 3 || lab_dims.len() != 1 || img_dims[0] != lab_dims[0] {
             return Err(DataError::Idx {
                 path: img_path,
                 reason: format!(
-                    "images {:?} and labels {:?} do not match (expected [n, rows, cols] and [n])",
-                    img.dims, lab.dims
+                    "images {img_dims:?} and labels {lab_dims:?} do not match (expected [n, rows, cols] and [n])"
                 ),
             });
         }
-        Ok((img.data, lab.data, img.dims))
+        Ok(img_dims)
     };
-    let (mut images, mut labels, dims) =
-        read_pair("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")?;
-    let (test_images, test_labels, test_dims) =
-        read_pair("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")?;
+    let dims = read_pair("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")?;
+    let source_test_start = dims[0];
+    let test_dims = read_pair("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")?;
     if dims[1..] != test_dims[1..] {
         return Err(DataError::Settings(
             "MNIST train and test images differ in size".into(),
         ));
     }
-    let source_test_start = labels.len();
-    images.extend_from_slice(&test_images);
-    labels.extend_from_slice(&test_labels);
     if let Some(bad) = labels.iter().find(|&&l| l > 9) {
         return Err(DataError::Settings(format!(
             "MNIST labels must be digits 0-9, found {bad}"

@@ -13,64 +13,83 @@ pub struct IdxArray {
 }
 
 pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
-    let io = |source| DataError::Io {
+    let mut data = Vec::new();
+    let dims = read_idx_append(path, &mut data)?;
+    Ok(IdxArray { dims, data })
+}
+
+/// Reads an IDX file's values onto the end of `out` (sized once from the header, so a 47 MB
+/// image file is never copied while growing) and returns its dimensions.
+pub fn read_idx_append(path: &Path, out: &mut Vec<u8>) -> Result<Vec<usize>, DataError> {
+    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    let is_gz = path.extension().is_some_and(|e| e == "gz");
-    if is_gz {
-        MultiGzDecoder::new(std::io::BufReader::new(file))
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
+    })?;
+    let buffered = std::io::BufReader::with_capacity(1 << 16, file);
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(MultiGzDecoder::new(buffered))
     } else {
-        std::io::BufReader::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-    }
-    parse_idx(&bytes).map_err(|reason| DataError::Idx {
+        Box::new(buffered)
+    };
+    read_idx_from(reader, out).map_err(|reason| DataError::Idx {
         path: path.to_path_buf(),
         reason,
     })
 }
 
-pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
-    if bytes.len() < 4 {
-        return Err("the file is shorter than its 4-byte header".into());
-    }
-    if bytes[0] != 0 || bytes[1] != 0 {
-        return Err("the magic number does not start with two zero bytes".into());
-    }
-    if bytes[2] != 0x08 {
-        return Err(format!(
-            "element type 0x{:02x} is not supported (only unsigned bytes, 0x08)",
-            bytes[2]
-        ));
-    }
-    let rank = bytes[3] as usize;
-    let header = 4 + 4 * rank;
-    if rank == 0 || bytes.len() < header {
-        return Err(format!(
-            "the header declares {rank} dimensions but is cut short"
-        ));
-    }
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| {
-            let o = 4 + 4 * i;
-            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
-        })
+fn read_idx_from(mut r: impl Read, out: &mut Vec<u8>) -> Result<Vec<usize>, String> {
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => "the file is cut short".to_string(),
+        _ => format!("it could not be read: {e}"),
+    };
+    let mut magic = [0u8; 4];
+    r.read_exact(&mut magic)
+        .map_err(|_| "the file is shorter than its 4-byte header".to_string())?;
+    let rank = check_magic(&magic)?;
+    let mut raw_dims = vec![0u8; 4 * rank];
+    r.read_exact(&mut raw_dims)
+        .map_err(|_| format!("the header declares {rank} dimensions but is cut short"))?;
+    let dims: Vec<usize> = raw_dims
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
     let expected: usize = dims.iter().product();
-    let body = &bytes[header..];
-    if body.len() != expected {
+    let start = out.len();
+    out.reserve_exact(expected);
+    let got = r.take(expected as u64 + 1).read_to_end(out).map_err(io)?;
+    if got != expected {
+        out.truncate(start);
         return Err(format!(
             "the header promises {expected} values ({dims:?}) but the file holds {}",
-            body.len()
+            if got > expected {
+                "more".to_string()
+            } else {
+                got.to_string()
+            }
         ));
     }
-    Ok(IdxArray {
-        dims,
-        data: body.to_vec(),
-    })
+    Ok(dims)
+}
+
+fn check_magic(magic: &[u8; 4]) -> Result<usize, String> {
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err("the magic number does not start with two zero bytes".into());
+    }
+    if magic[2] != 0x08 {
+        return Err(format!(
+            "element type 0x{:02x} is not supported (only unsigned bytes, 0x08)",
+            magic[2]
+        ));
+    }
+    if magic[3] == 0 {
+        return Err("the header declares 0 dimensions".into());
+    }
+    Ok(magic[3] as usize)
+}
+
+/// Parses a whole IDX file held in memory.
+pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
+    let mut data = Vec::new();
+    let dims = read_idx_from(bytes, &mut data)?;
+    Ok(IdxArray { dims, data })
 }

@@ -10,6 +10,6 @@ mod table;
 pub use batch::{batches_per_epoch, epoch_batches};
 pub use dataset::{load_mnist, Dataset, Features, RawData, Targets};
 pub use error::DataError;
-pub use idx::{parse_idx, read_idx, IdxArray};
+pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray};
 pub use settings::{DataSettings, DataSource, Normalization, SplitSettings, Task};
 pub use table::{parse_csv, read_csv};
