@@ -20,3 +20,4 @@ pub mod model;
 pub mod presets;
 pub mod project;
 pub mod train;
+pub mod ui;

@@ -602,30 +602,67 @@ impl Graph {
         Some(self.nodes.remove(idx))
     }
 
-    /// Places nodes in columns by their longest distance from a source, rows in order.
+    /// Places nodes in columns by their longest distance from a source (rows in order within a
+    /// column), wrapping to a new band every `LAYOUT_COLUMNS` columns so long chains stay readable.
     pub fn layout_left_to_right(&mut self) {
         let n = self.nodes.len();
+        let index: std::collections::HashMap<&str, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, nd)| (nd.id.as_str(), i))
+            .collect();
+        let wires: Vec<(usize, usize)> = self
+            .edges
+            .iter()
+            .filter_map(|e| Some((*index.get(e.from.as_str())?, *index.get(e.to.as_str())?)))
+            .collect();
         let mut depth = vec![0usize; n];
-        // Longest-path layering; bounded by n passes so a cycle cannot loop forever.
+        // Longest-path layering; at most n passes, so a cycle cannot loop forever.
         for _ in 0..n {
             let mut changed = false;
-            for e in &self.edges {
-                if let (Some(a), Some(b)) = (self.index_of(&e.from), self.index_of(&e.to)) {
-                    if depth[b] < depth[a] + 1 && depth[a] + 1 < n.max(1) * 2 {
-                        depth[b] = depth[a] + 1;
-                        changed = true;
-                    }
+            for &(a, b) in &wires {
+                if depth[b] < depth[a] + 1 && depth[a] < n {
+                    depth[b] = depth[a] + 1;
+                    changed = true;
                 }
             }
             if !changed {
                 break;
             }
         }
-        let mut rows = vec![0usize; n + 1];
+        let layers = depth.iter().max().map_or(0, |d| d + 1);
+        let mut per_layer = vec![0usize; layers];
+        depth.iter().for_each(|&d| per_layer[d] += 1);
+        // Each band of columns is as tall as its fullest column.
+        let bands = layers.div_ceil(LAYOUT_COLUMNS);
+        let band_top: Vec<f32> = (0..bands)
+            .scan(0.0f32, |top, b| {
+                let this = *top;
+                let rows = per_layer[b * LAYOUT_COLUMNS..((b + 1) * LAYOUT_COLUMNS).min(layers)]
+                    .iter()
+                    .max()
+                    .copied()
+                    .unwrap_or(1);
+                *top += rows as f32 * LAYOUT_ROW + LAYOUT_BAND_GAP;
+                Some(this)
+            })
+            .collect();
+        let mut rows = vec![0usize; layers];
         for (i, node) in self.nodes.iter_mut().enumerate() {
-            let d = depth[i].min(n);
-            node.pos = [40.0 + d as f32 * 230.0, 60.0 + rows[d] as f32 * 150.0];
+            let d = depth[i];
+            let (band, col) = (d / LAYOUT_COLUMNS, d % LAYOUT_COLUMNS);
+            node.pos = [
+                40.0 + col as f32 * LAYOUT_COL,
+                40.0 + band_top[band] + rows[d] as f32 * LAYOUT_ROW,
+            ];
             rows[d] += 1;
         }
     }
 }
+
+/// Columns per band, column width and row height of the automatic layout.
+const LAYOUT_COLUMNS: usize = 5;
+const LAYOUT_COL: f32 = 250.0;
+const LAYOUT_ROW: f32 = 170.0;
+const LAYOUT_BAND_GAP: f32 = 40.0;

@@ -48,6 +48,8 @@ pub enum TrainEvent {
         /// 0-based epoch the step belongs to.
         epoch: usize,
         loss: f32,
+        /// Accuracy on this step's batch, where accuracy applies.
+        accuracy: Option<f32>,
         lr: f64,
         /// Training samples processed so far in this run.
         samples: usize,

@@ -1,12 +1,14 @@
 //! Training: settings, optimisers, the loop, and the worker thread. No egui here.
 
 mod event;
+mod history;
 mod optim;
 mod run;
 mod settings;
 mod worker;
 
 pub use event::{EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
+pub use history::{downsample, RunHistory, RunState};
 pub use optim::Optim;
 pub use run::{evaluate, make_batch, run_training, Control, TrainError, TrainRequest};
 pub use settings::{Optimizer, Schedule, TrainSettings};

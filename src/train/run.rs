@@ -195,7 +195,8 @@ fn train(
             samples += batch.len();
             loss_sum += loss_value as f64 * batch.len() as f64;
             loss_count += batch.len();
-            if let Some(c) = correct(model.loss_kind(), &pred, &labels)? {
+            let batch_correct = correct(model.loss_kind(), &pred, &labels)?;
+            if let Some(c) = batch_correct {
                 right += c;
                 labelled += batch.len();
             }
@@ -203,6 +204,7 @@ fn train(
                 step,
                 epoch,
                 loss: loss_value,
+                accuracy: batch_correct.map(|c| c as f32 / batch.len() as f32),
                 lr,
                 samples,
                 elapsed_ms: elapsed_ms(paused),

@@ -1,0 +1,62 @@
+//! Everything the UI can ask for. Views push commands; `Studio::apply` carries them out in one
+//! place after the frame's UI pass.
+
+use super::theme::ThemeChoice;
+use crate::graph::LayerKind;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    New,
+    /// Ask for a project to open (native dialog, or the in-app path field).
+    OpenDialog,
+    Open(PathBuf),
+    Save,
+    SaveAsDialog,
+    SaveAs(PathBuf),
+    SaveWeights,
+    LoadWeightsDialog,
+    LoadWeights(PathBuf),
+    Undo,
+    Redo,
+    Delete,
+    Duplicate,
+    Copy,
+    Paste,
+    Tidy,
+    AddNode(LayerKind),
+    Train,
+    TogglePause,
+    Stop,
+    SetTheme(ThemeChoice),
+    ShowShortcuts,
+    ShowAbout,
+    Quit,
+}
+
+impl Command {
+    /// Commands that throw away the open project and so ask about unsaved changes first.
+    pub fn discards_project(&self) -> bool {
+        matches!(self, Command::New | Command::Open(_) | Command::Quit)
+    }
+}
+
+/// Keyboard shortcuts, listed in Help ▸ Shortcuts.
+pub const SHORTCUTS: &[(&str, &str)] = &[
+    ("Ctrl+N", "New project"),
+    ("Ctrl+O", "Open project…"),
+    ("Ctrl+S", "Save"),
+    ("Ctrl+Shift+S", "Save as…"),
+    ("Ctrl+Z", "Undo"),
+    ("Ctrl+Shift+Z / Ctrl+Y", "Redo"),
+    ("Delete", "Delete selected nodes"),
+    ("Ctrl+D", "Duplicate selected nodes"),
+    ("Ctrl+C / Ctrl+V", "Copy / paste nodes"),
+    ("Ctrl+Enter / F5", "Train"),
+    ("F6", "Pause / resume"),
+    ("Shift+F5", "Stop"),
+    ("Shift+click, Shift+drag", "Select nodes on the canvas"),
+    ("Right-click canvas", "Add a layer there"),
+    ("Double-click canvas", "Fit the graph in view"),
+    ("Ctrl+scroll", "Zoom the canvas"),
+];

@@ -1,0 +1,568 @@
+//! The inspector: the selected node's parameters, or the project's data and training settings
+//! with a model summary when nothing is selected.
+
+use super::editor::thousands;
+use super::studio::Studio;
+use super::theme::ERROR;
+use crate::data::{DataSource, Normalization, Task};
+use crate::graph::{DType, Layer, Loss};
+use crate::train::{Optimizer, Schedule};
+use egui::{DragValue, RichText, Ui};
+
+pub fn inspector_ui(ui: &mut Ui, studio: &mut Studio) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        let selected = studio
+            .editor
+            .selected
+            .clone()
+            .filter(|id| studio.project.graph.node(id).is_some());
+        match selected {
+            Some(id) => node_ui(ui, studio, &id),
+            None => {
+                studio.editor.selected = None;
+                project_ui(ui, studio);
+            }
+        }
+    });
+}
+
+fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
+    let locked = studio.is_training();
+    ui.horizontal(|ui| {
+        if ui
+            .button("⬅ Project")
+            .on_hover_text("Back to the project settings")
+            .clicked()
+        {
+            studio.editor.selected = None;
+        }
+    });
+    let Some(node) = studio.project.graph.node(id).cloned() else {
+        return;
+    };
+    ui.heading(format!("{} '{}'", node.layer.kind(), node.id));
+    ui.label(RichText::new(node.layer.kind().description()).weak());
+    ui.add_space(4.0);
+    rename_ui(ui, studio, id, locked);
+
+    let shapes = studio.analysis.node(id).cloned();
+    egui::Grid::new("node-shapes")
+        .num_columns(2)
+        .show(ui, |ui| {
+            if let Some(s) = &shapes {
+                for (i, input) in s.inputs.iter().enumerate() {
+                    ui.label(if s.inputs.len() > 1 {
+                        format!("input {i}")
+                    } else {
+                        "input".into()
+                    });
+                    ui.monospace(
+                        input
+                            .as_ref()
+                            .map_or("not connected".into(), |x| x.to_string()),
+                    );
+                    ui.end_row();
+                }
+                ui.label("output");
+                ui.monospace(s.output.as_ref().map_or("?".into(), |x| x.to_string()));
+                ui.end_row();
+                ui.label("parameters");
+                ui.monospace(thousands(s.params));
+                ui.end_row();
+            }
+        });
+    let errors: Vec<String> = studio
+        .analysis
+        .errors_for(id)
+        .map(|e| e.to_string())
+        .collect();
+    for e in &errors {
+        ui.colored_label(ERROR, format!("⚠ {e}"));
+    }
+    ui.separator();
+    ui.add_enabled_ui(!locked, |ui| {
+        if let Some(n) = studio.editor.node_mut(id) {
+            layer_params_ui(ui, &mut n.layer);
+        }
+    });
+    if locked {
+        ui.label(RichText::new("Stop the run to edit the graph.").weak());
+    }
+}
+
+fn rename_ui(ui: &mut Ui, studio: &mut Studio, id: &str, locked: bool) {
+    let buf = match &mut studio.rename {
+        Some((for_id, text)) if for_id == id => text,
+        _ => {
+            studio.rename = Some((id.to_string(), id.to_string()));
+            &mut studio.rename.as_mut().expect("just set").1
+        }
+    };
+    let mut commit = None;
+    ui.horizontal(|ui| {
+        ui.label("Name");
+        let resp = ui.add_enabled(
+            !locked,
+            egui::TextEdit::singleline(buf).desired_width(140.0),
+        );
+        if resp.lost_focus() && buf.trim() != id {
+            commit = Some(buf.trim().to_string());
+        }
+    });
+    if let Some(new_id) = commit {
+        if new_id.is_empty() || studio.project.graph.node(&new_id).is_some() {
+            studio.notify_error(format!(
+                "'{new_id}' cannot be used: names must be unique and not empty"
+            ));
+            studio.rename = None;
+        } else if let Some(n) = studio.editor.node_mut(id) {
+            n.id = new_id.clone();
+            studio.editor.selected = Some(new_id.clone());
+            studio.rename = Some((new_id.clone(), new_id));
+        }
+    }
+}
+
+fn dims_text(dims: &[impl ToString]) -> String {
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A comma-separated list of numbers, edited as text.
+fn dims_ui<T: std::str::FromStr + ToString + Clone>(
+    ui: &mut Ui,
+    label: &str,
+    dims: &mut Vec<T>,
+    hint: &str,
+) {
+    let id = ui.id().with(label);
+    let mut text = ui
+        .data_mut(|d| d.get_temp::<String>(id))
+        .unwrap_or_else(|| dims_text(dims));
+    ui.horizontal(|ui| {
+        ui.label(label);
+        let resp = ui.add(
+            egui::TextEdit::singleline(&mut text)
+                .desired_width(120.0)
+                .hint_text(hint),
+        );
+        if resp.changed() {
+            let parsed: Result<Vec<T>, _> = text
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::parse)
+                .collect();
+            if let Ok(v) = parsed {
+                if !v.is_empty() {
+                    *dims = v;
+                }
+            }
+        }
+        if resp.has_focus() {
+            ui.data_mut(|d| d.insert_temp(id, text.clone()));
+        } else {
+            ui.data_mut(|d| d.remove::<String>(id));
+        }
+    });
+}
+
+fn usize_ui(ui: &mut Ui, label: &str, v: &mut usize, range: std::ops::RangeInclusive<usize>) {
+    ui.horizontal(|ui| {
+        ui.label(label);
+        ui.add(DragValue::new(v).range(range).speed(0.2));
+    });
+}
+
+pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
+    match layer {
+        Layer::Input { shape, dtype } => {
+            dims_ui(ui, "Shape", shape, "e.g. 1, 28, 28");
+            ui.horizontal(|ui| {
+                ui.label("Values");
+                egui::ComboBox::from_id_salt("input-dtype")
+                    .selected_text(match dtype {
+                        DType::F32 => "numbers (f32)",
+                        DType::TokenId => "token ids",
+                    })
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(dtype, DType::F32, "numbers (f32)");
+                        ui.selectable_value(dtype, DType::TokenId, "token ids");
+                    });
+            });
+        }
+        Layer::Dense { units, bias } => {
+            usize_ui(ui, "Units", units, 1..=65_536);
+            ui.checkbox(bias, "Bias");
+        }
+        Layer::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            bias,
+        } => {
+            usize_ui(ui, "Filters", filters, 1..=2048);
+            usize_ui(ui, "Kernel", kernel, 1..=15);
+            usize_ui(ui, "Stride", stride, 1..=8);
+            usize_ui(ui, "Padding", padding, 0..=8);
+            ui.checkbox(bias, "Bias");
+        }
+        Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+            usize_ui(ui, "Kernel", kernel, 1..=8);
+            usize_ui(ui, "Stride", stride, 1..=8);
+        }
+        Layer::Reshape { shape } => {
+            dims_ui(ui, "Target shape", shape, "e.g. 1, 28, 28 (one -1 allowed)")
+        }
+        Layer::LeakyReLU { slope } => {
+            ui.horizontal(|ui| {
+                ui.label("Negative slope");
+                ui.add(DragValue::new(slope).range(0.0..=1.0).speed(0.001));
+            });
+        }
+        Layer::Dropout { p } => {
+            ui.horizontal(|ui| {
+                ui.label("Drop probability");
+                ui.add(egui::Slider::new(p, 0.0..=0.95));
+            });
+        }
+        Layer::BatchNorm { momentum, eps } => {
+            ui.horizontal(|ui| {
+                ui.label("Momentum");
+                ui.add(DragValue::new(momentum).range(0.0..=1.0).speed(0.005));
+            });
+            eps_ui(ui, eps);
+        }
+        Layer::LayerNorm { eps } => eps_ui(ui, eps),
+        Layer::Add { inputs } => usize_ui(ui, "Inputs", inputs, 2..=8),
+        Layer::Concat { inputs, axis } => {
+            usize_ui(ui, "Inputs", inputs, 2..=8);
+            ui.horizontal(|ui| {
+                ui.label("Axis");
+                ui.add(DragValue::new(axis).range(-4..=3));
+            })
+            .response
+            .on_hover_text(
+                "Sample axis to join along: 0 = channels / first feature axis, -1 = last",
+            );
+        }
+        Layer::Output { loss, .. } => {
+            ui.horizontal(|ui| {
+                ui.label("Loss");
+                egui::ComboBox::from_id_salt("output-loss")
+                    .selected_text(loss.label())
+                    .show_ui(ui, |ui| {
+                        for l in Loss::ALL {
+                            ui.selectable_value(loss, l, l.label());
+                        }
+                    });
+            });
+        }
+        Layer::Flatten
+        | Layer::ReLU
+        | Layer::Sigmoid
+        | Layer::Tanh
+        | Layer::GELU
+        | Layer::Softmax => {
+            ui.label(RichText::new("No parameters to set.").weak());
+        }
+    }
+}
+
+fn eps_ui(ui: &mut Ui, eps: &mut f32) {
+    ui.horizontal(|ui| {
+        ui.label("Epsilon");
+        ui.add(egui::Slider::new(eps, 1e-8..=1e-2).logarithmic(true));
+    });
+}
+
+/// Shipped data sets offered by name.
+const BUILTIN_CSV: [(&str, &str, &str); 2] = [
+    (
+        "Iris flowers (CSV)",
+        "assets/data/tabular/iris.csv",
+        "species",
+    ),
+    (
+        "Digits 8×8 (CSV)",
+        "assets/data/tabular/digits.csv.gz",
+        "digit",
+    ),
+];
+
+fn project_ui(ui: &mut Ui, studio: &mut Studio) {
+    let locked = studio.is_training();
+    ui.heading("Project");
+    ui.horizontal(|ui| {
+        ui.label("Name");
+        ui.add_enabled(
+            !locked,
+            egui::TextEdit::singleline(&mut studio.project.name).desired_width(180.0),
+        );
+    });
+    if !studio.project.description.is_empty() {
+        ui.label(RichText::new(&studio.project.description).weak());
+    }
+    ui.add_enabled_ui(!locked, |ui| {
+        egui::CollapsingHeader::new("Data")
+            .default_open(true)
+            .show(ui, |ui| data_ui(ui, studio));
+        egui::CollapsingHeader::new("Training")
+            .default_open(true)
+            .show(ui, |ui| training_ui(ui, studio));
+    });
+    egui::CollapsingHeader::new("Model summary")
+        .default_open(true)
+        .show(ui, |ui| summary_ui(ui, studio));
+}
+
+fn data_ui(ui: &mut Ui, studio: &mut Studio) {
+    let data = &mut studio.project.data;
+    let current = match &data.source {
+        DataSource::Mnist => "MNIST digits".to_string(),
+        DataSource::Csv { path, .. } => BUILTIN_CSV
+            .iter()
+            .find(|(_, p, _)| p == path)
+            .map_or("CSV file".to_string(), |(n, _, _)| n.to_string()),
+    };
+    ui.horizontal(|ui| {
+        ui.label("Data set");
+        egui::ComboBox::from_id_salt("data-source").selected_text(current).show_ui(ui, |ui| {
+            if ui.selectable_label(data.source == DataSource::Mnist, "MNIST digits").clicked() {
+                data.source = DataSource::Mnist;
+            }
+            for (name, path, target) in BUILTIN_CSV {
+                let on = matches!(&data.source, DataSource::Csv { path: p, .. } if p == path);
+                if ui.selectable_label(on, name).clicked() {
+                    data.source = DataSource::Csv {
+                        path: path.into(),
+                        target: target.into(),
+                        task: Task::Auto,
+                    };
+                }
+            }
+            let custom = matches!(&data.source, DataSource::Csv { path, .. } if !BUILTIN_CSV.iter().any(|(_, p, _)| p == path));
+            if ui.selectable_label(custom, "CSV file…").clicked() && !custom {
+                data.source = DataSource::Csv {
+                    path: String::new(),
+                    target: String::new(),
+                    task: Task::Auto,
+                };
+            }
+        });
+    });
+    if let DataSource::Csv { path, target, .. } = &mut data.source {
+        ui.horizontal(|ui| {
+            ui.label("File");
+            ui.add(
+                egui::TextEdit::singleline(path)
+                    .desired_width(200.0)
+                    .hint_text("path/to/table.csv"),
+            );
+        });
+        ui.horizontal(|ui| {
+            ui.label("Target column");
+            ui.add(egui::TextEdit::singleline(target).desired_width(120.0));
+        });
+    }
+    let split = &mut data.split;
+    ui.horizontal(|ui| {
+        ui.label("Validation");
+        ui.add(egui::Slider::new(&mut split.validation, 0.0..=0.5).fixed_decimals(2));
+    });
+    let own_test = matches!(data.source, DataSource::Mnist);
+    if own_test {
+        ui.checkbox(
+            &mut split.use_source_test,
+            "Use MNIST's own 10,000 test images",
+        );
+    }
+    if !own_test || !split.use_source_test {
+        ui.horizontal(|ui| {
+            ui.label("Test");
+            ui.add(egui::Slider::new(&mut split.test, 0.0..=0.5).fixed_decimals(2));
+        });
+    }
+    ui.checkbox(&mut split.stratify, "Stratify by class");
+    ui.horizontal(|ui| {
+        ui.label("Normalise");
+        egui::ComboBox::from_id_salt("normalisation")
+            .selected_text(format!("{:?}", data.normalization))
+            .show_ui(ui, |ui| {
+                for n in [
+                    Normalization::Standardize,
+                    Normalization::Unit,
+                    Normalization::None,
+                ] {
+                    ui.selectable_value(&mut data.normalization, n, format!("{n:?}"));
+                }
+            });
+    });
+    ui.horizontal(|ui| {
+        let mut limit = data.max_train_samples.is_some();
+        ui.checkbox(&mut limit, "At most");
+        let mut n = data.max_train_samples.unwrap_or(10_000);
+        ui.add_enabled(
+            limit,
+            DragValue::new(&mut n).range(10..=1_000_000).speed(50),
+        );
+        ui.label("training samples");
+        data.max_train_samples = limit.then_some(n);
+    });
+}
+
+fn training_ui(ui: &mut Ui, studio: &mut Studio) {
+    let t = &mut studio.project.training;
+    ui.horizontal(|ui| {
+        ui.label("Optimizer");
+        egui::ComboBox::from_id_salt("optimizer")
+            .selected_text(t.optimizer.name())
+            .show_ui(ui, |ui| {
+                for o in [
+                    Optimizer::sgd(0.9, false),
+                    Optimizer::adam(),
+                    Optimizer::adamw(),
+                    Optimizer::rmsprop(),
+                ] {
+                    if ui
+                        .selectable_label(t.optimizer.name() == o.name(), o.name())
+                        .clicked()
+                        && t.optimizer.name() != o.name()
+                    {
+                        t.optimizer = o;
+                    }
+                }
+            });
+    });
+    match &mut t.optimizer {
+        Optimizer::Sgd { momentum, nesterov } => {
+            ui.horizontal(|ui| {
+                ui.label("Momentum");
+                ui.add(egui::Slider::new(momentum, 0.0..=0.99));
+            });
+            ui.checkbox(nesterov, "Nesterov");
+        }
+        Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
+            ui.horizontal(|ui| {
+                ui.label("β1");
+                ui.add(DragValue::new(beta1).range(0.0..=0.999).speed(0.001));
+                ui.label("β2");
+                ui.add(DragValue::new(beta2).range(0.0..=0.9999).speed(0.0001));
+            });
+        }
+        Optimizer::RmsProp {
+            alpha, momentum, ..
+        } => {
+            ui.horizontal(|ui| {
+                ui.label("α");
+                ui.add(DragValue::new(alpha).range(0.0..=0.999).speed(0.001));
+                ui.label("momentum");
+                ui.add(DragValue::new(momentum).range(0.0..=0.99).speed(0.01));
+            });
+        }
+    }
+    ui.horizontal(|ui| {
+        ui.label("Learning rate");
+        ui.add(egui::Slider::new(&mut t.lr, 1e-5..=10.0).logarithmic(true));
+    });
+    ui.horizontal(|ui| {
+        ui.label("Weight decay");
+        ui.add(egui::Slider::new(&mut t.weight_decay, 0.0..=0.1).logarithmic(true));
+    });
+    ui.horizontal(|ui| {
+        ui.label("Schedule");
+        egui::ComboBox::from_id_salt("schedule")
+            .selected_text(t.schedule.name())
+            .show_ui(ui, |ui| {
+                let options = [
+                    Schedule::Constant,
+                    Schedule::Step {
+                        every_epochs: 1,
+                        gamma: 0.5,
+                    },
+                    Schedule::Cosine { min_lr: 0.0 },
+                ];
+                for s in options {
+                    if ui
+                        .selectable_label(t.schedule.name() == s.name(), s.name())
+                        .clicked()
+                        && t.schedule.name() != s.name()
+                    {
+                        t.schedule = s;
+                    }
+                }
+            });
+    });
+    match &mut t.schedule {
+        Schedule::Step {
+            every_epochs,
+            gamma,
+        } => {
+            ui.horizontal(|ui| {
+                ui.label("every");
+                ui.add(DragValue::new(every_epochs).range(1..=100));
+                ui.label("epochs ×");
+                ui.add(DragValue::new(gamma).range(0.01..=1.0).speed(0.01));
+            });
+        }
+        Schedule::Cosine { min_lr } => {
+            ui.horizontal(|ui| {
+                ui.label("down to");
+                ui.add(DragValue::new(min_lr).range(0.0..=1.0).speed(1e-5));
+            });
+        }
+        Schedule::Constant => {}
+    }
+    ui.horizontal(|ui| {
+        ui.label("Batch size");
+        ui.add(DragValue::new(&mut t.batch_size).range(1..=4096));
+        ui.label("Epochs");
+        ui.add(DragValue::new(&mut t.epochs).range(1..=1000));
+    });
+    ui.horizontal(|ui| {
+        ui.label("Seed");
+        ui.add(DragValue::new(&mut t.seed));
+    });
+}
+
+fn summary_ui(ui: &mut Ui, studio: &mut Studio) {
+    let g = &studio.project.graph;
+    let a = &studio.analysis;
+    egui::Grid::new("model-summary")
+        .striped(true)
+        .num_columns(3)
+        .show(ui, |ui| {
+            ui.label(RichText::new("node").strong());
+            ui.label(RichText::new("output").strong());
+            ui.label(RichText::new("params").strong());
+            ui.end_row();
+            for &i in &a.order {
+                let node = &g.nodes[i];
+                let s = &a.nodes[i];
+                if ui.link(node.label()).clicked() {
+                    studio.editor.selected = Some(node.id.clone());
+                }
+                let shape = s
+                    .output
+                    .as_ref()
+                    .or(s.inputs.first().and_then(|x| x.as_ref()))
+                    .map_or("?".into(), |x| x.to_string());
+                ui.monospace(shape);
+                ui.monospace(thousands(s.params));
+                ui.end_row();
+            }
+            ui.label(RichText::new("total").strong());
+            ui.label("");
+            ui.monospace(RichText::new(thousands(a.total_params())).strong());
+            ui.end_row();
+        });
+    for e in &a.errors {
+        ui.colored_label(ERROR, format!("⚠ {e}"));
+    }
+    for w in &a.warnings {
+        ui.label(RichText::new(format!("note: {w}")).weak());
+    }
+}

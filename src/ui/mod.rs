@@ -1,0 +1,467 @@
+//! The studio's views (egui only). They draw the engine's state and push `Command`s.
+
+pub mod command;
+pub mod editor;
+pub mod files;
+pub mod inspector;
+pub mod palette;
+pub mod perf;
+pub mod plots;
+pub mod studio;
+pub mod theme;
+
+use command::{Command, SHORTCUTS};
+use egui::{Key, KeyboardShortcut, Modifiers, RichText, Ui};
+use files::FilePurpose;
+pub use studio::{Studio, StudioSettings};
+use theme::{ERROR, OK};
+
+/// How long a status message stays in the status bar.
+const MESSAGE_SECS: f64 = 8.0;
+
+impl Studio {
+    /// The whole window: menu, palette, canvas, inspector, training panel, status bar.
+    pub fn ui(&mut self, ui: &mut Ui) {
+        let started = std::time::Instant::now();
+        let ctx = ui.ctx().clone();
+        self.set_time(ctx.input(|i| i.time));
+        self.poll();
+        if let Some(outcome) = self.dialogs.poll() {
+            self.dialog_outcome(outcome);
+        }
+        if ctx.input(|i| i.viewport().close_requested()) && !self.close_requested() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+        }
+        self.shortcuts(&ctx);
+
+        egui::Panel::top("menu-bar").show(ui, |ui| self.menu_ui(ui));
+        egui::Panel::bottom("status-bar").show(ui, |ui| self.status_ui(ui));
+        egui::Panel::bottom("training-panel")
+            .resizable(true)
+            .default_size(320.0)
+            .min_size(220.0)
+            .show(ui, |ui| plots::training_panel_ui(ui, self));
+        egui::Panel::left("palette")
+            .resizable(true)
+            .default_size(170.0)
+            .show(ui, |ui| {
+                ui.add_enabled_ui(!self.is_training(), |ui| {
+                    palette::palette_ui(ui, &mut self.commands)
+                });
+            });
+        egui::Panel::right("inspector")
+            .resizable(true)
+            .default_size(320.0)
+            .show(ui, |ui| inspector::inspector_ui(ui, self));
+        egui::CentralPanel::default().show(ui, |ui| self.canvas_ui(ui));
+
+        let gesture = ctx.input(|i| i.pointer.any_down()) || ctx.egui_wants_keyboard_input();
+        self.sync_graph(gesture);
+        self.dialogs_ui(&ctx);
+        self.apply_commands(&ctx);
+        self.update_title(&ctx);
+        self.perf
+            .record(started.elapsed().as_secs_f32() * 1e3, self.time());
+    }
+
+    fn canvas_ui(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            let training = self.is_training();
+            ui.add_enabled_ui(!training, |ui| {
+                if ui.button("⟲ Undo").on_hover_text("Ctrl+Z").clicked() {
+                    self.push(Command::Undo);
+                }
+                if ui.button("⟳ Redo").on_hover_text("Ctrl+Shift+Z").clicked() {
+                    self.push(Command::Redo);
+                }
+                if ui
+                    .button("Tidy")
+                    .on_hover_text("Lay the graph out left to right")
+                    .clicked()
+                {
+                    self.push(Command::Tidy);
+                }
+            });
+            if ui
+                .button("Fit")
+                .on_hover_text("Fit the graph in view (or double-click the canvas)")
+                .clicked()
+            {
+                self.editor.request_fit();
+            }
+            let a = &self.analysis;
+            if a.is_ok() {
+                ui.colored_label(
+                    OK,
+                    format!("✔ {} parameters", editor::thousands(a.total_params())),
+                );
+            } else {
+                ui.colored_label(
+                    ERROR,
+                    format!("⚠ {} problem(s): {}", a.errors.len(), a.errors[0]),
+                )
+                .on_hover_text(
+                    a.errors
+                        .iter()
+                        .map(|e| e.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+            }
+        });
+        if let Some(w) = &self.welcome {
+            ui.label(RichText::new(w).strong().color(theme::VAL));
+        }
+        if self.is_training() {
+            ui.label(
+                RichText::new("Training: the graph is locked. Stop the run to edit it.").weak(),
+            );
+        }
+        let dark = ui.visuals().dark_mode;
+        let analysis = self.analysis.clone();
+        let out = ui
+            .add_enabled_ui(!self.is_training(), |ui| {
+                self.editor.ui(ui, &analysis, dark)
+            })
+            .inner;
+        if let Some(reason) = out.rejected {
+            self.notify_error(format!("Wire refused: {reason}"));
+        }
+        if !out.delete.is_empty() {
+            self.editor.delete(&out.delete);
+        }
+        if !out.duplicate.is_empty() {
+            self.editor.duplicate(&out.duplicate);
+        }
+    }
+
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        let typing = ctx.egui_wants_keyboard_input();
+        let cmd = Modifiers::COMMAND;
+        let shift_cmd = Modifiers::COMMAND | Modifiers::SHIFT;
+        let table: [(KeyboardShortcut, Command, bool); 14] = [
+            (KeyboardShortcut::new(cmd, Key::N), Command::New, true),
+            (
+                KeyboardShortcut::new(cmd, Key::O),
+                Command::OpenDialog,
+                true,
+            ),
+            (
+                KeyboardShortcut::new(shift_cmd, Key::S),
+                Command::SaveAsDialog,
+                true,
+            ),
+            (KeyboardShortcut::new(cmd, Key::S), Command::Save, true),
+            (
+                KeyboardShortcut::new(shift_cmd, Key::Z),
+                Command::Redo,
+                false,
+            ),
+            (KeyboardShortcut::new(cmd, Key::Z), Command::Undo, false),
+            (KeyboardShortcut::new(cmd, Key::Y), Command::Redo, false),
+            (
+                KeyboardShortcut::new(cmd, Key::D),
+                Command::Duplicate,
+                false,
+            ),
+            (KeyboardShortcut::new(cmd, Key::C), Command::Copy, false),
+            (KeyboardShortcut::new(cmd, Key::V), Command::Paste, false),
+            (KeyboardShortcut::new(cmd, Key::Enter), Command::Train, true),
+            (
+                KeyboardShortcut::new(Modifiers::SHIFT, Key::F5),
+                Command::Stop,
+                true,
+            ),
+            (
+                KeyboardShortcut::new(Modifiers::NONE, Key::F5),
+                Command::Train,
+                true,
+            ),
+            (
+                KeyboardShortcut::new(Modifiers::NONE, Key::F6),
+                Command::TogglePause,
+                true,
+            ),
+        ];
+        for (shortcut, command, while_typing) in table {
+            if (while_typing || !typing) && ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
+                self.push(command);
+            }
+        }
+        if !typing && ctx.input(|i| i.key_pressed(Key::Delete) || i.key_pressed(Key::Backspace)) {
+            self.push(Command::Delete);
+        }
+    }
+
+    fn menu_ui(&mut self, ui: &mut Ui) {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("New").clicked() {
+                    self.push(Command::New);
+                    ui.close();
+                }
+                if ui.button("Open…").clicked() {
+                    self.push(Command::OpenDialog);
+                    ui.close();
+                }
+                ui.menu_button("Open preset", |ui| {
+                    for path in crate::presets::list() {
+                        let name = path
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        if ui.button(&name).clicked() {
+                            self.push(Command::Open(path.clone()));
+                            ui.close();
+                        }
+                    }
+                });
+                ui.menu_button("Recent", |ui| {
+                    if self.settings.recent.is_empty() {
+                        ui.label(RichText::new("nothing yet").weak());
+                    }
+                    for path in self.settings.recent.clone() {
+                        if ui.button(path.display().to_string()).clicked() {
+                            self.push(Command::Open(path));
+                            ui.close();
+                        }
+                    }
+                });
+                ui.separator();
+                if ui.button("Save").clicked() {
+                    self.push(Command::Save);
+                    ui.close();
+                }
+                if ui.button("Save As…").clicked() {
+                    self.push(Command::SaveAsDialog);
+                    ui.close();
+                }
+                ui.separator();
+                if ui
+                    .add_enabled(
+                        self.weights.is_some(),
+                        egui::Button::new("Save trained weights"),
+                    )
+                    .on_hover_text("Saves <project>.safetensors beside the project file")
+                    .clicked()
+                {
+                    self.push(Command::SaveWeights);
+                    ui.close();
+                }
+                if ui.button("Load weights…").clicked() {
+                    self.push(Command::LoadWeightsDialog);
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    self.push(Command::Quit);
+                    ui.close();
+                }
+            });
+            ui.menu_button("Edit", |ui| {
+                let locked = self.is_training();
+                for (label, cmd, enabled) in [
+                    ("Undo", Command::Undo, self.editor.can_undo()),
+                    ("Redo", Command::Redo, self.editor.can_redo()),
+                    ("Delete", Command::Delete, true),
+                    ("Duplicate", Command::Duplicate, true),
+                    ("Copy", Command::Copy, true),
+                    ("Paste", Command::Paste, self.editor.has_clipboard()),
+                    ("Tidy layout", Command::Tidy, true),
+                ] {
+                    if ui
+                        .add_enabled(enabled && !locked, egui::Button::new(label))
+                        .clicked()
+                    {
+                        self.push(cmd);
+                        ui.close();
+                    }
+                }
+            });
+            ui.menu_button("Run", |ui| {
+                let training = self.is_training();
+                if ui
+                    .add_enabled(!training, egui::Button::new("Train"))
+                    .clicked()
+                {
+                    self.push(Command::Train);
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(training, egui::Button::new("Pause / Resume"))
+                    .clicked()
+                {
+                    self.push(Command::TogglePause);
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(training, egui::Button::new("Stop"))
+                    .clicked()
+                {
+                    self.push(Command::Stop);
+                    ui.close();
+                }
+            });
+            ui.menu_button("View", |ui| {
+                let dark = self.settings.theme == theme::ThemeChoice::Dark;
+                if ui.radio(dark, "Dark theme").clicked() {
+                    self.push(Command::SetTheme(theme::ThemeChoice::Dark));
+                    ui.close();
+                }
+                if ui.radio(!dark, "Light theme").clicked() {
+                    self.push(Command::SetTheme(theme::ThemeChoice::Light));
+                    ui.close();
+                }
+                ui.checkbox(
+                    &mut self.settings.show_perf,
+                    "Frame timing in the status bar",
+                );
+            });
+            ui.menu_button("Help", |ui| {
+                if ui.button("Shortcuts").clicked() {
+                    self.push(Command::ShowShortcuts);
+                    ui.close();
+                }
+                if ui.button("About").clicked() {
+                    self.push(Command::ShowAbout);
+                    ui.close();
+                }
+            });
+        });
+    }
+
+    fn status_ui(&mut self, ui: &mut Ui) {
+        ui.horizontal(|ui| {
+            match &self.history {
+                Some(h) => {
+                    ui.label(format!("Run: {}", h.state.label()));
+                    ui.label(format!("step {}", h.step));
+                    if let Some(r) = h.samples_per_sec() {
+                        ui.label(format!("{r:.0} samples/s"));
+                    }
+                }
+                None => {
+                    ui.label("Run: idle");
+                }
+            }
+            ui.separator();
+            if let Some(m) = &self.message {
+                if self.time() - m.at < MESSAGE_SECS || m.error {
+                    let color = if m.error {
+                        ERROR
+                    } else {
+                        ui.visuals().text_color()
+                    };
+                    ui.colored_label(color, &m.text);
+                }
+            }
+            if self.settings.show_perf {
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if let (Some(p50), Some(p95)) = (self.perf.p50_ms(), self.perf.p95_ms()) {
+                        ui.label(
+                            RichText::new(format!(
+                                "UI pass p50 {p50:.1} ms · p95 {p95:.1} ms · {:.0} fps",
+                                self.perf.fps()
+                            ))
+                            .small()
+                            .weak(),
+                        );
+                    }
+                });
+            }
+        });
+    }
+
+    fn dialogs_ui(&mut self, ctx: &egui::Context) {
+        if let Some(cmd) = &self.confirm {
+            let what = match cmd {
+                Command::Quit => "quitting",
+                Command::New => "starting a new project",
+                _ => "opening another project",
+            };
+            let mut answer = None;
+            egui::Modal::new(egui::Id::new("unsaved-changes")).show(ctx, |ui| {
+                ui.heading("Unsaved changes");
+                ui.label(format!(
+                    "Save the changes to '{}' before {what}?",
+                    self.project.name
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Save").clicked() {
+                        answer = Some(Some(true));
+                    }
+                    if ui.button("Discard").clicked() {
+                        answer = Some(Some(false));
+                    }
+                    if ui.button("Cancel").clicked() {
+                        answer = Some(None);
+                    }
+                });
+            });
+            match answer {
+                Some(Some(save)) => self.resolve_confirm(save, ctx),
+                Some(None) => self.cancel_confirm(),
+                None => {}
+            }
+        }
+        if let Some(prompt) = &mut self.prompt {
+            let mut done = None;
+            let mut cancel = false;
+            egui::Window::new(prompt.purpose.title())
+                .collapsible(false)
+                .resizable(false)
+                .show(ctx, |ui| {
+                    if let Some(note) = &prompt.note {
+                        ui.label(note);
+                    }
+                    let resp = ui.add(
+                        egui::TextEdit::singleline(&mut prompt.text)
+                            .desired_width(420.0)
+                            .hint_text("/path/to/file"),
+                    );
+                    let enter = resp.lost_focus() && ui.input(|i| i.key_pressed(Key::Enter));
+                    ui.horizontal(|ui| {
+                        let label = match prompt.purpose {
+                            FilePurpose::SaveProjectAs => "Save",
+                            _ => "Open",
+                        };
+                        if (ui.button(label).clicked() || enter) && !prompt.text.trim().is_empty() {
+                            done = Some(std::path::PathBuf::from(prompt.text.trim()));
+                        }
+                        if ui.button("Cancel").clicked() {
+                            cancel = true;
+                        }
+                    });
+                });
+            if let Some(path) = done {
+                let purpose = prompt.purpose;
+                self.prompt = None;
+                self.file_chosen(purpose, path);
+            } else if cancel {
+                self.prompt = None;
+                self.cancel_confirm();
+            }
+        }
+        if self.show_shortcuts {
+            egui::Window::new("Keyboard shortcuts")
+                .open(&mut self.show_shortcuts)
+                .show(ctx, |ui| {
+                    egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
+                        for (keys, what) in SHORTCUTS {
+                            ui.monospace(*keys);
+                            ui.label(*what);
+                            ui.end_row();
+                        }
+                    });
+                });
+        }
+        if self.show_about {
+            egui::Window::new("About Glassbox").open(&mut self.show_about).show(ctx, |ui| {
+                ui.label(format!("Glassbox {}", env!("CARGO_PKG_VERSION")));
+                ui.label("Build, train and look inside neural networks, offline on a CPU.");
+                ui.label("Made with egui, egui-snarl, egui_plot and candle.");
+                ui.label("MNIST © Yann LeCun and Corinna Cortes, CC BY-SA 3.0; iris and digits from the UCI repository, CC BY 4.0.");
+            });
+        }
+    }
+}

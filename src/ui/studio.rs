@@ -1,0 +1,627 @@
+//! The studio's state and the one place where commands are carried out.
+
+use super::command::Command;
+use super::editor::{same_structure, Editor};
+use super::files::{DialogOutcome, FileDialogs, FilePurpose, PathPrompt};
+use super::perf::FrameStats;
+use super::plots::PlotCache;
+use super::theme::ThemeChoice;
+use crate::graph::{analyze, Analysis};
+use crate::model::Weights;
+use crate::project::Project;
+use crate::train::{RunHistory, RunState, TrainEvent, TrainHandle, TrainRequest};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Most recent files kept in File ▸ Recent.
+const MAX_RECENT: usize = 8;
+/// Earlier runs kept as faded overlays.
+const MAX_OVERLAYS: usize = 4;
+/// Repaints driven by training events are capped at about 30 per second.
+const EVENT_REPAINT: Duration = Duration::from_millis(33);
+
+/// What persists between sessions (eframe storage).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StudioSettings {
+    pub theme: ThemeChoice,
+    pub recent: Vec<PathBuf>,
+    pub last_project: Option<PathBuf>,
+    /// The first-run welcome has been shown.
+    pub welcomed: bool,
+    pub smoothing: f32,
+    pub log_scale: bool,
+    pub keep_overlays: bool,
+    pub show_perf: bool,
+}
+
+impl Default for StudioSettings {
+    fn default() -> Self {
+        Self {
+            theme: ThemeChoice::Dark,
+            recent: Vec::new(),
+            last_project: None,
+            welcomed: false,
+            smoothing: 0.6,
+            log_scale: false,
+            keep_overlays: true,
+            show_perf: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message {
+    pub text: String,
+    pub error: bool,
+    pub at: f64,
+}
+
+pub struct Studio {
+    pub project: Project,
+    pub path: Option<PathBuf>,
+    saved: Project,
+    pub editor: Editor,
+    pub analysis: Analysis,
+    pub settings: StudioSettings,
+    pub run: Option<TrainHandle>,
+    pub history: Option<RunHistory>,
+    pub past_runs: Vec<RunHistory>,
+    /// Weights from the last run (or loaded from a file).
+    pub weights: Option<Weights>,
+    /// Start the next run from `weights` instead of fresh ones.
+    pub continue_training: bool,
+    pub message: Option<Message>,
+    pub welcome: Option<String>,
+    pub dialogs: FileDialogs,
+    pub prompt: Option<PathPrompt>,
+    pub perf: FrameStats,
+    pub(super) plot_cache: PlotCache,
+    pub(super) commands: Vec<Command>,
+    pub(super) confirm: Option<Command>,
+    pub(super) show_shortcuts: bool,
+    pub(super) show_about: bool,
+    pub(super) rename: Option<(String, String)>,
+    quit_confirmed: bool,
+    runs_started: usize,
+    title: String,
+    now: f64,
+}
+
+impl Studio {
+    /// A studio showing `project` (loaded from `path`, if any).
+    pub fn new(project: Project, path: Option<PathBuf>, settings: StudioSettings) -> Self {
+        let analysis = analyze(&project.graph);
+        Self {
+            editor: Editor::new(&project.graph),
+            saved: project.clone(),
+            project,
+            path,
+            analysis,
+            settings,
+            run: None,
+            history: None,
+            past_runs: Vec::new(),
+            weights: None,
+            continue_training: false,
+            message: None,
+            welcome: None,
+            dialogs: FileDialogs::new(true),
+            prompt: None,
+            perf: FrameStats::default(),
+            plot_cache: PlotCache::default(),
+            commands: Vec::new(),
+            confirm: None,
+            show_shortcuts: false,
+            show_about: false,
+            rename: None,
+            quit_confirmed: false,
+            runs_started: 0,
+            title: String::new(),
+            now: 0.0,
+        }
+    }
+
+    /// What the app opens with: the path given, else the last project, else (first run) the CNN
+    /// preset with a welcome line.
+    pub fn startup(path: Option<PathBuf>, mut settings: StudioSettings) -> Self {
+        let candidates = path
+            .clone()
+            .into_iter()
+            .chain(settings.last_project.clone());
+        let mut failed = None;
+        for p in candidates {
+            match Project::load(&p) {
+                Ok(project) => return Self::new(project, Some(p), settings),
+                Err(e) => failed = Some(e.to_string()),
+            }
+        }
+        let first_run = !settings.welcomed;
+        settings.welcomed = true;
+        let (project, preset_path) = match crate::presets::load("cnn-mnist") {
+            Ok(p) => (p, None),
+            Err(e) => {
+                failed.get_or_insert(e.to_string());
+                (Project::default(), None)
+            }
+        };
+        let mut studio = Self::new(project, preset_path, settings);
+        if first_run {
+            studio.welcome = Some(
+                "Welcome to Glassbox! This network reads handwritten digits. Press ▶ Train below and watch it learn."
+                    .into(),
+            );
+        }
+        if let Some(e) = failed {
+            studio.notify_error(e);
+        }
+        studio
+    }
+
+    pub fn is_dirty(&self) -> bool {
+        self.project != self.saved
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.run.is_some()
+    }
+
+    pub fn run_state(&self) -> Option<&RunState> {
+        self.history.as_ref().map(|h| &h.state)
+    }
+
+    /// Points in the current run's loss curve as last drawn.
+    pub fn plot_cache_points(&self) -> usize {
+        self.plot_cache.loss_points()
+    }
+
+    pub fn push(&mut self, cmd: Command) {
+        self.commands.push(cmd);
+    }
+
+    pub fn notify(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: false,
+            at: self.now,
+        });
+    }
+
+    pub fn notify_error(&mut self, text: impl Into<String>) {
+        self.message = Some(Message {
+            text: text.into(),
+            error: true,
+            at: self.now,
+        });
+    }
+
+    pub fn window_title(&self) -> String {
+        let file = self
+            .path
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "unsaved".into());
+        let dot = if self.is_dirty() { " •" } else { "" };
+        format!("{} ({file}){dot} — Glassbox", self.project.name)
+    }
+
+    /// Keeps the project's graph and the analysis in step with the canvas; commits undo steps
+    /// between gestures.
+    pub(super) fn sync_graph(&mut self, gesture_in_progress: bool) {
+        let graph = self.editor.graph();
+        if !same_structure(&graph, &self.project.graph) {
+            self.analysis = analyze(&graph);
+        }
+        self.project.graph = graph;
+        if !gesture_in_progress {
+            self.editor.commit_if_changed();
+        }
+    }
+
+    /// Drains training events without waiting; called every frame.
+    pub fn poll(&mut self) {
+        let Some(handle) = &self.run else { return };
+        let mut ended = None;
+        while let Some(ev) = handle.try_recv() {
+            if let Some(h) = &mut self.history {
+                h.apply(&ev);
+            }
+            if ev.is_terminal() {
+                ended = Some(ev);
+                break;
+            }
+        }
+        if let Some(ev) = ended {
+            if let Some(h) = self.run.take() {
+                h.stop_and_join();
+            }
+            match ev {
+                TrainEvent::Finished { test, weights, .. } => {
+                    self.weights = Some(weights);
+                    let acc = test
+                        .and_then(|t| t.accuracy)
+                        .map(|a| format!(": test accuracy {:.2} %", a * 100.0))
+                        .unwrap_or_default();
+                    self.notify(format!("Training finished{acc}"));
+                }
+                TrainEvent::Stopped { step, weights } => {
+                    self.weights = Some(weights);
+                    self.notify(format!("Stopped at step {step}"));
+                }
+                TrainEvent::Failed { reason } => {
+                    self.notify_error(format!("Training failed: {reason}"))
+                }
+                TrainEvent::Diverged { step, what } => {
+                    self.notify_error(format!("Diverged at step {step}: {what}"))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Stops a run and waits for its thread (window closing).
+    pub fn shutdown(&mut self) {
+        if let Some(h) = self.run.take() {
+            h.stop_and_join();
+            if let Some(hist) = &mut self.history {
+                hist.state = RunState::Stopped;
+            }
+        }
+    }
+
+    pub(super) fn set_time(&mut self, now: f64) {
+        self.now = now;
+    }
+
+    /// The frame clock (egui's input time), in seconds.
+    pub fn time(&self) -> f64 {
+        self.now
+    }
+
+    pub(super) fn update_title(&mut self, ctx: &egui::Context) {
+        let title = self.window_title();
+        if title != self.title {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title = title;
+        }
+    }
+
+    fn remember(&mut self, path: &Path) {
+        let p = path.to_path_buf();
+        self.settings.recent.retain(|r| r != &p);
+        self.settings.recent.insert(0, p.clone());
+        self.settings.recent.truncate(MAX_RECENT);
+        self.settings.last_project = Some(p);
+    }
+
+    fn open_project(&mut self, project: Project, path: Option<PathBuf>) {
+        self.shutdown();
+        self.editor.load(&project.graph);
+        self.analysis = analyze(&project.graph);
+        self.saved = project.clone();
+        self.project = project;
+        self.path = path;
+        self.history = None;
+        self.past_runs.clear();
+        self.weights = None;
+        self.continue_training = false;
+        self.welcome = None;
+        self.rename = None;
+    }
+
+    fn save_to(&mut self, path: PathBuf) {
+        self.project.graph = self.editor.graph();
+        match self.project.save(&path) {
+            Ok(()) => {
+                self.saved = self.project.clone();
+                self.remember(&path);
+                self.notify(format!("Saved {}", path.display()));
+                self.path = Some(path);
+            }
+            Err(e) => self.notify_error(e.to_string()),
+        }
+    }
+
+    fn weights_path(&self) -> Option<PathBuf> {
+        self.path.as_ref().map(|p| p.with_extension("safetensors"))
+    }
+
+    fn ask_file(&mut self, purpose: FilePurpose) {
+        let dir = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let name = (purpose == FilePurpose::SaveProjectAs).then(|| {
+            self.path
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| {
+                    format!(
+                        "{}.json",
+                        self.project.name.to_lowercase().replace(' ', "-")
+                    )
+                })
+        });
+        if let Some(outcome) = self.dialogs.request(purpose, dir, name) {
+            self.dialog_outcome(outcome);
+        }
+    }
+
+    pub(super) fn dialog_outcome(&mut self, outcome: DialogOutcome) {
+        match outcome {
+            DialogOutcome::Chosen(purpose, path) => self.file_chosen(purpose, path),
+            DialogOutcome::NeedPrompt(purpose, note) => {
+                let text = match purpose {
+                    FilePurpose::SaveProjectAs => self
+                        .path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                self.prompt = Some(PathPrompt {
+                    purpose,
+                    text,
+                    note: (!note.is_empty()).then_some(note),
+                });
+            }
+        }
+    }
+
+    pub(super) fn file_chosen(&mut self, purpose: FilePurpose, path: PathBuf) {
+        let cmd = match purpose {
+            FilePurpose::OpenProject => Command::Open(path),
+            FilePurpose::SaveProjectAs => Command::SaveAs(path),
+            FilePurpose::LoadWeights => Command::LoadWeights(path),
+        };
+        self.commands.push(cmd);
+    }
+
+    /// Carries out the queued commands. `ctx` is used for repaint requests and window commands.
+    pub fn apply_commands(&mut self, ctx: &egui::Context) {
+        let cmds = std::mem::take(&mut self.commands);
+        for cmd in cmds {
+            if cmd.discards_project()
+                && self.is_dirty()
+                && self.confirm.is_none()
+                && !self.quit_confirmed
+            {
+                self.confirm = Some(cmd);
+                continue;
+            }
+            self.apply(cmd, ctx);
+        }
+    }
+
+    /// Answers the unsaved-changes question: save first (true) or discard (false).
+    pub(super) fn resolve_confirm(&mut self, save_first: bool, ctx: &egui::Context) {
+        let Some(cmd) = self.confirm.take() else {
+            return;
+        };
+        if save_first {
+            match self.path.clone() {
+                Some(p) => self.save_to(p),
+                None => {
+                    self.ask_file(FilePurpose::SaveProjectAs);
+                    return;
+                }
+            }
+            if self.is_dirty() {
+                return; // the save failed; its error is showing
+            }
+        }
+        if cmd == Command::Quit {
+            self.quit_confirmed = true;
+        }
+        // Discarding: make the project count as saved so the command goes through.
+        self.saved = self.project.clone();
+        self.apply(cmd, ctx);
+    }
+
+    pub(super) fn cancel_confirm(&mut self) {
+        self.confirm = None;
+    }
+
+    pub fn close_requested(&mut self) -> bool {
+        if self.is_dirty() && !self.quit_confirmed {
+            self.confirm = Some(Command::Quit);
+            false
+        } else {
+            true
+        }
+    }
+
+    fn apply(&mut self, cmd: Command, ctx: &egui::Context) {
+        let editing_locked = self.is_training();
+        let edits = matches!(
+            cmd,
+            Command::Undo
+                | Command::Redo
+                | Command::Delete
+                | Command::Duplicate
+                | Command::Paste
+                | Command::Tidy
+                | Command::AddNode(_)
+        );
+        if editing_locked && edits {
+            self.notify_error("Stop the training run before editing the graph");
+            return;
+        }
+        match cmd {
+            Command::New => {
+                self.open_project(Project::default(), None);
+                self.notify("New project: drag layers from the palette onto the canvas");
+            }
+            Command::OpenDialog => self.ask_file(FilePurpose::OpenProject),
+            Command::Open(path) => match Project::load(&path) {
+                Ok(p) => {
+                    let in_presets = path.starts_with(crate::fsutil::presets_dir());
+                    self.open_project(p, (!in_presets).then(|| path.clone()));
+                    if !in_presets {
+                        self.remember(&path);
+                    }
+                    self.notify(format!("Opened {}", path.display()));
+                }
+                Err(e) => self.notify_error(e.to_string()),
+            },
+            Command::Save => match self.path.clone() {
+                Some(p) => self.save_to(p),
+                None => self.ask_file(FilePurpose::SaveProjectAs),
+            },
+            Command::SaveAsDialog => self.ask_file(FilePurpose::SaveProjectAs),
+            Command::SaveAs(mut path) => {
+                if path.extension().is_none() {
+                    path.set_extension("json");
+                }
+                self.save_to(path);
+                if self.confirm.is_some() && !self.is_dirty() {
+                    self.resolve_confirm(false, ctx);
+                }
+            }
+            Command::SaveWeights => match (&self.weights, self.weights_path()) {
+                (None, _) => self.notify_error("No trained weights yet: train the network first"),
+                (Some(_), None) => {
+                    self.notify_error("Save the project first; its weights are saved beside it")
+                }
+                (Some(w), Some(p)) => match w.save(&p) {
+                    Ok(()) => self.notify(format!("Saved weights to {}", p.display())),
+                    Err(e) => self.notify_error(e.to_string()),
+                },
+            },
+            Command::LoadWeightsDialog => match self.weights_path().filter(|p| p.exists()) {
+                Some(p) => self.apply(Command::LoadWeights(p), ctx),
+                None => self.ask_file(FilePurpose::LoadWeights),
+            },
+            Command::LoadWeights(path) => match Weights::load(&path) {
+                Ok(w) => match crate::model::Model::build(&self.project.graph, 0)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| m.load_weights(&w).map_err(|e| e.to_string()))
+                {
+                    Ok(()) => {
+                        self.weights = Some(w);
+                        self.continue_training = true;
+                        self.notify(format!(
+                            "Loaded weights from {}; the next run continues from them",
+                            path.display()
+                        ));
+                    }
+                    Err(e) => self.notify_error(e),
+                },
+                Err(e) => self.notify_error(e.to_string()),
+            },
+            Command::Undo => {
+                if !self.editor.undo() {
+                    self.notify("Nothing to undo");
+                }
+            }
+            Command::Redo => {
+                if !self.editor.redo() {
+                    self.notify("Nothing to redo");
+                }
+            }
+            Command::Delete => {
+                let ids = self.editor.selection(ctx);
+                self.editor.delete(&ids);
+            }
+            Command::Duplicate => {
+                let ids = self.editor.selection(ctx);
+                self.editor.duplicate(&ids);
+            }
+            Command::Copy => {
+                let ids = self.editor.selection(ctx);
+                self.editor.copy(&ids);
+            }
+            Command::Paste => {
+                self.editor.paste();
+            }
+            Command::Tidy => self.editor.tidy(),
+            Command::AddNode(kind) => {
+                self.editor.add_node(kind, None);
+            }
+            Command::Train => self.start_training(ctx),
+            Command::TogglePause => {
+                if let Some(h) = &self.run {
+                    let paused = !h.is_paused();
+                    h.set_paused(paused);
+                    if let Some(hist) = &mut self.history {
+                        hist.set_paused(paused);
+                    }
+                }
+            }
+            Command::Stop => {
+                if let Some(h) = &self.run {
+                    h.stop();
+                }
+            }
+            Command::SetTheme(t) => {
+                self.settings.theme = t;
+                t.apply(ctx);
+            }
+            Command::ShowShortcuts => self.show_shortcuts = true,
+            Command::ShowAbout => self.show_about = true,
+            Command::Quit => {
+                self.quit_confirmed = true;
+                self.shutdown();
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+        self.project.graph = self.editor.graph();
+        self.analysis = analyze(&self.project.graph);
+    }
+
+    fn start_training(&mut self, ctx: &egui::Context) {
+        if self.is_training() {
+            return;
+        }
+        self.project.graph = self.editor.graph();
+        self.analysis = analyze(&self.project.graph);
+        if let Some(e) = self.analysis.errors.first() {
+            let more = self.analysis.errors.len() - 1;
+            let more = if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            };
+            self.notify_error(format!("Cannot train yet: {e}{more}"));
+            return;
+        }
+        let mut req = TrainRequest::new(self.project.clone());
+        req.project_dir = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        if self.continue_training {
+            req.initial_weights = self.weights.clone();
+        }
+        let repaint = ctx.clone();
+        let notify: crate::train::Notify =
+            Box::new(move || repaint.request_repaint_after(EVENT_REPAINT));
+        match TrainHandle::spawn_with_notify(req, Some(notify)) {
+            Ok(handle) => {
+                self.runs_started += 1;
+                if let Some(prev) = self.history.take() {
+                    if self.settings.keep_overlays && !prev.losses.is_empty() {
+                        self.past_runs.push(prev);
+                        if self.past_runs.len() > MAX_OVERLAYS {
+                            self.past_runs.remove(0);
+                        }
+                    }
+                }
+                self.history = Some(RunHistory::new(format!("run {}", self.runs_started)));
+                self.run = Some(handle);
+                self.welcome = None;
+                self.notify("Training started");
+            }
+            Err(e) => self.notify_error(format!("Cannot start the training thread: {e}")),
+        }
+    }
+}
+
+impl Drop for Studio {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

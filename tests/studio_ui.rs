@@ -1,0 +1,300 @@
+//! The studio driven like a user would, headless with egui_kittest.
+
+use egui::{Event, Key, Modifiers, PointerButton, Pos2};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+use glassbox::project::Project;
+use glassbox::train::RunState;
+use glassbox::ui::{Studio, StudioSettings};
+use std::time::{Duration, Instant};
+
+fn studio(project: Project) -> Studio {
+    let mut s = Studio::new(project, None, StudioSettings::default());
+    s.dialogs.native = false;
+    s.editor.identity_transform = true;
+    s
+}
+
+fn preset(name: &str) -> Project {
+    glassbox::presets::load(name).unwrap()
+}
+
+fn harness(s: Studio) -> Harness<'static, Studio> {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .with_max_steps(12)
+        .with_step_dt(0.05)
+        .build_ui_state(|ui, s: &mut Studio| s.ui(ui), s);
+    h.run_steps(3);
+    h
+}
+
+fn press(h: &Harness<'static, Studio>, pos: Pos2, pressed: bool) {
+    h.event(Event::PointerButton {
+        pos,
+        button: PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    });
+}
+
+/// A mouse drag in small moves, one frame each, as a hand would do it.
+fn drag(h: &mut Harness<'static, Studio>, from: Pos2, to: Pos2) {
+    h.hover_at(from);
+    h.step();
+    press(h, from, true);
+    h.step();
+    for i in 1..=8 {
+        h.hover_at(from + (to - from) * (i as f32 / 8.0));
+        h.step();
+    }
+    press(h, to, false);
+    h.run_steps(3);
+}
+
+fn has_text(h: &Harness<'static, Studio>, text: &str) -> bool {
+    h.query_all_by_label_contains(text).next().is_some()
+}
+
+#[test]
+fn open_a_preset_from_the_menu_and_see_its_nodes() {
+    let mut h = harness(studio(Project::default()));
+    assert!(!has_text(&h, "conv1"));
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label_contains("Open preset").click();
+    h.run_steps(2);
+    h.get_by_label("cnn-mnist").click();
+    h.run_steps(3);
+    assert_eq!(h.state().project.name, "CNN on MNIST");
+    for title in ["Conv2d  conv1", "MaxPool2d  pool2", "Dense  fc1", "Output"] {
+        assert!(has_text(&h, title), "{title} not shown");
+    }
+    // Shapes show on the ports.
+    assert!(has_text(&h, "[B, 64, 7, 7]"));
+    assert!(has_text(&h, "421,642 parameters"));
+}
+
+#[test]
+fn drag_a_dense_layer_from_the_palette_and_wire_it_to_see_its_parameters() {
+    let mut h = harness(studio(preset("mlp-iris")));
+    let from = h.get_by_label("+ Dense").rect().center();
+    let canvas = h.state().editor.canvas_rect();
+    let to = canvas.center() + egui::vec2(0.0, canvas.height() * 0.3);
+    drag(&mut h, from, to);
+    let g = &h.state().project.graph;
+    assert!(
+        g.node("fc4").is_some(),
+        "no new Dense node: {:?}",
+        g.nodes.iter().map(|n| &n.id).collect::<Vec<_>>()
+    );
+    assert!(has_text(&h, "Dense  fc4"));
+    // Wire relu2 → fc4: 16 inputs × 64 units + 64 biases.
+    let out = h
+        .state()
+        .editor
+        .pin_pos("relu2", false, 0)
+        .expect("relu2 output pin drawn");
+    let inp = h
+        .state()
+        .editor
+        .pin_pos("fc4", true, 0)
+        .expect("fc4 input pin drawn");
+    drag(&mut h, out, inp);
+    assert!(h
+        .state()
+        .project
+        .graph
+        .edges
+        .iter()
+        .any(|e| e.from == "relu2" && e.to == "fc4"));
+    assert!(has_text(&h, "1,088 params"), "parameter count not shown");
+    assert_eq!(h.state().analysis.node("fc4").unwrap().params, 1088);
+}
+
+#[test]
+fn a_wrong_wire_is_refused_with_the_reason() {
+    let mut h = harness(studio(preset("cnn-mnist")));
+    let edges_before = h.state().project.graph.edges.clone();
+    let out = h.state().editor.pin_pos("pool2", false, 0).unwrap();
+    let inp = h.state().editor.pin_pos("fc1", true, 0).unwrap();
+    drag(&mut h, out, inp);
+    assert_eq!(
+        h.state().project.graph.edges,
+        edges_before,
+        "the wire was accepted"
+    );
+    assert!(has_text(
+        &h,
+        "expects a flat input, got [B, 64, 7, 7]: add a Flatten before it"
+    ));
+}
+
+#[test]
+fn undo_and_redo_an_edit() {
+    let mut h = harness(studio(preset("mlp-iris")));
+    h.get_by_label("Dense  fc2").click_accesskit();
+    h.run_steps(2);
+    assert_eq!(h.state().editor.selected.as_deref(), Some("fc2"));
+    h.key_press(Key::Delete);
+    h.run_steps(2);
+    assert!(h.state().project.graph.node("fc2").is_none());
+    assert!(!has_text(&h, "Dense  fc2"));
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.run_steps(2);
+    assert!(h.state().project.graph.node("fc2").is_some());
+    assert!(has_text(&h, "Dense  fc2"));
+    assert_eq!(h.state().project.graph, preset("mlp-iris").graph);
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    h.run_steps(2);
+    assert!(h.state().project.graph.node("fc2").is_none());
+    // The toolbar buttons do the same.
+    h.get_by_label("⟲ Undo").click();
+    h.run_steps(2);
+    assert!(h.state().project.graph.node("fc2").is_some());
+}
+
+/// Steps the UI in real time until `done` holds, for at most `secs`.
+fn wait_for(h: &mut Harness<'static, Studio>, secs: f32, done: impl Fn(&Studio) -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs_f32(secs) {
+        h.step();
+        if done(h.state()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn train_iris_watch_the_curve_grow_then_stop() {
+    let mut p = preset("mlp-iris");
+    p.training.epochs = 5_000; // long enough to stop by hand
+    let mut h = harness(studio(p));
+    h.get_by_label("▶ Train").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 10.0, |s| s
+            .history
+            .as_ref()
+            .is_some_and(|r| r.step >= 20)),
+        "no steps"
+    );
+    h.step();
+    let points_early = h.state().plot_cache_points();
+    let step_early = h.state().history.as_ref().unwrap().step;
+    assert!(points_early > 0, "the loss curve has no points");
+    assert!(has_text(&h, &format!("step {step_early} / ")));
+    assert!(wait_for(&mut h, 10.0, |s| s.history.as_ref().unwrap().step
+        > step_early + 50));
+    h.step();
+    assert!(
+        h.state().plot_cache_points() > points_early,
+        "the curve did not grow"
+    );
+    assert!(has_text(&h, "Training"));
+    // Editing is locked while training.
+    assert!(h.state().is_training());
+    h.get_by_label("■ Stop").click();
+    assert!(
+        wait_for(&mut h, 2.0, |s| !s.is_training()),
+        "did not stop within 2 s"
+    );
+    h.run_steps(2);
+    assert_eq!(h.state().run_state(), Some(&RunState::Stopped));
+    assert!(has_text(&h, "Stopped"));
+    assert!(h.state().weights.is_some());
+}
+
+#[test]
+fn save_then_reopen_gives_the_same_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.json");
+    let mut h = harness(studio(preset("mlp-iris")));
+    // An edit, so there is something to keep: add a Dropout by double-clicking the palette.
+    let at = h.get_by_label("+ Dropout").rect().center();
+    h.hover_at(at);
+    h.step();
+    for pressed in [true, false, true, false] {
+        press(&h, at, pressed);
+        h.step();
+    }
+    h.run_steps(3);
+    assert!(
+        h.state().project.graph.node("dropout1").is_some(),
+        "double-click did not add"
+    );
+    assert!(h.state().is_dirty());
+    let graph = h.state().project.graph.clone();
+
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Save As…").click();
+    h.run_steps(2);
+    // No native dialog in tests: the in-app path field opens.
+    assert!(h.state().prompt.is_some());
+    h.state_mut().prompt.as_mut().unwrap().text = path.display().to_string();
+    h.get_by_label("Save").click();
+    h.run_steps(3);
+    assert!(path.exists());
+    assert!(!h.state().is_dirty());
+
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("New").click();
+    h.run_steps(3);
+    assert!(h.state().project.graph.nodes.is_empty());
+    assert!(has_text(&h, "drag a layer here") || has_text(&h, "Drag a layer here"));
+
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("Open…").click();
+    h.run_steps(2);
+    h.state_mut().prompt.as_mut().unwrap().text = path.display().to_string();
+    h.get_by_label("Open").click();
+    h.run_steps(3);
+    assert_eq!(h.state().project.graph, graph);
+    assert_eq!(h.state().path.as_deref(), Some(path.as_path()));
+    assert!(h.state().window_title().contains("mine.json"));
+    assert!(!h.state().window_title().contains('•'));
+}
+
+#[test]
+fn unsaved_changes_are_asked_about_before_new() {
+    let mut h = harness(studio(preset("mlp-iris")));
+    h.state_mut().project.name = "changed".into();
+    h.step();
+    assert!(h.state().window_title().contains('•'));
+    h.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    h.run_steps(3);
+    assert!(has_text(&h, "Unsaved changes"));
+    h.get_by_label("Cancel").click();
+    h.run_steps(2);
+    assert_eq!(h.state().project.name, "changed");
+    h.key_press_modifiers(Modifiers::COMMAND, Key::N);
+    h.run_steps(2);
+    h.get_by_label("Discard").click();
+    h.run_steps(2);
+    assert!(h.state().project.graph.nodes.is_empty());
+}
+
+#[test]
+fn selecting_a_node_shows_its_parameters_and_editing_reruns_shapes() {
+    let mut h = harness(studio(preset("mlp-iris")));
+    h.get_by_label("Dense  fc1").click_accesskit();
+    h.run_steps(2);
+    assert!(has_text(&h, "Dense 'fc1'"));
+    assert!(has_text(&h, "Units"));
+    assert_eq!(h.state().analysis.node("fc1").unwrap().params, 80);
+    // Edit the parameter the way the inspector does, then see the new count at once.
+    if let Some(n) = h.state_mut().editor.node_mut("fc1") {
+        if let glassbox::graph::Layer::Dense { units, .. } = &mut n.layer {
+            *units = 32;
+        }
+    }
+    h.run_steps(2);
+    assert_eq!(h.state().analysis.node("fc1").unwrap().params, 4 * 32 + 32);
+    assert!(has_text(&h, "160 params"));
+    assert!(h.state().editor.can_undo());
+}
