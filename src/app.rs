@@ -17,9 +17,9 @@ impl GlassboxApp {
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
         settings.theme.apply(&cc.egui_ctx);
-        Self {
-            studio: Studio::startup(project, settings),
-        }
+        let mut studio = Studio::startup(project, settings);
+        studio.set_software_renderer(software_renderer(cc));
+        Self { studio }
     }
 }
 
@@ -44,9 +44,31 @@ impl eframe::App for GlassboxApp {
     }
 }
 
+/// True when the GPU is emulated on the CPU (llvmpipe, lavapipe, SwiftShader), as under Xvfb.
+fn software_renderer(cc: &eframe::CreationContext<'_>) -> bool {
+    if let Some(rs) = &cc.wgpu_render_state {
+        return rs.adapter.get_info().device_type == eframe::wgpu::DeviceType::Cpu;
+    }
+    if let Some(gl) = &cc.gl {
+        use eframe::glow::HasContext;
+        // SAFETY: a plain string query on the context eframe just created and made current.
+        let renderer = unsafe { gl.get_parameter_string(eframe::glow::RENDERER) }.to_lowercase();
+        return ["llvmpipe", "softpipe", "swiftshader", "software"]
+            .iter()
+            .any(|s| renderer.contains(s));
+    }
+    false
+}
+
 /// Opens the studio window (blocks until it is closed).
 pub fn run_studio(project: Option<PathBuf>) -> anyhow::Result<()> {
+    // GLASSBOX_RENDERER=glow|wgpu picks the renderer (wgpu by default).
+    let renderer = match std::env::var("GLASSBOX_RENDERER").as_deref() {
+        Ok("glow") => eframe::Renderer::Glow,
+        _ => eframe::Renderer::default(),
+    };
     let options = eframe::NativeOptions {
+        renderer,
         viewport: egui::ViewportBuilder::default()
             .with_app_id("glassbox")
             .with_title("Glassbox")

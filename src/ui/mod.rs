@@ -62,6 +62,7 @@ impl Studio {
         self.update_title(&ctx);
         self.perf
             .record(started.elapsed().as_secs_f32() * 1e3, self.time());
+        self.perf_log();
     }
 
     fn canvas_ui(&mut self, ui: &mut Ui) {

@@ -316,9 +316,9 @@ fn loss_plot_ui(ui: &mut Ui, cache: &PlotCache, log: bool, height: f32) {
                     .radius(3.5),
             );
         }
-        for (i, &s) in c.epochs.iter().enumerate() {
+        for &s in &c.epochs {
             p.vline(
-                VLine::new(format!("epoch {}", i + 1), s)
+                VLine::new("", s)
                     .color(Color32::from_gray(120).gamma_multiply(0.5))
                     .style(LineStyle::dashed_dense()),
             );
@@ -330,7 +330,7 @@ fn accuracy_plot_ui(ui: &mut Ui, cache: &PlotCache, height: f32) {
     let c = &cache.current;
     Plot::new("accuracy-plot")
         .height(height)
-        .legend(Legend::default())
+        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
         .x_axis_label("step")
         .y_axis_label("accuracy %")
         .include_y(0.0)

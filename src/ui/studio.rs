@@ -12,6 +12,8 @@ use crate::project::Project;
 use crate::train::{RunHistory, RunState, TrainEvent, TrainHandle, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Most recent files kept in File ▸ Recent.
@@ -19,7 +21,10 @@ const MAX_RECENT: usize = 8;
 /// Earlier runs kept as faded overlays.
 const MAX_OVERLAYS: usize = 4;
 /// Repaints driven by training events are capped at about 30 per second.
-const EVENT_REPAINT: Duration = Duration::from_millis(33);
+const EVENT_REPAINT_MS: u64 = 33;
+/// With a software renderer (llvmpipe, lavapipe) a frame costs ~100 ms of CPU, which the
+/// training thread needs more: event-driven repaints then come at most 4 times a second.
+const SOFTWARE_EVENT_REPAINT_MS: u64 = 250;
 
 /// What persists between sessions (eframe storage).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +90,13 @@ pub struct Studio {
     pub(super) rename: Option<(String, String)>,
     quit_confirmed: bool,
     runs_started: usize,
+    /// `GLASSBOX_PERF_LOG=1`: print frame timing and run progress to stderr every few seconds.
+    perf_log: Option<f64>,
+    created: std::time::Instant,
+    /// Delay before an event-driven repaint, shared with the worker's notify callback.
+    repaint_ms: Arc<AtomicU64>,
+    software_renderer: bool,
+    first_step_logged: bool,
     title: String,
     now: f64,
 }
@@ -118,6 +130,11 @@ impl Studio {
             rename: None,
             quit_confirmed: false,
             runs_started: 0,
+            perf_log: std::env::var_os("GLASSBOX_PERF_LOG").map(|_| 0.0),
+            created: std::time::Instant::now(),
+            repaint_ms: Arc::new(AtomicU64::new(EVENT_REPAINT_MS)),
+            software_renderer: false,
+            first_step_logged: false,
             title: String::new(),
             now: 0.0,
         }
@@ -233,6 +250,19 @@ impl Studio {
                 break;
             }
         }
+        if self.perf_log.is_some()
+            && !self.first_step_logged
+            && self.history.as_ref().is_some_and(|h| h.step > 0)
+        {
+            self.first_step_logged = true;
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            eprintln!(
+                "perf first training step {:.2}s after the studio opened (unix time {unix:.3})",
+                self.created.elapsed().as_secs_f64()
+            );
+        }
         if let Some(ev) = ended {
             if let Some(h) = self.run.take() {
                 h.stop_and_join();
@@ -247,6 +277,9 @@ impl Studio {
                     self.notify(format!("Training finished{acc}"));
                 }
                 TrainEvent::Stopped { step, weights } => {
+                    if self.perf_log.is_some() {
+                        eprintln!("perf t={:.1}s run stopped at step {step}", self.now);
+                    }
                     self.weights = Some(weights);
                     self.notify(format!("Stopped at step {step}"));
                 }
@@ -273,6 +306,47 @@ impl Studio {
 
     pub(super) fn set_time(&mut self, now: f64) {
         self.now = now;
+    }
+
+    /// Says whether frames are drawn on the CPU, which makes event-driven repaints rarer.
+    pub fn set_software_renderer(&mut self, software: bool) {
+        self.software_renderer = software;
+        let ms = if software {
+            SOFTWARE_EVENT_REPAINT_MS
+        } else {
+            EVENT_REPAINT_MS
+        };
+        self.repaint_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// With `GLASSBOX_PERF_LOG` set, prints UI pass percentiles, fps and training speed.
+    pub(super) fn perf_log(&mut self) {
+        let Some(last) = self.perf_log else { return };
+        if self.now - last < 5.0 {
+            return;
+        }
+        self.perf_log = Some(self.now);
+        let (p50, p95) = (
+            self.perf.p50_ms().unwrap_or(0.0),
+            self.perf.p95_ms().unwrap_or(0.0),
+        );
+        let run = self.history.as_ref().map_or(String::new(), |h| {
+            format!(
+                " | run {} step {} samples/s {:.0} elapsed {:.1}s",
+                h.state.label(),
+                h.step,
+                h.samples_per_sec().unwrap_or(0.0),
+                h.elapsed_ms / 1e3
+            )
+        });
+        eprintln!(
+            "perf t={:.1}s ui_pass_p50={p50:.2}ms ui_pass_p95={p95:.2}ms software_renderer={} repaint_after={}ms fps={:.1} frames={}{run}",
+            self.now,
+            self.software_renderer,
+            self.repaint_ms.load(Ordering::Relaxed),
+            self.perf.fps(),
+            self.perf.samples()
+        );
     }
 
     /// The frame clock (egui's input time), in seconds.
@@ -597,8 +671,10 @@ impl Studio {
             req.initial_weights = self.weights.clone();
         }
         let repaint = ctx.clone();
-        let notify: crate::train::Notify =
-            Box::new(move || repaint.request_repaint_after(EVENT_REPAINT));
+        let delay = self.repaint_ms.clone();
+        let notify: crate::train::Notify = Box::new(move || {
+            repaint.request_repaint_after(Duration::from_millis(delay.load(Ordering::Relaxed)))
+        });
         match TrainHandle::spawn_with_notify(req, Some(notify)) {
             Ok(handle) => {
                 self.runs_started += 1;
