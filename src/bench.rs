@@ -16,7 +16,8 @@ use std::time::Instant;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// What to measure: `worker` (the CNN preset through the training worker vs a bare candle loop).
+    /// What to measure: `worker` (the CNN preset through the training worker vs a bare candle
+    /// loop) or `data` (loading MNIST: time and memory).
     #[arg(default_value = "worker")]
     pub workload: String,
     /// Timed steps per measurement.
@@ -33,13 +34,41 @@ pub struct BenchArgs {
 pub fn run(args: &BenchArgs) -> Result<()> {
     match args.workload.as_str() {
         "worker" => worker_vs_bare(args),
-        other => bail!("unknown workload '{other}' (known: worker)"),
+        "data" => data_load(args),
+        other => bail!("unknown workload '{other}' (known: worker, data)"),
     }
 }
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// Loading the 70,000 MNIST images from the IDX gz files: median time and bytes held.
+fn data_load(args: &BenchArgs) -> Result<()> {
+    let settings = crate::data::DataSettings::default();
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..args.reps.max(1) {
+        let t = Instant::now();
+        let ds = Dataset::load(&settings, None)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+        bytes = ds.memory_bytes();
+    }
+    let raw = 70_000 * 28 * 28 + 70_000;
+    let ms = median(&mut times);
+    println!(
+        "MNIST (70,000 images) loaded in {ms:.0} ms (median of {})",
+        times.len()
+    );
+    println!(
+        "in memory: {:.1} MB = {:.2}× the raw {:.1} MB of pixels and labels",
+        bytes as f64 / 1e6,
+        bytes as f64 / raw as f64,
+        raw as f64 / 1e6
+    );
+    println!("{{\"workload\":\"data\",\"load_ms\":{ms:.1},\"bytes\":{bytes},\"raw_bytes\":{raw}}}");
+    Ok(())
 }
 
 fn worker_vs_bare(args: &BenchArgs) -> Result<()> {

@@ -23,8 +23,13 @@ fn text_in_a_number_column_names_the_line_and_column() {
             && err.contains("\"oops\" is not a number"),
         "{err}"
     );
-    let err = csv("a,b,y\n1,,x\n", "y").unwrap_err().to_string();
-    assert!(err.contains("missing"), "{err}");
+    let err = csv("a,b,y\n1,,x\n2,,y\n3,4,\n", "y")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing value") && err.contains("line 2") && err.contains("'b'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -112,6 +117,7 @@ fn splits_are_disjoint_stratified_and_seeded() {
             path: "assets/data/tabular/iris.csv".into(),
             target: "species".into(),
             task: Task::Auto,
+            options: Default::default(),
         },
         split: SplitSettings {
             validation: 0.2,
@@ -149,6 +155,7 @@ fn splits_are_disjoint_stratified_and_seeded() {
                 path: "assets/data/tabular/digits.csv.gz".into(),
                 target: "digit".into(),
                 task: Task::Auto,
+                options: Default::default(),
             },
             ..Default::default()
         },

@@ -401,21 +401,30 @@ fn preset(name: &str) -> glassbox::project::Project {
 
 fn random_batch(model: &Model, batch: usize, rng: &mut ChaCha8Rng) -> (Tensor, TargetBatch) {
     let shape = model.input_shape().with_batch(batch);
-    let x: Vec<f32> = (0..shape.iter().product::<usize>())
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect();
+    let n = shape.iter().product::<usize>();
+    let x = if model.input_shape().dtype == GDType::TokenId {
+        // Small ids, within every Embedding's vocabulary.
+        let ids: Vec<u32> = (0..n).map(|_| rng.random_range(0..2u32)).collect();
+        Tensor::from_vec(ids, shape, &Device::Cpu).unwrap()
+    } else {
+        let x: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        Tensor::from_vec(x, shape, &Device::Cpu).unwrap()
+    };
     let classes = model.prediction_shape().dims[0] as u32;
     let labels: Vec<u32> = (0..batch).map(|i| i as u32 % classes).collect();
     (
-        Tensor::from_vec(x, shape, &Device::Cpu).unwrap(),
+        x,
         TargetBatch::Labels(Tensor::from_vec(labels, batch, &Device::Cpu).unwrap()),
     )
 }
 
 #[test]
 fn every_preset_parameter_receives_a_nonzero_gradient() {
-    for name in ["mlp-iris", "mlp-mnist", "cnn-mnist"] {
-        let p = preset(name);
+    let presets = glassbox::presets::list();
+    assert!(presets.len() >= 5);
+    for path in presets {
+        let name = path.display().to_string();
+        let p = glassbox::project::Project::load(&path).unwrap();
         let model = Model::build(&p.graph, 1).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let (x, t) = random_batch(&model, 8, &mut rng);
@@ -495,4 +504,55 @@ fn cnn_preset_step_lowers_the_loss() {
     let before = loss();
     optim.step(&before.backward().unwrap(), 1e-3).unwrap();
     assert!(loss().to_scalar::<f32>().unwrap() < before.to_scalar::<f32>().unwrap());
+}
+
+#[test]
+fn embedding_gradient_matches_finite_differences() {
+    let g = chain(
+        &[3],
+        vec![Layer::Embedding { vocab: 5, dim: 2 }, Layer::Flatten],
+        Loss::Mse,
+    );
+    let mut g = g;
+    if let Layer::Input { dtype, .. } = &mut g.nodes[0].layer {
+        *dtype = GDType::TokenId;
+    }
+    let model = Model::build_with_dtype(&g, 3, DType::F64).unwrap();
+    let ids = Tensor::from_vec(vec![0u32, 4, 4, 2, 1, 0], (2, 3), &Device::Cpu).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let target = targets(&model, Loss::Mse, 2, &mut rng);
+    let eval = || {
+        model
+            .loss(
+                &model.forward(&ids, &mut ForwardCtx::eval()).unwrap(),
+                &target,
+            )
+            .unwrap()
+    };
+    let grads = eval().backward().unwrap();
+    let (_, w) = &model.trainable()[0];
+    let analytic = values(grads.get(w.as_tensor()).unwrap());
+    let base = values(w.as_tensor());
+    for i in 0..base.len() {
+        let mut v = base.clone();
+        v[i] += 1e-5;
+        w.set(&Tensor::from_vec(v.clone(), w.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+        let lp = eval().to_scalar::<f64>().unwrap();
+        v[i] -= 2e-5;
+        w.set(&Tensor::from_vec(v, w.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+        let lm = eval().to_scalar::<f64>().unwrap();
+        w.set(&Tensor::from_vec(base.clone(), w.shape(), &Device::Cpu).unwrap())
+            .unwrap();
+        let numeric = (lp - lm) / 2e-5;
+        assert!(
+            (numeric - analytic[i]).abs() < 1e-6 + 1e-4 * numeric.abs(),
+            "row {}: {} vs {numeric}",
+            i / 2,
+            analytic[i]
+        );
+    }
+    // Token 3 is never used: its row gets exactly zero gradient.
+    assert_eq!(&analytic[6..8], &[0.0, 0.0]);
 }

@@ -298,3 +298,68 @@ fn selecting_a_node_shows_its_parameters_and_editing_reruns_shapes() {
     assert!(has_text(&h, "160 params"));
     assert!(h.state().editor.can_undo());
 }
+
+#[test]
+fn choose_a_csv_in_the_data_panel_and_the_input_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("fruit.csv");
+    let mut body = String::from("weight,width,sweetness,fruit\n");
+    for i in 0..60 {
+        let (kind, w) = if i % 2 == 0 {
+            ("apple", 150 + i)
+        } else {
+            ("lemon", 90 + i)
+        };
+        body += &format!("{w},{},{},{kind}\n", 7 + i % 3, i % 10);
+    }
+    std::fs::write(&csv, body).unwrap();
+
+    let mut h = harness(studio(preset("mlp-iris")));
+    h.get_by_label("Data").click();
+    h.run_steps(2);
+    assert!(
+        wait_for(&mut h, 10.0, |s| s.data.summary.is_some()),
+        "iris did not load"
+    );
+    h.get_by_label("Data set").click();
+    h.run_steps(2);
+    h.get_by_label("CSV / TSV table…").click();
+    h.run_steps(2);
+    let field = h.get_by_role_and_label(egui::accesskit::Role::TextInput, "File");
+    field.click();
+    h.run_steps(1);
+    h.get_by_role_and_label(egui::accesskit::Role::TextInput, "File")
+        .type_text(&csv.display().to_string());
+    h.run_steps(2);
+    h.get_by_label("Target").click();
+    h.run_steps(2);
+    h.get_by_label("fruit").click();
+    h.run_steps(2);
+    assert!(
+        wait_for(&mut h, 10.0, |s| s
+            .data
+            .summary
+            .as_ref()
+            .is_some_and(|d| d.name == "fruit.csv")),
+        "the CSV did not load: {:?}",
+        h.state().data.error
+    );
+    h.run_steps(2);
+    // The preview shows the table head, the stats the class balance, the graph the new width.
+    assert!(has_text(&h, "sweetness"));
+    assert!(has_text(&h, "apple"));
+    assert!(has_text(&h, "Class balance (2 classes)"));
+    let g = &h.state().project.graph;
+    assert_eq!(
+        g.node("input").unwrap().layer,
+        glassbox::graph::Layer::Input {
+            shape: vec![3],
+            dtype: glassbox::graph::DType::F32
+        }
+    );
+    assert!(matches!(
+        g.node("fc3").unwrap().layer,
+        glassbox::graph::Layer::Dense { units: 2, .. }
+    ));
+    assert!(h.state().analysis.is_ok());
+}

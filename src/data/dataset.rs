@@ -2,33 +2,50 @@
 
 use super::error::DataError;
 use super::idx::read_idx_append;
+use super::images::image_folder;
 use super::settings::{DataSettings, DataSource, Normalization, SplitSettings};
 use super::table::read_csv;
+use super::text::{char_lm, text_classes};
+use super::toy::toy;
 use crate::fsutil::{assets_dir, resolve_data_path};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Sample values as stored: images stay bytes (4× smaller than f32) and are converted per batch.
+/// Sample values as stored: images stay bytes (4× smaller than f32) and are converted per batch;
+/// texts are token ids; a language-model corpus is stored once and read through windows.
 #[derive(Clone, Debug)]
 pub enum Features {
     U8(Vec<u8>),
     F32(Vec<f32>),
+    /// Token ids, `sample_len` per sample.
+    Tokens(Vec<u32>),
+    /// Sample i is `corpus[i .. i + len]`.
+    Windows {
+        corpus: Vec<u32>,
+        len: usize,
+    },
 }
 
 impl Features {
+    /// Number of stored values (for windows: the number of samples times the window length).
     fn len(&self) -> usize {
         match self {
             Features::U8(v) => v.len(),
             Features::F32(v) => v.len(),
+            Features::Tokens(v) => v.len(),
+            Features::Windows { corpus, len } => corpus.len().saturating_sub(*len) * len,
         }
     }
 
-    fn get(&self, i: usize) -> f32 {
+    /// Value `j` of sample `i`, as a number.
+    fn value(&self, sample_len: usize, i: usize, j: usize) -> f32 {
         match self {
-            Features::U8(v) => v[i] as f32,
-            Features::F32(v) => v[i],
+            Features::U8(v) => v[i * sample_len + j] as f32,
+            Features::F32(v) => v[i * sample_len + j],
+            Features::Tokens(v) => v[i * sample_len + j] as f32,
+            Features::Windows { corpus, .. } => corpus[i + j] as f32,
         }
     }
 
@@ -36,7 +53,13 @@ impl Features {
         match self {
             Features::U8(v) => v.len(),
             Features::F32(v) => v.len() * 4,
+            Features::Tokens(v) => v.len() * 4,
+            Features::Windows { corpus, .. } => corpus.len() * 4,
         }
+    }
+
+    pub fn is_tokens(&self) -> bool {
+        matches!(self, Features::Tokens(_) | Features::Windows { .. })
     }
 }
 
@@ -71,6 +94,10 @@ pub struct RawData {
     pub feature_names: Vec<String>,
     /// Samples from this index on are the source's own test set.
     pub source_test_start: Option<usize>,
+    /// Token strings by id, for text sources.
+    pub vocab: Option<Vec<String>>,
+    /// Things the loader decided that the user should know ("3 rows with missing values left out").
+    pub notes: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -79,6 +106,10 @@ pub struct Dataset {
     pub sample_shape: Vec<usize>,
     pub feature_names: Vec<String>,
     pub targets: Targets,
+    pub vocab: Option<Vec<String>>,
+    pub notes: Vec<String>,
+    /// Time spent loading, in milliseconds.
+    pub load_ms: f64,
     pub train: Vec<usize>,
     pub val: Vec<usize>,
     pub test: Vec<usize>,
@@ -91,24 +122,112 @@ pub struct Dataset {
 impl Dataset {
     /// Loads, splits and normalises the data a project names.
     pub fn load(settings: &DataSettings, project_dir: Option<&Path>) -> Result<Self, DataError> {
+        Self::load_with_progress(settings, project_dir, &|_| {})
+    }
+
+    /// Like `load`, reporting the fraction done (image folders) to `progress`.
+    pub fn load_with_progress(
+        settings: &DataSettings,
+        project_dir: Option<&Path>,
+        progress: &dyn Fn(f32),
+    ) -> Result<Self, DataError> {
+        let started = std::time::Instant::now();
+        let file_name = |path: &str| {
+            let file = resolve_data_path(path, project_dir);
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.to_string());
+            (file, name)
+        };
         let (name, raw) = match &settings.source {
             DataSource::Mnist => ("MNIST".to_string(), load_mnist(&assets_dir())?),
-            DataSource::Csv { path, target, task } => {
-                let file = resolve_data_path(path, project_dir);
-                let name = file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| path.clone());
-                (name, read_csv(&file, target, *task)?)
+            DataSource::Idx {
+                train_images,
+                train_labels,
+                test_images,
+                test_labels,
+            } => {
+                let (imgs, name) = file_name(train_images);
+                let test = match (test_images, test_labels) {
+                    (Some(i), Some(l)) => Some((file_name(i).0, file_name(l).0)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(DataError::Settings(
+                            "give both the test images and the test labels, or neither".into(),
+                        ))
+                    }
+                };
+                (
+                    name,
+                    load_idx_pair(&imgs, &file_name(train_labels).0, test)?,
+                )
+            }
+            DataSource::Csv {
+                path,
+                target,
+                task,
+                options,
+            } => {
+                let (file, name) = file_name(path);
+                (name, read_csv(&file, target, *task, options)?)
+            }
+            DataSource::ImageFolder {
+                path,
+                width,
+                height,
+                color,
+            } => {
+                let (dir, name) = file_name(path);
+                (name, image_folder(&dir, *width, *height, *color, progress)?)
+            }
+            DataSource::Toy {
+                kind,
+                samples,
+                noise,
+            } => (
+                format!("{} toy", kind.name()),
+                toy(*kind, *samples, *noise, settings.split.seed),
+            ),
+            DataSource::TextLm { path, context } => {
+                let (file, name) = file_name(path);
+                (name, char_lm(&file, *context)?)
+            }
+            DataSource::TextClass {
+                path,
+                text_column,
+                label_column,
+                tokens,
+                max_len,
+            } => {
+                let (file, name) = file_name(path);
+                (
+                    name,
+                    text_classes(&file, text_column, label_column, *tokens, *max_len)?,
+                )
             }
         };
-        Self::from_raw(name, raw, settings)
+        let contiguous = matches!(settings.source, DataSource::TextLm { .. });
+        let mut ds = Self::from_raw_split(name, raw, settings, contiguous)?;
+        ds.load_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(ds)
     }
 
     pub fn from_raw(
         name: String,
         raw: RawData,
         settings: &DataSettings,
+    ) -> Result<Self, DataError> {
+        Self::from_raw_split(name, raw, settings, false)
+    }
+
+    /// `contiguous`: split by position (train, then validation, then test) instead of at
+    /// random, for overlapping windows of one text.
+    fn from_raw_split(
+        name: String,
+        raw: RawData,
+        settings: &DataSettings,
+        contiguous: bool,
     ) -> Result<Self, DataError> {
         let sample_len: usize = raw.sample_shape.iter().product();
         let n = raw.targets.len();
@@ -122,8 +241,11 @@ impl Dataset {
         if n == 0 {
             return Err(DataError::Settings(format!("{name} has no samples")));
         }
-        let (mut train, val, test) =
-            split(n, raw.source_test_start, &raw.targets, &settings.split)?;
+        let (mut train, val, test) = if contiguous {
+            split_contiguous(n, &settings.split)?
+        } else {
+            split(n, raw.source_test_start, &raw.targets, &settings.split)?
+        };
         if let Some(max) = settings.max_train_samples {
             train.truncate(max.max(1));
         }
@@ -139,6 +261,9 @@ impl Dataset {
             sample_shape: raw.sample_shape,
             feature_names: raw.feature_names,
             targets: raw.targets,
+            vocab: raw.vocab,
+            notes: raw.notes,
+            load_ms: 0.0,
             train,
             val,
             test,
@@ -180,6 +305,15 @@ impl Dataset {
         }
     }
 
+    /// Whether samples are token ids (for an Embedding) rather than numbers.
+    pub fn is_tokens(&self) -> bool {
+        self.features.is_tokens()
+    }
+
+    pub fn vocab_size(&self) -> Option<usize> {
+        self.vocab.as_ref().map(Vec::len)
+    }
+
     /// Appends the normalised features of the samples `idx` to `out`, sample after sample.
     pub fn gather_features(&self, idx: &[usize], out: &mut Vec<f32>) {
         let len = self.sample_len();
@@ -195,12 +329,35 @@ impl Dataset {
                     let (s, k) = (self.shift[0], self.scale[0]);
                     out.extend(v[range].iter().map(|&x| (x - s) * k));
                 }
-                (f, _) => out.extend(
-                    range
-                        .enumerate()
-                        .map(|(j, r)| (f.get(r) - self.shift[j]) * self.scale[j]),
-                ),
+                (f, _) => out.extend((0..len).map(|j| {
+                    (f.value(len, i, j) - self.shift[j % self.shift.len()])
+                        * self.scale[j % self.scale.len()]
+                })),
             }
+        }
+    }
+
+    /// Normalises one sample given in raw units, as `gather_features` would.
+    pub fn normalize_raw(&self, raw: &[f32]) -> Vec<f32> {
+        raw.iter()
+            .enumerate()
+            .map(|(j, &v)| {
+                (v - self.shift[j % self.shift.len()]) * self.scale[j % self.scale.len()]
+            })
+            .collect()
+    }
+
+    /// Appends the token ids of the samples `idx` (text data only).
+    pub fn gather_tokens(&self, idx: &[usize], out: &mut Vec<u32>) {
+        let len = self.sample_len();
+        match &self.features {
+            Features::Tokens(v) => idx
+                .iter()
+                .for_each(|&i| out.extend_from_slice(&v[i * len..(i + 1) * len])),
+            Features::Windows { corpus, len } => idx
+                .iter()
+                .for_each(|&i| out.extend_from_slice(&corpus[i..i + len])),
+            Features::U8(_) | Features::F32(_) => {}
         }
     }
 
@@ -223,9 +380,12 @@ impl Dataset {
     /// One sample's raw values (before normalisation), for display.
     pub fn raw_sample(&self, i: usize) -> Vec<f32> {
         let len = self.sample_len();
-        (i * len..(i + 1) * len)
-            .map(|r| self.features.get(r))
-            .collect()
+        (0..len).map(|j| self.features.value(len, i, j)).collect()
+    }
+
+    /// Whether stored values are bytes (images), so raw samples are in 0..=255.
+    pub fn is_bytes(&self) -> bool {
+        matches!(self.features, Features::U8(_))
     }
 
     /// Bytes held by samples and targets.
@@ -234,6 +394,7 @@ impl Dataset {
             Targets::Classes { labels, .. } => labels.len() * 4,
             Targets::Values { values, .. } => values.len() * 4,
         };
+        // Overlapping windows index one corpus, not a copy per sample.
         self.features.bytes() + targets + (self.train.len() + self.val.len() + self.test.len()) * 8
     }
 }
@@ -244,46 +405,100 @@ type Splits = (Vec<usize>, Vec<usize>, Vec<usize>);
 /// MNIST from the shipped IDX files: the 60,000 training images, then the 10,000 test images.
 pub fn load_mnist(assets: &Path) -> Result<RawData, DataError> {
     let dir = assets.join("data").join("mnist");
-    // Train and test go into one buffer, sized up front (70,000 × 784 bytes).
-    let mut images = Vec::with_capacity(70_000 * 28 * 28);
-    let mut labels = Vec::with_capacity(70_000);
-    let mut read_pair = |images_file: &str, labels_file: &str| -> Result<Vec<usize>, DataError> {
-        let img_path = dir.join(images_file);
-        let img_dims = read_idx_append(&img_path, &mut images)?;
-        let lab_dims = read_idx_append(&dir.join(labels_file), &mut labels)?;
+    let mut raw = load_idx_pair(
+        &dir.join("train-images-idx3-ubyte.gz"),
+        &dir.join("train-labels-idx1-ubyte.gz"),
+        Some((
+            dir.join("t10k-images-idx3-ubyte.gz"),
+            dir.join("t10k-labels-idx1-ubyte.gz"),
+        )),
+    )?;
+    if let Targets::Classes { names, .. } = &mut raw.targets {
+        *names = (0..10).map(|d| d.to_string()).collect();
+    }
+    Ok(raw)
+}
+
+/// Images and labels from IDX files, with an optional test pair appended after the training set.
+pub fn load_idx_pair(
+    images: &Path,
+    labels: &Path,
+    test: Option<(PathBuf, PathBuf)>,
+) -> Result<RawData, DataError> {
+    // One buffer for train and test, grown once per file from its header.
+    let mut pixels = Vec::new();
+    let mut label_bytes = Vec::new();
+    let mut read_pair = |img_path: &Path, lab_path: &Path| -> Result<Vec<usize>, DataError> {
+        let img_dims = read_idx_append(img_path, &mut pixels)?;
+        let lab_dims = read_idx_append(lab_path, &mut label_bytes)?;
         if img_dims.len() != 3 || lab_dims.len() != 1 || img_dims[0] != lab_dims[0] {
             return Err(DataError::Idx {
-                path: img_path,
+                path: img_path.to_path_buf(),
                 reason: format!(
-                    "images {img_dims:?} and labels {lab_dims:?} do not match (expected [n, rows, cols] and [n])"
+                    "images {img_dims:?} and labels {lab_dims:?} do not match (expected [n, rows, cols] and [n] with the same n)"
                 ),
             });
         }
         Ok(img_dims)
     };
-    let dims = read_pair("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")?;
-    let source_test_start = dims[0];
-    let test_dims = read_pair("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")?;
-    if dims[1..] != test_dims[1..] {
-        return Err(DataError::Settings(
-            "MNIST train and test images differ in size".into(),
-        ));
-    }
-    if let Some(bad) = labels.iter().find(|&&l| l > 9) {
-        return Err(DataError::Settings(format!(
-            "MNIST labels must be digits 0-9, found {bad}"
-        )));
+    let dims = read_pair(images, labels)?;
+    let source_test_start = match &test {
+        Some((ti, tl)) => {
+            let test_dims = read_pair(ti, tl)?;
+            if dims[1..] != test_dims[1..] {
+                return Err(DataError::Idx {
+                    path: ti.clone(),
+                    reason: format!(
+                        "test images are {}×{} but training images are {}×{}",
+                        test_dims[1], test_dims[2], dims[1], dims[2]
+                    ),
+                });
+            }
+            Some(dims[0])
+        }
+        None => None,
+    };
+    let names: Vec<String> = {
+        let max = label_bytes.iter().copied().max().unwrap_or(0);
+        (0..=max).map(|d| d.to_string()).collect()
+    };
+    if names.len() < 2 {
+        return Err(DataError::Idx {
+            path: labels.to_path_buf(),
+            reason: "all labels are the same: a classifier needs at least two classes".into(),
+        });
     }
     Ok(RawData {
         sample_shape: vec![1, dims[1], dims[2]],
-        features: Features::U8(images),
+        features: Features::U8(pixels),
         targets: Targets::Classes {
-            labels: labels.into_iter().map(u32::from).collect(),
-            names: (0..10).map(|d| d.to_string()).collect(),
+            labels: label_bytes.into_iter().map(u32::from).collect(),
+            names,
         },
         feature_names: Vec::new(),
-        source_test_start: Some(source_test_start),
+        source_test_start,
+        vocab: None,
+        notes: Vec::new(),
     })
+}
+
+/// Train, validation, test by position (windows of one text must not straddle the splits).
+fn split_contiguous(n: usize, settings: &SplitSettings) -> Result<Splits, DataError> {
+    let total = settings.validation + settings.test;
+    if !(0.0..1.0).contains(&total) {
+        return Err(DataError::Settings(format!(
+            "validation ({}) and test ({}) fractions add up to {total}: nothing is left to train on",
+            settings.validation, settings.test
+        )));
+    }
+    let n_test = (n as f32 * settings.test) as usize;
+    let n_val = (n as f32 * settings.validation) as usize;
+    let n_train = n - n_test - n_val;
+    Ok((
+        (0..n_train).collect(),
+        (n_train..n_train + n_val).collect(),
+        (n_train + n_val..n).collect(),
+    ))
 }
 
 fn split(
@@ -385,6 +600,7 @@ fn normalization(
                 (vec![mean as f32], vec![(1.0 / std) as f32])
             }
         },
+        Features::Tokens(_) | Features::Windows { .. } => (vec![0.0], vec![1.0]),
         Features::F32(v) => match mode {
             Normalization::None => (vec![0.0], vec![1.0]),
             Normalization::Unit => {

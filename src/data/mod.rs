@@ -1,15 +1,30 @@
 //! Data sets: loading (IDX, CSV), splits, normalisation and batches. No egui here.
 
+mod augment;
 mod batch;
 mod dataset;
 mod error;
 mod idx;
+mod images;
 mod settings;
+mod summary;
 mod table;
+mod text;
+mod toy;
 
+pub use augment::augment_batch;
 pub use batch::{batches_per_epoch, epoch_batches};
-pub use dataset::{load_mnist, Dataset, Features, RawData, Targets};
+pub use dataset::{load_idx_pair, load_mnist, Dataset, Features, RawData, Targets};
 pub use error::DataError;
 pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray};
-pub use settings::{DataSettings, DataSource, Normalization, SplitSettings, Task};
-pub use table::{parse_csv, read_csv};
+pub use images::image_folder;
+pub use settings::{
+    Augmentation, ColorMode, ColumnKind, CsvOptions, DataSettings, DataSource, MissingPolicy,
+    Normalization, SplitSettings, Task, TokenKind, ToyKind,
+};
+pub use summary::{augmented_images, DataSummary, ImageSample, Preview};
+pub use table::{
+    detect_delimiter, parse_csv, parse_csv_with, peek_columns, read_csv, read_table, RawTable,
+};
+pub use text::{char_lm, read_text, text_classes, PAD, UNKNOWN};
+pub use toy::toy;

@@ -8,23 +8,179 @@ use serde::{Deserialize, Serialize};
 pub enum DataSource {
     /// The shipped MNIST digits (60,000 train + 10,000 test images, 28×28 grey).
     Mnist,
-    /// A CSV table: numeric feature columns and one target column. `path` may start with
-    /// `assets/` for the shipped tables; other relative paths are relative to the project file.
+    /// MNIST-style IDX files (gzip or raw) of the user's: images [n, rows, cols] and labels [n].
+    Idx {
+        train_images: String,
+        train_labels: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test_images: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test_labels: Option<String>,
+    },
+    /// A CSV/TSV table with one target column. `path` may start with `assets/` for the shipped
+    /// tables; other relative paths are relative to the project file.
     Csv {
         path: String,
         target: String,
         #[serde(default)]
         task: Task,
+        #[serde(default)]
+        options: CsvOptions,
     },
+    /// One sub-folder per class of PNG/JPEG/BMP images (or `train/` and `test/` folders that
+    /// each hold the class folders), resized to `width`×`height`.
+    ImageFolder {
+        path: String,
+        width: usize,
+        height: usize,
+        #[serde(default)]
+        color: ColorMode,
+    },
+    /// A 2-D toy problem as in TensorFlow Playground.
+    Toy {
+        kind: ToyKind,
+        #[serde(default = "toy_samples")]
+        samples: usize,
+        #[serde(default = "toy_noise")]
+        noise: f32,
+    },
+    /// Character-level language modelling: predict the next character from the `context`
+    /// characters before it.
+    TextLm {
+        path: String,
+        #[serde(default = "lm_context")]
+        context: usize,
+    },
+    /// Text classification from a CSV of (text, label) rows.
+    TextClass {
+        path: String,
+        text_column: String,
+        label_column: String,
+        #[serde(default)]
+        tokens: TokenKind,
+        #[serde(default = "text_max_len")]
+        max_len: usize,
+    },
+}
+
+fn toy_samples() -> usize {
+    600
+}
+fn toy_noise() -> f32 {
+    0.1
+}
+fn lm_context() -> usize {
+    16
+}
+fn text_max_len() -> usize {
+    16
 }
 
 impl DataSource {
     pub fn label(&self) -> String {
         match self {
             DataSource::Mnist => "MNIST digits".into(),
+            DataSource::Idx { train_images, .. } => format!("IDX {train_images}"),
             DataSource::Csv { path, target, .. } => format!("{path} → {target}"),
+            DataSource::ImageFolder {
+                path,
+                width,
+                height,
+                ..
+            } => format!("images in {path} ({width}×{height})"),
+            DataSource::Toy { kind, .. } => format!("{} (2-D toy)", kind.name()),
+            DataSource::TextLm { path, .. } => format!("next character in {path}"),
+            DataSource::TextClass {
+                path, label_column, ..
+            } => format!("{path} → {label_column}"),
         }
     }
+
+    /// A file path the source reads, if it reads one (for the file picker).
+    pub fn path_mut(&mut self) -> Option<&mut String> {
+        match self {
+            DataSource::Csv { path, .. }
+            | DataSource::ImageFolder { path, .. }
+            | DataSource::TextLm { path, .. }
+            | DataSource::TextClass { path, .. } => Some(path),
+            DataSource::Idx { train_images, .. } => Some(train_images),
+            DataSource::Mnist | DataSource::Toy { .. } => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ToyKind {
+    Circle,
+    Xor,
+    Gaussians,
+    Spiral,
+}
+
+impl ToyKind {
+    pub const ALL: [ToyKind; 4] = [
+        ToyKind::Circle,
+        ToyKind::Xor,
+        ToyKind::Gaussians,
+        ToyKind::Spiral,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ToyKind::Circle => "circle",
+            ToyKind::Xor => "XOR",
+            ToyKind::Gaussians => "two gaussians",
+            ToyKind::Spiral => "spiral",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColorMode {
+    #[default]
+    Grey,
+    Rgb,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TokenKind {
+    #[default]
+    Char,
+    Word,
+}
+
+/// How a column of a table is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ColumnKind {
+    Numeric,
+    /// Text values, one-hot encoded.
+    Categorical,
+    Ignore,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MissingPolicy {
+    /// Leave out rows with a missing value.
+    #[default]
+    DropRow,
+    /// Numbers: the column mean; categories: the most frequent value.
+    FillMean,
+}
+
+/// Import settings of a CSV/TSV table. Unset fields are detected from the file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CsvOptions {
+    /// Field separator; detected (comma, tab, semicolon) when None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    /// Whether the first row names the columns; detected when None.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_header: Option<bool>,
+    /// Per-column overrides; other columns are detected.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub columns: std::collections::BTreeMap<String, ColumnKind>,
+    pub missing: MissingPolicy,
 }
 
 /// Whether the target is a class or a number.
@@ -85,6 +241,31 @@ pub struct DataSettings {
     /// Train on at most this many samples (quick experiments); validation and test stay whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_train_samples: Option<usize>,
+    /// Random changes to training images (never to validation or test).
+    #[serde(default, skip_serializing_if = "Augmentation::is_off")]
+    pub augmentation: Augmentation,
+}
+
+/// On-the-fly image augmentation, applied to training batches only.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Augmentation {
+    /// Largest shift in pixels, each direction.
+    pub shift_px: usize,
+    /// Largest rotation in degrees, either way.
+    pub rotation_deg: f32,
+    /// Mirror left-right half the time.
+    pub flip: bool,
+    /// Standard deviation of added Gaussian noise (in normalised units).
+    pub noise_std: f32,
+    /// Side of a square blanked at a random place (0 = off).
+    pub cutout_px: usize,
+}
+
+impl Augmentation {
+    pub fn is_off(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Default for DataSettings {
@@ -94,6 +275,7 @@ impl Default for DataSettings {
             split: SplitSettings::default(),
             normalization: Normalization::default(),
             max_train_samples: None,
+            augmentation: Augmentation::default(),
         }
     }
 }

@@ -1,128 +1,369 @@
-//! CSV tables: numeric feature columns and one target column.
+//! CSV/TSV tables: delimiter and header detection, numeric and categorical (one-hot) columns,
+//! missing values, and one target column.
 
 use super::dataset::{Features, RawData, Targets};
 use super::error::DataError;
-use super::settings::Task;
+use super::settings::{ColumnKind, CsvOptions, MissingPolicy, Task};
 use flate2::read::MultiGzDecoder;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 
 /// Most distinct whole-number targets that still count as classes under `Task::Auto`.
 const MAX_AUTO_CLASSES: usize = 50;
+/// A text column with more distinct values than this is left out unless set to categorical.
+const MAX_AUTO_CATEGORIES: usize = 100;
 
-pub fn read_csv(path: &Path, target: &str, task: Task) -> Result<RawData, DataError> {
+fn is_missing(s: &str) -> bool {
+    matches!(s, "" | "NA" | "N/A" | "NaN" | "nan" | "null" | "NULL" | "?")
+}
+
+pub fn read_csv(
+    path: &Path,
+    target: &str,
+    task: Task,
+    options: &CsvOptions,
+) -> Result<RawData, DataError> {
     let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(MultiGzDecoder::new(std::io::BufReader::new(file)))
+    let mut bytes = Vec::new();
+    if path.extension().is_some_and(|e| e == "gz") {
+        MultiGzDecoder::new(std::io::BufReader::new(file))
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
     } else {
-        Box::new(std::io::BufReader::new(file))
-    };
-    parse_csv(reader, path, target, task)
+        std::io::BufReader::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+    }
+    let mut opts = options.clone();
+    if opts.delimiter.is_none() && path.to_string_lossy().contains(".tsv") {
+        opts.delimiter = Some('\t');
+    }
+    parse_csv_with(&bytes, path, target, task, &opts)
 }
 
+/// Parses CSV text with detected settings (comma or tab, header if the first row is not all
+/// numbers, column types from their values).
 pub fn parse_csv(
     reader: impl Read,
     path: &Path,
     target: &str,
     task: Task,
 ) -> Result<RawData, DataError> {
+    let mut bytes = Vec::new();
+    let mut reader = reader;
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    parse_csv_with(&bytes, path, target, task, &CsvOptions::default())
+}
+
+/// The separator that splits the first line most often.
+pub fn detect_delimiter(bytes: &[u8]) -> u8 {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    [b',', b'\t', b';', b'|']
+        .into_iter()
+        .max_by_key(|d| first.iter().filter(|b| *b == d).count())
+        .unwrap_or(b',')
+}
+
+/// Rows of a table as strings, with the line each came from.
+pub struct RawTable {
+    pub headers: Vec<String>,
+    pub rows: Vec<(u64, Vec<String>)>,
+}
+
+/// Splits the file into a header and rows; every row must have as many fields as the header.
+pub fn read_table(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<RawTable, DataError> {
     let table_err = |reason: String| DataError::Table {
         path: path.to_path_buf(),
         reason,
     };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .trim(csv::Trim::All)
-        .from_reader(reader);
-    let headers: Vec<String> = rdr
-        .headers()
-        .map_err(|e| table_err(format!("cannot read the header row: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(table_err(format!(
+            "the file is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            e.valid_up_to()
+        )));
+    }
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(table_err(
             "the file is empty: it needs a header row and data rows".into(),
         ));
     }
-    let Some(target_col) = headers.iter().position(|h| h == target) else {
+    let delimiter = options
+        .delimiter
+        .map_or_else(|| detect_delimiter(bytes), |c| c as u8);
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .delimiter(delimiter)
+        .from_reader(bytes);
+    let mut records = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| DataError::Csv {
+            path: path.to_path_buf(),
+            line: e.position().map_or(0, |p| p.line()),
+            column: "(row)".into(),
+            reason: e.to_string(),
+        })?;
+        let line = rec.position().map_or(0, |p| p.line());
+        if rec.iter().all(str::is_empty) {
+            continue;
+        }
+        records.push((line, rec.iter().map(str::to_string).collect::<Vec<_>>()));
+    }
+    let Some((_, first)) = records.first().cloned() else {
+        return Err(table_err(
+            "the file is empty: it needs a header row and data rows".into(),
+        ));
+    };
+    let has_header = options
+        .has_header
+        .unwrap_or_else(|| first.iter().any(|f| f.parse::<f64>().is_err()));
+    let headers: Vec<String> = if has_header {
+        records.remove(0);
+        first
+    } else {
+        (0..first.len()).map(|i| format!("column_{i}")).collect()
+    };
+    for (line, row) in &records {
+        if row.len() != headers.len() {
+            return Err(DataError::Csv {
+                path: path.to_path_buf(),
+                line: *line,
+                column: "(row)".into(),
+                reason: format!(
+                    "this row has {} fields but the header has {}",
+                    row.len(),
+                    headers.len()
+                ),
+            });
+        }
+    }
+    Ok(RawTable {
+        headers,
+        rows: records,
+    })
+}
+
+/// How each column is used: an override, else numbers if at least half the present values are
+/// numbers, else categories (unless there are too many distinct values).
+fn column_kinds(
+    table: &RawTable,
+    target_col: usize,
+    options: &CsvOptions,
+    notes: &mut Vec<String>,
+) -> Vec<ColumnKind> {
+    table
+        .headers
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            if c == target_col {
+                return ColumnKind::Ignore;
+            }
+            if let Some(k) = options.columns.get(name) {
+                return *k;
+            }
+            let present: Vec<&str> = table.rows.iter().map(|(_, r)| r[c].as_str()).filter(|v| !is_missing(v)).collect();
+            let numbers = present.iter().filter(|v| v.parse::<f64>().is_ok()).count();
+            if present.is_empty() {
+                notes.push(format!("column '{name}' is empty and is left out"));
+                ColumnKind::Ignore
+            } else if numbers * 2 >= present.len() {
+                ColumnKind::Numeric
+            } else {
+                let distinct: BTreeSet<&str> = present.iter().copied().collect();
+                if distinct.len() > MAX_AUTO_CATEGORIES {
+                    notes.push(format!(
+                        "column '{name}' has {} different text values and is left out (set it to categorical to use it)",
+                        distinct.len()
+                    ));
+                    ColumnKind::Ignore
+                } else {
+                    ColumnKind::Categorical
+                }
+            }
+        })
+        .collect()
+}
+
+pub fn parse_csv_with(
+    bytes: &[u8],
+    path: &Path,
+    target: &str,
+    task: Task,
+    options: &CsvOptions,
+) -> Result<RawData, DataError> {
+    let table_err = |reason: String| DataError::Table {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let table = read_table(bytes, path, options)?;
+    let Some(target_col) = table.headers.iter().position(|h| h == target) else {
         return Err(table_err(format!(
             "there is no column '{target}'; the columns are: {}",
-            headers.join(", ")
+            table.headers.join(", ")
         )));
     };
-    if headers.len() < 2 {
+    if table.headers.len() < 2 {
         return Err(table_err(
             "the table has only the target column: it needs at least one feature column".into(),
         ));
     }
-    let feature_names: Vec<String> = headers
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| i != target_col)
-        .map(|(_, h)| h.clone())
-        .collect();
-
-    let mut features: Vec<f32> = Vec::new();
-    let mut raw_targets: Vec<String> = Vec::new();
-    for record in rdr.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            let reason = match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    expected_len, len, ..
-                } => format!("this row has {len} fields but the header has {expected_len}"),
-                _ => e.to_string(),
-            };
-            DataError::Csv {
-                path: path.to_path_buf(),
-                line,
-                column: "(row)".into(),
-                reason,
-            }
-        })?;
-        let line = record.position().map_or(0, |p| p.line());
-        for (i, field) in record.iter().enumerate() {
-            if i == target_col {
-                raw_targets.push(field.to_string());
-                continue;
-            }
-            let value: f32 = field.parse().map_err(|_| DataError::Csv {
-                path: path.to_path_buf(),
-                line,
-                column: headers[i].clone(),
-                reason: if field.is_empty() {
-                    "the value is missing".into()
-                } else {
-                    format!("\"{field}\" is not a number")
-                },
-            })?;
-            if !value.is_finite() {
-                return Err(DataError::Csv {
-                    path: path.to_path_buf(),
-                    line,
-                    column: headers[i].clone(),
-                    reason: format!("\"{field}\" is not a finite number"),
-                });
-            }
-            features.push(value);
-        }
-    }
-    if raw_targets.is_empty() {
+    if table.rows.is_empty() {
         return Err(table_err("the file has a header but no data rows".into()));
     }
+    let mut notes = Vec::new();
+    let kinds = column_kinds(&table, target_col, options, &mut notes);
+    let used: Vec<usize> = (0..table.headers.len())
+        .filter(|&c| kinds[c] != ColumnKind::Ignore)
+        .collect();
+    if used.is_empty() {
+        return Err(table_err(
+            "no feature column is left: every column other than the target is ignored".into(),
+        ));
+    }
+
+    // Parse numbers (an error names the line and column), note missing values.
+    let mut numeric: BTreeMap<usize, Vec<Option<f64>>> = BTreeMap::new();
+    for &c in used.iter().filter(|&&c| kinds[c] == ColumnKind::Numeric) {
+        let mut col = Vec::with_capacity(table.rows.len());
+        for (line, row) in &table.rows {
+            let v = &row[c];
+            if is_missing(v) {
+                col.push(None);
+                continue;
+            }
+            let x: f64 = v.parse().map_err(|_| DataError::Csv {
+                path: path.to_path_buf(),
+                line: *line,
+                column: table.headers[c].clone(),
+                reason: format!(
+                    "\"{v}\" is not a number, but the column holds numbers (set it to categorical if it is text)"
+                ),
+            })?;
+            if !x.is_finite() {
+                return Err(DataError::Csv {
+                    path: path.to_path_buf(),
+                    line: *line,
+                    column: table.headers[c].clone(),
+                    reason: format!("\"{v}\" is not a finite number"),
+                });
+            }
+            col.push(Some(x));
+        }
+        numeric.insert(c, col);
+    }
+
+    // Rows to keep: the target must be there; other missing values per the policy.
+    let mut keep = Vec::with_capacity(table.rows.len());
+    let (mut no_target, mut dropped, mut first_missing) = (0usize, 0usize, None);
+    for (r, (line, row)) in table.rows.iter().enumerate() {
+        if is_missing(&row[target_col]) {
+            no_target += 1;
+            continue;
+        }
+        let missing_col = used.iter().find(|&&c| is_missing(&row[c]));
+        if let Some(&c) = missing_col {
+            first_missing.get_or_insert((*line, table.headers[c].clone()));
+            if options.missing == MissingPolicy::DropRow {
+                dropped += 1;
+                continue;
+            }
+        }
+        keep.push(r);
+    }
+    if no_target > 0 {
+        notes.push(format!(
+            "{no_target} row(s) without a target value were left out"
+        ));
+    }
+    if keep.is_empty() {
+        let (line, col) = first_missing.unwrap_or((0, target.to_string()));
+        return Err(table_err(format!(
+            "every row has a missing value (the first: line {line}, column '{col}'); choose 'fill with mean' for missing values"
+        )));
+    }
+    if dropped > 0 {
+        notes.push(format!(
+            "{dropped} row(s) with missing values were left out"
+        ));
+    }
+
+    // Features: numbers as they are (missing → mean), categories one-hot (missing → most common).
+    let mut feature_names = Vec::new();
+    let mut columns: Vec<Vec<f32>> = Vec::new();
+    for &c in &used {
+        let name = &table.headers[c];
+        match kinds[c] {
+            ColumnKind::Numeric => {
+                let col = &numeric[&c];
+                let present: Vec<f64> = keep.iter().filter_map(|&r| col[r]).collect();
+                let mean = present.iter().sum::<f64>() / present.len().max(1) as f64;
+                columns.push(
+                    keep.iter()
+                        .map(|&r| col[r].unwrap_or(mean) as f32)
+                        .collect(),
+                );
+                feature_names.push(name.clone());
+            }
+            ColumnKind::Categorical => {
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                for &r in &keep {
+                    let v = table.rows[r].1[c].as_str();
+                    if !is_missing(v) {
+                        *counts.entry(v).or_default() += 1;
+                    }
+                }
+                let common = counts
+                    .iter()
+                    .max_by_key(|(_, n)| **n)
+                    .map(|(v, _)| *v)
+                    .unwrap_or("");
+                for cat in counts.keys() {
+                    columns.push(
+                        keep.iter()
+                            .map(|&r| {
+                                let v = table.rows[r].1[c].as_str();
+                                let v = if is_missing(v) { common } else { v };
+                                f32::from(u8::from(v == *cat))
+                            })
+                            .collect(),
+                    );
+                    feature_names.push(format!("{name}={cat}"));
+                }
+            }
+            ColumnKind::Ignore => {}
+        }
+    }
+    let n = keep.len();
+    let width = columns.len();
+    let mut features = Vec::with_capacity(n * width);
+    for i in 0..n {
+        features.extend(columns.iter().map(|col| col[i]));
+    }
+    let raw_targets: Vec<String> = keep
+        .iter()
+        .map(|&r| table.rows[r].1[target_col].clone())
+        .collect();
     let targets = make_targets(&raw_targets, task, target).map_err(table_err)?;
     Ok(RawData {
-        sample_shape: vec![feature_names.len()],
+        sample_shape: vec![width],
         features: Features::F32(features),
         targets,
         feature_names,
         source_test_start: None,
+        vocab: None,
+        notes,
     })
 }
 
@@ -145,38 +386,36 @@ fn make_targets(raw: &[String], task: Task, target: &str) -> Result<Targets, Str
     };
     if classes {
         // Numeric class names sort numerically ("2" before "10"); text sorts alphabetically.
-        let mut names: Vec<String> = raw
-            .iter()
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if let Some(v) = &numbers {
-            let mut sorted: Vec<f64> = v.clone();
-            sorted.sort_by(|a, b| a.total_cmp(b));
-            sorted.dedup();
-            names = sorted.iter().map(|x| format_number(*x)).collect();
-        }
+        let key = |i: usize| match &numbers {
+            Some(v) => format_number(v[i]),
+            None => raw[i].clone(),
+        };
+        let names: Vec<String> = match &numbers {
+            Some(v) => {
+                let mut sorted = v.clone();
+                sorted.sort_by(|a, b| a.total_cmp(b));
+                sorted.dedup();
+                sorted.iter().map(|x| format_number(*x)).collect()
+            }
+            None => raw
+                .iter()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
         if names.len() < 2 {
             return Err(format!(
                 "the target '{target}' has a single value ({}): there is nothing to learn; pick another target column",
                 names.first().cloned().unwrap_or_default()
             ));
         }
-        let labels = raw
+        let index: BTreeMap<&str, u32> = names
             .iter()
             .enumerate()
-            .map(|(i, s)| {
-                let key = match &numbers {
-                    Some(v) => format_number(v[i]),
-                    None => s.clone(),
-                };
-                names
-                    .iter()
-                    .position(|n| *n == key)
-                    .expect("name set built from values") as u32
-            })
+            .map(|(i, n)| (n.as_str(), i as u32))
             .collect();
+        let labels = (0..raw.len()).map(|i| index[key(i).as_str()]).collect();
         Ok(Targets::Classes { labels, names })
     } else {
         let values: Vec<f32> = numbers
@@ -184,6 +423,12 @@ fn make_targets(raw: &[String], task: Task, target: &str) -> Result<Targets, Str
             .into_iter()
             .map(|x| x as f32)
             .collect();
+        let distinct: BTreeSet<u32> = values.iter().map(|v| v.to_bits()).collect();
+        if distinct.len() < 2 {
+            return Err(format!(
+                "the target '{target}' has a single value: there is nothing to learn; pick another target column"
+            ));
+        }
         Ok(Targets::Values {
             values,
             dim: 1,
@@ -198,4 +443,29 @@ fn format_number(x: f64) -> String {
     } else {
         format!("{x}")
     }
+}
+
+/// Column names of a table file, read from its first rows only (for pickers in the UI).
+pub fn peek_columns(path: &Path) -> Result<Vec<String>, DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(MultiGzDecoder::new(std::io::BufReader::new(file)))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut head = Vec::new();
+    reader.take(64 * 1024).read_to_end(&mut head).map_err(io)?;
+    // Keep whole lines only.
+    if let Some(end) = head.iter().rposition(|&b| b == b'\n') {
+        head.truncate(end + 1);
+    }
+    let mut opts = CsvOptions::default();
+    if path.to_string_lossy().contains(".tsv") {
+        opts.delimiter = Some('\t');
+    }
+    Ok(read_table(&head, path, &opts)?.headers)
 }

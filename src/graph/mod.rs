@@ -2,11 +2,13 @@
 //! No egui and no candle here, so the editor, the CLI and tests share it.
 
 mod error;
+mod fit;
 mod shape;
 mod spec;
 mod validate;
 
 pub use error::GraphError;
+pub use fit::{fit_to_data, DataShape};
 pub use shape::{concat_axis_with_batch, layer_output};
 pub use spec::{
     DType, Edge, Graph, Layer, LayerFamily, LayerKind, Loss, Node, Target, TensorShape,

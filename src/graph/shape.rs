@@ -10,7 +10,7 @@ pub fn layer_output(
 ) -> Result<(TensorShape, usize), String> {
     check_params(layer)?;
     if let Some(x) = inputs.iter().find(|s| s.dtype == DType::TokenId) {
-        if !matches!(layer, Layer::Output { .. }) {
+        if !matches!(layer, Layer::Output { .. } | Layer::Embedding { .. }) {
             return Err(format!(
                 "cannot read token ids {x}: integer inputs need an Embedding layer first"
             ));
@@ -38,6 +38,18 @@ pub fn layer_output(
                     "expects a flat input, got {x}: add a Flatten before it"
                 )),
             }
+        }
+        Layer::Embedding { vocab, dim } => {
+            let x = inputs[0];
+            if x.dtype != DType::TokenId {
+                return Err(format!(
+                    "reads token ids, got numbers {x}: set the Input's values to token ids"
+                ));
+            }
+            if x.rank() != 1 {
+                return Err(format!("reads a sequence of token ids [B, T], got {x}"));
+            }
+            Ok((TensorShape::f32([x.dims[0], *dim]), vocab * dim))
         }
         Layer::Conv2d {
             filters,
@@ -141,6 +153,10 @@ fn check_params(layer: &Layer) -> Result<(), String> {
             ));
         }
         Layer::Dense { units, .. } => positive("units", *units)?,
+        Layer::Embedding { vocab, dim } => {
+            positive("vocabulary size", *vocab)?;
+            positive("dimension", *dim)?;
+        }
         Layer::Conv2d {
             filters,
             kernel,

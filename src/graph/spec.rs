@@ -131,6 +131,11 @@ pub enum Layer {
         #[serde(default = "yes")]
         bias: bool,
     },
+    /// Token ids [T] → learned vectors [T, dim].
+    Embedding {
+        vocab: usize,
+        dim: usize,
+    },
     Conv2d {
         filters: usize,
         kernel: usize,
@@ -206,6 +211,7 @@ fn one() -> usize {
 pub enum LayerKind {
     Input,
     Dense,
+    Embedding,
     Conv2d,
     MaxPool2d,
     AvgPool2d,
@@ -238,9 +244,10 @@ pub enum LayerFamily {
 }
 
 impl LayerKind {
-    pub const ALL: [LayerKind; 19] = [
+    pub const ALL: [LayerKind; 20] = [
         LayerKind::Input,
         LayerKind::Dense,
+        LayerKind::Embedding,
         LayerKind::Conv2d,
         LayerKind::MaxPool2d,
         LayerKind::AvgPool2d,
@@ -264,6 +271,7 @@ impl LayerKind {
         match self {
             LayerKind::Input => "Input",
             LayerKind::Dense => "Dense",
+            LayerKind::Embedding => "Embedding",
             LayerKind::Conv2d => "Conv2d",
             LayerKind::MaxPool2d => "MaxPool2d",
             LayerKind::AvgPool2d => "AvgPool2d",
@@ -289,6 +297,7 @@ impl LayerKind {
         match self {
             LayerKind::Input => "Where samples from the data set enter the network; its shape is one sample's shape.",
             LayerKind::Dense => "Fully connected layer: every output is a weighted sum of all inputs plus a bias.",
+            LayerKind::Embedding => "Looks up a learned vector for each token id, turning text into numbers a network can read.",
             LayerKind::Conv2d => "Slides small learned filters over an image to detect local patterns such as edges and strokes.",
             LayerKind::MaxPool2d => "Keeps the largest value in each window, shrinking the image while keeping strong features.",
             LayerKind::AvgPool2d => "Averages each window, shrinking the image smoothly.",
@@ -312,7 +321,7 @@ impl LayerKind {
     pub fn family(self) -> LayerFamily {
         match self {
             LayerKind::Input | LayerKind::Output => LayerFamily::Io,
-            LayerKind::Dense => LayerFamily::Linear,
+            LayerKind::Dense | LayerKind::Embedding => LayerFamily::Linear,
             LayerKind::Conv2d | LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
                 LayerFamily::Convolution
             }
@@ -340,6 +349,10 @@ impl LayerKind {
             LayerKind::Dense => Layer::Dense {
                 units: 64,
                 bias: true,
+            },
+            LayerKind::Embedding => Layer::Embedding {
+                vocab: 100,
+                dim: 16,
             },
             LayerKind::Conv2d => Layer::Conv2d {
                 filters: 16,
@@ -384,6 +397,7 @@ impl LayerKind {
         match self {
             LayerKind::Input => "input",
             LayerKind::Dense => "fc",
+            LayerKind::Embedding => "embed",
             LayerKind::Conv2d => "conv",
             LayerKind::MaxPool2d => "maxpool",
             LayerKind::AvgPool2d => "avgpool",
@@ -416,6 +430,7 @@ impl Layer {
         match self {
             Layer::Input { .. } => LayerKind::Input,
             Layer::Dense { .. } => LayerKind::Dense,
+            Layer::Embedding { .. } => LayerKind::Embedding,
             Layer::Conv2d { .. } => LayerKind::Conv2d,
             Layer::MaxPool2d { .. } => LayerKind::MaxPool2d,
             Layer::AvgPool2d { .. } => LayerKind::AvgPool2d,
@@ -464,6 +479,7 @@ impl Layer {
             Layer::Dense { units, bias } => {
                 format!("{units} units{}", if *bias { "" } else { ", no bias" })
             }
+            Layer::Embedding { vocab, dim } => format!("{vocab} tokens → {dim}"),
             Layer::Conv2d {
                 filters,
                 kernel,

@@ -214,6 +214,35 @@ impl Model {
     pub fn bind_data(&self, data: &Dataset) -> Result<TargetEncoding, ModelError> {
         let input_node = &self.graph.nodes[self.input];
         let input = self.input_shape();
+        let wants_tokens = input.dtype == crate::graph::DType::TokenId;
+        if wants_tokens != data.is_tokens() {
+            return Err(ModelError::Data(if data.is_tokens() {
+                format!(
+                    "{} takes numbers, but {} is text (token ids): set the Input's values to token ids and add an Embedding",
+                    input_node.label(),
+                    data.name
+                )
+            } else {
+                format!(
+                    "{} takes token ids, but {} gives numbers: set the Input's values to numbers",
+                    input_node.label(),
+                    data.name
+                )
+            }));
+        }
+        if let Some(vocab) = data.vocab_size() {
+            for node in &self.graph.nodes {
+                if let crate::graph::Layer::Embedding { vocab: v, .. } = node.layer {
+                    if v < vocab {
+                        return Err(ModelError::Data(format!(
+                            "{} has a vocabulary of {v} tokens but {} uses {vocab}: set it to {vocab}",
+                            node.label(),
+                            data.name
+                        )));
+                    }
+                }
+            }
+        }
         if input.dims != data.sample_shape {
             return Err(ModelError::Data(format!(
                 "{} has shape {input}, but {} samples are {}: set the Input shape to {:?}",

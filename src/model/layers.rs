@@ -31,6 +31,7 @@ pub(crate) enum Op {
         w: Tensor,
         b: Option<Tensor>,
     },
+    Embedding(Tensor),
     Conv2d {
         w: Tensor,
         b: Option<Tensor>,
@@ -97,6 +98,14 @@ impl Op {
                     .transpose()?;
                 Op::Dense { w, b }
             }
+            Layer::Embedding { vocab, dim } => Op::Embedding(vb.get_with_hints(
+                (*vocab, *dim),
+                "weight",
+                Init::Randn {
+                    mean: 0.0,
+                    stdev: 1.0,
+                },
+            )?),
             Layer::Conv2d {
                 filters,
                 kernel,
@@ -197,6 +206,10 @@ impl Op {
                     Some(b) => y.broadcast_add(b),
                     None => Ok(y),
                 }
+            }
+            Op::Embedding(w) => {
+                let (bsz, t) = x.dims2()?;
+                w.index_select(&x.flatten_all()?, 0)?.reshape((bsz, t, ()))
             }
             Op::Conv2d {
                 w,

@@ -39,6 +39,25 @@ pub struct EpochMetrics {
     pub elapsed_ms: f64,
 }
 
+/// Which region of a 2-D input space to map, and how finely.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BoundarySpec {
+    pub x: [f32; 2],
+    pub y: [f32; 2],
+    pub resolution: usize,
+}
+
+/// The model's predicted class over a grid of 2-D inputs (raw data units), row by row from
+/// the bottom (y[0]) up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoundaryMap {
+    pub spec: BoundarySpec,
+    pub class: Vec<u32>,
+    /// Probability of the predicted class.
+    pub confidence: Vec<f32>,
+    pub step: usize,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainEvent {
     Started(RunInfo),
@@ -56,6 +75,8 @@ pub enum TrainEvent {
         elapsed_ms: f64,
     },
     Epoch(EpochMetrics),
+    /// The decision boundary of a 2-D classifier, a few times a second when asked for.
+    Boundary(BoundaryMap),
     /// The run completed; test metrics where the data has a test split.
     Finished {
         test: Option<EvalMetrics>,

@@ -117,6 +117,7 @@ impl RunHistory {
                     self.recent.pop_front();
                 }
             }
+            TrainEvent::Boundary(_) => {}
             TrainEvent::Epoch(m) => {
                 self.elapsed_ms = m.elapsed_ms;
                 self.epochs.push(m.clone());

@@ -7,9 +7,11 @@ mod run;
 mod settings;
 mod worker;
 
-pub use event::{EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
+pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 pub use history::{downsample, RunHistory, RunState};
 pub use optim::Optim;
-pub use run::{evaluate, make_batch, run_training, Control, TrainError, TrainRequest};
+pub use run::{
+    evaluate, make_batch, make_batch_augmented, run_training, Control, TrainError, TrainRequest,
+};
 pub use settings::{Optimizer, Schedule, TrainSettings};
 pub use worker::{Notify, TrainHandle};

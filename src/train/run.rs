@@ -1,8 +1,10 @@
 //! The training loop itself, independent of threads: the worker, the CLI and tests all call it.
 
-use super::event::{EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
+use super::event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 use super::optim::Optim;
-use crate::data::{batches_per_epoch, epoch_batches, DataError, Dataset};
+use crate::data::{
+    augment_batch, batches_per_epoch, epoch_batches, Augmentation, DataError, Dataset,
+};
 use crate::model::{correct, ForwardCtx, Model, ModelError, TargetBatch, TargetEncoding, Weights};
 use crate::project::Project;
 use candle_core::{Device, Tensor};
@@ -17,6 +19,9 @@ use thiserror::Error;
 /// A loss this many times above the first step's counts as diverged even while still finite:
 /// with Adam, an absurd learning rate sends a ReLU network's loss to 1e13 without ever overflowing.
 const EXPLODED_FACTOR: f32 = 1e4;
+
+/// Seconds between decision-boundary maps.
+const BOUNDARY_EVERY_S: f64 = 0.3;
 
 /// Samples per forward pass when evaluating (no gradients, so bigger than training batches).
 const EVAL_BATCH: usize = 500;
@@ -33,6 +38,8 @@ pub struct TrainRequest {
     pub max_steps: Option<usize>,
     /// Data already loaded for this project (shared, not copied); loaded from the project if None.
     pub dataset: Option<Arc<Dataset>>,
+    /// Map the decision boundary of a 2-D classifier over this region while training.
+    pub boundary: Option<BoundarySpec>,
 }
 
 impl TrainRequest {
@@ -43,6 +50,7 @@ impl TrainRequest {
             initial_weights: None,
             max_steps: None,
             dataset: None,
+            boundary: None,
         }
     }
 }
@@ -132,6 +140,8 @@ fn train(
 
     let mut shuffle_rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(1));
     let mut dropout_rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(2));
+    let mut augment_rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(3));
+    let data_settings = &req.project.data;
     let start = Instant::now();
     let mut paused = Duration::ZERO;
     let elapsed_ms =
@@ -139,6 +149,7 @@ fn train(
     let mut step = 0usize;
     let mut samples = 0usize;
     let mut first_loss: Option<f32> = None;
+    let mut last_boundary = f64::NEG_INFINITY;
 
     'epochs: for epoch in 0..settings.epochs {
         let (mut loss_sum, mut loss_count, mut right, mut labelled) =
@@ -157,7 +168,10 @@ fn train(
             let lr = settings
                 .schedule
                 .lr_at(settings.lr, step, steps_per_epoch, total_steps);
-            let (x, target, labels) = make_batch(&data, &batch, encoding, &model)?;
+            let augment = (!data_settings.augmentation.is_off())
+                .then_some((&data_settings.augmentation, &mut augment_rng));
+            let (x, target, labels) =
+                make_batch_augmented(&data, &batch, encoding, &model, augment)?;
             let mut ctx = ForwardCtx {
                 train: true,
                 rng: Some(&mut dropout_rng),
@@ -200,6 +214,15 @@ fn train(
                 right += c;
                 labelled += batch.len();
             }
+            if let Some(spec) = req.boundary {
+                let now = start.elapsed().as_secs_f64();
+                if now - last_boundary >= BOUNDARY_EVERY_S {
+                    last_boundary = now;
+                    emit(TrainEvent::Boundary(boundary_map(
+                        &model, &data, spec, step,
+                    )?));
+                }
+            }
             emit(TrainEvent::Step {
                 step,
                 epoch,
@@ -229,6 +252,11 @@ fn train(
             elapsed_ms: elapsed_ms(paused),
         }));
     }
+    if let Some(spec) = req.boundary {
+        emit(TrainEvent::Boundary(boundary_map(
+            &model, &data, spec, step,
+        )?));
+    }
     let test = match evaluate(&model, &data, &data.test, encoding, control)? {
         Some(t) => t,
         None if control.stopped() => {
@@ -253,9 +281,30 @@ pub fn make_batch(
     encoding: TargetEncoding,
     model: &Model,
 ) -> candle_core::Result<(Tensor, TargetBatch, Vec<u32>)> {
-    let mut xs = Vec::new();
-    data.gather_features(idx, &mut xs);
-    let x = Tensor::from_vec(xs, model.input_shape().with_batch(idx.len()), &Device::Cpu)?;
+    make_batch_augmented(data, idx, encoding, model, None)
+}
+
+/// `make_batch`, with training-time augmentation of image samples.
+pub fn make_batch_augmented(
+    data: &Dataset,
+    idx: &[usize],
+    encoding: TargetEncoding,
+    model: &Model,
+    augment: Option<(&Augmentation, &mut ChaCha8Rng)>,
+) -> candle_core::Result<(Tensor, TargetBatch, Vec<u32>)> {
+    let shape = model.input_shape().with_batch(idx.len());
+    let x = if data.is_tokens() {
+        let mut ids = Vec::new();
+        data.gather_tokens(idx, &mut ids);
+        Tensor::from_vec(ids, shape, &Device::Cpu)?
+    } else {
+        let mut xs = Vec::new();
+        data.gather_features(idx, &mut xs);
+        if let Some((aug, rng)) = augment {
+            augment_batch(&mut xs, &data.sample_shape, aug, rng);
+        }
+        Tensor::from_vec(xs, shape, &Device::Cpu)?
+    };
     let mut labels = Vec::new();
     data.gather_labels(idx, &mut labels);
     let n = idx.len();
@@ -314,6 +363,55 @@ pub fn evaluate(
         accuracy: (labelled > 0).then(|| right as f32 / labelled as f32),
         samples: indices.len(),
     })))
+}
+
+/// Predicted class and its probability over a grid of raw 2-D inputs.
+pub fn boundary_map(
+    model: &Model,
+    data: &Dataset,
+    spec: BoundarySpec,
+    step: usize,
+) -> candle_core::Result<BoundaryMap> {
+    let n = spec.resolution.max(2);
+    let mut xs = Vec::with_capacity(n * n * 2);
+    for row in 0..n {
+        let y = spec.y[0] + (spec.y[1] - spec.y[0]) * (row as f32 + 0.5) / n as f32;
+        for col in 0..n {
+            let x = spec.x[0] + (spec.x[1] - spec.x[0]) * (col as f32 + 0.5) / n as f32;
+            xs.extend(data.normalize_raw(&[x, y]));
+        }
+    }
+    let input = Tensor::from_vec(xs, (n * n, 2), &Device::Cpu)?;
+    let pred = model.forward(&input, &mut ForwardCtx::eval())?.detach();
+    let probs = if pred.dim(1)? == 1 {
+        let p1 = candle_nn::ops::sigmoid(&pred)?;
+        Tensor::cat(&[(p1.affine(-1.0, 1.0))?, p1], 1)?
+    } else {
+        candle_nn::ops::softmax(&pred, 1)?
+    };
+    let rows = probs.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+    let (class, confidence) = rows
+        .iter()
+        .map(|r| {
+            let (k, p) = r
+                .iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |best, (k, &p)| {
+                    if p > best.1 {
+                        (k, p)
+                    } else {
+                        best
+                    }
+                });
+            (k as u32, p)
+        })
+        .unzip();
+    Ok(BoundaryMap {
+        spec,
+        class,
+        confidence,
+        step,
+    })
 }
 
 /// The first trainable parameter with a NaN or infinite entry (one sum per parameter: any such

@@ -11,6 +11,10 @@ pub enum FilePurpose {
     OpenProject,
     SaveProjectAs,
     LoadWeights,
+    /// A data file (CSV, text, IDX) for the data panel.
+    DataFile,
+    /// A folder of class folders for the data panel.
+    DataFolder,
 }
 
 impl FilePurpose {
@@ -19,6 +23,8 @@ impl FilePurpose {
             FilePurpose::OpenProject => "Open project",
             FilePurpose::SaveProjectAs => "Save project as",
             FilePurpose::LoadWeights => "Load weights",
+            FilePurpose::DataFile => "Choose a data file",
+            FilePurpose::DataFolder => "Choose an image folder",
         }
     }
 
@@ -28,6 +34,8 @@ impl FilePurpose {
                 ("Glassbox project", &["json"])
             }
             FilePurpose::LoadWeights => ("Weights", &["safetensors"]),
+            FilePurpose::DataFile => ("Data", &["csv", "tsv", "txt", "gz", "idx", "ubyte"]),
+            FilePurpose::DataFolder => ("Folder", &[]),
         }
     }
 }
@@ -98,7 +106,10 @@ impl FileDialogs {
                 }
                 let picked = match purpose {
                     FilePurpose::SaveProjectAs => d.save_file(),
-                    FilePurpose::OpenProject | FilePurpose::LoadWeights => d.pick_file(),
+                    FilePurpose::DataFolder => d.pick_folder(),
+                    FilePurpose::OpenProject | FilePurpose::LoadWeights | FilePurpose::DataFile => {
+                        d.pick_file()
+                    }
                 };
                 let _ = tx.send(picked);
             });

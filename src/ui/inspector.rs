@@ -4,7 +4,6 @@
 use super::editor::thousands;
 use super::studio::Studio;
 use super::theme::ERROR;
-use crate::data::{DataSource, Normalization, Task};
 use crate::graph::{DType, Layer, Loss};
 use crate::train::{Optimizer, Schedule};
 use egui::{DragValue, RichText, Ui};
@@ -197,6 +196,10 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
             usize_ui(ui, "Units", units, 1..=65_536);
             ui.checkbox(bias, "Bias");
         }
+        Layer::Embedding { vocab, dim } => {
+            usize_ui(ui, "Vocabulary", vocab, 1..=1_000_000);
+            usize_ui(ui, "Dimension", dim, 1..=4096);
+        }
         Layer::Conv2d {
             filters,
             kernel,
@@ -279,20 +282,6 @@ fn eps_ui(ui: &mut Ui, eps: &mut f32) {
     });
 }
 
-/// Shipped data sets offered by name.
-const BUILTIN_CSV: [(&str, &str, &str); 2] = [
-    (
-        "Iris flowers (CSV)",
-        "assets/data/tabular/iris.csv",
-        "species",
-    ),
-    (
-        "Digits 8×8 (CSV)",
-        "assets/data/tabular/digits.csv.gz",
-        "digit",
-    ),
-];
-
 fn project_ui(ui: &mut Ui, studio: &mut Studio) {
     let locked = studio.is_training();
     ui.heading("Project");
@@ -307,7 +296,7 @@ fn project_ui(ui: &mut Ui, studio: &mut Studio) {
         ui.label(RichText::new(&studio.project.description).weak());
     }
     ui.add_enabled_ui(!locked, |ui| {
-        egui::CollapsingHeader::new("Data")
+        egui::CollapsingHeader::new("Data source")
             .default_open(true)
             .show(ui, |ui| data_ui(ui, studio));
         egui::CollapsingHeader::new("Training")
@@ -320,98 +309,23 @@ fn project_ui(ui: &mut Ui, studio: &mut Studio) {
 }
 
 fn data_ui(ui: &mut Ui, studio: &mut Studio) {
-    let data = &mut studio.project.data;
-    let current = match &data.source {
-        DataSource::Mnist => "MNIST digits".to_string(),
-        DataSource::Csv { path, .. } => BUILTIN_CSV
-            .iter()
-            .find(|(_, p, _)| p == path)
-            .map_or("CSV file".to_string(), |(n, _, _)| n.to_string()),
-    };
-    ui.horizontal(|ui| {
-        ui.label("Data set");
-        egui::ComboBox::from_id_salt("data-source").selected_text(current).show_ui(ui, |ui| {
-            if ui.selectable_label(data.source == DataSource::Mnist, "MNIST digits").clicked() {
-                data.source = DataSource::Mnist;
-            }
-            for (name, path, target) in BUILTIN_CSV {
-                let on = matches!(&data.source, DataSource::Csv { path: p, .. } if p == path);
-                if ui.selectable_label(on, name).clicked() {
-                    data.source = DataSource::Csv {
-                        path: path.into(),
-                        target: target.into(),
-                        task: Task::Auto,
-                    };
-                }
-            }
-            let custom = matches!(&data.source, DataSource::Csv { path, .. } if !BUILTIN_CSV.iter().any(|(_, p, _)| p == path));
-            if ui.selectable_label(custom, "CSV file…").clicked() && !custom {
-                data.source = DataSource::Csv {
-                    path: String::new(),
-                    target: String::new(),
-                    task: Task::Auto,
-                };
-            }
-        });
-    });
-    if let DataSource::Csv { path, target, .. } = &mut data.source {
-        ui.horizontal(|ui| {
-            ui.label("File");
-            ui.add(
-                egui::TextEdit::singleline(path)
-                    .desired_width(200.0)
-                    .hint_text("path/to/table.csv"),
-            );
-        });
-        ui.horizontal(|ui| {
-            ui.label("Target column");
-            ui.add(egui::TextEdit::singleline(target).desired_width(120.0));
-        });
-    }
-    let split = &mut data.split;
-    ui.horizontal(|ui| {
-        ui.label("Validation");
-        ui.add(egui::Slider::new(&mut split.validation, 0.0..=0.5).fixed_decimals(2));
-    });
-    let own_test = matches!(data.source, DataSource::Mnist);
-    if own_test {
-        ui.checkbox(
-            &mut split.use_source_test,
-            "Use MNIST's own 10,000 test images",
+    ui.label(studio.project.data.source.label());
+    if let Some(sum) = &studio.data.summary {
+        ui.label(
+            RichText::new(format!(
+                "{} train · {} validation · {} test",
+                sum.splits[0], sum.splits[1], sum.splits[2]
+            ))
+            .weak(),
         );
     }
-    if !own_test || !split.use_source_test {
-        ui.horizontal(|ui| {
-            ui.label("Test");
-            ui.add(egui::Slider::new(&mut split.test, 0.0..=0.5).fixed_decimals(2));
-        });
+    if ui
+        .button("Open the Data tab")
+        .on_hover_text("Choose the data set, split, augmentation; see a preview")
+        .clicked()
+    {
+        studio.settings.bottom_tab = super::studio::BottomTab::Data;
     }
-    ui.checkbox(&mut split.stratify, "Stratify by class");
-    ui.horizontal(|ui| {
-        ui.label("Normalise");
-        egui::ComboBox::from_id_salt("normalisation")
-            .selected_text(format!("{:?}", data.normalization))
-            .show_ui(ui, |ui| {
-                for n in [
-                    Normalization::Standardize,
-                    Normalization::Unit,
-                    Normalization::None,
-                ] {
-                    ui.selectable_value(&mut data.normalization, n, format!("{n:?}"));
-                }
-            });
-    });
-    ui.horizontal(|ui| {
-        let mut limit = data.max_train_samples.is_some();
-        ui.checkbox(&mut limit, "At most");
-        let mut n = data.max_train_samples.unwrap_or(10_000);
-        ui.add_enabled(
-            limit,
-            DragValue::new(&mut n).range(10..=1_000_000).speed(50),
-        );
-        ui.label("training samples");
-        data.max_train_samples = limit.then_some(n);
-    });
 }
 
 fn training_ui(ui: &mut Ui, studio: &mut Studio) {

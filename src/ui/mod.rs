@@ -1,6 +1,7 @@
 //! The studio's views (egui only). They draw the engine's state and push `Command`s.
 
 pub mod command;
+pub mod data_panel;
 pub mod editor;
 pub mod files;
 pub mod inspector;
@@ -26,6 +27,7 @@ impl Studio {
         let ctx = ui.ctx().clone();
         self.set_time(ctx.input(|i| i.time));
         self.poll();
+        self.poll_data(&ctx);
         if let Some(outcome) = self.dialogs.poll() {
             self.dialog_outcome(outcome);
         }
@@ -40,7 +42,31 @@ impl Studio {
             .resizable(true)
             .default_size(320.0)
             .min_size(220.0)
-            .show(ui, |ui| plots::training_panel_ui(ui, self));
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    let tab = &mut self.settings.bottom_tab;
+                    ui.selectable_value(
+                        tab,
+                        studio::BottomTab::Training,
+                        RichText::new("Training").strong(),
+                    );
+                    let data_label = if self.data.is_loading() {
+                        "Data (loading…)"
+                    } else {
+                        "Data"
+                    };
+                    ui.selectable_value(
+                        tab,
+                        studio::BottomTab::Data,
+                        RichText::new(data_label).strong(),
+                    );
+                });
+                ui.separator();
+                match self.settings.bottom_tab {
+                    studio::BottomTab::Training => plots::training_panel_ui(ui, self),
+                    studio::BottomTab::Data => data_panel::data_panel_ui(ui, self),
+                }
+            });
         egui::Panel::left("palette")
             .resizable(true)
             .default_size(170.0)

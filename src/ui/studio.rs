@@ -39,6 +39,15 @@ pub struct StudioSettings {
     pub log_scale: bool,
     pub keep_overlays: bool,
     pub show_perf: bool,
+    pub bottom_tab: BottomTab,
+}
+
+/// Which view the bottom panel shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BottomTab {
+    #[default]
+    Training,
+    Data,
 }
 
 impl Default for StudioSettings {
@@ -52,6 +61,7 @@ impl Default for StudioSettings {
             log_scale: false,
             keep_overlays: true,
             show_perf: true,
+            bottom_tab: BottomTab::Training,
         }
     }
 }
@@ -82,6 +92,8 @@ pub struct Studio {
     pub dialogs: FileDialogs,
     pub prompt: Option<PathPrompt>,
     pub perf: FrameStats,
+    /// The data panel's loaded data set, preview and load in progress.
+    pub data: super::data_panel::DataState,
     pub(super) plot_cache: PlotCache,
     pub(super) commands: Vec<Command>,
     pub(super) confirm: Option<Command>,
@@ -122,6 +134,7 @@ impl Studio {
             dialogs: FileDialogs::new(true),
             prompt: None,
             perf: FrameStats::default(),
+            data: Default::default(),
             plot_cache: PlotCache::default(),
             commands: Vec::new(),
             confirm: None,
@@ -242,6 +255,10 @@ impl Studio {
         let Some(handle) = &self.run else { return };
         let mut ended = None;
         while let Some(ev) = handle.try_recv() {
+            if let TrainEvent::Boundary(map) = ev {
+                self.data.boundary = Some(map);
+                continue;
+            }
             if let Some(h) = &mut self.history {
                 h.apply(&ev);
             }
@@ -402,7 +419,7 @@ impl Studio {
         self.path.as_ref().map(|p| p.with_extension("safetensors"))
     }
 
-    fn ask_file(&mut self, purpose: FilePurpose) {
+    pub(super) fn ask_file(&mut self, purpose: FilePurpose) {
         let dir = self
             .path
             .as_ref()
@@ -450,6 +467,12 @@ impl Studio {
             FilePurpose::OpenProject => Command::Open(path),
             FilePurpose::SaveProjectAs => Command::SaveAs(path),
             FilePurpose::LoadWeights => Command::LoadWeights(path),
+            FilePurpose::DataFile | FilePurpose::DataFolder => {
+                if let Some(p) = self.project.data.source.path_mut() {
+                    *p = path.display().to_string();
+                }
+                return;
+            }
         };
         self.commands.push(cmd);
     }

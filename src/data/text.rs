@@ -1,0 +1,242 @@
+//! Text sources: a plain-text corpus for next-character prediction, and a CSV of (text, label)
+//! rows for classification. Tokens are ids into a vocabulary built from the file.
+
+use super::dataset::{Features, RawData, Targets};
+use super::error::DataError;
+use super::settings::TokenKind;
+use flate2::read::MultiGzDecoder;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::Path;
+
+/// Id 0 pads short texts, id 1 stands for tokens not in the vocabulary.
+pub const PAD: u32 = 0;
+pub const UNKNOWN: u32 = 1;
+/// Largest word vocabulary kept (most frequent words); the rest become UNKNOWN.
+const MAX_WORDS: usize = 20_000;
+
+/// Reads a whole text file (optionally .gz) and checks it is UTF-8.
+pub fn read_text(path: &Path) -> Result<String, DataError> {
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    if path.extension().is_some_and(|e| e == "gz") {
+        MultiGzDecoder::new(std::io::BufReader::new(file))
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+    } else {
+        std::io::BufReader::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+    }
+    String::from_utf8(bytes).map_err(|e| DataError::Table {
+        path: path.to_path_buf(),
+        reason: format!(
+            "the file is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ),
+    })
+}
+
+/// Next-character prediction: sample i is characters [i, i + context), its label the character
+/// after them. The corpus is stored once; samples are windows into it.
+pub fn char_lm(path: &Path, context: usize) -> Result<RawData, DataError> {
+    let text = read_text(path)?;
+    let table_err = |reason: String| DataError::Table {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if context == 0 {
+        return Err(table_err(
+            "the context length is 0; it must be at least 1".into(),
+        ));
+    }
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= context + 1 {
+        return Err(table_err(format!(
+            "the text has {} characters; it needs more than the context ({context}) to make examples",
+            chars.len()
+        )));
+    }
+    let alphabet: BTreeSet<char> = chars.iter().copied().collect();
+    // Ids 0 and 1 are reserved (pad, unknown) so every text vocabulary looks alike.
+    let mut vocab: Vec<String> = vec!["<pad>".into(), "<unk>".into()];
+    vocab.extend(alphabet.iter().map(|c| c.to_string()));
+    let index: BTreeMap<char, u32> = alphabet
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| (c, i as u32 + 2))
+        .collect();
+    let corpus: Vec<u32> = chars.iter().map(|c| index[c]).collect();
+    let labels: Vec<u32> = corpus[context..].to_vec();
+    Ok(RawData {
+        sample_shape: vec![context],
+        features: Features::Windows {
+            corpus,
+            len: context,
+        },
+        targets: Targets::Classes {
+            labels,
+            names: vocab.iter().map(|t| display_token(t)).collect(),
+        },
+        feature_names: Vec::new(),
+        source_test_start: None,
+        vocab: Some(vocab),
+        notes: vec![format!(
+            "{} characters, {} distinct",
+            chars.len(),
+            alphabet.len()
+        )],
+    })
+}
+
+fn display_token(t: &str) -> String {
+    match t {
+        "\n" => "⏎".into(),
+        " " => "␣".into(),
+        "\t" => "⇥".into(),
+        other => other.to_string(),
+    }
+}
+
+fn tokenize(text: &str, kind: TokenKind) -> Vec<String> {
+    match kind {
+        TokenKind::Char => text.chars().map(|c| c.to_string()).collect(),
+        TokenKind::Word => text
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect(),
+    }
+}
+
+/// Text classification: each row's text becomes `max_len` token ids (padded or cut).
+pub fn text_classes(
+    path: &Path,
+    text_column: &str,
+    label_column: &str,
+    kind: TokenKind,
+    max_len: usize,
+) -> Result<RawData, DataError> {
+    let text = read_text(path)?;
+    let table_err = |reason: String| DataError::Table {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if max_len == 0 {
+        return Err(table_err(
+            "the maximum length is 0; it must be at least 1".into(),
+        ));
+    }
+    let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| table_err(format!("cannot read the header row: {e}")))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let col = |name: &str| {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            table_err(format!(
+                "there is no column '{name}'; the columns are: {}",
+                headers.join(", ")
+            ))
+        })
+    };
+    let (tc, lc) = (col(text_column)?, col(label_column)?);
+    let mut texts = Vec::new();
+    let mut raw_labels = Vec::new();
+    for record in rdr.records() {
+        let record = record.map_err(|e| DataError::Csv {
+            path: path.to_path_buf(),
+            line: e.position().map_or(0, |p| p.line()),
+            column: "(row)".into(),
+            reason: e.to_string(),
+        })?;
+        let (Some(t), Some(l)) = (record.get(tc), record.get(lc)) else {
+            continue;
+        };
+        if l.trim().is_empty() {
+            continue;
+        }
+        texts.push(tokenize(t, kind));
+        raw_labels.push(l.trim().to_string());
+    }
+    if texts.is_empty() {
+        return Err(table_err("the file has no rows with a label".into()));
+    }
+    let names: Vec<String> = raw_labels
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if names.len() < 2 {
+        return Err(table_err(format!(
+            "the label column '{label_column}' has a single value; there is nothing to learn"
+        )));
+    }
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    texts
+        .iter()
+        .flatten()
+        .for_each(|t| *counts.entry(t).or_default() += 1);
+    let mut by_freq: Vec<(&str, usize)> = counts.into_iter().collect();
+    by_freq.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let limit = if kind == TokenKind::Word {
+        MAX_WORDS
+    } else {
+        usize::MAX
+    };
+    let mut vocab: Vec<String> = vec!["<pad>".into(), "<unk>".into()];
+    vocab.extend(by_freq.iter().take(limit).map(|(t, _)| t.to_string()));
+    let index: BTreeMap<&str, u32> = vocab
+        .iter()
+        .enumerate()
+        .skip(2)
+        .map(|(i, t)| (t.as_str(), i as u32))
+        .collect();
+    let mut tokens = Vec::with_capacity(texts.len() * max_len);
+    let mut cut = 0;
+    for t in &texts {
+        cut += usize::from(t.len() > max_len);
+        let ids = t
+            .iter()
+            .take(max_len)
+            .map(|w| index.get(w.as_str()).copied().unwrap_or(UNKNOWN));
+        let n = ids.len();
+        tokens.extend(ids);
+        tokens.extend(std::iter::repeat_n(PAD, max_len - n));
+    }
+    let labels = raw_labels
+        .iter()
+        .map(|l| {
+            names
+                .iter()
+                .position(|n| n == l)
+                .expect("names built from labels") as u32
+        })
+        .collect();
+    let mut notes = vec![format!(
+        "{} texts, vocabulary of {} tokens",
+        texts.len(),
+        vocab.len()
+    )];
+    if cut > 0 {
+        notes.push(format!(
+            "{cut} texts were longer than {max_len} tokens and were cut"
+        ));
+    }
+    Ok(RawData {
+        sample_shape: vec![max_len],
+        features: Features::Tokens(tokens),
+        targets: Targets::Classes { labels, names },
+        feature_names: Vec::new(),
+        source_test_start: None,
+        vocab: Some(vocab),
+        notes,
+    })
+}
