@@ -303,7 +303,13 @@ fn same_kind(a: &DataSource, b: &DataSource) -> bool {
 }
 
 fn source_name(src: &DataSource) -> String {
-    if let Some((n, _)) = builtin_sources().into_iter().find(|(_, s)| s == src) {
+    // A shipped file counts as its built-in entry whatever its import settings.
+    let mut probe = src.clone();
+    let path = probe.path_mut().cloned();
+    if let Some((n, _)) = builtin_sources().into_iter().find(|(_, s)| {
+        let mut s = s.clone();
+        s == *src || (same_kind(&s, src) && path.is_some() && s.path_mut().cloned() == path)
+    }) {
         return n.to_string();
     }
     if let DataSource::Toy { .. } = src {
@@ -318,12 +324,24 @@ fn source_name(src: &DataSource) -> String {
 pub fn data_panel_ui(ui: &mut Ui, studio: &mut Studio) {
     let locked = studio.is_training();
     let avail = ui.available_size();
+    let (left, right) = (340.0, 290.0);
+    let middle = (avail.x - left - right - 24.0).max(240.0);
+    let column = |ui: &mut Ui, width: f32, add: &mut dyn FnMut(&mut Ui)| {
+        ui.allocate_ui_with_layout(
+            egui::vec2(width, avail.y),
+            egui::Layout::top_down(egui::Align::Min),
+            |ui| {
+                ui.set_width(width);
+                ui.set_height(avail.y);
+                add(ui);
+            },
+        );
+    };
     ui.horizontal_top(|ui| {
-        ui.vertical(|ui| {
-            ui.set_width(330.0);
-            ui.set_max_height(avail.y);
+        column(ui, left, &mut |ui| {
             egui::ScrollArea::vertical()
                 .id_salt("data-settings")
+                .auto_shrink([false, false])
                 .show(ui, |ui| {
                     ui.add_enabled_ui(!locked, |ui| settings_ui(ui, studio));
                     if locked {
@@ -332,16 +350,12 @@ pub fn data_panel_ui(ui: &mut Ui, studio: &mut Studio) {
                 });
         });
         ui.separator();
-        ui.vertical(|ui| {
-            ui.set_width((avail.x - 330.0 - 300.0).max(260.0));
-            ui.set_max_height(avail.y);
-            preview_ui(ui, studio);
-        });
+        column(ui, middle, &mut |ui| preview_ui(ui, studio));
         ui.separator();
-        ui.vertical(|ui| {
-            ui.set_max_height(avail.y);
+        column(ui, right, &mut |ui| {
             egui::ScrollArea::vertical()
                 .id_salt("data-stats")
+                .auto_shrink([false, false])
                 .show(ui, |ui| stats_ui(ui, studio));
         });
     });
@@ -848,19 +862,27 @@ fn preview_ui(ui: &mut Ui, studio: &mut Studio) {
                 state.textures_for = Some(key);
             }
             let side = 56.0;
+            let per_row = ((ui.available_width() / (side + 8.0)) as usize).max(1);
             egui::ScrollArea::vertical()
                 .id_salt("data-images")
+                .auto_shrink([false, false])
                 .show(ui, |ui| {
-                    ui.horizontal_wrapped(|ui| {
-                        for (tex, label) in &state.textures {
-                            ui.vertical(|ui| {
-                                ui.add(
-                                    egui::Image::new(tex).fit_to_exact_size(egui::vec2(side, side)),
-                                );
-                                ui.label(RichText::new(label).small());
-                            });
-                        }
-                    });
+                    egui::Grid::new("data-image-grid")
+                        .spacing(egui::vec2(8.0, 4.0))
+                        .show(ui, |ui| {
+                            for (i, (tex, label)) in state.textures.iter().enumerate() {
+                                ui.vertical(|ui| {
+                                    ui.add(
+                                        egui::Image::new(tex)
+                                            .fit_to_exact_size(egui::vec2(side, side)),
+                                    );
+                                    ui.label(RichText::new(label).small());
+                                });
+                                if (i + 1) % per_row == 0 {
+                                    ui.end_row();
+                                }
+                            }
+                        });
                 });
         }
         Preview::Table { columns, rows } => {
@@ -1027,10 +1049,14 @@ fn stats_ui(ui: &mut Ui, studio: &mut Studio) {
         .color(color)
     };
     let names = s.classes.clone();
+    ui.horizontal(|ui| {
+        ui.colored_label(TRAIN, "■ train");
+        ui.colored_label(VAL, "■ validation");
+        ui.colored_label(Color32::GRAY, "■ test");
+    });
     Plot::new("class-balance")
         .height(140.0)
-        .width(280.0)
-        .legend(Legend::default())
+        .width(250.0)
         .allow_drag(false)
         .allow_zoom(false)
         .allow_scroll(false)

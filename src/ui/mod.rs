@@ -215,6 +215,14 @@ impl Studio {
                 self.push(command);
             }
         }
+        for (key, tab) in [
+            (Key::Num1, studio::BottomTab::Training),
+            (Key::Num2, studio::BottomTab::Data),
+        ] {
+            if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(cmd, key))) {
+                self.settings.bottom_tab = tab;
+            }
+        }
         if !typing && ctx.input(|i| i.key_pressed(Key::Delete) || i.key_pressed(Key::Backspace)) {
             self.push(Command::Delete);
         }

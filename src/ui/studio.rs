@@ -163,7 +163,12 @@ impl Studio {
         let mut failed = None;
         for p in candidates {
             match Project::load(&p) {
-                Ok(project) => return Self::new(project, Some(p), settings),
+                // A preset opens as an untitled copy, so saving never overwrites it.
+                Ok(project) => {
+                    let keep =
+                        !p.starts_with(crate::fsutil::presets_dir()) && !p.starts_with("presets");
+                    return Self::new(project, keep.then_some(p), settings);
+                }
                 Err(e) => failed = Some(e.to_string()),
             }
         }
@@ -690,6 +695,17 @@ impl Studio {
             .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf));
+        // Reuse the data the data panel already loaded for these settings.
+        req.dataset = self
+            .data
+            .dataset_for(&self.project.data, req.project_dir.as_deref());
+        if req.dataset.is_some() {
+            req.boundary = self
+                .data
+                .summary
+                .as_ref()
+                .and_then(super::data_panel::boundary_spec);
+        }
         if self.continue_training {
             req.initial_weights = self.weights.clone();
         }
