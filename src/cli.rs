@@ -199,7 +199,7 @@ fn train(
             }
             Ok(())
         }
-        Some(TrainEvent::Diverged { step, what }) => bail!("diverged at step {step}: {what}"),
+        Some(TrainEvent::Diverged { step, what, .. }) => bail!("diverged at step {step}: {what}"),
         Some(TrainEvent::Failed { reason }) => bail!("training failed: {reason}"),
         Some(TrainEvent::Stopped { step, .. }) => bail!("stopped at step {step}"),
         _ => bail!("the training thread ended without a result"),

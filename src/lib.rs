@@ -16,6 +16,7 @@ pub mod cli;
 pub mod data;
 pub mod fsutil;
 pub mod graph;
+pub mod insight;
 pub mod model;
 pub mod presets;
 pub mod project;

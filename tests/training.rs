@@ -131,7 +131,7 @@ fn pause_holds_the_run_and_resume_continues_it() {
 
 fn diverged(events: &[TrainEvent]) -> (usize, String) {
     match events.last() {
-        Some(TrainEvent::Diverged { step, what }) => {
+        Some(TrainEvent::Diverged { step, what, .. }) => {
             // It ends on the failing step: the one after the last reported, or that one itself
             // when the loss was finite but the update poisoned a weight.
             let reported = step_losses(events).len();

@@ -188,12 +188,45 @@ impl Model {
             .collect())
     }
 
+    /// The prediction with node `id`'s output replaced by `value` (for gradients with respect
+    /// to an intermediate map, as Grad-CAM needs: make `value` a variable).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        id: &str,
+        value: &Tensor,
+        ctx: &mut ForwardCtx,
+    ) -> candle_core::Result<Tensor> {
+        let Some(at) = self.graph.index_of(id) else {
+            candle_core::bail!("node '{id}' is not part of the model");
+        };
+        let mut values = self.run_from(x, Some((at, value)), ctx)?;
+        Ok(values[self.pred]
+            .take()
+            .expect("prediction node is computed"))
+    }
+
     fn run(&self, x: &Tensor, ctx: &mut ForwardCtx) -> candle_core::Result<Vec<Option<Tensor>>> {
+        self.run_from(x, None, ctx)
+    }
+
+    fn run_from(
+        &self,
+        x: &Tensor,
+        replace: Option<(usize, &Tensor)>,
+        ctx: &mut ForwardCtx,
+    ) -> candle_core::Result<Vec<Option<Tensor>>> {
         let mut values: Vec<Option<Tensor>> = vec![None; self.graph.nodes.len()];
         values[self.input] = Some(x.clone());
         for step in &self.steps {
             if step.node == self.input {
                 continue;
+            }
+            if let Some((at, v)) = replace {
+                if at == step.node {
+                    values[at] = Some(v.clone());
+                    continue;
+                }
             }
             let inputs: Vec<&Tensor> = step
                 .sources

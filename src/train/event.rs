@@ -77,6 +77,8 @@ pub enum TrainEvent {
     Epoch(EpochMetrics),
     /// The decision boundary of a 2-D classifier, a few times a second when asked for.
     Boundary(BoundaryMap),
+    /// Every node's output on the probe batch, gradient health and (optionally) the weights.
+    Snapshot(Box<crate::insight::Snapshot>),
     /// The run completed; test metrics where the data has a test split.
     Finished {
         test: Option<EvalMetrics>,
@@ -91,10 +93,12 @@ pub enum TrainEvent {
     Failed {
         reason: String,
     },
-    /// A loss or value went NaN/Inf; `what` says which and where it appeared first.
+    /// A loss or value went NaN/Inf or exploded; `what` says which, `layer` names the first
+    /// layer whose output held non-finite or exploding values.
     Diverged {
         step: usize,
         what: String,
+        layer: Option<String>,
     },
 }
 

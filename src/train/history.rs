@@ -16,6 +16,7 @@ pub enum RunState {
     Diverged {
         step: usize,
         what: String,
+        layer: Option<String>,
     },
 }
 
@@ -117,7 +118,7 @@ impl RunHistory {
                     self.recent.pop_front();
                 }
             }
-            TrainEvent::Boundary(_) => {}
+            TrainEvent::Boundary(_) | TrainEvent::Snapshot(_) => {}
             TrainEvent::Epoch(m) => {
                 self.elapsed_ms = m.elapsed_ms;
                 self.epochs.push(m.clone());
@@ -131,10 +132,11 @@ impl RunHistory {
             }
             TrainEvent::Stopped { .. } => self.state = RunState::Stopped,
             TrainEvent::Failed { reason } => self.state = RunState::Failed(reason.clone()),
-            TrainEvent::Diverged { step, what } => {
+            TrainEvent::Diverged { step, what, layer } => {
                 self.state = RunState::Diverged {
                     step: *step,
                     what: what.clone(),
+                    layer: layer.clone(),
                 }
             }
         }

@@ -11,7 +11,8 @@ pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, T
 pub use history::{downsample, RunHistory, RunState};
 pub use optim::Optim;
 pub use run::{
-    evaluate, make_batch, make_batch_augmented, run_training, Control, TrainError, TrainRequest,
+    evaluate, make_batch, make_batch_augmented, run_training, Control, InsightOptions, TrainError,
+    TrainRequest,
 };
 pub use settings::{Optimizer, Schedule, TrainSettings};
 pub use worker::{Notify, TrainHandle};

@@ -40,6 +40,43 @@ pub struct TrainRequest {
     pub dataset: Option<Arc<Dataset>>,
     /// Map the decision boundary of a 2-D classifier over this region while training.
     pub boundary: Option<BoundarySpec>,
+    /// Send snapshots of the model's insides while training.
+    pub insight: Option<InsightOptions>,
+}
+
+/// How often, and on which samples, the worker looks inside the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InsightOptions {
+    /// Data-set indices of the probe samples.
+    pub probe: Vec<usize>,
+    /// Snapshot every this many steps...
+    pub every_steps: usize,
+    /// ...but never more often than this.
+    pub min_interval_ms: u64,
+    /// Include the weights, for views that run the model (saliency).
+    pub weights: bool,
+}
+
+impl InsightOptions {
+    /// The first `n` validation samples (or test, or training samples when there are none).
+    pub fn default_probe(data: &Dataset, n: usize) -> Vec<usize> {
+        [&data.val, &data.test, &data.train]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .map(|s| s.iter().copied().take(n).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Default for InsightOptions {
+    fn default() -> Self {
+        Self {
+            probe: Vec::new(),
+            every_steps: 5,
+            min_interval_ms: 250,
+            weights: true,
+        }
+    }
 }
 
 impl TrainRequest {
@@ -51,6 +88,7 @@ impl TrainRequest {
             max_steps: None,
             dataset: None,
             boundary: None,
+            insight: None,
         }
     }
 }
@@ -150,6 +188,41 @@ fn train(
     let mut samples = 0usize;
     let mut first_loss: Option<f32> = None;
     let mut last_boundary = f64::NEG_INFINITY;
+    let mut last_snapshot = f64::NEG_INFINITY;
+    let probe = match &req.insight {
+        Some(opts) => {
+            let idx = if opts.probe.is_empty() {
+                InsightOptions::default_probe(&data, 8)
+            } else {
+                opts.probe.clone()
+            };
+            let idx: Vec<usize> = idx.into_iter().filter(|&i| i < data.len()).collect();
+            let x = make_batch(&data, &idx, encoding, &model)?.0;
+            Some((opts.clone(), idx, x))
+        }
+        None => None,
+    };
+    let snapshot = |model: &Model,
+                    step: usize,
+                    health: Vec<crate::insight::ParamHealth>|
+     -> Result<Option<TrainEvent>, TrainError> {
+        let Some((opts, idx, x)) = &probe else {
+            return Ok(None);
+        };
+        Ok(Some(TrainEvent::Snapshot(Box::new(
+            crate::insight::Snapshot {
+                step,
+                probe: idx.clone(),
+                activations: crate::insight::snapshot::activations(model, x)?,
+                health,
+                weights: if opts.weights {
+                    Some(model.weights()?)
+                } else {
+                    None
+                },
+            },
+        ))))
+    };
 
     'epochs: for epoch in 0..settings.epochs {
         let (mut loss_sum, mut loss_count, mut right, mut labelled) =
@@ -180,23 +253,47 @@ fn train(
             let loss = model.loss(&pred, &target)?;
             let loss_value = loss.to_scalar::<f32>()?;
             if !loss_value.is_finite() {
+                let (what, layer) = describe_divergence(&model, &x, loss_value);
                 return Ok(TrainEvent::Diverged {
                     step: step + 1,
-                    what: describe_divergence(&model, &x, loss_value),
+                    what,
+                    layer,
                 });
             }
             let first = *first_loss.get_or_insert(loss_value);
             if loss_value > EXPLODED_FACTOR * first.max(1e-3) {
+                let layer = first_bad_layer(&model, &x);
+                let at = layer.as_ref().map_or(String::new(), |l| {
+                    format!("; the first exploding values appear in the output of {l}")
+                });
                 return Ok(TrainEvent::Diverged {
                     step: step + 1,
                     what: format!(
-                        "the loss exploded from {first:.4} at the first step to {loss_value:.3e}: the learning rate ({lr:e}) is probably too high"
+                        "the loss exploded from {first:.4} at the first step to {loss_value:.3e}: the learning rate ({lr:e}) is probably too high{at}"
                     ),
+                    layer,
                 });
             }
             let grads = loss.backward()?;
+            let snap_due = probe.as_ref().is_some_and(|(o, _, _)| {
+                (step + 1) % o.every_steps.max(1) == 0
+                    && (start.elapsed().as_secs_f64() - last_snapshot) * 1e3
+                        >= o.min_interval_ms as f64
+            });
+            let before = if snap_due {
+                Some(crate::insight::snapshot::param_copies(&model)?)
+            } else {
+                None
+            };
             optim.step(&grads, lr)?;
             step += 1;
+            if let Some(before) = before {
+                last_snapshot = start.elapsed().as_secs_f64();
+                let health = crate::insight::snapshot::health(&model, &grads, &before)?;
+                if let Some(ev) = snapshot(&model, step, health)? {
+                    emit(ev);
+                }
+            }
             // ReLU maps NaN to 0, so a poisoned weight can hide behind a finite loss: check them.
             if let Some(name) = first_non_finite_param(&model)? {
                 return Ok(TrainEvent::Diverged {
@@ -204,6 +301,7 @@ fn train(
                     what: format!(
                         "parameter {name} holds NaN or infinite values after the update at step {step}, although the loss ({loss_value:.4}) was finite"
                     ),
+                    layer: first_bad_layer(&model, &x),
                 });
             }
             samples += batch.len();
@@ -243,6 +341,9 @@ fn train(
             }
             None => None,
         };
+        if let Some(ev) = snapshot(&model, step, Vec::new())? {
+            emit(ev);
+        }
         emit(TrainEvent::Epoch(EpochMetrics {
             epoch: epoch + 1,
             step,
@@ -418,8 +519,10 @@ pub fn boundary_map(
 /// entry makes the sum non-finite).
 fn first_non_finite_param(model: &Model) -> candle_core::Result<Option<String>> {
     for (name, var) in model.trainable() {
+        // x·0 is 0 for every finite x and NaN otherwise, so the sum cannot overflow.
         let sum = var
             .as_tensor()
+            .affine(0.0, 0.0)?
             .sum_all()?
             .to_dtype(candle_core::DType::F32)?
             .to_scalar::<f32>()?;
@@ -430,37 +533,54 @@ fn first_non_finite_param(model: &Model) -> candle_core::Result<Option<String>> 
     Ok(None)
 }
 
-/// Names where non-finite values first appear: a parameter, or the first node whose output has them.
-fn describe_divergence(model: &Model, x: &Tensor, loss: f32) -> String {
-    let what = if loss.is_nan() { "NaN" } else { "infinite" };
-    let finite = |t: &Tensor| {
-        t.flatten_all()
-            .and_then(|f| f.to_vec1::<f32>())
-            .map(|v| v.iter().all(|x| x.is_finite()))
-            .unwrap_or(false)
-    };
-    if let Some((name, _)) = model
-        .trainable()
-        .iter()
-        .find(|(_, v)| !finite(v.as_tensor()))
-    {
-        return format!("the loss became {what}: parameter {name} holds non-finite values after the last update (learning rate too high?)");
-    }
+/// Activations beyond this magnitude count as exploding.
+const EXPLODING: f32 = 1e6;
+
+/// The first layer (in graph order) whose output on `x` holds non-finite or exploding values.
+pub fn first_bad_layer(model: &Model, x: &Tensor) -> Option<String> {
     let mut ctx = ForwardCtx {
         train: true,
         rng: None,
     };
-    if let Ok(values) = model.forward_all(x, &mut ctx) {
-        if let Some((id, _)) = values.iter().find(|(_, v)| !finite(v)) {
-            let label = model
-                .graph()
-                .node(id)
-                .map(|n| n.label())
-                .unwrap_or_else(|| id.clone());
-            return format!("the loss became {what}: the first non-finite values appear in the output of {label}");
-        }
+    let values = model.forward_all(x, &mut ctx).ok()?;
+    let input = model
+        .graph()
+        .nodes
+        .iter()
+        .find(|n| matches!(n.layer, crate::graph::Layer::Input { .. }))?
+        .id
+        .clone();
+    values
+        .iter()
+        .filter(|(id, _)| *id != input)
+        .find_map(|(id, v)| {
+            let bad = v
+                .flatten_all()
+                .and_then(|f| f.to_dtype(candle_core::DType::F32))
+                .and_then(|f| f.to_vec1::<f32>())
+                .map(|v| v.iter().any(|x| !x.is_finite() || x.abs() > EXPLODING))
+                .unwrap_or(true);
+            bad.then(|| {
+                model
+                    .graph()
+                    .node(id)
+                    .map_or_else(|| id.clone(), |n| n.label())
+            })
+        })
+}
+
+fn describe_divergence(model: &Model, x: &Tensor, loss: f32) -> (String, Option<String>) {
+    let what = if loss.is_nan() { "NaN" } else { "infinite" };
+    let layer = first_bad_layer(model, x);
+    if let Ok(Some(name)) = first_non_finite_param(model) {
+        return (
+            format!("the loss became {what}: parameter {name} holds non-finite values after the last update (learning rate too high?)"),
+            layer,
+        );
     }
-    format!(
-        "the loss became {what} while every layer's output was finite (the loss itself overflowed)"
-    )
+    let text = match &layer {
+        Some(l) => format!("the loss became {what}: the first non-finite values appear in the output of {l}"),
+        None => format!("the loss became {what} while every layer's output was finite (the loss itself overflowed)"),
+    };
+    (text, layer)
 }

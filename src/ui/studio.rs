@@ -308,7 +308,7 @@ impl Studio {
                 TrainEvent::Failed { reason } => {
                     self.notify_error(format!("Training failed: {reason}"))
                 }
-                TrainEvent::Diverged { step, what } => {
+                TrainEvent::Diverged { step, what, .. } => {
                     self.notify_error(format!("Diverged at step {step}: {what}"))
                 }
                 _ => {}

@@ -1,0 +1,306 @@
+//! Plain-words diagnosis of a run from its curves and gradient health, each with a one-click fix
+//! that changes the project.
+
+use super::snapshot::Snapshot;
+use super::stats::activation_stats;
+use crate::graph::{Graph, Layer, LayerKind, Node};
+use crate::project::Project;
+use crate::train::{RunHistory, RunState, Schedule};
+
+/// Gradient norms below this mean a layer has stopped learning.
+pub const VANISHING: f32 = 1e-7;
+/// Gradient norms above this are about to blow the weights up.
+pub const EXPLODING: f32 = 1e3;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finding {
+    Divergence,
+    Overfitting,
+    Underfitting,
+    Plateau,
+    VanishingGradients,
+    ExplodingGradients,
+    DeadRelus,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fix {
+    LowerLearningRate {
+        factor: f64,
+    },
+    AddWeightDecay {
+        value: f64,
+    },
+    /// A Dropout layer before the last Dense layer.
+    AddDropout {
+        p: f32,
+    },
+    MoreEpochs {
+        epochs: usize,
+    },
+    /// Double the units of every hidden Dense layer.
+    WiderLayers,
+    CosineSchedule,
+    /// Replace ReLU layers by LeakyReLU.
+    LeakyRelu,
+    /// Replace Sigmoid and Tanh layers by ReLU.
+    UseRelu,
+}
+
+impl Fix {
+    pub fn label(&self) -> String {
+        match self {
+            Fix::LowerLearningRate { factor } => format!("Lower the learning rate ×{factor}"),
+            Fix::AddWeightDecay { value } => format!("Add weight decay {value}"),
+            Fix::AddDropout { p } => format!("Add Dropout ({p}) before the last layer"),
+            Fix::MoreEpochs { epochs } => format!("Train for {epochs} epochs"),
+            Fix::WiderLayers => "Double the hidden units".into(),
+            Fix::CosineSchedule => "Use a cosine learning-rate schedule".into(),
+            Fix::LeakyRelu => "Replace ReLU by LeakyReLU".into(),
+            Fix::UseRelu => "Replace Sigmoid/Tanh by ReLU".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnosis {
+    pub finding: Finding,
+    pub message: String,
+    pub fix: Option<Fix>,
+}
+
+/// What the run's history and latest snapshot say, most serious first.
+pub fn diagnose(
+    history: &RunHistory,
+    snapshot: Option<&Snapshot>,
+    graph: &Graph,
+) -> Vec<Diagnosis> {
+    let mut out = Vec::new();
+    if let RunState::Diverged { step, what, layer } = &history.state {
+        let place = layer.as_ref().map_or(String::new(), |l| {
+            format!(" The first layer with non-finite or exploding values is {l}.")
+        });
+        out.push(Diagnosis {
+            finding: Finding::Divergence,
+            message: format!("Divergence at step {step}: {what}.{place} The learning rate is too high for this network."),
+            fix: Some(Fix::LowerLearningRate { factor: 0.1 }),
+        });
+        return out;
+    }
+    let e = &history.epochs;
+    // Overfitting: validation loss has risen since its best epoch while training loss kept falling.
+    let vals: Vec<(usize, f32, f32)> = e
+        .iter()
+        .filter_map(|m| m.val.map(|v| (m.epoch, v.loss, m.train_loss)))
+        .collect();
+    if vals.len() >= 3 {
+        let (best_i, best) = vals
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+            .map(|(i, v)| (i, *v))
+            .expect("non-empty");
+        let last = vals.last().expect("non-empty");
+        if best_i + 2 < vals.len() && last.1 > best.1 * 1.05 && last.2 < best.2 {
+            let has_dropout = graph
+                .nodes
+                .iter()
+                .any(|n| n.layer.kind() == LayerKind::Dropout);
+            out.push(Diagnosis {
+                finding: Finding::Overfitting,
+                message: format!(
+                    "Validation loss rising while train loss falls since epoch {} ({:.3} → {:.3} while train loss went {:.3} → {:.3}): overfitting — try dropout, weight decay, more data or early stopping.",
+                    best.0, best.1, last.1, best.2, last.2
+                ),
+                fix: Some(if has_dropout { Fix::AddWeightDecay { value: 1e-3 } } else { Fix::AddDropout { p: 0.3 } }),
+            });
+        }
+    }
+    // Underfitting: after a few epochs the network still gets much of the training set wrong.
+    if let Some(last) = e.last() {
+        if let Some(acc) = last.train_acc {
+            let stuck = e.len() >= 3 && acc < 0.7;
+            if stuck {
+                out.push(Diagnosis {
+                    finding: Finding::Underfitting,
+                    message: format!(
+                        "Training accuracy is only {:.1} % after {} epochs: the network underfits — give it more units or layers, or train longer.",
+                        acc * 100.0,
+                        last.epoch
+                    ),
+                    fix: Some(Fix::WiderLayers),
+                });
+            }
+        }
+    }
+    // Plateau: the smoothed loss of the last quarter of the run hardly moves, and is not near zero.
+    let smooth = history.smoothed_losses(0.9);
+    if smooth.len() >= 200 {
+        let q = smooth.len() * 3 / 4;
+        let (a, b) = (smooth[q][1], smooth[smooth.len() - 1][1]);
+        let first = smooth[0][1];
+        if (a - b).abs() < 0.02 * a.abs() && b > 0.1 * first && b > 0.05 {
+            out.push(Diagnosis {
+                finding: Finding::Plateau,
+                message: format!(
+                    "The loss has hardly moved since step {} (about {:.3}): a plateau — a decaying learning rate often gets it moving again.",
+                    smooth[q][0], b
+                ),
+                fix: Some(Fix::CosineSchedule),
+            });
+        }
+    }
+    if let Some(snap) = snapshot {
+        if let Some(h) = snap
+            .health
+            .iter()
+            .find(|h| h.grad_norm < VANISHING && h.weight_norm > 0.0)
+        {
+            let saturating = graph
+                .nodes
+                .iter()
+                .any(|n| matches!(n.layer, Layer::Sigmoid | Layer::Tanh));
+            out.push(Diagnosis {
+                finding: Finding::VanishingGradients,
+                message: format!(
+                    "Gradients vanish at '{}' (‖g‖ = {:.1e} < 1e-7): the layers before it barely learn{}.",
+                    h.node,
+                    h.grad_norm,
+                    if saturating { "; Sigmoid and Tanh saturate, ReLU does not" } else { "" }
+                ),
+                fix: saturating.then_some(Fix::UseRelu),
+            });
+        }
+        if let Some(h) = snap.health.iter().find(|h| h.grad_norm > EXPLODING) {
+            out.push(Diagnosis {
+                finding: Finding::ExplodingGradients,
+                message: format!(
+                    "Gradients explode at '{}' (‖g‖ = {:.1e}): the next steps may diverge.",
+                    h.node, h.grad_norm
+                ),
+                fix: Some(Fix::LowerLearningRate { factor: 0.1 }),
+            });
+        }
+        for a in &snap.activations {
+            let is_relu = graph
+                .node(&a.node)
+                .is_some_and(|n| n.layer.kind() == LayerKind::ReLU);
+            if !is_relu {
+                continue;
+            }
+            let s = activation_stats(a);
+            if s.dead_fraction >= 0.5 {
+                out.push(Diagnosis {
+                    finding: Finding::DeadRelus,
+                    message: format!(
+                        "{:.0} % of '{}''s units never fire on the probe samples (dead ReLUs): they pass no gradient and no longer learn.",
+                        s.dead_fraction * 100.0,
+                        a.node
+                    ),
+                    fix: Some(Fix::LeakyRelu),
+                });
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Applies a fix to the project and says what changed.
+pub fn apply_fix(project: &mut Project, fix: &Fix) -> String {
+    let t = &mut project.training;
+    match fix {
+        Fix::LowerLearningRate { factor } => {
+            let old = t.lr;
+            t.lr *= factor;
+            format!("learning rate {old:e} → {:e}", t.lr)
+        }
+        Fix::AddWeightDecay { value } => {
+            t.weight_decay = *value;
+            format!("weight decay set to {value}")
+        }
+        Fix::MoreEpochs { epochs } => {
+            t.epochs = *epochs;
+            format!("epochs set to {epochs}")
+        }
+        Fix::CosineSchedule => {
+            t.schedule = Schedule::Cosine {
+                min_lr: t.lr * 0.01,
+            };
+            "cosine learning-rate schedule".into()
+        }
+        Fix::AddDropout { p } => add_dropout(&mut project.graph, *p),
+        Fix::WiderLayers => {
+            let out_src = last_dense(&project.graph);
+            let mut n = 0;
+            for node in &mut project.graph.nodes {
+                if let Layer::Dense { units, .. } = &mut node.layer {
+                    if Some(&node.id) != out_src.as_ref() {
+                        *units *= 2;
+                        n += 1;
+                    }
+                }
+            }
+            format!("{n} hidden Dense layer(s) doubled")
+        }
+        Fix::LeakyRelu => replace_layers(
+            &mut project.graph,
+            |l| matches!(l, Layer::ReLU),
+            Layer::LeakyReLU { slope: 0.01 },
+        ),
+        Fix::UseRelu => replace_layers(
+            &mut project.graph,
+            |l| matches!(l, Layer::Sigmoid | Layer::Tanh),
+            Layer::ReLU,
+        ),
+    }
+}
+
+fn replace_layers(graph: &mut Graph, matches: impl Fn(&Layer) -> bool, with: Layer) -> String {
+    let mut n = 0;
+    for node in &mut graph.nodes {
+        if matches(&node.layer) {
+            node.layer = with.clone();
+            n += 1;
+        }
+    }
+    format!("{n} layer(s) replaced by {}", with.kind())
+}
+
+/// The Dense layer whose output feeds the Output node (possibly through activations).
+fn last_dense(graph: &Graph) -> Option<String> {
+    let mut cursor = graph
+        .nodes
+        .iter()
+        .find(|n| n.layer.kind() == LayerKind::Output)?
+        .id
+        .clone();
+    for _ in 0..graph.nodes.len() {
+        let src = graph.edges.iter().find(|e| e.to == cursor)?.from.clone();
+        if graph.node(&src)?.layer.kind() == LayerKind::Dense {
+            return Some(src);
+        }
+        cursor = src;
+    }
+    None
+}
+
+fn add_dropout(graph: &mut Graph, p: f32) -> String {
+    let Some(dense) = last_dense(graph) else {
+        return "no Dense layer to put Dropout before".into();
+    };
+    let id = graph.fresh_id(LayerKind::Dropout);
+    let pos = graph
+        .node(&dense)
+        .map_or([0.0, 0.0], |n| [n.pos[0] - 40.0, n.pos[1] + 130.0]);
+    for e in graph.edges.iter_mut().filter(|e| e.to == dense) {
+        e.to = id.clone();
+    }
+    graph
+        .edges
+        .push(crate::graph::Edge::new(id.clone(), dense.clone()));
+    let mut node = Node::new(id.clone(), Layer::Dropout { p });
+    node.pos = pos;
+    graph.nodes.push(node);
+    format!("Dropout '{id}' (p = {p}) added before '{dense}'")
+}

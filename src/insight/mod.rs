@@ -1,0 +1,24 @@
+//! Looking inside a model: activations, gradient health, saliency, explanations, evaluation and
+//! diagnosis. No egui here; `ui` draws what these compute.
+
+pub mod diagnosis;
+pub mod evaluate;
+pub mod explain;
+pub mod maximize;
+pub mod saliency;
+pub mod service;
+pub mod snapshot;
+pub mod stats;
+
+pub use diagnosis::{apply_fix, diagnose, Diagnosis, Finding, Fix};
+pub use evaluate::{
+    evaluate_split, linear_baseline, majority_baseline, ClassScores, Evaluation, Prediction,
+};
+pub use explain::{
+    kernel_shap, lime, segment, Explanation, LimeSettings, Segmentation, ShapSettings,
+};
+pub use maximize::{maximize, MaxTarget, MaximizeSettings};
+pub use saliency::{saliency, top_classes, Attribution, Baseline, SaliencyMethod};
+pub use service::{ExplainMethod, InsightHandle, InsightReply, InsightRequest, SampleView, Split};
+pub use snapshot::{Activation, ParamHealth, Snapshot};
+pub use stats::{activation_stats, ActivationStats};
