@@ -17,6 +17,7 @@ impl GlassboxApp {
             .and_then(|json| serde_json::from_str(&json).ok())
             .unwrap_or_default();
         settings.theme.apply(&cc.egui_ctx);
+        cc.egui_ctx.set_fonts(fonts());
         let mut studio = Studio::startup(project, settings);
         studio.set_software_renderer(software_renderer(cc));
         Self { studio }
@@ -42,6 +43,25 @@ impl eframe::App for GlassboxApp {
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
         self.studio.shutdown();
     }
+}
+
+/// egui's fonts, with the monospace font as a last fallback for proportional text: it has the
+/// arrows (→, ↓) the proportional font lacks.
+pub fn fonts() -> egui::FontDefinitions {
+    let mut fonts = egui::FontDefinitions::default();
+    let mono = fonts
+        .families
+        .get(&egui::FontFamily::Monospace)
+        .and_then(|f| f.first().cloned());
+    if let (Some(mono), Some(prop)) = (
+        mono,
+        fonts.families.get_mut(&egui::FontFamily::Proportional),
+    ) {
+        if !prop.contains(&mono) {
+            prop.push(mono);
+        }
+    }
+    fonts
 }
 
 /// True when the GPU is emulated on the CPU (llvmpipe, lavapipe, SwiftShader), as under Xvfb.

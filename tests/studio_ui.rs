@@ -363,3 +363,95 @@ fn choose_a_csv_in_the_data_panel_and_the_input_follows() {
     ));
     assert!(h.state().analysis.is_ok());
 }
+
+#[test]
+fn select_a_node_and_see_its_activation_grid() {
+    let mut p = preset("cnn-mnist");
+    p.data.max_train_samples = Some(2_000);
+    let mut h = harness(studio(p));
+    assert!(
+        wait_for(&mut h, 10.0, |s| s.data.summary.is_some()),
+        "MNIST did not load"
+    );
+    h.get_by_label("▶ Train").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 30.0, |s| s.insight.snapshot.is_some()),
+        "no snapshot arrived"
+    );
+    h.get_by_label("■ Stop").click();
+    assert!(wait_for(&mut h, 5.0, |s| !s.is_training()));
+    h.get_by_label("Conv2d  conv1").click_accesskit();
+    h.run_steps(3);
+    assert!(
+        has_text(&h, "32 feature maps of 28×28"),
+        "no activation grid for conv1"
+    );
+    assert!(has_text(&h, "dead"));
+    h.get_by_label("Dense  fc1").click_accesskit();
+    h.run_steps(3);
+    assert!(has_text(&h, "128 units"));
+}
+
+fn trained_iris() -> Harness<'static, Studio> {
+    let mut h = harness(studio(preset("mlp-iris")));
+    assert!(wait_for(&mut h, 10.0, |s| s.data.summary.is_some()));
+    h.get_by_label("▶ Train").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 20.0, |s| s.weights.is_some() && !s.is_training()),
+        "iris did not train"
+    );
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
+    h.run_steps(2);
+    h
+}
+
+#[test]
+fn open_the_saliency_view_and_change_the_method() {
+    let mut h = trained_iris();
+    h.get_by_label("Explain this sample").click();
+    assert!(
+        wait_for(&mut h, 10.0, |s| s.insight.map.is_some()),
+        "{:?}",
+        h.state().insight.error
+    );
+    h.run_steps(2);
+    assert!(
+        has_text(&h, "Gradient ("),
+        "the default method's result is not shown"
+    );
+    h.get_by_label("Method").click();
+    h.run_steps(2);
+    h.get_by_label("Integrated gradients").click();
+    h.run_steps(2);
+    assert!(has_text(&h, "steps"), "the method's settings are not shown");
+    h.get_by_label("Explain this sample").click();
+    assert!(wait_for(&mut h, 10.0, |s| s
+        .insight
+        .map
+        .as_ref()
+        .is_some_and(|m| m.method == "Integrated gradients")));
+    h.run_steps(2);
+    assert!(has_text(&h, "Integrated gradients ("));
+    assert!(has_text(&h, "explaining:"));
+}
+
+#[test]
+fn the_confusion_matrix_sums_to_the_validation_set() {
+    let mut h = trained_iris();
+    h.get_by_label("Evaluation").click();
+    h.run_steps(2);
+    h.get_by_label("Evaluate").click();
+    assert!(
+        wait_for(&mut h, 10.0, |s| s.insight.evaluation.is_some()),
+        "{:?}",
+        h.state().insight.error
+    );
+    h.run_steps(2);
+    let val = h.state().data.dataset.as_ref().unwrap().val.len();
+    let (_, eval) = h.state().insight.evaluation.clone().unwrap();
+    assert_eq!(eval.total(), val);
+    assert!(has_text(&h, &format!("{val} samples (validation)")));
+    assert!(has_text(&h, "precision"));
+}

@@ -95,9 +95,9 @@ pub fn char_lm(path: &Path, context: usize) -> Result<RawData, DataError> {
 
 fn display_token(t: &str) -> String {
     match t {
-        "\n" => "⏎".into(),
-        " " => "␣".into(),
-        "\t" => "⇥".into(),
+        "\n" => "\\n".into(),
+        " " => "·".into(),
+        "\t" => "\\t".into(),
         other => other.to_string(),
     }
 }

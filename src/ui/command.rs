@@ -55,7 +55,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+Enter / F5", "Train"),
     ("F6", "Pause / resume"),
     ("Shift+F5", "Stop"),
-    ("Ctrl+1 / Ctrl+2", "Training / Data tab"),
+    ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Training / Data / Insight tab"),
     ("Shift+click, Shift+drag", "Select nodes on the canvas"),
     ("Right-click canvas", "Add a layer there"),
     ("Double-click canvas", "Fit the graph in view"),

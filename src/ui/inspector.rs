@@ -87,6 +87,8 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
     if locked {
         ui.label(RichText::new("Stop the run to edit the graph.").weak());
     }
+    ui.separator();
+    super::insight_panel::activations_ui(ui, studio, id);
 }
 
 fn rename_ui(ui: &mut Ui, studio: &mut Studio, id: &str, locked: bool) {

@@ -1,9 +1,11 @@
 //! The studio's views (egui only). They draw the engine's state and push `Command`s.
 
+pub mod colormap;
 pub mod command;
 pub mod data_panel;
 pub mod editor;
 pub mod files;
+pub mod insight_panel;
 pub mod inspector;
 pub mod palette;
 pub mod perf;
@@ -26,8 +28,10 @@ impl Studio {
         let started = std::time::Instant::now();
         let ctx = ui.ctx().clone();
         self.set_time(ctx.input(|i| i.time));
+        self.ctx = Some(ctx.clone());
         self.poll();
         self.poll_data(&ctx);
+        self.poll_insight();
         if let Some(outcome) = self.dialogs.poll() {
             self.dialog_outcome(outcome);
         }
@@ -60,12 +64,28 @@ impl Studio {
                         studio::BottomTab::Data,
                         RichText::new(data_label).strong(),
                     );
+                    ui.selectable_value(
+                        tab,
+                        studio::BottomTab::Insight,
+                        RichText::new("Insight").strong(),
+                    );
                 });
                 ui.separator();
-                match self.settings.bottom_tab {
-                    studio::BottomTab::Training => plots::training_panel_ui(ui, self),
-                    studio::BottomTab::Data => data_panel::data_panel_ui(ui, self),
-                }
+                // Content scrolls inside the panel rather than growing it: the panel keeps the
+                // height the user gave it whichever tab is open.
+                let height = ui.available_height();
+                egui::ScrollArea::vertical()
+                    .id_salt("bottom-tab")
+                    .auto_shrink([false, false])
+                    .max_height(height)
+                    .show(ui, |ui| {
+                        ui.set_max_height(height);
+                        match self.settings.bottom_tab {
+                            studio::BottomTab::Training => plots::training_panel_ui(ui, self),
+                            studio::BottomTab::Data => data_panel::data_panel_ui(ui, self),
+                            studio::BottomTab::Insight => insight_panel::insight_panel_ui(ui, self),
+                        }
+                    });
             });
         egui::Panel::left("palette")
             .resizable(true)
@@ -146,19 +166,19 @@ impl Studio {
         }
         let dark = ui.visuals().dark_mode;
         let analysis = self.analysis.clone();
-        let out = ui
-            .add_enabled_ui(!self.is_training(), |ui| {
-                self.editor.ui(ui, &analysis, dark)
-            })
-            .inner;
+        // The canvas stays live while training (select a node to see its activations, move
+        // nodes); structural edits are undone in `sync_graph`.
+        let out = self.editor.ui(ui, &analysis, dark);
         if let Some(reason) = out.rejected {
             self.notify_error(format!("Wire refused: {reason}"));
         }
         if !out.delete.is_empty() {
-            self.editor.delete(&out.delete);
+            self.push(Command::Delete);
+            self.editor.selected = out.delete.first().cloned();
         }
         if !out.duplicate.is_empty() {
-            self.editor.duplicate(&out.duplicate);
+            self.editor.selected = out.duplicate.first().cloned();
+            self.push(Command::Duplicate);
         }
     }
 
@@ -218,6 +238,7 @@ impl Studio {
         for (key, tab) in [
             (Key::Num1, studio::BottomTab::Training),
             (Key::Num2, studio::BottomTab::Data),
+            (Key::Num3, studio::BottomTab::Insight),
         ] {
             if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(cmd, key))) {
                 self.settings.bottom_tab = tab;

@@ -48,6 +48,7 @@ pub enum BottomTab {
     #[default]
     Training,
     Data,
+    Insight,
 }
 
 impl Default for StudioSettings {
@@ -94,6 +95,10 @@ pub struct Studio {
     pub perf: FrameStats,
     /// The data panel's loaded data set, preview and load in progress.
     pub data: super::data_panel::DataState,
+    /// Snapshots, explanations and evaluations of the current network.
+    pub insight: super::insight_panel::InsightState,
+    /// The egui context of the last frame, for threads that ask for repaints.
+    pub(super) ctx: Option<egui::Context>,
     pub(super) plot_cache: PlotCache,
     pub(super) commands: Vec<Command>,
     pub(super) confirm: Option<Command>,
@@ -135,6 +140,12 @@ impl Studio {
             prompt: None,
             perf: FrameStats::default(),
             data: Default::default(),
+            insight: {
+                let mut i = super::insight_panel::InsightState::default();
+                i.reset();
+                i
+            },
+            ctx: None,
             plot_cache: PlotCache::default(),
             commands: Vec::new(),
             confirm: None,
@@ -246,6 +257,12 @@ impl Studio {
     /// between gestures.
     pub(super) fn sync_graph(&mut self, gesture_in_progress: bool) {
         let graph = self.editor.graph();
+        if self.is_training() && !same_structure(&graph, &self.project.graph) {
+            // The run's graph is fixed: put the canvas back as it was.
+            self.editor.snarl = super::editor::snarl_from_graph(&self.project.graph);
+            self.notify_error("Stop the training run before editing the graph");
+            return;
+        }
         if !same_structure(&graph, &self.project.graph) {
             self.analysis = analyze(&graph);
         }
@@ -262,6 +279,10 @@ impl Studio {
         while let Some(ev) = handle.try_recv() {
             if let TrainEvent::Boundary(map) = ev {
                 self.data.boundary = Some(map);
+                continue;
+            }
+            if let TrainEvent::Snapshot(s) = ev {
+                self.insight.take_snapshot(*s);
                 continue;
             }
             if let Some(h) = &mut self.history {
@@ -291,6 +312,7 @@ impl Studio {
             }
             match ev {
                 TrainEvent::Finished { test, weights, .. } => {
+                    self.insight.new_weights(weights.clone());
                     self.weights = Some(weights);
                     let acc = test
                         .and_then(|t| t.accuracy)
@@ -299,6 +321,7 @@ impl Studio {
                     self.notify(format!("Training finished{acc}"));
                 }
                 TrainEvent::Stopped { step, weights } => {
+                    self.insight.new_weights(weights.clone());
                     if self.perf_log.is_some() {
                         eprintln!("perf t={:.1}s run stopped at step {step}", self.now);
                     }
@@ -405,6 +428,7 @@ impl Studio {
         self.continue_training = false;
         self.welcome = None;
         self.rename = None;
+        self.insight.reset();
     }
 
     fn save_to(&mut self, path: PathBuf) {
@@ -699,6 +723,14 @@ impl Studio {
         req.dataset = self
             .data
             .dataset_for(&self.project.data, req.project_dir.as_deref());
+        req.insight = Some(crate::train::InsightOptions {
+            probe: req
+                .dataset
+                .as_ref()
+                .map(|d| crate::train::InsightOptions::default_probe(d, 8))
+                .unwrap_or_default(),
+            ..Default::default()
+        });
         if req.dataset.is_some() {
             req.boundary = self
                 .data

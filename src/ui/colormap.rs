@@ -1,0 +1,128 @@
+//! Colour scales for activations (sequential) and attributions (signed, diverging).
+
+use egui::{Color32, ColorImage};
+
+/// Viridis-like sequential scale, t in [0, 1].
+pub fn sequential(t: f32) -> Color32 {
+    const STOPS: [(f32, [u8; 3]); 5] = [
+        (0.0, [68, 1, 84]),
+        (0.25, [59, 82, 139]),
+        (0.5, [33, 145, 140]),
+        (0.75, [94, 201, 98]),
+        (1.0, [253, 231, 37]),
+    ];
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    for w in STOPS.windows(2) {
+        let ((a, ca), (b, cb)) = (w[0], w[1]);
+        if t <= b {
+            let f = (t - a) / (b - a);
+            let mix = |i: usize| (ca[i] as f32 + (cb[i] as f32 - ca[i] as f32) * f) as u8;
+            return Color32::from_rgb(mix(0), mix(1), mix(2));
+        }
+    }
+    Color32::from_rgb(253, 231, 37)
+}
+
+/// Blue (negative) – transparent-ish grey – red (positive), v in [-1, 1].
+pub fn diverging(v: f32) -> Color32 {
+    let v = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
+    if v >= 0.0 {
+        Color32::from_rgb(255, (255.0 * (1.0 - v)) as u8, (255.0 * (1.0 - v)) as u8)
+    } else {
+        Color32::from_rgb((255.0 * (1.0 + v)) as u8, (255.0 * (1.0 + v)) as u8, 255)
+    }
+}
+
+/// Min and max of finite values (0, 1 when there are none).
+pub fn range(values: &[f32]) -> (f32, f32) {
+    let (lo, hi) = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    if lo.is_finite() {
+        (lo, hi)
+    } else {
+        (0.0, 1.0)
+    }
+}
+
+/// A [h, w] plane through the sequential scale, scaled to `lo..hi`.
+pub fn plane_image(values: &[f32], h: usize, w: usize, lo: f32, hi: f32) -> ColorImage {
+    let span = (hi - lo).max(1e-12);
+    let pixels = values
+        .iter()
+        .take(h * w)
+        .map(|&v| sequential((v - lo) / span))
+        .collect();
+    ColorImage::new([w, h], pixels)
+}
+
+/// A sample for display: grey (1 channel) or RGB (3 channels), from raw values.
+pub fn sample_image(raw: &[f32], dims: &[usize]) -> Option<ColorImage> {
+    let [c, h, w] = dims[..] else { return None };
+    let (lo, hi) = range(raw);
+    let span = (hi - lo).max(1e-12);
+    let at = |ch: usize, p: usize| (((raw[ch * h * w + p] - lo) / span) * 255.0) as u8;
+    let pixels = (0..h * w)
+        .map(|p| {
+            if c >= 3 {
+                Color32::from_rgb(at(0, p), at(1, p), at(2, p))
+            } else {
+                Color32::from_gray(at(0, p))
+            }
+        })
+        .collect();
+    Some(ColorImage::new([w, h], pixels))
+}
+
+/// The sample in grey with the attribution laid over it: red where it raises the score, blue
+/// where it lowers it, `opacity` of the colour at full strength.
+pub fn overlay_image(
+    raw: &[f32],
+    attribution: &[f32],
+    dims: &[usize],
+    opacity: f32,
+) -> Option<ColorImage> {
+    let [c, h, w] = dims[..] else { return None };
+    let base = sample_image(raw, dims)?;
+    // Per pixel: the attribution summed over channels (Grad-CAM maps have one channel).
+    let per_pixel: Vec<f32> = (0..h * w)
+        .map(|p| {
+            let channels = attribution.len() / (h * w).max(1);
+            (0..channels.max(1).min(c.max(1)))
+                .map(|ch| attribution.get(ch * h * w + p).copied().unwrap_or(0.0))
+                .sum()
+        })
+        .collect();
+    let scale = per_pixel
+        .iter()
+        .map(|v| v.abs())
+        .fold(0.0f32, f32::max)
+        .max(1e-12);
+    let pixels = base
+        .pixels
+        .iter()
+        .zip(&per_pixel)
+        .map(|(g, &a)| {
+            let col = diverging(a / scale);
+            let t = opacity * (a.abs() / scale).sqrt();
+            let mix = |x: u8, y: u8| (x as f32 * (1.0 - t) + y as f32 * t) as u8;
+            Color32::from_rgb(
+                mix(g.r(), col.r()),
+                mix(g.g(), col.g()),
+                mix(g.b(), col.b()),
+            )
+        })
+        .collect();
+    Some(ColorImage::new([w, h], pixels))
+}
