@@ -17,7 +17,8 @@ use std::time::Instant;
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// What to measure: `worker` (the CNN preset through the training worker vs a bare candle
-    /// loop) or `data` (loading MNIST: time and memory).
+    /// loop), `data` (loading MNIST: time and memory), `snapshots` (training with and without
+    /// the studio's insight snapshots) or `saliency-methods` (time per explanation method).
     #[arg(default_value = "worker")]
     pub workload: String,
     /// Timed steps per measurement.
@@ -35,13 +36,190 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     match args.workload.as_str() {
         "worker" => worker_vs_bare(args),
         "data" => data_load(args),
-        other => bail!("unknown workload '{other}' (known: worker, data)"),
+        "snapshots" => snapshot_overhead(args),
+        "saliency-methods" => saliency_methods(args),
+        other => {
+            bail!("unknown workload '{other}' (known: worker, data, snapshots, saliency-methods)")
+        }
     }
 }
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// CNN training throughput with the studio's default insight snapshots on and off.
+fn snapshot_overhead(args: &BenchArgs) -> Result<()> {
+    let project = presets::load("cnn-mnist").context("loading the cnn-mnist preset")?;
+    let data = Arc::new(Dataset::load(&project.data, None)?);
+    let mut off = Vec::new();
+    let mut on = Vec::new();
+    for _ in 0..args.reps {
+        off.push(worker_throughput_with(&project, &data, args, None)?);
+        let opts = crate::train::InsightOptions::default();
+        on.push(worker_throughput_with(&project, &data, args, Some(opts))?);
+    }
+    let (a, b) = (median(&mut off), median(&mut on));
+    println!("snapshots off: {a:8.1} samples/s");
+    println!(
+        "snapshots on:  {b:8.1} samples/s (every 5 steps, at most 4 per second, with weights)"
+    );
+    println!("slowdown: {:.1} %", (1.0 - b / a) * 100.0);
+    println!("{{\"workload\":\"snapshots\",\"off\":{a:.1},\"on\":{b:.1}}}");
+    Ok(())
+}
+
+/// Time of one explanation of each method on the CNN preset (one 28×28 image).
+fn saliency_methods(args: &BenchArgs) -> Result<()> {
+    use crate::insight::{
+        kernel_shap, lime, saliency, Baseline, LimeSettings, SaliencyMethod, Segmentation,
+        ShapSettings,
+    };
+    let project = presets::load("cnn-mnist").context("loading the cnn-mnist preset")?;
+    let data = Dataset::load(&project.data, None)?;
+    let model = Model::build(&project.graph, 0)?;
+    let enc = model.bind_data(&data)?;
+    let (x, _, _) = make_batch(&data, &data.test[..1], enc, &model)?;
+    let input: Vec<f32> = x.flatten_all()?.to_vec1()?;
+    let background: Vec<Vec<f32>> = {
+        let mut rows = Vec::new();
+        data.gather_features(&data.train[..8], &mut rows);
+        rows.chunks(784).map(<[f32]>::to_vec).collect()
+    };
+    type Run<'a> = Box<dyn Fn() -> Result<()> + 'a>;
+    let methods: Vec<(&str, Run)> = vec![
+        (
+            "gradient",
+            Box::new(|| {
+                saliency(&model, &x, 3, &SaliencyMethod::Vanilla, 0)?;
+                Ok(())
+            }),
+        ),
+        (
+            "gradient × input",
+            Box::new(|| {
+                saliency(&model, &x, 3, &SaliencyMethod::GradTimesInput, 0)?;
+                Ok(())
+            }),
+        ),
+        (
+            "SmoothGrad (24 samples)",
+            Box::new(|| {
+                saliency(
+                    &model,
+                    &x,
+                    3,
+                    &SaliencyMethod::SmoothGrad {
+                        samples: 24,
+                        sigma: 0.1,
+                    },
+                    0,
+                )?;
+                Ok(())
+            }),
+        ),
+        (
+            "integrated gradients (50 steps)",
+            Box::new(|| {
+                saliency(
+                    &model,
+                    &x,
+                    3,
+                    &SaliencyMethod::IntegratedGradients {
+                        steps: 50,
+                        baseline: Baseline::Zero,
+                    },
+                    0,
+                )?;
+                Ok(())
+            }),
+        ),
+        (
+            "occlusion (4 px patch, stride 2)",
+            Box::new(|| {
+                saliency(
+                    &model,
+                    &x,
+                    3,
+                    &SaliencyMethod::Occlusion {
+                        patch: 4,
+                        stride: 2,
+                    },
+                    0,
+                )?;
+                Ok(())
+            }),
+        ),
+        (
+            "Grad-CAM (conv2)",
+            Box::new(|| {
+                saliency(
+                    &model,
+                    &x,
+                    3,
+                    &SaliencyMethod::GradCam {
+                        node: "conv2".into(),
+                    },
+                    0,
+                )?;
+                Ok(())
+            }),
+        ),
+        (
+            "LIME (400 perturbations, 4 px grid)",
+            Box::new(|| {
+                lime(
+                    &model,
+                    &input,
+                    &[1, 28, 28],
+                    3,
+                    &Segmentation::Grid { cell: 4 },
+                    &vec![0.0; 784],
+                    &LimeSettings {
+                        samples: 400,
+                        ..Default::default()
+                    },
+                )?;
+                Ok(())
+            }),
+        ),
+        (
+            "KernelSHAP (400 coalitions × 8 background)",
+            Box::new(|| {
+                kernel_shap(
+                    &model,
+                    &input,
+                    &[1, 28, 28],
+                    3,
+                    &Segmentation::Grid { cell: 4 },
+                    &background,
+                    &ShapSettings {
+                        max_coalitions: 400,
+                        seed: 0,
+                    },
+                )?;
+                Ok(())
+            }),
+        ),
+    ];
+    println!(
+        "one explanation of one MNIST test image by the cnn-mnist network, {} thread(s):",
+        candle_core::utils::get_num_threads()
+    );
+    for (name, run) in &methods {
+        run()?;
+        let mut times = Vec::new();
+        for _ in 0..args.reps.max(3) {
+            let t = Instant::now();
+            run()?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let ms = median(&mut times);
+        println!("  {name:<44} {ms:9.2} ms");
+        println!("{{\"workload\":\"saliency-method\",\"method\":\"{name}\",\"ms\":{ms:.3}}}");
+    }
+    Ok(())
 }
 
 /// Loading the 70,000 MNIST images from the IDX gz files: median time and bytes held.
@@ -109,7 +287,17 @@ fn worker_throughput(
     data: &Arc<Dataset>,
     args: &BenchArgs,
 ) -> Result<f64> {
+    worker_throughput_with(project, data, args, None)
+}
+
+fn worker_throughput_with(
+    project: &crate::project::Project,
+    data: &Arc<Dataset>,
+    args: &BenchArgs,
+    insight: Option<crate::train::InsightOptions>,
+) -> Result<f64> {
     let mut req = TrainRequest::new(project.clone());
+    req.insight = insight;
     req.dataset = Some(data.clone());
     req.max_steps = Some(args.warmup + args.steps);
     req.project.training.epochs = 1;

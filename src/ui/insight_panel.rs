@@ -120,6 +120,8 @@ pub struct InsightState {
     pub compare: Vec<MapResult>,
     compare_queue: Vec<usize>,
     pub max_class: usize,
+    /// Maximise a unit of the inspector's node instead of a class.
+    pub max_unit: Option<usize>,
     pub max_settings: Option<MaximizeSettings>,
     pub maximize: Option<Maximized>,
     pub eval_split: Option<Split>,
@@ -865,13 +867,37 @@ fn maximize_ui(ui: &mut Ui, studio: &mut Studio) {
         );
         ui.label("blur every");
         ui.add(egui::DragValue::new(&mut s.blur_every).range(0..=100));
+        let settings = s.clone();
+        // A unit of the node selected on the canvas, if the user asks for one.
+        let node = studio.editor.selected.clone().filter(|n| {
+            studio.project.graph.node(n).is_some_and(|x| {
+                !matches!(
+                    x.layer.kind(),
+                    crate::graph::LayerKind::Output | crate::graph::LayerKind::Input
+                )
+            })
+        });
+        ui.separator();
+        let mut unit = studio.insight.max_unit.is_some();
+        ui.add_enabled(
+            node.is_some(),
+            egui::Checkbox::new(&mut unit, "or a unit of the selected node"),
+        )
+        .on_hover_text(
+            "Select a node on the canvas: a channel of a convolution, or one unit of a dense layer",
+        );
+        let mut index = studio.insight.max_unit.unwrap_or(0);
+        if unit {
+            ui.add(egui::DragValue::new(&mut index).range(0..=4095));
+        }
+        studio.insight.max_unit = (unit && node.is_some()).then_some(index);
         if ui.button("Start").clicked() {
-            let settings = s.clone();
+            let target = match (studio.insight.max_unit, node) {
+                (Some(index), Some(node)) => MaxTarget::Unit { node, index },
+                _ => MaxTarget::Class(studio.insight.max_class),
+            };
             studio.insight.maximize = None;
-            studio.insight_request(InsightRequest::Maximize {
-                target: MaxTarget::Class(studio.insight.max_class),
-                settings,
-            });
+            studio.insight_request(InsightRequest::Maximize { target, settings });
         }
     });
     let Some(Maximized {
