@@ -347,6 +347,20 @@ impl Dataset {
             .collect()
     }
 
+    /// Whether samples are windows of one corpus (language modelling), whose every position
+    /// has a next token.
+    pub fn is_windows(&self) -> bool {
+        matches!(self.features, Features::Windows { .. })
+    }
+
+    /// Appends, for each sample, the token after each of its positions (windows only).
+    pub fn gather_sequence_labels(&self, idx: &[usize], out: &mut Vec<u32>) {
+        if let Features::Windows { corpus, len } = &self.features {
+            idx.iter()
+                .for_each(|&i| out.extend_from_slice(&corpus[i + 1..i + 1 + len]));
+        }
+    }
+
     /// Appends the token ids of the samples `idx` (text data only).
     pub fn gather_tokens(&self, idx: &[usize], out: &mut Vec<u32>) {
         let len = self.sample_len();

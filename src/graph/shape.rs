@@ -51,6 +51,39 @@ pub fn layer_output(
             }
             Ok((TensorShape::f32([x.dims[0], *dim]), vocab * dim))
         }
+        Layer::PositionalEmbedding { max_len } => {
+            let (t, d) = sequence_dims(inputs[0])?;
+            if t > *max_len {
+                return Err(format!(
+                    "has positions for {max_len} steps but the sequence has {t}: raise its maximum length"
+                ));
+            }
+            Ok((inputs[0].clone(), max_len * d))
+        }
+        Layer::Lstm { hidden, sequences } | Layer::Gru { hidden, sequences } => {
+            let (t, f) = sequence_dims(inputs[0])?;
+            // LSTM: four gates and one bias; GRU: three gates, with input and hidden biases
+            // (the candidate gate needs its hidden bias inside the reset product).
+            let params = match layer {
+                Layer::Lstm { .. } => 4 * hidden * (f + hidden) + 4 * hidden,
+                _ => 3 * hidden * (f + hidden) + 6 * hidden,
+            };
+            let dims = if *sequences {
+                vec![t, *hidden]
+            } else {
+                vec![*hidden]
+            };
+            Ok((TensorShape::f32(dims), params))
+        }
+        Layer::SelfAttention { heads, .. } => {
+            let (_, d) = sequence_dims(inputs[0])?;
+            if d % heads != 0 {
+                return Err(format!(
+                    "splits {d} features into {heads} heads: the features must divide evenly"
+                ));
+            }
+            Ok((inputs[0].clone(), 4 * d * d + 4 * d))
+        }
         Layer::Conv2d {
             filters,
             kernel,
@@ -126,8 +159,8 @@ pub fn layer_output(
         Layer::Output { loss, .. } => {
             let x = inputs[0];
             match loss {
-                Loss::CrossEntropy if x.rank() != 1 || x.dims[0] < 2 => Err(format!(
-                    "with cross-entropy needs one score per class [B, classes], got {x}: end the network with Flatten and a Dense layer with one unit per class"
+                Loss::CrossEntropy if !(x.rank() == 1 || x.rank() == 2) || x.dims.last().is_some_and(|&c| c < 2) => Err(format!(
+                    "with cross-entropy needs one score per class [B, classes] (or per step [B, steps, classes]), got {x}: end the network with Flatten and a Dense layer with one unit per class"
                 )),
                 Loss::BinaryCrossEntropy if x.rank() != 1 => Err(format!(
                     "with binary cross-entropy needs flat scores [B, outputs], got {x}: add a Flatten and a Dense layer"
@@ -157,6 +190,11 @@ fn check_params(layer: &Layer) -> Result<(), String> {
             positive("vocabulary size", *vocab)?;
             positive("dimension", *dim)?;
         }
+        Layer::PositionalEmbedding { max_len } => positive("maximum length", *max_len)?,
+        Layer::Lstm { hidden, .. } | Layer::Gru { hidden, .. } => {
+            positive("hidden units", *hidden)?
+        }
+        Layer::SelfAttention { heads, .. } => positive("heads", *heads)?,
         Layer::Conv2d {
             filters,
             kernel,
@@ -191,6 +229,15 @@ fn check_params(layer: &Layer) -> Result<(), String> {
         _ => {}
     }
     Ok(())
+}
+
+fn sequence_dims(x: &TensorShape) -> Result<(usize, usize), String> {
+    match x.dims[..] {
+        [t, f] => Ok((t, f)),
+        _ => Err(format!(
+            "reads a sequence [B, steps, features], got {x}: put an Embedding (for token ids) or a Reshape before it"
+        )),
+    }
 }
 
 fn image_dims(x: &TensorShape) -> Result<(usize, usize, usize), String> {

@@ -136,6 +136,29 @@ pub enum Layer {
         vocab: usize,
         dim: usize,
     },
+    /// Adds a learned vector per position to a sequence [T, D] (T ≤ max_len).
+    PositionalEmbedding {
+        max_len: usize,
+    },
+    /// Long short-term memory over a sequence [T, F] → [T, hidden] (or [hidden], the last step).
+    Lstm {
+        hidden: usize,
+        #[serde(default = "yes")]
+        sequences: bool,
+    },
+    /// Gated recurrent unit over a sequence [T, F] → [T, hidden] (or [hidden], the last step).
+    Gru {
+        hidden: usize,
+        #[serde(default = "yes")]
+        sequences: bool,
+    },
+    /// Multi-head self-attention over a sequence [T, D] → [T, D].
+    SelfAttention {
+        heads: usize,
+        /// Each position sees only itself and earlier ones (language models).
+        #[serde(default)]
+        causal: bool,
+    },
     Conv2d {
         filters: usize,
         kernel: usize,
@@ -212,6 +235,10 @@ pub enum LayerKind {
     Input,
     Dense,
     Embedding,
+    PositionalEmbedding,
+    Lstm,
+    Gru,
+    SelfAttention,
     Conv2d,
     MaxPool2d,
     AvgPool2d,
@@ -241,13 +268,18 @@ pub enum LayerFamily {
     Activation,
     Regularisation,
     Merge,
+    Sequence,
 }
 
 impl LayerKind {
-    pub const ALL: [LayerKind; 20] = [
+    pub const ALL: [LayerKind; 24] = [
         LayerKind::Input,
         LayerKind::Dense,
         LayerKind::Embedding,
+        LayerKind::PositionalEmbedding,
+        LayerKind::Lstm,
+        LayerKind::Gru,
+        LayerKind::SelfAttention,
         LayerKind::Conv2d,
         LayerKind::MaxPool2d,
         LayerKind::AvgPool2d,
@@ -272,6 +304,10 @@ impl LayerKind {
             LayerKind::Input => "Input",
             LayerKind::Dense => "Dense",
             LayerKind::Embedding => "Embedding",
+            LayerKind::PositionalEmbedding => "PositionalEmbedding",
+            LayerKind::Lstm => "LSTM",
+            LayerKind::Gru => "GRU",
+            LayerKind::SelfAttention => "SelfAttention",
             LayerKind::Conv2d => "Conv2d",
             LayerKind::MaxPool2d => "MaxPool2d",
             LayerKind::AvgPool2d => "AvgPool2d",
@@ -298,6 +334,10 @@ impl LayerKind {
             LayerKind::Input => "Where samples from the data set enter the network; its shape is one sample's shape.",
             LayerKind::Dense => "Fully connected layer: every output is a weighted sum of all inputs plus a bias.",
             LayerKind::Embedding => "Looks up a learned vector for each token id, turning text into numbers a network can read.",
+            LayerKind::PositionalEmbedding => "Adds a learned vector for each position, so later layers know where in the sequence a token is.",
+            LayerKind::Lstm => "A recurrent layer that reads a sequence step by step, keeping a memory it learns to update and forget.",
+            LayerKind::Gru => "A lighter recurrent layer than the LSTM: a memory with reset and update gates.",
+            LayerKind::SelfAttention => "Lets every position look at the others and mix in what is relevant: the heart of a transformer.",
             LayerKind::Conv2d => "Slides small learned filters over an image to detect local patterns such as edges and strokes.",
             LayerKind::MaxPool2d => "Keeps the largest value in each window, shrinking the image while keeping strong features.",
             LayerKind::AvgPool2d => "Averages each window, shrinking the image smoothly.",
@@ -322,6 +362,10 @@ impl LayerKind {
         match self {
             LayerKind::Input | LayerKind::Output => LayerFamily::Io,
             LayerKind::Dense | LayerKind::Embedding => LayerFamily::Linear,
+            LayerKind::PositionalEmbedding
+            | LayerKind::Lstm
+            | LayerKind::Gru
+            | LayerKind::SelfAttention => LayerFamily::Sequence,
             LayerKind::Conv2d | LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
                 LayerFamily::Convolution
             }
@@ -349,6 +393,19 @@ impl LayerKind {
             LayerKind::Dense => Layer::Dense {
                 units: 64,
                 bias: true,
+            },
+            LayerKind::PositionalEmbedding => Layer::PositionalEmbedding { max_len: 64 },
+            LayerKind::Lstm => Layer::Lstm {
+                hidden: 64,
+                sequences: true,
+            },
+            LayerKind::Gru => Layer::Gru {
+                hidden: 64,
+                sequences: true,
+            },
+            LayerKind::SelfAttention => Layer::SelfAttention {
+                heads: 4,
+                causal: true,
             },
             LayerKind::Embedding => Layer::Embedding {
                 vocab: 100,
@@ -398,6 +455,10 @@ impl LayerKind {
             LayerKind::Input => "input",
             LayerKind::Dense => "fc",
             LayerKind::Embedding => "embed",
+            LayerKind::PositionalEmbedding => "pos",
+            LayerKind::Lstm => "lstm",
+            LayerKind::Gru => "gru",
+            LayerKind::SelfAttention => "attn",
             LayerKind::Conv2d => "conv",
             LayerKind::MaxPool2d => "maxpool",
             LayerKind::AvgPool2d => "avgpool",
@@ -431,6 +492,10 @@ impl Layer {
             Layer::Input { .. } => LayerKind::Input,
             Layer::Dense { .. } => LayerKind::Dense,
             Layer::Embedding { .. } => LayerKind::Embedding,
+            Layer::PositionalEmbedding { .. } => LayerKind::PositionalEmbedding,
+            Layer::Lstm { .. } => LayerKind::Lstm,
+            Layer::Gru { .. } => LayerKind::Gru,
+            Layer::SelfAttention { .. } => LayerKind::SelfAttention,
             Layer::Conv2d { .. } => LayerKind::Conv2d,
             Layer::MaxPool2d { .. } => LayerKind::MaxPool2d,
             Layer::AvgPool2d { .. } => LayerKind::AvgPool2d,
@@ -480,6 +545,16 @@ impl Layer {
                 format!("{units} units{}", if *bias { "" } else { ", no bias" })
             }
             Layer::Embedding { vocab, dim } => format!("{vocab} tokens → {dim}"),
+            Layer::PositionalEmbedding { max_len } => format!("up to {max_len} positions"),
+            Layer::Lstm { hidden, sequences } | Layer::Gru { hidden, sequences } => {
+                format!(
+                    "{hidden} units{}",
+                    if *sequences { "" } else { ", last step" }
+                )
+            }
+            Layer::SelfAttention { heads, causal } => {
+                format!("{heads} heads{}", if *causal { ", causal" } else { "" })
+            }
             Layer::Conv2d {
                 filters,
                 kernel,

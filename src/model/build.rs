@@ -47,6 +47,8 @@ pub enum TargetEncoding {
     Binary,
     /// Numeric targets as they are.
     Values,
+    /// The next token at every position [B, T] (language models over windows of a text).
+    SequenceLabels,
 }
 
 struct Step {
@@ -288,6 +290,22 @@ impl Model {
         let out_node = self.graph.nodes[self.pred].label();
         let pred = self.prediction_shape();
         let n_out = pred.numel();
+        if pred.rank() == 2 && self.loss == Loss::CrossEntropy {
+            let (t, c) = (pred.dims[0], pred.dims[1]);
+            let classes = data.n_classes().unwrap_or(0);
+            if !data.is_windows() || data.sample_shape != [t] {
+                return Err(ModelError::Data(format!(
+                    "{out_node} predicts a class at each of {t} steps, which needs next-token data (a text file, next character) with a context of {t}"
+                )));
+            }
+            if c != classes {
+                return Err(ModelError::Data(format!(
+                    "{out_node} gives {c} scores per step but {} has {classes} tokens: give it {classes} outputs",
+                    data.name
+                )));
+            }
+            return Ok(TargetEncoding::SequenceLabels);
+        }
         match (self.loss, data.n_classes()) {
             (Loss::CrossEntropy, Some(c)) => {
                 if n_out != c {

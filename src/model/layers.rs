@@ -7,7 +7,7 @@ use candle_nn::{Init, VarBuilder};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::kernels::{pool2d, PoolKind};
+use super::kernels::{conv2d, linear, pool2d, relu, PoolKind};
 use super::params::ParamStore;
 
 /// Per-forward state: training or evaluation, and the seeded generator for dropout.
@@ -32,6 +32,28 @@ pub(crate) enum Op {
         b: Option<Tensor>,
     },
     Embedding(Tensor),
+    PositionalEmbedding(Tensor),
+    Lstm {
+        wx: Tensor,
+        wh: Tensor,
+        b: Tensor,
+        sequences: bool,
+    },
+    Gru {
+        wx: Tensor,
+        wh: Tensor,
+        bx: Tensor,
+        bh: Tensor,
+        sequences: bool,
+    },
+    Attention {
+        wqkv: Tensor,
+        bqkv: Tensor,
+        wo: Tensor,
+        bo: Tensor,
+        heads: usize,
+        causal: bool,
+    },
     Conv2d {
         w: Tensor,
         b: Option<Tensor>,
@@ -106,6 +128,65 @@ impl Op {
                     stdev: 1.0,
                 },
             )?),
+            Layer::PositionalEmbedding { max_len } => {
+                let d = inputs[0].dims[1];
+                Op::PositionalEmbedding(vb.get_with_hints(
+                    (*max_len, d),
+                    "weight",
+                    Init::Randn {
+                        mean: 0.0,
+                        stdev: 0.02,
+                    },
+                )?)
+            }
+            Layer::Lstm { hidden, sequences } | Layer::Gru { hidden, sequences } => {
+                let f = inputs[0].dims[1];
+                let gates = if matches!(layer, Layer::Lstm { .. }) {
+                    4
+                } else {
+                    3
+                };
+                // PyTorch's recurrent initialisation: uniform ±1/sqrt(hidden) everywhere.
+                let bound = 1.0 / (*hidden as f64).sqrt();
+                let init = Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                };
+                let wx = vb.get_with_hints((gates * hidden, f), "weight_ih", init)?;
+                let wh = vb.get_with_hints((gates * hidden, *hidden), "weight_hh", init)?;
+                if gates == 4 {
+                    Op::Lstm {
+                        wx,
+                        wh,
+                        b: vb.get_with_hints(gates * hidden, "bias", init)?,
+                        sequences: *sequences,
+                    }
+                } else {
+                    Op::Gru {
+                        wx,
+                        wh,
+                        bx: vb.get_with_hints(gates * hidden, "bias_ih", init)?,
+                        bh: vb.get_with_hints(gates * hidden, "bias_hh", init)?,
+                        sequences: *sequences,
+                    }
+                }
+            }
+            Layer::SelfAttention { heads, causal } => {
+                let d = inputs[0].dims[1];
+                let bound = 1.0 / (d as f64).sqrt();
+                let init = Init::Uniform {
+                    lo: -bound,
+                    up: bound,
+                };
+                Op::Attention {
+                    wqkv: vb.get_with_hints((3 * d, d), "qkv_weight", init)?,
+                    bqkv: vb.get_with_hints(3 * d, "qkv_bias", init)?,
+                    wo: vb.get_with_hints((d, d), "out_weight", init)?,
+                    bo: vb.get_with_hints(d, "out_bias", init)?,
+                    heads: *heads,
+                    causal: *causal,
+                }
+            }
             Layer::Conv2d {
                 filters,
                 kernel,
@@ -191,38 +272,42 @@ impl Op {
         let x = xs[0];
         match self {
             Op::Input | Op::Output => Ok(x.clone()),
-            Op::Dense { w, b } => {
-                let y = match x.rank() {
-                    2 => x.matmul(&w.t()?)?,
-                    _ => {
-                        // [B, T, F]: one matmul over all positions.
-                        let (bsz, t, f) = x.dims3()?;
-                        x.reshape((bsz * t, f))?
-                            .matmul(&w.t()?)?
-                            .reshape((bsz, t, ()))?
-                    }
-                };
-                match b {
-                    Some(b) => y.broadcast_add(b),
-                    None => Ok(y),
-                }
-            }
+            Op::Dense { w, b } => linear(x, w, b.as_ref()),
             Op::Embedding(w) => {
                 let (bsz, t) = x.dims2()?;
                 w.index_select(&x.flatten_all()?, 0)?.reshape((bsz, t, ()))
             }
+            Op::PositionalEmbedding(table) => {
+                let t = x.dim(1)?;
+                x.broadcast_add(&table.narrow(0, 0, t)?)
+            }
+            Op::Lstm {
+                wx,
+                wh,
+                b,
+                sequences,
+            } => lstm(x, wx, wh, b, *sequences),
+            Op::Gru {
+                wx,
+                wh,
+                bx,
+                bh,
+                sequences,
+            } => gru(x, wx, wh, bx, bh, *sequences),
+            Op::Attention {
+                wqkv,
+                bqkv,
+                wo,
+                bo,
+                heads,
+                causal,
+            } => attention(x, wqkv, bqkv, wo, bo, *heads, *causal),
             Op::Conv2d {
                 w,
                 b,
                 stride,
                 padding,
-            } => {
-                let y = x.conv2d(w, *padding, *stride, 1, 1)?;
-                match b {
-                    Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-                    None => Ok(y),
-                }
-            }
+            } => conv2d(x, w, b.as_ref(), *stride, *padding),
             Op::Pool {
                 kind,
                 kernel,
@@ -234,7 +319,7 @@ impl Op {
                 shape.extend_from_slice(dims);
                 x.reshape(shape)
             }
-            Op::Relu => x.relu(),
+            Op::Relu => relu(x),
             Op::LeakyRelu(slope) => x.maximum(&(x * *slope)?),
             Op::Sigmoid => candle_nn::ops::sigmoid(x),
             Op::Tanh => x.tanh(),
@@ -285,6 +370,112 @@ impl Op {
             Op::Concat(axis) => Tensor::cat(xs, *axis),
         }
     }
+}
+
+/// x [B, T, F] · wᵀ + b over all positions in one matmul.
+fn linear_seq(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    linear(x, w, Some(b))
+}
+
+fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor, sequences: bool) -> Result<Tensor> {
+    let (bsz, t, _) = x.dims3()?;
+    let hidden = wh.dim(1)?;
+    // The input projection for every step at once; only h·W_hh runs per step.
+    let xp = linear_seq(x, wx, b)?;
+    let mut h = Tensor::zeros((bsz, hidden), x.dtype(), x.device())?;
+    let mut c = h.clone();
+    let wh_t = wh.t()?;
+    let mut outs = Vec::with_capacity(t);
+    for step in 0..t {
+        let gates = (xp.narrow(1, step, 1)?.squeeze(1)? + h.matmul(&wh_t)?)?;
+        let i = candle_nn::ops::sigmoid(&gates.narrow(1, 0, hidden)?)?;
+        let f = candle_nn::ops::sigmoid(&gates.narrow(1, hidden, hidden)?)?;
+        let g = gates.narrow(1, 2 * hidden, hidden)?.tanh()?;
+        let o = candle_nn::ops::sigmoid(&gates.narrow(1, 3 * hidden, hidden)?)?;
+        c = ((f * &c)? + (i * g)?)?;
+        h = (o * c.tanh()?)?;
+        if sequences {
+            outs.push(h.clone());
+        }
+    }
+    if sequences {
+        Tensor::stack(&outs, 1)
+    } else {
+        Ok(h)
+    }
+}
+
+fn gru(
+    x: &Tensor,
+    wx: &Tensor,
+    wh: &Tensor,
+    bx: &Tensor,
+    bh: &Tensor,
+    sequences: bool,
+) -> Result<Tensor> {
+    let (bsz, t, _) = x.dims3()?;
+    let hidden = wh.dim(1)?;
+    let xp = linear_seq(x, wx, bx)?;
+    let mut h = Tensor::zeros((bsz, hidden), x.dtype(), x.device())?;
+    let wh_t = wh.t()?;
+    let mut outs = Vec::with_capacity(t);
+    for step in 0..t {
+        let xs = xp.narrow(1, step, 1)?.squeeze(1)?;
+        let hs = h.matmul(&wh_t)?.broadcast_add(bh)?;
+        let r = candle_nn::ops::sigmoid(&(xs.narrow(1, 0, hidden)? + hs.narrow(1, 0, hidden)?)?)?;
+        let z = candle_nn::ops::sigmoid(
+            &(xs.narrow(1, hidden, hidden)? + hs.narrow(1, hidden, hidden)?)?,
+        )?;
+        let n = (xs.narrow(1, 2 * hidden, hidden)? + (r * hs.narrow(1, 2 * hidden, hidden)?)?)?
+            .tanh()?;
+        // h' = (1 - z) n + z h
+        h = ((&n - (&z * &n)?)? + (z * &h)?)?;
+        if sequences {
+            outs.push(h.clone());
+        }
+    }
+    if sequences {
+        Tensor::stack(&outs, 1)
+    } else {
+        Ok(h)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attention(
+    x: &Tensor,
+    wqkv: &Tensor,
+    bqkv: &Tensor,
+    wo: &Tensor,
+    bo: &Tensor,
+    heads: usize,
+    causal: bool,
+) -> Result<Tensor> {
+    let (bsz, t, d) = x.dims3()?;
+    let hd = d / heads;
+    let qkv = linear_seq(x, wqkv, bqkv)?
+        .reshape((bsz, t, 3, heads, hd))?
+        .permute((2, 0, 3, 1, 4))?;
+    let q = qkv.get(0)?.contiguous()?;
+    let k = qkv.get(1)?.contiguous()?;
+    let v = qkv.get(2)?.contiguous()?;
+    let mut att = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+    if causal {
+        let mask: Vec<f32> = (0..t * t)
+            .map(|p| {
+                if p % t > p / t {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mask = Tensor::from_vec(mask, (t, t), x.device())?.to_dtype(x.dtype())?;
+        att = att.broadcast_add(&mask)?;
+    }
+    let y = softmax_last(&att)?.matmul(&v)?;
+    let y = y.transpose(1, 2)?.reshape((bsz, t, d))?;
+    linear_seq(&y, wo, bo)
 }
 
 /// Softmax over the last axis from primitive ops (which all have a backward pass).

@@ -14,9 +14,14 @@ pub enum TargetBatch {
 pub fn loss(kind: Loss, pred: &Tensor, target: &TargetBatch) -> Result<Tensor> {
     match (kind, target) {
         (Loss::CrossEntropy, TargetBatch::Labels(labels)) => {
-            let logp = candle_nn::ops::log_softmax(pred, D::Minus1)?;
-            let picked = logp.gather(&labels.unsqueeze(1)?, 1)?;
-            picked.mean_all()?.neg()
+            // Sequences [B, T, C] with labels [B, T]: every position is a sample.
+            let (pred, labels) = if pred.rank() == 3 {
+                let c = pred.dim(2)?;
+                (pred.reshape(((), c))?, labels.flatten_all()?)
+            } else {
+                (pred.clone(), labels.clone())
+            };
+            super::kernels::softmax_cross_entropy(&pred, &labels)
         }
         (Loss::Mse, TargetBatch::Values(t)) => pred.sub(t)?.sqr()?.mean_all(),
         (Loss::BinaryCrossEntropy, TargetBatch::Values(t)) => {
@@ -32,9 +37,15 @@ pub fn loss(kind: Loss, pred: &Tensor, target: &TargetBatch) -> Result<Tensor> {
 /// Number of correct predictions in the batch, where accuracy means something.
 /// `labels` are the class indices of the batch.
 pub fn correct(kind: Loss, pred: &Tensor, labels: &[u32]) -> Result<Option<usize>> {
-    if labels.is_empty() || pred.rank() != 2 {
+    if labels.is_empty() {
         return Ok(None);
     }
+    let pred = match pred.rank() {
+        2 => pred.clone(),
+        3 => pred.reshape(((), pred.dim(2)?))?,
+        _ => return Ok(None),
+    };
+    let pred = &pred;
     let predicted: Vec<u32> = if pred.dim(1)? == 1 {
         // One output: a positive logit (BCE) or a value above 0.5 (MSE) means class 1.
         let threshold = if kind == Loss::BinaryCrossEntropy {

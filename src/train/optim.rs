@@ -1,14 +1,26 @@
 //! Optimisers over a model's variables: SGD (momentum, Nesterov), Adam, AdamW, RMSprop.
 
 use super::settings::Optimizer;
+use crate::model::kernels::{adam_update, AdamStep};
 use candle_core::backprop::GradStore;
-use candle_core::{Result, Tensor, Var};
+use candle_core::{DType, Result, Tensor, Var};
 
 enum State {
     Empty,
+    /// Moments of the fused in-place Adam update (f32 parameters).
+    AdamFused {
+        m: Vec<f32>,
+        v: Vec<f32>,
+    },
     Momentum(Tensor),
-    Adam { m: Tensor, v: Tensor },
-    Rms { sq: Tensor, buf: Option<Tensor> },
+    Adam {
+        m: Tensor,
+        v: Tensor,
+    },
+    Rms {
+        sq: Tensor,
+        buf: Option<Tensor>,
+    },
 }
 
 pub struct Optim {
@@ -44,6 +56,32 @@ impl Optim {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
+            if let (
+                Optimizer::Adam { beta1, beta2, eps } | Optimizer::AdamW { beta1, beta2, eps },
+                DType::F32,
+            ) = (self.kind, var.dtype())
+            {
+                if matches!(state, State::Empty) {
+                    *state = State::AdamFused {
+                        m: Vec::new(),
+                        v: Vec::new(),
+                    };
+                }
+                if let State::AdamFused { m, v } = state {
+                    let step = AdamStep {
+                        lr: lr as f32,
+                        beta1: beta1 as f32,
+                        beta2: beta2 as f32,
+                        eps: eps as f32,
+                        weight_decay: wd as f32,
+                        decoupled: matches!(self.kind, Optimizer::AdamW { .. }),
+                        bias1: (1.0 - beta1.powi(t)) as f32,
+                        bias2: (1.0 - beta2.powi(t)) as f32,
+                    };
+                    adam_update(var.as_tensor(), g, m, v, step)?;
+                    continue;
+                }
+            }
             // Detached copies: update arithmetic must not grow the autograd graph across steps.
             let mut g = g.detach();
             let w = var.as_tensor().detach();

@@ -310,7 +310,7 @@ fn train(
             let batch_correct = correct(model.loss_kind(), &pred, &labels)?;
             if let Some(c) = batch_correct {
                 right += c;
-                labelled += batch.len();
+                labelled += labels.len();
             }
             if let Some(spec) = req.boundary {
                 let now = start.elapsed().as_secs_f64();
@@ -325,7 +325,7 @@ fn train(
                 step,
                 epoch,
                 loss: loss_value,
-                accuracy: batch_correct.map(|c| c as f32 / batch.len() as f32),
+                accuracy: batch_correct.map(|c| c as f32 / labels.len().max(1) as f32),
                 lr,
                 samples,
                 elapsed_ms: elapsed_ms(paused),
@@ -407,11 +407,19 @@ pub fn make_batch_augmented(
         Tensor::from_vec(xs, shape, &Device::Cpu)?
     };
     let mut labels = Vec::new();
-    data.gather_labels(idx, &mut labels);
+    if encoding == TargetEncoding::SequenceLabels {
+        data.gather_sequence_labels(idx, &mut labels);
+    } else {
+        data.gather_labels(idx, &mut labels);
+    }
     let n = idx.len();
     let target = match encoding {
         TargetEncoding::Labels => {
             TargetBatch::Labels(Tensor::from_vec(labels.clone(), n, &Device::Cpu)?)
+        }
+        TargetEncoding::SequenceLabels => {
+            let t = labels.len() / n.max(1);
+            TargetBatch::Labels(Tensor::from_vec(labels.clone(), (n, t), &Device::Cpu)?)
         }
         TargetEncoding::OneHot(c) => {
             let mut v = vec![0f32; n * c];
@@ -456,7 +464,7 @@ pub fn evaluate(
         loss_sum += model.loss(&pred, &target)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
         if let Some(c) = correct(model.loss_kind(), &pred, &labels)? {
             right += c;
-            labelled += chunk.len();
+            labelled += labels.len();
         }
     }
     Ok(Some(Some(EvalMetrics {

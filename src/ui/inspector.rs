@@ -202,6 +202,17 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
             usize_ui(ui, "Vocabulary", vocab, 1..=1_000_000);
             usize_ui(ui, "Dimension", dim, 1..=4096);
         }
+        Layer::PositionalEmbedding { max_len } => {
+            usize_ui(ui, "Maximum length", max_len, 1..=65_536)
+        }
+        Layer::Lstm { hidden, sequences } | Layer::Gru { hidden, sequences } => {
+            usize_ui(ui, "Hidden units", hidden, 1..=4096);
+            ui.checkbox(sequences, "Output every step (off: only the last)");
+        }
+        Layer::SelfAttention { heads, causal } => {
+            usize_ui(ui, "Heads", heads, 1..=64);
+            ui.checkbox(causal, "Causal (see only earlier positions)");
+        }
         Layer::Conv2d {
             filters,
             kernel,

@@ -5,10 +5,11 @@ use super::theme::family_color;
 use crate::graph::{LayerFamily, LayerKind};
 use egui::{Label, RichText, Sense, Ui};
 
-const GROUPS: [(LayerFamily, &str); 7] = [
+const GROUPS: [(LayerFamily, &str); 8] = [
     (LayerFamily::Io, "Input / output"),
     (LayerFamily::Linear, "Dense"),
     (LayerFamily::Convolution, "Convolution"),
+    (LayerFamily::Sequence, "Sequences"),
     (LayerFamily::Activation, "Activations"),
     (
         LayerFamily::Regularisation,

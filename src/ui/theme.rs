@@ -30,6 +30,7 @@ pub fn family_color(family: LayerFamily, dark: bool) -> Color32 {
         LayerFamily::Activation => (200, 130, 50),
         LayerFamily::Regularisation => (40, 150, 150),
         LayerFamily::Merge => (170, 80, 110),
+        LayerFamily::Sequence => (190, 160, 40),
     };
     if dark {
         Color32::from_rgb(r, g, b)

@@ -1,6 +1,17 @@
 //! Hand-written candle ops (CustomOp) with their own backward, where candle's are missing,
 //! wrong or slow. Each is checked against finite differences in tests/gradients.rs.
 
+mod activation;
+mod adam;
+mod conv;
+pub mod gemm;
+mod linear;
 mod pool;
+mod softmax_ce;
 
+pub use activation::relu;
+pub use adam::{adam_update, AdamStep};
+pub use conv::conv2d;
+pub use linear::linear;
 pub use pool::{pool2d, PoolKind};
+pub use softmax_ce::softmax_cross_entropy;

@@ -1,5 +1,7 @@
 //! `glassbox bench`: training throughput through Glassbox's worker versus a bare candle loop.
 
+mod training;
+
 use crate::data::{epoch_batches, Dataset};
 use crate::model::kernels::{pool2d, PoolKind};
 use crate::model::Model;
@@ -34,6 +36,20 @@ pub struct BenchArgs {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     match args.workload.as_str() {
+        w @ ("mlp" | "cnn" | "lstm" | "transformer") => {
+            let work = training::workload(w)?;
+            let r = training::measure(&work, args.warmup, args.reps.max(3), 1.0)?;
+            println!(
+                "{w}: {:.0} {} (median; min {:.0}, max {:.0}; {:.2} ms per step), {} thread(s)",
+                r.median,
+                work.unit,
+                r.min,
+                r.max,
+                r.step_ms,
+                candle_core::utils::get_num_threads()
+            );
+            Ok(())
+        }
         "worker" => worker_vs_bare(args),
         "data" => data_load(args),
         "snapshots" => snapshot_overhead(args),
