@@ -333,7 +333,7 @@ fn add_needs_equal_shapes_concat_joins_an_axis() {
 #[test]
 fn output_checks_the_loss_against_the_prediction() {
     let g = Graph::chain(vec![
-        input(&[4, 4]),
+        input(&[3, 4, 4]),
         Node::new("out", out(Loss::CrossEntropy)),
     ]);
     let e = analyze(&g).errors[0].to_string();
@@ -343,6 +343,12 @@ fn output_checks_the_loss_against_the_prediction() {
     );
     let g = Graph::chain(vec![input(&[1]), Node::new("out", out(Loss::CrossEntropy))]);
     assert!(!analyze(&g).is_ok());
+    // Scores per step [B, T, classes] are fine for next-token prediction.
+    let g = Graph::chain(vec![
+        input(&[8, 5]),
+        Node::new("out", out(Loss::CrossEntropy)),
+    ]);
+    assert!(analyze(&g).is_ok());
     let g = Graph::chain(vec![
         input(&[1]),
         Node::new("out", out(Loss::BinaryCrossEntropy)),

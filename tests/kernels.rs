@@ -268,3 +268,115 @@ fn fused_adam_matches_the_textbook_update() {
         }
     }
 }
+
+#[test]
+fn layer_norm_gelu_attention_and_lstm_match_candle() {
+    use candle_core::{Var, D};
+    use glassbox::model::kernels::{attention, gelu, layer_norm, lstm_recurrence};
+    // Layer norm: reference from primitive candle ops.
+    let x = Var::from_tensor(&randn(&[3, 4, 6], 2.0)).unwrap();
+    let g = Var::from_tensor(&randn(&[6], 1.0)).unwrap();
+    let b = Var::from_tensor(&randn(&[6], 1.0)).unwrap();
+    let mean = x.as_tensor().mean_keepdim(D::Minus1).unwrap();
+    let c = x.as_tensor().broadcast_sub(&mean).unwrap();
+    let var = c.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
+    let reference = c
+        .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
+        .unwrap()
+        .broadcast_mul(g.as_tensor())
+        .unwrap()
+        .broadcast_add(b.as_tensor())
+        .unwrap();
+    compare(
+        &[&x, &g, &b],
+        layer_norm(x.as_tensor(), g.as_tensor(), b.as_tensor(), 1e-5).unwrap(),
+        reference,
+        "layer norm",
+    );
+
+    let a = Var::from_tensor(&randn(&[5, 11], 2.0)).unwrap();
+    compare(
+        &[&a],
+        gelu(a.as_tensor()).unwrap(),
+        a.as_tensor().gelu_erf().unwrap(),
+        "gelu",
+    );
+
+    // Attention: reference through reshapes, matmuls and a masked softmax.
+    let (bsz, t, heads, d) = (2, 5, 2, 4);
+    let qkv = Var::from_tensor(&randn(&[bsz, t, 3 * d], 1.0)).unwrap();
+    for causal in [false, true] {
+        let hd = d / heads;
+        let parts = qkv
+            .as_tensor()
+            .reshape((bsz, t, 3, heads, hd))
+            .unwrap()
+            .permute((2, 0, 3, 1, 4))
+            .unwrap();
+        let (q, k, v) = (
+            parts.get(0).unwrap().contiguous().unwrap(),
+            parts.get(1).unwrap().contiguous().unwrap(),
+            parts.get(2).unwrap().contiguous().unwrap(),
+        );
+        let mut s = (q.matmul(&k.t().unwrap()).unwrap() * (1.0 / (hd as f64).sqrt())).unwrap();
+        if causal {
+            let mask: Vec<f32> = (0..t * t)
+                .map(|p| {
+                    if p % t > p / t {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            s = s
+                .broadcast_add(&Tensor::from_vec(mask, (t, t), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+        let p = candle_nn::ops::softmax(&s, D::Minus1).unwrap();
+        let reference = p
+            .matmul(&v)
+            .unwrap()
+            .transpose(1, 2)
+            .unwrap()
+            .reshape((bsz, t, d))
+            .unwrap();
+        compare(
+            &[&qkv],
+            attention(qkv.as_tensor(), heads, causal).unwrap(),
+            reference,
+            "attention",
+        );
+    }
+
+    // LSTM recurrence: reference step by step with candle ops (gate order i, f, g, o).
+    let (bsz, t, h) = (3, 4, 5);
+    let xp = Var::from_tensor(&randn(&[bsz, t, 4 * h], 1.0)).unwrap();
+    let wh = Var::from_tensor(&randn(&[4 * h, h], 0.4)).unwrap();
+    let mut hs = Tensor::zeros((bsz, h), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let mut cs = hs.clone();
+    let mut outs = Vec::new();
+    for step in 0..t {
+        let gates = (xp
+            .as_tensor()
+            .narrow(1, step, 1)
+            .unwrap()
+            .squeeze(1)
+            .unwrap()
+            + hs.matmul(&wh.as_tensor().t().unwrap()).unwrap())
+        .unwrap();
+        let sig = |o: usize| candle_nn::ops::sigmoid(&gates.narrow(1, o * h, h).unwrap()).unwrap();
+        let (i, f, o) = (sig(0), sig(1), sig(3));
+        let gg = gates.narrow(1, 2 * h, h).unwrap().tanh().unwrap();
+        cs = ((f * &cs).unwrap() + (i * gg).unwrap()).unwrap();
+        hs = (o * cs.tanh().unwrap()).unwrap();
+        outs.push(hs.clone());
+    }
+    let reference = Tensor::stack(&outs, 1).unwrap();
+    compare(
+        &[&xp, &wh],
+        lstm_recurrence(xp.as_tensor(), wh.as_tensor()).unwrap(),
+        reference,
+        "lstm",
+    );
+}

@@ -323,7 +323,7 @@ impl Op {
             Op::LeakyRelu(slope) => x.maximum(&(x * *slope)?),
             Op::Sigmoid => candle_nn::ops::sigmoid(x),
             Op::Tanh => x.tanh(),
-            Op::Gelu => x.gelu_erf(),
+            Op::Gelu => super::kernels::gelu(x),
             Op::Softmax => softmax_last(x),
             Op::Dropout(p) => match (&mut ctx.rng, ctx.train && *p > 0.0) {
                 (Some(rng), true) => {
@@ -378,6 +378,16 @@ fn linear_seq(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor, sequences: bool) -> Result<Tensor> {
+    if x.dtype() == candle_core::DType::F32 {
+        // The fused recurrence; the input projection for all steps is one Dense op before it.
+        let hs = super::kernels::lstm_recurrence(&linear_seq(x, wx, b)?, wh)?;
+        let t = hs.dim(1)?;
+        return if sequences {
+            Ok(hs)
+        } else {
+            hs.narrow(1, t - 1, 1)?.squeeze(1)
+        };
+    }
     let (bsz, t, _) = x.dims3()?;
     let hidden = wh.dim(1)?;
     // The input projection for every step at once; only h·W_hh runs per step.
@@ -451,6 +461,10 @@ fn attention(
     heads: usize,
     causal: bool,
 ) -> Result<Tensor> {
+    if x.dtype() == candle_core::DType::F32 {
+        let y = super::kernels::attention(&linear_seq(x, wqkv, bqkv)?, heads, causal)?;
+        return linear_seq(&y, wo, bo);
+    }
     let (bsz, t, d) = x.dims3()?;
     let hd = d / heads;
     let qkv = linear_seq(x, wqkv, bqkv)?
@@ -486,6 +500,9 @@ pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
 }
 
 pub(crate) fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    if x.dtype() == candle_core::DType::F32 {
+        return super::kernels::layer_norm(x, gamma, beta, eps);
+    }
     let mean = x.mean_keepdim(D::Minus1)?;
     let centred = x.broadcast_sub(&mean)?;
     let var = centred.sqr()?.mean_keepdim(D::Minus1)?;

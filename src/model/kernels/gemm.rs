@@ -47,6 +47,57 @@ impl<'a> View<'a> {
     }
 }
 
+/// Like `matmul`, into rows of `dst` that are `dst_rs` apart (a column block of a wider matrix).
+#[allow(clippy::too_many_arguments)] // the shape of a gemm call
+pub fn matmul_rows(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    dst: &mut [f32],
+    dst_rs: usize,
+    accumulate: bool,
+    par: Parallelism,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        dst_rs >= n && dst.len() >= (m - 1) * dst_rs + n,
+        "destination too small"
+    );
+    let last = |v: &View, r: usize, c: usize| (r as isize - 1) * v.rs + (c as isize - 1) * v.cs;
+    assert!(
+        k > 0 && last(&a, m, k) < a.data.len() as isize && last(&b, k, n) < b.data.len() as isize,
+        "operand too small"
+    );
+    // SAFETY: the asserts keep every index inside the slices; `dst` is exclusively borrowed.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs,
+            a.rs,
+            b.data.as_ptr(),
+            b.cs,
+            b.rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
 /// dst[m, n] (row-major) = A[m, k] · B[k, n], or += when `accumulate`.
 #[allow(clippy::too_many_arguments)] // the shape of a gemm call
 pub fn matmul(

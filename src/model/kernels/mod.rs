@@ -3,15 +3,22 @@
 
 mod activation;
 mod adam;
+mod attention;
 mod conv;
+pub mod fastmath;
 pub mod gemm;
 mod linear;
+mod lstm;
+mod norm;
 mod pool;
 mod softmax_ce;
 
 pub use activation::relu;
 pub use adam::{adam_update, AdamStep};
+pub use attention::attention;
 pub use conv::conv2d;
 pub use linear::linear;
+pub use lstm::lstm_recurrence;
+pub use norm::{gelu, layer_norm};
 pub use pool::{pool2d, PoolKind};
 pub use softmax_ce::softmax_cross_entropy;

@@ -1,0 +1,251 @@
+//! Multi-head self-attention core as one op: from the packed projections qkv [B, T, 3D] to the
+//! mixed values [B, T, D], with scores, (causal) softmax and the value mix per head read and
+//! written in place through strides: no permute copies, and a backward that reuses the saved
+//! attention weights.
+
+use super::fastmath::exp;
+use super::gemm::{f32_slice, matmul, matmul_rows, threads, with_f32, View};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+pub struct Attention {
+    heads: usize,
+    causal: bool,
+    /// Softmax weights [B, heads, T, T].
+    probs: Mutex<Vec<f32>>,
+}
+
+struct Dims {
+    b: usize,
+    t: usize,
+    d: usize,
+    hd: usize,
+    nh: usize,
+}
+
+impl Attention {
+    fn dims(&self, shape: &[usize]) -> Result<Dims> {
+        let &[b, t, d3] = shape else {
+            candle_core::bail!("attention expects qkv [B, T, 3D], got {shape:?}");
+        };
+        let d = d3 / 3;
+        if d3 % 3 != 0 || d % self.heads != 0 {
+            candle_core::bail!(
+                "attention: {d3} values per step do not split into q, k, v of {} heads",
+                self.heads
+            );
+        }
+        Ok(Dims {
+            b,
+            t,
+            d,
+            hd: d / self.heads,
+            nh: self.heads,
+        })
+    }
+
+    /// One sample: scores, softmax and mix for every head; fills `probs` [nh, T, T] and `y` [T, D].
+    fn forward_sample(&self, g: &Dims, qkv: &[f32], probs: &mut [f32], y: &mut [f32]) {
+        let (t, d, hd) = (g.t, g.d, g.hd);
+        let scale = 1.0 / (hd as f32).sqrt();
+        for h in 0..g.nh {
+            let q = View {
+                data: &qkv[h * hd..],
+                rs: 3 * d as isize,
+                cs: 1,
+            };
+            let kt = View {
+                data: &qkv[d + h * hd..],
+                rs: 1,
+                cs: 3 * d as isize,
+            };
+            let p = &mut probs[h * t * t..(h + 1) * t * t];
+            matmul(t, t, hd, q, kt, p, false, Parallelism::None);
+            for i in 0..t {
+                let row = &mut p[i * t..(i + 1) * t];
+                let valid = if self.causal { i + 1 } else { t };
+                let max = row[..valid]
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+                let mut sum = 0.0;
+                for v in &mut row[..valid] {
+                    *v = exp(*v * scale - max);
+                    sum += *v;
+                }
+                let inv = 1.0 / sum;
+                row[..valid].iter_mut().for_each(|v| *v *= inv);
+                row[valid..].fill(0.0);
+            }
+            let v = View {
+                data: &qkv[2 * d + h * hd..],
+                rs: 3 * d as isize,
+                cs: 1,
+            };
+            matmul_rows(
+                t,
+                hd,
+                t,
+                View::rows(p, t),
+                v,
+                &mut y[h * hd..],
+                d,
+                false,
+                Parallelism::None,
+            );
+        }
+    }
+
+    fn backward_sample(
+        &self,
+        g: &Dims,
+        qkv: &[f32],
+        probs: &[f32],
+        dy: &[f32],
+        dqkv: &mut [f32],
+        scratch: &mut Vec<f32>,
+    ) {
+        let (t, d, hd) = (g.t, g.d, g.hd);
+        let scale = 1.0 / (hd as f32).sqrt();
+        scratch.resize(t * t, 0.0);
+        for h in 0..g.nh {
+            let p = &probs[h * t * t..(h + 1) * t * t];
+            let d_out = View {
+                data: &dy[h * hd..],
+                rs: d as isize,
+                cs: 1,
+            };
+            // dV = Pᵀ · dO
+            matmul_rows(
+                t,
+                hd,
+                t,
+                View::transposed(p, t),
+                d_out,
+                &mut dqkv[2 * d + h * hd..],
+                3 * d,
+                false,
+                Parallelism::None,
+            );
+            // dP = dO · Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
+            let vt = View {
+                data: &qkv[2 * d + h * hd..],
+                rs: 1,
+                cs: 3 * d as isize,
+            };
+            let ds = &mut scratch[..t * t];
+            matmul(t, t, hd, d_out, vt, ds, false, Parallelism::None);
+            for i in 0..t {
+                let (pr, dr) = (&p[i * t..(i + 1) * t], &mut ds[i * t..(i + 1) * t]);
+                let dot: f32 = pr.iter().zip(dr.iter()).map(|(a, b)| a * b).sum();
+                for (dv, &pv) in dr.iter_mut().zip(pr) {
+                    *dv = pv * (*dv - dot) * scale;
+                }
+            }
+            // dQ = dS · K, dK = dSᵀ · Q
+            let k = View {
+                data: &qkv[d + h * hd..],
+                rs: 3 * d as isize,
+                cs: 1,
+            };
+            let q = View {
+                data: &qkv[h * hd..],
+                rs: 3 * d as isize,
+                cs: 1,
+            };
+            matmul_rows(
+                t,
+                hd,
+                t,
+                View::rows(ds, t),
+                k,
+                &mut dqkv[h * hd..],
+                3 * d,
+                false,
+                Parallelism::None,
+            );
+            matmul_rows(
+                t,
+                hd,
+                t,
+                View::transposed(ds, t),
+                q,
+                &mut dqkv[d + h * hd..],
+                3 * d,
+                false,
+                Parallelism::None,
+            );
+        }
+    }
+}
+
+impl CustomOp1 for Attention {
+    fn name(&self) -> &'static str {
+        "glassbox-attention"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = self.dims(l.dims())?;
+        let qkv = f32_slice(s, l)?;
+        let (t, d) = (g.t, g.d);
+        let mut probs = vec![0f32; g.b * g.nh * t * t];
+        let mut y = vec![0f32; g.b * t * d];
+        let work =
+            |((x, p), out): ((&[f32], &mut [f32]), &mut [f32])| self.forward_sample(&g, x, p, out);
+        let items = qkv
+            .chunks(t * 3 * d)
+            .zip(probs.chunks_mut(g.nh * t * t))
+            .zip(y.chunks_mut(t * d));
+        if threads() > 1 && g.b > 1 {
+            items.collect::<Vec<_>>().into_par_iter().for_each(work);
+        } else {
+            items.for_each(work);
+        }
+        *self.probs.lock().unwrap_or_else(|e| e.into_inner()) = probs;
+        Ok((CpuStorage::F32(y), Shape::from((g.b, t, d))))
+    }
+
+    fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let g = self.dims(qkv.dims())?;
+        let (t, d) = (g.t, g.d);
+        let probs = std::mem::take(&mut *self.probs.lock().unwrap_or_else(|e| e.into_inner()));
+        if probs.len() != g.b * g.nh * t * t {
+            candle_core::bail!("attention backward without its forward");
+        }
+        let dqkv = with_f32(qkv, |x| {
+            with_f32(grad, |dy| {
+                let mut dqkv = vec![0f32; g.b * t * 3 * d];
+                let items = x
+                    .chunks(t * 3 * d)
+                    .zip(probs.chunks(g.nh * t * t))
+                    .zip(dy.chunks(t * d))
+                    .zip(dqkv.chunks_mut(t * 3 * d));
+                type Item<'a> = (((&'a [f32], &'a [f32]), &'a [f32]), &'a mut [f32]);
+                let work = |(((x, p), dy), out): Item, scratch: &mut Vec<f32>| {
+                    self.backward_sample(&g, x, p, dy, out, scratch)
+                };
+                if threads() > 1 && g.b > 1 {
+                    items
+                        .collect::<Vec<_>>()
+                        .into_par_iter()
+                        .for_each_init(Vec::new, |s, it| work(it, s));
+                } else {
+                    let mut scratch = Vec::new();
+                    items.for_each(|it| work(it, &mut scratch));
+                }
+                dqkv
+            })
+        })??;
+        Ok(Some(Tensor::from_vec(dqkv, qkv.shape(), qkv.device())?))
+    }
+}
+
+/// Self-attention over packed projections `qkv` [B, T, 3D] with `heads` heads → [B, T, D].
+pub fn attention(qkv: &Tensor, heads: usize, causal: bool) -> Result<Tensor> {
+    qkv.contiguous()?.apply_op1(Attention {
+        heads,
+        causal,
+        probs: Mutex::new(Vec::new()),
+    })
+}

@@ -1,0 +1,169 @@
+//! Layer normalisation over the last axis and GELU, each as one op with its own backward.
+//! candle_nn's fused LayerNorm has no backward at all (gradients silently stop), and its
+//! composed version takes a dozen passes; GELU's erf goes through scalar libm.
+
+use super::fastmath::exp;
+use super::gemm::{f32_slice, with_f32};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::Mutex;
+
+pub struct LayerNorm {
+    eps: f32,
+    /// Per row: mean and 1/σ.
+    saved: Mutex<Vec<(f32, f32)>>,
+}
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "glassbox-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let d = *xl.dims().last().unwrap_or(&1);
+        let (x, gamma, beta) = (f32_slice(xs, xl)?, f32_slice(gs, gl)?, f32_slice(bs, bl)?);
+        if gamma.len() != d || beta.len() != d {
+            candle_core::bail!("layer norm: {d} features but {} scales", gamma.len());
+        }
+        let mut y = vec![0f32; x.len()];
+        let mut stats = Vec::with_capacity(x.len() / d.max(1));
+        for (row, out) in x.chunks(d).zip(y.chunks_mut(d)) {
+            let mean = row.iter().sum::<f32>() / d as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+            let rstd = 1.0 / (var + self.eps).sqrt();
+            for j in 0..d {
+                out[j] = (row[j] - mean) * rstd * gamma[j] + beta[j];
+            }
+            stats.push((mean, rstd));
+        }
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = stats;
+        Ok((CpuStorage::F32(y), xl.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = *x.dims().last().unwrap_or(&1);
+        let stats = std::mem::take(&mut *self.saved.lock().unwrap_or_else(|e| e.into_inner()));
+        let (dx, dg, db) = with_f32(x, |xv| {
+            with_f32(gamma, |gv| {
+                with_f32(grad, |g| {
+                    let mut dx = vec![0f32; xv.len()];
+                    let mut dg = vec![0f32; d];
+                    let mut db = vec![0f32; d];
+                    for (((row, gr), dxr), &(mean, rstd)) in xv
+                        .chunks(d)
+                        .zip(g.chunks(d))
+                        .zip(dx.chunks_mut(d))
+                        .zip(&stats)
+                    {
+                        // x̂ = (x − μ)·rstd; dx̂ = dy·γ; dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
+                        let (mut s1, mut s2) = (0f32, 0f32);
+                        for j in 0..d {
+                            let xh = (row[j] - mean) * rstd;
+                            let dxh = gr[j] * gv[j];
+                            s1 += dxh;
+                            s2 += dxh * xh;
+                            dg[j] += gr[j] * xh;
+                            db[j] += gr[j];
+                        }
+                        let (m1, m2) = (s1 / d as f32, s2 / d as f32);
+                        for j in 0..d {
+                            let xh = (row[j] - mean) * rstd;
+                            dxr[j] = rstd * (gr[j] * gv[j] - m1 - xh * m2);
+                        }
+                    }
+                    (dx, dg, db)
+                })
+            })
+        })???;
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            Some(Tensor::from_vec(dg, gamma.shape(), gamma.device())?),
+            Some(Tensor::from_vec(db, beta.shape(), beta.device())?),
+        ))
+    }
+}
+
+/// Normalises `x` over its last axis, then scales by `gamma` and shifts by `beta`.
+pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        &gamma.contiguous()?,
+        &beta.contiguous()?,
+        LayerNorm {
+            eps: eps as f32,
+            saved: Mutex::new(Vec::new()),
+        },
+    )
+}
+
+/// erf by Abramowitz & Stegun 7.1.26 with a branch-free exp: |error| < 1.5e-7.
+#[inline(always)]
+fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t
+        * (0.254_829_6
+            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let r = 1.0 - poly * exp(-a * a);
+    if x < 0.0 {
+        -r
+    } else {
+        r
+    }
+}
+
+const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
+const INV_SQRT_2PI: f32 = 0.398_942_3;
+
+/// GELU with the exact (erf) form, as PyTorch's default.
+pub struct Gelu;
+
+impl CustomOp1 for Gelu {
+    fn name(&self) -> &'static str {
+        "glassbox-gelu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let y = f32_slice(s, l)?
+            .iter()
+            .map(|&x| 0.5 * x * (1.0 + erf(x * SQRT_HALF)))
+            .collect();
+        Ok((CpuStorage::F32(y), l.shape().clone()))
+    }
+
+    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        // d/dx x·Φ(x) = Φ(x) + x·φ(x)
+        let dx = with_f32(arg, |x| {
+            with_f32(grad, |g| {
+                x.iter()
+                    .zip(g)
+                    .map(|(&x, &g)| {
+                        g * (0.5 * (1.0 + erf(x * SQRT_HALF))
+                            + x * INV_SQRT_2PI * exp(-0.5 * x * x))
+                    })
+                    .collect::<Vec<f32>>()
+            })
+        })??;
+        Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))
+    }
+}
+
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    if x.dtype() != candle_core::DType::F32 {
+        return x.gelu_erf();
+    }
+    x.contiguous()?.apply_op1(Gelu)
+}
