@@ -69,6 +69,8 @@ pub fn maximize(
     settings: &MaximizeSettings,
     progress: &mut dyn FnMut(usize, &[f32], f32),
 ) -> Result<(Vec<f32>, Vec<f32>)> {
+    let frozen = model.frozen();
+    let model = &frozen;
     let n: usize = dims.iter().product();
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     let noise = Normal::new(0.0f32, 0.1).expect("valid std");

@@ -149,6 +149,9 @@ pub fn saliency(
     method: &SaliencyMethod,
     seed: u64,
 ) -> Result<Attribution> {
+    // Only input gradients are wanted: skip the parameter gradients.
+    let frozen = model.frozen();
+    let model = &frozen;
     let dims = sample_dims(x);
     let input = to_vec(x)?;
     let n = input.len();

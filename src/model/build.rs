@@ -120,6 +120,28 @@ impl Model {
         })
     }
 
+    /// A copy that shares the weights but does not track them: backward passes through it
+    /// compute only input gradients (saliency), not parameter gradients.
+    pub fn frozen(&self) -> Model {
+        Model {
+            graph: self.graph.clone(),
+            analysis: self.analysis.clone(),
+            steps: self
+                .steps
+                .iter()
+                .map(|s| Step {
+                    node: s.node,
+                    op: s.op.frozen(),
+                    sources: s.sources.clone(),
+                })
+                .collect(),
+            input: self.input,
+            pred: self.pred,
+            loss: self.loss,
+            store: self.store.clone(),
+        }
+    }
+
     pub fn graph(&self) -> &Graph {
         &self.graph
     }

@@ -94,6 +94,110 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// The same op reading detached copies of its parameters: gradients then flow only to the
+    /// input (saliency, activation maximisation), and no parameter gradient is computed.
+    pub(crate) fn frozen(&self) -> Op {
+        let d = |t: &Tensor| t.detach();
+        let db = |t: &Option<Tensor>| t.as_ref().map(Tensor::detach);
+        match self {
+            Op::Input => Op::Input,
+            Op::Dense { w, b } => Op::Dense { w: d(w), b: db(b) },
+            Op::Embedding(w) => Op::Embedding(d(w)),
+            Op::PositionalEmbedding(w) => Op::PositionalEmbedding(d(w)),
+            Op::Lstm {
+                wx,
+                wh,
+                b,
+                sequences,
+            } => Op::Lstm {
+                wx: d(wx),
+                wh: d(wh),
+                b: d(b),
+                sequences: *sequences,
+            },
+            Op::Gru {
+                wx,
+                wh,
+                bx,
+                bh,
+                sequences,
+            } => Op::Gru {
+                wx: d(wx),
+                wh: d(wh),
+                bx: d(bx),
+                bh: d(bh),
+                sequences: *sequences,
+            },
+            Op::Attention {
+                wqkv,
+                bqkv,
+                wo,
+                bo,
+                heads,
+                causal,
+            } => Op::Attention {
+                wqkv: d(wqkv),
+                bqkv: d(bqkv),
+                wo: d(wo),
+                bo: d(bo),
+                heads: *heads,
+                causal: *causal,
+            },
+            Op::Conv2d {
+                w,
+                b,
+                stride,
+                padding,
+            } => Op::Conv2d {
+                w: d(w),
+                b: db(b),
+                stride: *stride,
+                padding: *padding,
+            },
+            Op::Pool {
+                kind,
+                kernel,
+                stride,
+            } => Op::Pool {
+                kind: *kind,
+                kernel: *kernel,
+                stride: *stride,
+            },
+            Op::Flatten => Op::Flatten,
+            Op::Reshape(dims) => Op::Reshape(dims.clone()),
+            Op::Relu => Op::Relu,
+            Op::LeakyRelu(s) => Op::LeakyRelu(*s),
+            Op::Sigmoid => Op::Sigmoid,
+            Op::Tanh => Op::Tanh,
+            Op::Gelu => Op::Gelu,
+            Op::Softmax => Op::Softmax,
+            Op::Dropout(p) => Op::Dropout(*p),
+            Op::BatchNorm {
+                gamma,
+                beta,
+                running_mean,
+                running_var,
+                momentum,
+                eps,
+            } => Op::BatchNorm {
+                gamma: d(gamma),
+                beta: d(beta),
+                running_mean: running_mean.clone(),
+                running_var: running_var.clone(),
+                momentum: *momentum,
+                eps: *eps,
+            },
+            Op::LayerNorm { gamma, beta, eps } => Op::LayerNorm {
+                gamma: d(gamma),
+                beta: d(beta),
+                eps: *eps,
+            },
+            Op::Add => Op::Add,
+            Op::Concat(axis) => Op::Concat(*axis),
+            Op::Output => Op::Output,
+        }
+    }
+
     /// Creates the op and its parameters (named `<node id>.<param>`).
     pub(crate) fn build(
         layer: &Layer,

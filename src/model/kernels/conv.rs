@@ -175,6 +175,7 @@ impl Geometry {
         w: &[f32],
         dy: &[f32],
         want_dx: bool,
+        want_dw: bool,
     ) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
         let (rows, cols, per_in, per_out) = (
             self.rows(),
@@ -198,19 +199,21 @@ impl Geometry {
                 for (j, b) in range.enumerate() {
                     let x_b = &x[b * per_in..(b + 1) * per_in];
                     let dy_b = &dy[b * per_out..(b + 1) * per_out];
-                    self.im2col(x_b, &mut buf);
-                    matmul(
-                        self.f,
-                        rows,
-                        cols,
-                        View::rows(dy_b, cols),
-                        View::transposed(&buf, cols),
-                        &mut dw,
-                        true,
-                        Parallelism::None,
-                    );
-                    for (f, row) in dy_b.chunks(cols).enumerate() {
-                        db[f] += row.iter().sum::<f32>();
+                    if want_dw {
+                        self.im2col(x_b, &mut buf);
+                        matmul(
+                            self.f,
+                            rows,
+                            cols,
+                            View::rows(dy_b, cols),
+                            View::transposed(&buf, cols),
+                            &mut dw,
+                            true,
+                            Parallelism::None,
+                        );
+                        for (f, row) in dy_b.chunks(cols).enumerate() {
+                            db[f] += row.iter().sum::<f32>();
+                        }
                     }
                     if let Some(dx) = dx.as_deref_mut() {
                         matmul(
@@ -288,7 +291,7 @@ impl CustomOp2 for Conv2d {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (dw, _, dx) = self.grads(x, w, grad)?;
-        Ok((dx, Some(dw)))
+        Ok((dx, dw))
     }
 }
 
@@ -324,28 +327,32 @@ impl CustomOp3 for Conv2d {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dw, db, dx) = self.grads(x, w, grad)?;
-        Ok((
-            dx,
-            Some(dw),
-            Some(Tensor::from_vec(db, b.shape(), b.device())?),
-        ))
+        let db = db
+            .map(|db| Tensor::from_vec(db, b.shape(), b.device()))
+            .transpose()?;
+        Ok((dx, dw, db))
     }
 }
 
 impl Conv2d {
-    /// (dW, db values, dX when `x` takes part in the graph).
+    /// (dW and db when the weights are trained, dX when `x` takes part in the graph).
     fn grads(
         &self,
         x: &Tensor,
         w: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Tensor, Vec<f32>, Option<Tensor>)> {
+    ) -> Result<(Option<Tensor>, Option<Vec<f32>>, Option<Tensor>)> {
         let g = Geometry::new(x.dims(), w.dims(), self.stride, self.padding)?;
-        let want_dx = x.track_op();
+        let (want_dx, want_dw) = (x.track_op(), w.track_op());
         let (dw, db, dx) = with_f32(x, |xv| {
-            with_f32(w, |wv| with_f32(grad, |gv| g.backward(xv, wv, gv, want_dx)))
+            with_f32(w, |wv| {
+                with_f32(grad, |gv| g.backward(xv, wv, gv, want_dx, want_dw))
+            })
         })???;
-        let dw = Tensor::from_vec(dw, w.shape(), w.device())?;
+        let dw = want_dw
+            .then(|| Tensor::from_vec(dw, w.shape(), w.device()))
+            .transpose()?;
+        let db = want_dw.then_some(db);
         let dx = dx
             .map(|d| Tensor::from_vec(d, x.shape(), x.device()))
             .transpose()?;

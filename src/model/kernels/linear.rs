@@ -45,13 +45,15 @@ fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, k: usize, m: usize
     y
 }
 
-/// (dx when wanted, dw, db).
-fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Tensor, Vec<f32>)> {
+/// (dx when the input is tracked, dw and db when the weights are).
+type Grads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
+
+fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
     let (n, k) = x.dims2()?;
     let m = w.dim(0)?;
-    let want_dx = x.track_op();
+    let (want_dx, want_dw) = (x.track_op(), w.track_op());
     let par = parallelism(2 * n * m * k);
-    let (dx, dw, db) = with_f32(x, |xv| {
+    let (dx, dwb) = with_f32(x, |xv| {
         with_f32(w, |wv| {
             with_f32(grad, |g| {
                 let dx = want_dx.then(|| {
@@ -68,29 +70,36 @@ fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Te
                     );
                     dx
                 });
-                let mut dw = vec![0f32; m * k];
-                matmul(
-                    m,
-                    k,
-                    n,
-                    View::transposed(g, m),
-                    View::rows(xv, k),
-                    &mut dw,
-                    false,
-                    par,
-                );
-                let mut db = vec![0f32; m];
-                for row in g.chunks(m) {
-                    db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                }
-                (dx, dw, db)
+                let dw = want_dw.then(|| {
+                    let mut dw = vec![0f32; m * k];
+                    matmul(
+                        m,
+                        k,
+                        n,
+                        View::transposed(g, m),
+                        View::rows(xv, k),
+                        &mut dw,
+                        false,
+                        par,
+                    );
+                    let mut db = vec![0f32; m];
+                    for row in g.chunks(m) {
+                        db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                    }
+                    (dw, db)
+                });
+                (dx, dw)
             })
         })
     })???;
     let dx = dx
         .map(|d| Tensor::from_vec(d, (n, k), x.device()))
         .transpose()?;
-    Ok((dx, Tensor::from_vec(dw, (m, k), w.device())?, db))
+    let (dw, db) = match dwb {
+        Some((dw, db)) => (Some(Tensor::from_vec(dw, (m, k), w.device())?), Some(db)),
+        None => (None, None),
+    };
+    Ok((dx, dw, db))
 }
 
 impl CustomOp2 for Linear {
@@ -118,7 +127,7 @@ impl CustomOp2 for Linear {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, _) = backward(x, w, grad)?;
-        Ok((dx, Some(dw)))
+        Ok((dx, dw))
     }
 }
 
@@ -157,11 +166,10 @@ impl CustomOp3 for Linear {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw, db) = backward(x, w, grad)?;
-        Ok((
-            dx,
-            Some(dw),
-            Some(Tensor::from_vec(db, b.shape(), b.device())?),
-        ))
+        let db = db
+            .map(|d| Tensor::from_vec(d, b.shape(), b.device()))
+            .transpose()?;
+        Ok((dx, dw, db))
     }
 }
 
