@@ -334,14 +334,11 @@ impl CustomOp3 for Conv2d {
     }
 }
 
+/// (dW and db when the weights are trained, dX when `x` takes part in the graph).
+type ConvGrads = (Option<Tensor>, Option<Vec<f32>>, Option<Tensor>);
+
 impl Conv2d {
-    /// (dW and db when the weights are trained, dX when `x` takes part in the graph).
-    fn grads(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Vec<f32>>, Option<Tensor>)> {
+    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<ConvGrads> {
         let g = Geometry::new(x.dims(), w.dims(), self.stride, self.padding)?;
         let (want_dx, want_dw) = (x.track_op(), w.track_op());
         let (dw, db, dx) = with_f32(x, |xv| {
