@@ -2,10 +2,17 @@ use clap::Parser;
 use glassbox::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
+    glassbox::keep_freed_memory();
     let cli = Cli::parse();
     if let Some(threads) = cli.threads {
         // candle and its gemm read this before they start their thread pools.
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // candle's element-wise ops get their own pool of spinning threads; the heavy work runs
+        // in Glassbox's kernels, and on a laptop's few cores those spinners steal the core a
+        // parallel matmul needs. One thread keeps them out.
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
     match cli.command {
         None => match glassbox::app::run_studio(cli.project) {

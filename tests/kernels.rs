@@ -270,9 +270,9 @@ fn fused_adam_matches_the_textbook_update() {
 }
 
 #[test]
-fn layer_norm_gelu_attention_and_lstm_match_candle() {
+fn layer_norm_gelu_attention_lstm_and_gru_match_candle() {
     use candle_core::{Var, D};
-    use glassbox::model::kernels::{attention, gelu, layer_norm, lstm_recurrence};
+    use glassbox::model::kernels::{attention, gelu, gru, layer_norm, lstm};
     // Layer norm: reference from primitive candle ops.
     let x = Var::from_tensor(&randn(&[3, 4, 6], 2.0)).unwrap();
     let g = Var::from_tensor(&randn(&[6], 1.0)).unwrap();
@@ -349,22 +349,29 @@ fn layer_norm_gelu_attention_and_lstm_match_candle() {
         );
     }
 
-    // LSTM recurrence: reference step by step with candle ops (gate order i, f, g, o).
-    let (bsz, t, h) = (3, 4, 5);
-    let xp = Var::from_tensor(&randn(&[bsz, t, 4 * h], 1.0)).unwrap();
+    // LSTM and GRU: reference step by step with candle ops (PyTorch's gate orders).
+    let (bsz, t, e, h) = (3, 4, 3, 5);
+    let x = Var::from_tensor(&randn(&[bsz, t, e], 1.0)).unwrap();
+    let wx = Var::from_tensor(&randn(&[4 * h, e], 0.5)).unwrap();
     let wh = Var::from_tensor(&randn(&[4 * h, h], 0.4)).unwrap();
-    let mut hs = Tensor::zeros((bsz, h), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let mut cs = hs.clone();
-    let mut outs = Vec::new();
-    for step in 0..t {
-        let gates = (xp
-            .as_tensor()
+    let bias = Var::from_tensor(&randn(&[4 * h], 0.3)).unwrap();
+    let step_in = |step: usize, w: &Var, b: &Var| {
+        x.as_tensor()
             .narrow(1, step, 1)
             .unwrap()
             .squeeze(1)
             .unwrap()
-            + hs.matmul(&wh.as_tensor().t().unwrap()).unwrap())
-        .unwrap();
+            .matmul(&w.as_tensor().t().unwrap())
+            .unwrap()
+            .broadcast_add(b.as_tensor())
+            .unwrap()
+    };
+    let mut hs = Tensor::zeros((bsz, h), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let mut cs = hs.clone();
+    let mut outs = Vec::new();
+    for step in 0..t {
+        let gates =
+            (step_in(step, &wx, &bias) + hs.matmul(&wh.as_tensor().t().unwrap()).unwrap()).unwrap();
         let sig = |o: usize| candle_nn::ops::sigmoid(&gates.narrow(1, o * h, h).unwrap()).unwrap();
         let (i, f, o) = (sig(0), sig(1), sig(3));
         let gg = gates.narrow(1, 2 * h, h).unwrap().tanh().unwrap();
@@ -374,9 +381,53 @@ fn layer_norm_gelu_attention_and_lstm_match_candle() {
     }
     let reference = Tensor::stack(&outs, 1).unwrap();
     compare(
-        &[&xp, &wh],
-        lstm_recurrence(xp.as_tensor(), wh.as_tensor()).unwrap(),
+        &[&x, &wx, &wh, &bias],
+        lstm(
+            x.as_tensor(),
+            wx.as_tensor(),
+            wh.as_tensor(),
+            bias.as_tensor(),
+        )
+        .unwrap(),
         reference,
         "lstm",
+    );
+
+    let wx = Var::from_tensor(&randn(&[3 * h, e], 0.5)).unwrap();
+    let wh = Var::from_tensor(&randn(&[3 * h, h], 0.4)).unwrap();
+    let bx = Var::from_tensor(&randn(&[3 * h], 0.3)).unwrap();
+    let bh = Var::from_tensor(&randn(&[3 * h], 0.3)).unwrap();
+    let mut hs = Tensor::zeros((bsz, h), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let mut outs = Vec::new();
+    for step in 0..t {
+        let xi = step_in(step, &wx, &bx);
+        let hp = hs
+            .matmul(&wh.as_tensor().t().unwrap())
+            .unwrap()
+            .broadcast_add(bh.as_tensor())
+            .unwrap();
+        let part = |m: &Tensor, k: usize| m.narrow(1, k * h, h).unwrap();
+        let r = candle_nn::ops::sigmoid(&(part(&xi, 0) + part(&hp, 0)).unwrap()).unwrap();
+        let z = candle_nn::ops::sigmoid(&(part(&xi, 1) + part(&hp, 1)).unwrap()).unwrap();
+        let n = (part(&xi, 2) + (r * part(&hp, 2)).unwrap())
+            .unwrap()
+            .tanh()
+            .unwrap();
+        hs = ((&n - (&z * &n).unwrap()).unwrap() + (z * &hs).unwrap()).unwrap();
+        outs.push(hs.clone());
+    }
+    let reference = Tensor::stack(&outs, 1).unwrap();
+    compare(
+        &[&x, &wx, &wh, &bx, &bh],
+        gru(
+            x.as_tensor(),
+            wx.as_tensor(),
+            wh.as_tensor(),
+            bx.as_tensor(),
+            bh.as_tensor(),
+        )
+        .unwrap(),
+        reference,
+        "gru",
     );
 }

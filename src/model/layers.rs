@@ -481,16 +481,18 @@ fn linear_seq(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     linear(x, w, Some(b))
 }
 
+/// Every step's hidden state [B, T, H], or only the last one [B, H].
+fn last_or_all(hs: Tensor, sequences: bool) -> Result<Tensor> {
+    if sequences {
+        return Ok(hs);
+    }
+    let t = hs.dim(1)?;
+    hs.narrow(1, t - 1, 1)?.squeeze(1)
+}
+
 fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor, sequences: bool) -> Result<Tensor> {
     if x.dtype() == candle_core::DType::F32 {
-        // The fused recurrence; the input projection for all steps is one Dense op before it.
-        let hs = super::kernels::lstm_recurrence(&linear_seq(x, wx, b)?, wh)?;
-        let t = hs.dim(1)?;
-        return if sequences {
-            Ok(hs)
-        } else {
-            hs.narrow(1, t - 1, 1)?.squeeze(1)
-        };
+        return last_or_all(super::kernels::lstm(x, wx, wh, b)?, sequences);
     }
     let (bsz, t, _) = x.dims3()?;
     let hidden = wh.dim(1)?;
@@ -527,6 +529,9 @@ fn gru(
     bh: &Tensor,
     sequences: bool,
 ) -> Result<Tensor> {
+    if x.dtype() == candle_core::DType::F32 {
+        return last_or_all(super::kernels::gru(x, wx, wh, bx, bh)?, sequences);
+    }
     let (bsz, t, _) = x.dims3()?;
     let hidden = wh.dim(1)?;
     let xp = linear_seq(x, wx, bx)?;

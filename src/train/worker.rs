@@ -18,43 +18,67 @@ pub struct TrainHandle {
     join: Option<JoinHandle<()>>,
 }
 
+/// A thread pool sized like the tensor maths (None for one thread: no pool needed).
+fn math_pool() -> Option<rayon::ThreadPool> {
+    let threads = crate::model::kernels::gemm::threads();
+    (threads > 1)
+        .then(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("glassbox-math-{i}"))
+                .build()
+                .ok()
+        })
+        .flatten()
+}
+
 impl TrainHandle {
     pub fn spawn(req: TrainRequest) -> std::io::Result<Self> {
         Self::spawn_with_notify(req, None)
     }
 
     pub fn spawn_with_notify(req: TrainRequest, notify: Option<Notify>) -> std::io::Result<Self> {
+        crate::keep_freed_memory();
         let (tx, rx) = channel();
         let control = Arc::new(Control::default());
         let worker_control = control.clone();
         let join = std::thread::Builder::new()
             .name("glassbox-train".into())
             .spawn(move || {
-                let sent_terminal = std::cell::Cell::new(false);
-                let mut emit = |ev: TrainEvent| {
-                    sent_terminal.set(sent_terminal.get() | ev.is_terminal());
-                    // A closed channel means nobody listens any more: stop quietly.
-                    if tx.send(ev).is_err() {
-                        worker_control.stop.store(true, Ordering::Relaxed);
-                    }
-                    if let Some(n) = &notify {
-                        n();
+                let body = move || {
+                    let sent_terminal = std::cell::Cell::new(false);
+                    let mut emit = |ev: TrainEvent| {
+                        sent_terminal.set(sent_terminal.get() | ev.is_terminal());
+                        // A closed channel means nobody listens any more: stop quietly.
+                        if tx.send(ev).is_err() {
+                            worker_control.stop.store(true, Ordering::Relaxed);
+                        }
+                        if let Some(n) = &notify {
+                            n();
+                        }
+                    };
+                    let result = catch_unwind(AssertUnwindSafe(|| {
+                        run_training(req, &worker_control, &mut emit)
+                    }));
+                    if let Err(panic) = result {
+                        if !sent_terminal.get() {
+                            let msg = panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "unknown panic".into());
+                            emit(TrainEvent::Failed {
+                                reason: format!("internal error in the training thread: {msg}"),
+                            });
+                        }
                     }
                 };
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    run_training(req, &worker_control, &mut emit)
-                }));
-                if let Err(panic) = result {
-                    if !sent_terminal.get() {
-                        let msg = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_else(|| "unknown panic".into());
-                        emit(TrainEvent::Failed {
-                            reason: format!("internal error in the training thread: {msg}"),
-                        });
-                    }
+                // The run executes as a worker of its own math pool, so a parallel matmul
+                // splits work with a thread that is already awake instead of waking two and
+                // sleeping itself (on 2 cores that hand-off cost more than the second core won).
+                match math_pool() {
+                    Some(pool) => pool.install(body),
+                    None => body(),
                 }
             })?;
         Ok(Self {

@@ -12,7 +12,8 @@ pub fn exp(x: f32) -> f32 {
     let xc = x.clamp(-87.3, 88.72);
     // Round to nearest by the 1.5·2²³ trick (roundf is a libm call the vectoriser cannot use).
     const MAGIC: f32 = 12_582_912.0;
-    let n = (xc * LOG2E + MAGIC) - MAGIC;
+    let shifted = xc * LOG2E + MAGIC;
+    let n = shifted - MAGIC;
     let r = xc - n * LN2_HI - n * LN2_LO;
     // e^r on |r| ≤ ln2/2: degree-6 Taylor–Horner, error < 1e-7 relative.
     let p = 1.0
@@ -20,7 +21,10 @@ pub fn exp(x: f32) -> f32 {
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
     // 2^n in two factors, so n = 128 (x up to 88.72) does not overflow the exponent field.
-    let (n1, n2) = ((n as i32) >> 1, (n as i32) - ((n as i32) >> 1));
+    // n as an integer straight from the mantissa bits of `shifted` (a float→int cast is a
+    // saturating conversion that keeps the loop from vectorising well).
+    let ni = shifted.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let (n1, n2) = (ni >> 1, ni - (ni >> 1));
     let scale1 = f32::from_bits(((n1 + 127) as u32) << 23);
     let scale2 = f32::from_bits(((n2 + 127) as u32) << 23);
     let y = p * scale1 * scale2;

@@ -1,0 +1,529 @@
+//! LSTM and GRU layers as one op each. The input projection for all time steps is one matmul;
+//! per step only h·W_hhᵀ remains, followed by the gate math fused in one pass. The backward runs
+//! through time in one pass too, and every weight gradient is one large matmul at the end.
+//! Gate buffers stay in the input's [B, T, ·] layout (a step is a strided block of rows), so
+//! nothing is copied between layouts, and the big gate gradient never becomes a candle tensor.
+//!
+//! The weights travel as one packed tensor (W_ih, W_hh and the biases, flattened): candle's
+//! custom ops take at most three inputs, and a concatenation of the small weights is far
+//! cheaper than handing candle a [B, T, 4H] gate gradient to accumulate.
+
+use super::fastmath::{sigmoid, tanh};
+use super::gemm::{f32_slice, matmul, matmul_rows, parallelism, with_f32, View};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
+use std::sync::Mutex;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Cell {
+    /// Gates i, f, g, o (PyTorch's order); one bias.
+    Lstm,
+    /// Gates r, z, n (PyTorch's order); input and hidden biases.
+    Gru,
+}
+
+impl Cell {
+    fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+
+    /// Length of the packed weights for input width `e` and hidden width `h`.
+    fn packed_len(self, e: usize, h: usize) -> usize {
+        let g = self.gates() * h;
+        let biases = match self {
+            Cell::Lstm => g,
+            Cell::Gru => 2 * g,
+        };
+        g * e + g * h + biases
+    }
+}
+
+/// The weights inside the packed vector.
+struct Parts<'a> {
+    wx: &'a [f32],
+    wh: &'a [f32],
+    bx: &'a [f32],
+    /// GRU only: the hidden bias, inside r ⊙ (W_hn h + b_hn).
+    bh: &'a [f32],
+}
+
+fn split(cell: Cell, p: &[f32], e: usize, h: usize) -> Parts<'_> {
+    let g = cell.gates() * h;
+    let (wx, rest) = p.split_at(g * e);
+    let (wh, rest) = rest.split_at(g * h);
+    let (bx, bh) = rest.split_at(g);
+    Parts { wx, wh, bx, bh }
+}
+
+/// What the backward needs: gate activations [B, T, G] and, per cell, cell states (LSTM) or
+/// W_hn·h + b_hn (GRU) [B, T, H].
+struct Saved {
+    acts: Vec<f32>,
+    extra: Vec<f32>,
+}
+
+struct Recurrent {
+    cell: Cell,
+    hidden: usize,
+    saved: Mutex<Option<Saved>>,
+}
+
+/// One LSTM row: `gates` [4H] pre-activations in, activations out; new cell and hidden state.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma+avx", "x86_64+avx2+fma+avx"))]
+fn lstm_cell_forward(gates: &mut [f32], cprev: &[f32], c: &mut [f32], hout: &mut [f32]) {
+    let h = cprev.len();
+    let (gi, rest) = gates.split_at_mut(h);
+    let (gf, rest) = rest.split_at_mut(h);
+    let (gg, go) = rest.split_at_mut(h);
+    let (go, c, hout) = (&mut go[..h], &mut c[..h], &mut hout[..h]);
+    for j in 0..h {
+        let i = sigmoid(gi[j]);
+        let f = sigmoid(gf[j]);
+        let g = tanh(gg[j]);
+        let o = sigmoid(go[j]);
+        let cv = f * cprev[j] + i * g;
+        gi[j] = i;
+        gf[j] = f;
+        gg[j] = g;
+        go[j] = o;
+        c[j] = cv;
+        hout[j] = o * tanh(cv);
+    }
+}
+
+/// One LSTM row backward: turns the saved activations `ad` [4H] into the pre-activation
+/// gradients in place; `dh_next` and `dc_next` carry the gradients from the following step
+/// and `dc_next` is updated to the one for the previous step.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma+avx", "x86_64+avx2+fma+avx"))]
+fn lstm_cell_backward(
+    ad: &mut [f32],
+    cprev: &[f32],
+    c: &[f32],
+    dy: &[f32],
+    dh_next: &[f32],
+    dc_next: &mut [f32],
+) {
+    let h = cprev.len();
+    let ad = &mut ad[..4 * h];
+    let (c, dy, dh_next, dc_next) = (&c[..h], &dy[..h], &dh_next[..h], &mut dc_next[..h]);
+    for j in 0..h {
+        let (i, f, g, o) = (ad[j], ad[h + j], ad[2 * h + j], ad[3 * h + j]);
+        let dh = dy[j] + dh_next[j];
+        let tc = tanh(c[j]);
+        let dc = dh * o * (1.0 - tc * tc) + dc_next[j];
+        ad[j] = dc * g * i * (1.0 - i);
+        ad[h + j] = dc * cprev[j] * f * (1.0 - f);
+        ad[2 * h + j] = dc * i * (1.0 - g * g);
+        ad[3 * h + j] = dh * tc * o * (1.0 - o);
+        dc_next[j] = dc * f;
+    }
+}
+
+/// One GRU row: `gates` [3H] holds x·W_ihᵀ + b_ih and becomes (r, z, n); `hp` [3H] is
+/// h·W_hhᵀ + b_hh; writes W_hn·h + b_hn to `hn` for the backward and the new state to `hout`.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma+avx", "x86_64+avx2+fma+avx"))]
+fn gru_cell_forward(
+    gates: &mut [f32],
+    hp: &[f32],
+    hprev: &[f32],
+    hn: &mut [f32],
+    hout: &mut [f32],
+) {
+    let h = hprev.len();
+    let (gr, rest) = gates.split_at_mut(h);
+    let (gz, gn) = rest.split_at_mut(h);
+    let (gn, hp, hn, hout) = (&mut gn[..h], &hp[..3 * h], &mut hn[..h], &mut hout[..h]);
+    for j in 0..h {
+        let r = sigmoid(gr[j] + hp[j]);
+        let z = sigmoid(gz[j] + hp[h + j]);
+        let n = tanh(gn[j] + r * hp[2 * h + j]);
+        gr[j] = r;
+        gz[j] = z;
+        gn[j] = n;
+        hn[j] = hp[2 * h + j];
+        hout[j] = (1.0 - z) * n + z * hprev[j];
+    }
+}
+
+/// One GRU row backward. `ad` [3H]: activations in, input-side pre-activation gradients out;
+/// `dhp` [3H] gets the hidden-side ones; `dh_prev` [H] gets the direct path z ⊙ dh.
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma+avx", "x86_64+avx2+fma+avx"))]
+fn gru_cell_backward(
+    ad: &mut [f32],
+    dhp: &mut [f32],
+    hn: &[f32],
+    hprev: &[f32],
+    dy: &[f32],
+    dh_next: &[f32],
+    dh_prev: &mut [f32],
+) {
+    let h = hprev.len();
+    let (ad, dhp) = (&mut ad[..3 * h], &mut dhp[..3 * h]);
+    let (hn, dy, dh_next, dh_prev) = (&hn[..h], &dy[..h], &dh_next[..h], &mut dh_prev[..h]);
+    for j in 0..h {
+        let (r, z, n) = (ad[j], ad[h + j], ad[2 * h + j]);
+        let dh = dy[j] + dh_next[j];
+        let dn = dh * (1.0 - z) * (1.0 - n * n);
+        let dz = dh * (hprev[j] - n) * z * (1.0 - z);
+        let dr = dn * hn[j] * r * (1.0 - r);
+        ad[j] = dr;
+        ad[h + j] = dz;
+        ad[2 * h + j] = dn;
+        dhp[j] = dr;
+        dhp[h + j] = dz;
+        dhp[2 * h + j] = dn * r;
+        dh_prev[j] = dh * z;
+    }
+}
+
+fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    for (i, row) in src.chunks_exact(cols).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            out[j * rows + i] = v;
+        }
+    }
+    out
+}
+
+impl Recurrent {
+    fn dims(&self, xl: &Layout, pl: &Layout) -> Result<(usize, usize, usize, usize)> {
+        let &[b, t, e] = xl.dims() else {
+            candle_core::bail!(
+                "{:?} expects an input [B, T, F], got {:?}",
+                self.cell,
+                xl.dims()
+            );
+        };
+        let h = self.hidden;
+        if pl.dims() != [self.cell.packed_len(e, h)] || t == 0 {
+            candle_core::bail!(
+                "{:?}: packed weights of {:?} do not fit input width {e} and hidden {h}",
+                self.cell,
+                pl.dims()
+            );
+        }
+        Ok((b, t, e, h))
+    }
+
+    /// The input projection for every step: acts [B·T, G] = x·W_ihᵀ + b_ih.
+    fn project(x: &[f32], p: &Parts, rows: usize, e: usize, g: usize) -> Vec<f32> {
+        let mut acts = Vec::with_capacity(rows * g);
+        for _ in 0..rows {
+            acts.extend_from_slice(p.bx);
+        }
+        matmul(
+            rows,
+            g,
+            e,
+            View::rows(x, e),
+            View::transposed(p.wx, e),
+            &mut acts,
+            true,
+            parallelism(2 * rows * g * e),
+        );
+        acts
+    }
+
+    fn forward(&self, x: &[f32], p: &[f32], b: usize, t: usize, e: usize) -> (Vec<f32>, Saved) {
+        let h = self.hidden;
+        let g = self.cell.gates() * h;
+        let parts = split(self.cell, p, e, h);
+        let mut acts = Self::project(x, &parts, b * t, e, g);
+        let wht = transpose(parts.wh, g, h);
+        let mut out = vec![0f32; b * t * h];
+        let mut extra = vec![0f32; b * t * h];
+        let zeros = vec![0f32; h];
+        let par = parallelism(2 * b * g * h);
+        let mut hp = vec![0f32; b * g];
+        for s in 0..t {
+            let prev = |r: usize| (r * t + s - 1) * h;
+            match self.cell {
+                Cell::Lstm => {
+                    if s > 0 {
+                        let hprev = View {
+                            data: &out[(s - 1) * h..],
+                            rs: (t * h) as isize,
+                            cs: 1,
+                        };
+                        let dst = &mut acts[s * g..];
+                        matmul_rows(b, g, h, hprev, View::rows(&wht, g), dst, t * g, true, par);
+                    }
+                    for r in 0..b {
+                        let row = (r * t + s) * h;
+                        let (done, rest) = extra.split_at_mut(row);
+                        let cprev = if s > 0 {
+                            &done[prev(r)..prev(r) + h]
+                        } else {
+                            &zeros[..]
+                        };
+                        lstm_cell_forward(
+                            &mut acts[(r * t + s) * g..(r * t + s + 1) * g],
+                            cprev,
+                            &mut rest[..h],
+                            &mut out[row..row + h],
+                        );
+                    }
+                }
+                Cell::Gru => {
+                    for r in 0..b {
+                        hp[r * g..(r + 1) * g].copy_from_slice(parts.bh);
+                    }
+                    if s > 0 {
+                        let hprev = View {
+                            data: &out[(s - 1) * h..],
+                            rs: (t * h) as isize,
+                            cs: 1,
+                        };
+                        matmul(b, g, h, hprev, View::rows(&wht, g), &mut hp, true, par);
+                    }
+                    for r in 0..b {
+                        let row = (r * t + s) * h;
+                        let (done, rest) = out.split_at_mut(row);
+                        let hprev = if s > 0 {
+                            &done[prev(r)..prev(r) + h]
+                        } else {
+                            &zeros[..]
+                        };
+                        gru_cell_forward(
+                            &mut acts[(r * t + s) * g..(r * t + s + 1) * g],
+                            &hp[r * g..(r + 1) * g],
+                            hprev,
+                            &mut extra[row..row + h],
+                            &mut rest[..h],
+                        );
+                    }
+                }
+            }
+        }
+        (out, Saved { acts, extra })
+    }
+
+    /// Gradients of the packed weights and (when wanted) of the input.
+    #[allow(clippy::too_many_arguments)] // the dimensions of one call
+    fn backward(
+        &self,
+        saved: Saved,
+        x: &[f32],
+        p: &[f32],
+        hs: &[f32],
+        dy: &[f32],
+        (b, t, e): (usize, usize, usize),
+        want_dx: bool,
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
+        let h = self.hidden;
+        let g = self.cell.gates() * h;
+        let parts = split(self.cell, p, e, h);
+        let Saved { mut acts, extra } = saved;
+        let zeros = vec![0f32; h];
+        let par = parallelism(2 * b * g * h);
+        let mut dh_next = vec![0f32; b * h];
+        let mut dcarry = vec![0f32; b * h];
+        // GRU: the hidden-side gate gradients differ from the input-side ones in n.
+        let mut dhp = match self.cell {
+            Cell::Lstm => Vec::new(),
+            Cell::Gru => vec![0f32; b * t * g],
+        };
+        for s in (0..t).rev() {
+            let prev = |r: usize| (r * t + s - 1) * h;
+            for r in 0..b {
+                let row = (r * t + s) * h;
+                let gates = &mut acts[(r * t + s) * g..(r * t + s + 1) * g];
+                let dy_row = &dy[row..row + h];
+                let dh_row = &dh_next[r * h..(r + 1) * h];
+                match self.cell {
+                    Cell::Lstm => {
+                        let cprev = if s > 0 {
+                            &extra[prev(r)..prev(r) + h]
+                        } else {
+                            &zeros[..]
+                        };
+                        lstm_cell_backward(
+                            gates,
+                            cprev,
+                            &extra[row..row + h],
+                            dy_row,
+                            dh_row,
+                            &mut dcarry[r * h..(r + 1) * h],
+                        );
+                    }
+                    Cell::Gru => {
+                        let hprev = if s > 0 {
+                            &hs[prev(r)..prev(r) + h]
+                        } else {
+                            &zeros[..]
+                        };
+                        gru_cell_backward(
+                            gates,
+                            &mut dhp[(r * t + s) * g..(r * t + s + 1) * g],
+                            &extra[row..row + h],
+                            hprev,
+                            dy_row,
+                            dh_row,
+                            &mut dcarry[r * h..(r + 1) * h],
+                        );
+                    }
+                }
+            }
+            if s == 0 {
+                break;
+            }
+            // dh_{s-1} = (hidden-side gate gradients of step s) · W_hh, plus the GRU's direct
+            // path z ⊙ dh that the cell left in `dcarry`.
+            let (src, accumulate) = match self.cell {
+                Cell::Lstm => (&acts, false),
+                Cell::Gru => {
+                    dh_next.copy_from_slice(&dcarry);
+                    (&dhp, true)
+                }
+            };
+            let dgates = View {
+                data: &src[s * g..],
+                rs: (t * g) as isize,
+                cs: 1,
+            };
+            let wh = View::rows(parts.wh, h);
+            matmul(b, h, g, dgates, wh, &mut dh_next, accumulate, par);
+        }
+        let hidden_side = match self.cell {
+            Cell::Lstm => &acts,
+            Cell::Gru => &dhp,
+        };
+        let rows = b * t;
+        // h_{s-1} beside each step's gate gradient (zero for s = 0), so dW_hh is one matmul.
+        let mut hshift = vec![0f32; rows * h];
+        for r in 0..b {
+            let base = r * t * h;
+            hshift[base + h..base + t * h].copy_from_slice(&hs[base..base + (t - 1) * h]);
+        }
+        let mut grads = vec![0f32; p.len()];
+        let (dwx, rest) = grads.split_at_mut(g * e);
+        let (dwh, rest) = rest.split_at_mut(g * h);
+        let (dbx, dbh) = rest.split_at_mut(g);
+        let big = parallelism(2 * g * h * rows);
+        matmul(
+            g,
+            e,
+            rows,
+            View::transposed(&acts, g),
+            View::rows(x, e),
+            dwx,
+            false,
+            big,
+        );
+        matmul(
+            g,
+            h,
+            rows,
+            View::transposed(hidden_side, g),
+            View::rows(&hshift, h),
+            dwh,
+            false,
+            big,
+        );
+        for row in acts.chunks_exact(g) {
+            dbx.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+        }
+        if self.cell == Cell::Gru {
+            for row in dhp.chunks_exact(g) {
+                dbh.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+            }
+        }
+        let dx = want_dx.then(|| {
+            let mut dx = vec![0f32; rows * e];
+            matmul(
+                rows,
+                e,
+                g,
+                View::rows(&acts, g),
+                View::rows(parts.wx, e),
+                &mut dx,
+                false,
+                big,
+            );
+            dx
+        });
+        (grads, dx)
+    }
+}
+
+impl CustomOp2 for Recurrent {
+    fn name(&self) -> &'static str {
+        match self.cell {
+            Cell::Lstm => "glassbox-lstm",
+            Cell::Gru => "glassbox-gru",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ps: &CpuStorage,
+        pl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (b, t, e, h) = self.dims(xl, pl)?;
+        let (out, saved) = self.forward(f32_slice(xs, xl)?, f32_slice(ps, pl)?, b, t, e);
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
+        Ok((CpuStorage::F32(out), Shape::from((b, t, h))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        p: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (b, t, e) = x.dims3()?;
+        let saved = self.saved.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(saved) = saved else {
+            candle_core::bail!("{:?} backward without its forward", self.cell);
+        };
+        let want_dx = x.track_op();
+        let (dp, dx) = with_f32(x, |xv| {
+            with_f32(p, |pv| {
+                with_f32(res, |hs| {
+                    with_f32(grad, |dy| {
+                        self.backward(saved, xv, pv, hs, dy, (b, t, e), want_dx)
+                    })
+                })
+            })
+        })????;
+        let dx = dx
+            .map(|d| Tensor::from_vec(d, (b, t, e), x.device()))
+            .transpose()?;
+        Ok((dx, Some(Tensor::from_vec(dp, p.shape(), p.device())?)))
+    }
+}
+
+fn run(cell: Cell, x: &Tensor, weights: &[&Tensor], hidden: usize) -> Result<Tensor> {
+    let flat = weights
+        .iter()
+        .map(|w| w.flatten_all())
+        .collect::<Result<Vec<_>>>()?;
+    let packed = Tensor::cat(&flat, 0)?;
+    x.contiguous()?.apply_op2(
+        &packed,
+        Recurrent {
+            cell,
+            hidden,
+            saved: Mutex::new(None),
+        },
+    )
+}
+
+/// LSTM over `x` [B, T, E] with W_ih [4H, E], W_hh [4H, H] and bias [4H]; gate order
+/// i, f, g, o (PyTorch's). Returns every step's hidden state [B, T, H].
+pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
+    run(Cell::Lstm, x, &[wx, wh, b], wh.dim(1)?)
+}
+
+/// GRU over `x` [B, T, E] with W_ih [3H, E], W_hh [3H, H], b_ih and b_hh [3H]; gate order
+/// r, z, n and n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) as in PyTorch.
+pub fn gru(x: &Tensor, wx: &Tensor, wh: &Tensor, bx: &Tensor, bh: &Tensor) -> Result<Tensor> {
+    run(Cell::Gru, x, &[wx, wh, bx, bh], wh.dim(1)?)
+}
