@@ -73,12 +73,14 @@ fn conv2d_matches_candle_in_values_and_gradients() {
             pad,
         )
         .unwrap();
-        let theirs = x
-            .as_tensor()
-            .conv2d(w.as_tensor(), pad, stride, 1, 1)
-            .unwrap()
-            .broadcast_add(&b.as_tensor().reshape((1, f, 1, 1)).unwrap())
-            .unwrap();
+        let theirs = glassbox::model::kernels::reference::conv2d(
+            x.as_tensor(),
+            w.as_tensor(),
+            Some(b.as_tensor()),
+            stride,
+            pad,
+        )
+        .unwrap();
         assert_eq!(ours.dims(), theirs.dims());
         assert!(max_rel(&ours, &theirs) < 1e-4, "forward");
         // Same upstream gradient through both: a fixed random weighting of the outputs.
@@ -161,36 +163,22 @@ fn compare(vars: &[&candle_core::Var], ours: Tensor, reference: Tensor, what: &s
 #[test]
 fn linear_relu_and_cross_entropy_match_candle() {
     use candle_core::Var;
-    use glassbox::model::kernels::{linear, relu, softmax_cross_entropy};
+    use glassbox::model::kernels::{linear, reference, relu, softmax_cross_entropy};
     let x = Var::from_tensor(&randn(&[5, 7], 1.0)).unwrap();
     let w = Var::from_tensor(&randn(&[3, 7], 0.5)).unwrap();
     let b = Var::from_tensor(&randn(&[3], 0.5)).unwrap();
-    let reference = x
-        .as_tensor()
-        .matmul(&w.as_tensor().t().unwrap())
-        .unwrap()
-        .broadcast_add(b.as_tensor())
-        .unwrap();
     compare(
         &[&x, &w, &b],
         linear(x.as_tensor(), w.as_tensor(), Some(b.as_tensor())).unwrap(),
-        reference,
+        reference::linear(x.as_tensor(), w.as_tensor(), Some(b.as_tensor())).unwrap(),
         "linear",
     );
     // Sequences [B, T, K] go through the same op.
     let xs = Var::from_tensor(&randn(&[2, 4, 7], 1.0)).unwrap();
-    let reference = xs
-        .as_tensor()
-        .reshape((8, 7))
-        .unwrap()
-        .matmul(&w.as_tensor().t().unwrap())
-        .unwrap()
-        .reshape((2, 4, 3))
-        .unwrap();
     compare(
         &[&xs, &w],
         linear(xs.as_tensor(), w.as_tensor(), None).unwrap(),
-        reference,
+        reference::linear(xs.as_tensor(), w.as_tensor(), None).unwrap(),
         "linear on sequences",
     );
 
@@ -204,11 +192,10 @@ fn linear_relu_and_cross_entropy_match_candle() {
 
     let logits = Var::from_tensor(&randn(&[6, 4], 2.0)).unwrap();
     let labels = Tensor::new(&[0u32, 3, 1, 1, 2, 0], &Device::Cpu).unwrap();
-    let reference = candle_nn::loss::cross_entropy(logits.as_tensor(), &labels).unwrap();
     compare(
         &[&logits],
         softmax_cross_entropy(logits.as_tensor(), &labels).unwrap(),
-        reference,
+        reference::cross_entropy(logits.as_tensor(), &labels).unwrap(),
         "softmax cross-entropy",
     );
 }
@@ -271,26 +258,16 @@ fn fused_adam_matches_the_textbook_update() {
 
 #[test]
 fn layer_norm_gelu_attention_lstm_and_gru_match_candle() {
-    use candle_core::{Var, D};
-    use glassbox::model::kernels::{attention, gelu, gru, layer_norm, lstm};
-    // Layer norm: reference from primitive candle ops.
+    use candle_core::Var;
+    use glassbox::model::kernels::{attention, gelu, gru, layer_norm, lstm, reference};
     let x = Var::from_tensor(&randn(&[3, 4, 6], 2.0)).unwrap();
     let g = Var::from_tensor(&randn(&[6], 1.0)).unwrap();
     let b = Var::from_tensor(&randn(&[6], 1.0)).unwrap();
-    let mean = x.as_tensor().mean_keepdim(D::Minus1).unwrap();
-    let c = x.as_tensor().broadcast_sub(&mean).unwrap();
-    let var = c.sqr().unwrap().mean_keepdim(D::Minus1).unwrap();
-    let reference = c
-        .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
-        .unwrap()
-        .broadcast_mul(g.as_tensor())
-        .unwrap()
-        .broadcast_add(b.as_tensor())
-        .unwrap();
+    let (xt, gt, bt) = (x.as_tensor(), g.as_tensor(), b.as_tensor());
     compare(
         &[&x, &g, &b],
-        layer_norm(x.as_tensor(), g.as_tensor(), b.as_tensor(), 1e-5).unwrap(),
-        reference,
+        layer_norm(xt, gt, bt, 1e-5).unwrap(),
+        reference::layer_norm(xt, gt, bt, 1e-5).unwrap(),
         "layer norm",
     );
 
@@ -298,98 +275,35 @@ fn layer_norm_gelu_attention_lstm_and_gru_match_candle() {
     compare(
         &[&a],
         gelu(a.as_tensor()).unwrap(),
-        a.as_tensor().gelu_erf().unwrap(),
+        reference::gelu(a.as_tensor()).unwrap(),
         "gelu",
     );
 
-    // Attention: reference through reshapes, matmuls and a masked softmax.
-    let (bsz, t, heads, d) = (2, 5, 2, 4);
-    let qkv = Var::from_tensor(&randn(&[bsz, t, 3 * d], 1.0)).unwrap();
+    let qkv = Var::from_tensor(&randn(&[2, 5, 3 * 4], 1.0)).unwrap();
     for causal in [false, true] {
-        let hd = d / heads;
-        let parts = qkv
-            .as_tensor()
-            .reshape((bsz, t, 3, heads, hd))
-            .unwrap()
-            .permute((2, 0, 3, 1, 4))
-            .unwrap();
-        let (q, k, v) = (
-            parts.get(0).unwrap().contiguous().unwrap(),
-            parts.get(1).unwrap().contiguous().unwrap(),
-            parts.get(2).unwrap().contiguous().unwrap(),
-        );
-        let mut s = (q.matmul(&k.t().unwrap()).unwrap() * (1.0 / (hd as f64).sqrt())).unwrap();
-        if causal {
-            let mask: Vec<f32> = (0..t * t)
-                .map(|p| {
-                    if p % t > p / t {
-                        f32::NEG_INFINITY
-                    } else {
-                        0.0
-                    }
-                })
-                .collect();
-            s = s
-                .broadcast_add(&Tensor::from_vec(mask, (t, t), &Device::Cpu).unwrap())
-                .unwrap();
-        }
-        let p = candle_nn::ops::softmax(&s, D::Minus1).unwrap();
-        let reference = p
-            .matmul(&v)
-            .unwrap()
-            .transpose(1, 2)
-            .unwrap()
-            .reshape((bsz, t, d))
-            .unwrap();
         compare(
             &[&qkv],
-            attention(qkv.as_tensor(), heads, causal).unwrap(),
-            reference,
+            attention(qkv.as_tensor(), 2, causal).unwrap(),
+            reference::attention(qkv.as_tensor(), 2, causal).unwrap(),
             "attention",
         );
     }
 
-    // LSTM and GRU: reference step by step with candle ops (PyTorch's gate orders).
     let (bsz, t, e, h) = (3, 4, 3, 5);
     let x = Var::from_tensor(&randn(&[bsz, t, e], 1.0)).unwrap();
     let wx = Var::from_tensor(&randn(&[4 * h, e], 0.5)).unwrap();
     let wh = Var::from_tensor(&randn(&[4 * h, h], 0.4)).unwrap();
     let bias = Var::from_tensor(&randn(&[4 * h], 0.3)).unwrap();
-    let step_in = |step: usize, w: &Var, b: &Var| {
-        x.as_tensor()
-            .narrow(1, step, 1)
-            .unwrap()
-            .squeeze(1)
-            .unwrap()
-            .matmul(&w.as_tensor().t().unwrap())
-            .unwrap()
-            .broadcast_add(b.as_tensor())
-            .unwrap()
-    };
-    let mut hs = Tensor::zeros((bsz, h), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let mut cs = hs.clone();
-    let mut outs = Vec::new();
-    for step in 0..t {
-        let gates =
-            (step_in(step, &wx, &bias) + hs.matmul(&wh.as_tensor().t().unwrap()).unwrap()).unwrap();
-        let sig = |o: usize| candle_nn::ops::sigmoid(&gates.narrow(1, o * h, h).unwrap()).unwrap();
-        let (i, f, o) = (sig(0), sig(1), sig(3));
-        let gg = gates.narrow(1, 2 * h, h).unwrap().tanh().unwrap();
-        cs = ((f * &cs).unwrap() + (i * gg).unwrap()).unwrap();
-        hs = (o * cs.tanh().unwrap()).unwrap();
-        outs.push(hs.clone());
-    }
-    let reference = Tensor::stack(&outs, 1).unwrap();
+    let ts = [
+        x.as_tensor(),
+        wx.as_tensor(),
+        wh.as_tensor(),
+        bias.as_tensor(),
+    ];
     compare(
         &[&x, &wx, &wh, &bias],
-        lstm(
-            x.as_tensor(),
-            wx.as_tensor(),
-            wh.as_tensor(),
-            bias.as_tensor(),
-        )
-        .unwrap(),
-        reference,
+        lstm(ts[0], ts[1], ts[2], ts[3]).unwrap(),
+        reference::lstm(ts[0], ts[1], ts[2], ts[3]).unwrap(),
         "lstm",
     );
 
@@ -397,37 +311,17 @@ fn layer_norm_gelu_attention_lstm_and_gru_match_candle() {
     let wh = Var::from_tensor(&randn(&[3 * h, h], 0.4)).unwrap();
     let bx = Var::from_tensor(&randn(&[3 * h], 0.3)).unwrap();
     let bh = Var::from_tensor(&randn(&[3 * h], 0.3)).unwrap();
-    let mut hs = Tensor::zeros((bsz, h), candle_core::DType::F32, &Device::Cpu).unwrap();
-    let mut outs = Vec::new();
-    for step in 0..t {
-        let xi = step_in(step, &wx, &bx);
-        let hp = hs
-            .matmul(&wh.as_tensor().t().unwrap())
-            .unwrap()
-            .broadcast_add(bh.as_tensor())
-            .unwrap();
-        let part = |m: &Tensor, k: usize| m.narrow(1, k * h, h).unwrap();
-        let r = candle_nn::ops::sigmoid(&(part(&xi, 0) + part(&hp, 0)).unwrap()).unwrap();
-        let z = candle_nn::ops::sigmoid(&(part(&xi, 1) + part(&hp, 1)).unwrap()).unwrap();
-        let n = (part(&xi, 2) + (r * part(&hp, 2)).unwrap())
-            .unwrap()
-            .tanh()
-            .unwrap();
-        hs = ((&n - (&z * &n).unwrap()).unwrap() + (z * &hs).unwrap()).unwrap();
-        outs.push(hs.clone());
-    }
-    let reference = Tensor::stack(&outs, 1).unwrap();
+    let ts = [
+        x.as_tensor(),
+        wx.as_tensor(),
+        wh.as_tensor(),
+        bx.as_tensor(),
+        bh.as_tensor(),
+    ];
     compare(
         &[&x, &wx, &wh, &bx, &bh],
-        gru(
-            x.as_tensor(),
-            wx.as_tensor(),
-            wh.as_tensor(),
-            bx.as_tensor(),
-            bh.as_tensor(),
-        )
-        .unwrap(),
-        reference,
+        gru(ts[0], ts[1], ts[2], ts[3], ts[4]).unwrap(),
+        reference::gru(ts[0], ts[1], ts[2], ts[3], ts[4]).unwrap(),
         "gru",
     );
 }

@@ -1,5 +1,8 @@
-//! `glassbox bench`: training throughput through Glassbox's worker versus a bare candle loop.
+//! `glassbox bench`: Glassbox beside PyTorch on the reference workloads, kernel micro-benchmarks,
+//! and the studio's own costs (worker overhead, data loading, snapshots, explanations).
 
+mod compare;
+mod kernels;
 mod training;
 
 use crate::data::{epoch_batches, Dataset};
@@ -18,49 +21,57 @@ use std::time::Instant;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// What to measure: `worker` (the CNN preset through the training worker vs a bare candle
-    /// loop), `data` (loading MNIST: time and memory), `snapshots` (training with and without
-    /// the studio's insight snapshots) or `saliency-methods` (time per explanation method).
-    #[arg(default_value = "worker")]
+    /// What to measure. Side by side with PyTorch (`--torch`): `mlp`, `cnn`, `lstm`,
+    /// `transformer`, `saliency` or `all` of them. Glassbox only: `kernels` (each hand-written
+    /// kernel against candle's own ops), `worker` (the cnn-mnist preset through the training
+    /// worker vs a bare candle loop), `data` (loading MNIST), `snapshots` (training with and
+    /// without insight snapshots), `saliency-methods` (time per explanation method).
+    #[arg(default_value = "all")]
     pub workload: String,
-    /// Timed steps per measurement.
-    #[arg(long, default_value_t = 30)]
-    pub steps: usize,
+    /// Python with torch installed: run `benches/torch_bench.py` (built in) after each
+    /// workload, on the same shapes, and print the ratio.
+    #[arg(long, value_name = "PYTHON")]
+    pub torch: Option<std::path::PathBuf>,
+    /// Thread counts to measure, e.g. `1,2` (default: the current count, see --threads).
+    #[arg(long, value_name = "LIST")]
+    pub thread_counts: Option<String>,
+    /// Print JSON lines only.
+    #[arg(long)]
+    pub json: bool,
+    /// Repetitions; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    pub reps: usize,
     /// Untimed steps first.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
-    /// Repetitions; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    pub reps: usize,
+    /// Seconds per repetition (training workloads).
+    #[arg(long, default_value_t = 1.0)]
+    pub target_s: f64,
+    /// Timed steps per measurement (`worker`, `snapshots`).
+    #[arg(long, default_value_t = 30)]
+    pub steps: usize,
+    /// Internal: measure one workload in this process and print its JSON line.
+    #[arg(long, hide = true)]
+    pub child: bool,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     match args.workload.as_str() {
-        w @ ("mlp" | "cnn" | "lstm" | "transformer") => {
-            let work = training::workload(w)?;
-            let r = training::measure(&work, args.warmup, args.reps.max(3), 1.0)?;
-            println!(
-                "{w}: {:.0} {} (median; min {:.0}, max {:.0}; {:.2} ms per step), {} thread(s)",
-                r.median,
-                work.unit,
-                r.min,
-                r.max,
-                r.step_ms,
-                candle_core::utils::get_num_threads()
-            );
-            Ok(())
-        }
+        w if args.child && compare::WORKLOADS.contains(&w) => compare::child(args),
+        w if w == "all" || compare::WORKLOADS.contains(&w) => compare::compare(args),
+        "kernels" => kernels::run(args),
         "worker" => worker_vs_bare(args),
         "data" => data_load(args),
         "snapshots" => snapshot_overhead(args),
         "saliency-methods" => saliency_methods(args),
-        other => {
-            bail!("unknown workload '{other}' (known: worker, data, snapshots, saliency-methods)")
-        }
+        other => bail!(
+            "unknown workload '{other}' (known: all, mlp, cnn, lstm, transformer, saliency, \
+             kernels, worker, data, snapshots, saliency-methods)"
+        ),
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }

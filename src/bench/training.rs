@@ -31,7 +31,6 @@ pub struct Rate {
     pub median: f64,
     pub min: f64,
     pub max: f64,
-    pub step_ms: f64,
 }
 
 fn node(id: &str, layer: Layer) -> Node {
@@ -375,6 +374,5 @@ pub fn measure(w: &Workload, warmup: usize, reps: usize, target_s: f64) -> Resul
         median,
         min: rates[0],
         max: *rates.last().expect("reps > 0"),
-        step_ms: w.items_per_step as f64 / median * 1e3,
     })
 }

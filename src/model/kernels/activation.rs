@@ -2,6 +2,7 @@
 //! a conversion and a product: three passes and three allocations).
 
 use super::gemm::{f32_slice, with_f32};
+use super::simd::{relu_backward, relu_forward};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 pub struct Relu;
@@ -12,21 +13,18 @@ impl CustomOp1 for Relu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        // NaN passes through, so a diverging network is not hidden behind zeros.
-        let y: Vec<f32> = f32_slice(s, l)?
-            .iter()
-            .map(|&v| if v > 0.0 || v.is_nan() { v } else { 0.0 })
-            .collect();
+        let x = f32_slice(s, l)?;
+        let mut y = vec![0f32; x.len()];
+        relu_forward(x, &mut y);
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let dx = with_f32(res, |y| {
             with_f32(grad, |g| {
-                y.iter()
-                    .zip(g)
-                    .map(|(&y, &g)| if y > 0.0 { g } else { 0.0 })
-                    .collect::<Vec<f32>>()
+                let mut dx = vec![0f32; y.len()];
+                relu_backward(y, g, &mut dx);
+                dx
             })
         })??;
         Ok(Some(Tensor::from_vec(dx, res.shape(), res.device())?))

@@ -9,10 +9,17 @@ pub fn threads() -> usize {
     candle_core::utils::get_num_threads()
 }
 
-/// Parallel only when the work is big enough to pay for waking the other threads.
+/// Parallel only when the work is big enough to pay for waking the other threads. Inside a
+/// pool (training) the others are awake and a split pays from ~4 MFLOP; from a plain thread
+/// (an explanation of one sample) waking the pool costs far more.
 pub fn parallelism(flops: usize) -> Parallelism {
     let t = threads();
-    if t > 1 && flops >= 4_000_000 {
+    let min_flops = if rayon::current_thread_index().is_some() {
+        4_000_000
+    } else {
+        64_000_000
+    };
+    if t > 1 && flops >= min_flops {
         Parallelism::Rayon(t)
     } else {
         Parallelism::None

@@ -11,6 +11,8 @@ mod linear;
 mod norm;
 mod pool;
 mod recurrent;
+pub mod reference;
+mod simd;
 mod softmax_ce;
 
 pub use activation::relu;

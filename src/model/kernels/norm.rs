@@ -2,8 +2,8 @@
 //! candle_nn's fused LayerNorm has no backward at all (gradients silently stop), and its
 //! composed version takes a dozen passes; GELU's erf goes through scalar libm.
 
-use super::fastmath::exp;
 use super::gemm::{f32_slice, with_f32};
+use super::simd::{gelu_backward, gelu_forward};
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::Mutex;
 
@@ -109,25 +109,6 @@ pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
     )
 }
 
-/// erf by Abramowitz & Stegun 7.1.26 with a branch-free exp: |error| < 1.5e-7.
-#[inline(always)]
-fn erf(x: f32) -> f32 {
-    let a = x.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = t
-        * (0.254_829_6
-            + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    let r = 1.0 - poly * exp(-a * a);
-    if x < 0.0 {
-        -r
-    } else {
-        r
-    }
-}
-
-const SQRT_HALF: f32 = std::f32::consts::FRAC_1_SQRT_2;
-const INV_SQRT_2PI: f32 = 0.398_942_3;
-
 /// GELU with the exact (erf) form, as PyTorch's default.
 pub struct Gelu;
 
@@ -137,10 +118,9 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let y = f32_slice(s, l)?
-            .iter()
-            .map(|&x| 0.5 * x * (1.0 + erf(x * SQRT_HALF)))
-            .collect();
+        let x = f32_slice(s, l)?;
+        let mut y = vec![0f32; x.len()];
+        gelu_forward(x, &mut y);
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
@@ -148,13 +128,9 @@ impl CustomOp1 for Gelu {
         // d/dx x·Φ(x) = Φ(x) + x·φ(x)
         let dx = with_f32(arg, |x| {
             with_f32(grad, |g| {
-                x.iter()
-                    .zip(g)
-                    .map(|(&x, &g)| {
-                        g * (0.5 * (1.0 + erf(x * SQRT_HALF))
-                            + x * INV_SQRT_2PI * exp(-0.5 * x * x))
-                    })
-                    .collect::<Vec<f32>>()
+                let mut dx = vec![0f32; x.len()];
+                gelu_backward(x, g, &mut dx);
+                dx
             })
         })??;
         Ok(Some(Tensor::from_vec(dx, arg.shape(), arg.device())?))

@@ -11,7 +11,9 @@
 use super::fastmath::{sigmoid, tanh};
 use super::gemm::{f32_slice, matmul, matmul_rows, parallelism, with_f32, View};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
 use multiversion::multiversion;
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -63,6 +65,22 @@ fn split(cell: Cell, p: &[f32], e: usize, h: usize) -> Parts<'_> {
 struct Saved {
     acts: Vec<f32>,
     extra: Vec<f32>,
+}
+
+/// One thread's rows for the backward: gate activations (→ gradients), GRU hidden-side
+/// gradients, saved cell states or W_hn·h, hidden states, output gradients.
+type RowBuffers<'a> = (
+    &'a mut [f32],
+    &'a mut [f32],
+    &'a [f32],
+    &'a [f32],
+    &'a [f32],
+);
+
+/// Rows per thread when the batch is split across threads, or None for one thread.
+fn row_chunks(b: usize) -> Option<usize> {
+    let threads = super::gemm::threads().min(b);
+    (threads > 1).then(|| b.div_ceil(threads))
 }
 
 struct Recurrent {
@@ -179,14 +197,53 @@ fn gru_cell_backward(
     }
 }
 
+/// `src` [rows, cols] → [cols, rows], through 8×8 tiles held in registers, so reads and
+/// writes both run along cache lines.
 fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    const T: usize = 8;
     let mut out = vec![0f32; rows * cols];
-    for (i, row) in src.chunks_exact(cols).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            out[j * rows + i] = v;
+    let (full_r, full_c) = (rows / T * T, cols / T * T);
+    for i0 in (0..full_r).step_by(T) {
+        for j0 in (0..full_c).step_by(T) {
+            let mut tile = [[0f32; T]; T];
+            for (di, trow) in tile.iter_mut().enumerate() {
+                let at = (i0 + di) * cols + j0;
+                trow.copy_from_slice(&src[at..at + T]);
+            }
+            for dj in 0..T {
+                let at = (j0 + dj) * rows + i0;
+                for (o, trow) in out[at..at + T].iter_mut().zip(&tile) {
+                    *o = trow[dj];
+                }
+            }
+        }
+    }
+    // The ragged right and bottom edges.
+    for i in 0..rows {
+        let from = if i < full_r { full_c } else { 0 };
+        for j in from..cols {
+            out[j * rows + i] = src[i * cols + j];
         }
     }
     out
+}
+
+/// dW [g, n] = dGᵀ · X over all rows, computed as its transpose Xᵀ · dG so that gemm packs
+/// the narrow X instead of the wide gate gradients, then transposed into place.
+fn weight_grad(dgates: &[f32], x: &[f32], g: usize, n: usize, dst: &mut [f32]) {
+    let rows = x.len() / n;
+    let mut t = vec![0f32; n * g];
+    matmul(
+        n,
+        g,
+        rows,
+        View::transposed(x, n),
+        View::rows(dgates, g),
+        &mut t,
+        false,
+        parallelism(2 * g * n * rows),
+    );
+    dst[..g * n].copy_from_slice(&transpose(&t, n, g));
 }
 
 impl Recurrent {
@@ -236,8 +293,43 @@ impl Recurrent {
         let wht = transpose(parts.wh, g, h);
         let mut out = vec![0f32; b * t * h];
         let mut extra = vec![0f32; b * t * h];
+        match row_chunks(b) {
+            None => {
+                let par = parallelism(2 * b * g * h);
+                self.recur_forward(&mut acts, &mut out, &mut extra, b, t, &wht, &parts, par);
+            }
+            Some(per) => {
+                let jobs: Vec<_> = acts
+                    .chunks_mut(per * t * g)
+                    .zip(out.chunks_mut(per * t * h))
+                    .zip(extra.chunks_mut(per * t * h))
+                    .collect();
+                jobs.into_par_iter().for_each(|((a, o), x)| {
+                    let nb = o.len() / (t * h);
+                    self.recur_forward(a, o, x, nb, t, &wht, &parts, Parallelism::None);
+                });
+            }
+        }
+        (out, Saved { acts, extra })
+    }
+
+    /// The forward time loop over `b` batch rows (all of them, or one thread's share: rows are
+    /// independent through time, so threads split them and never meet until the end).
+    #[allow(clippy::too_many_arguments)] // buffers and dimensions of one call
+    fn recur_forward(
+        &self,
+        acts: &mut [f32],
+        out: &mut [f32],
+        extra: &mut [f32],
+        b: usize,
+        t: usize,
+        wht: &[f32],
+        parts: &Parts,
+        par: Parallelism,
+    ) {
+        let h = self.hidden;
+        let g = self.cell.gates() * h;
         let zeros = vec![0f32; h];
-        let par = parallelism(2 * b * g * h);
         let mut hp = vec![0f32; b * g];
         for s in 0..t {
             let prev = |r: usize| (r * t + s - 1) * h;
@@ -250,7 +342,7 @@ impl Recurrent {
                             cs: 1,
                         };
                         let dst = &mut acts[s * g..];
-                        matmul_rows(b, g, h, hprev, View::rows(&wht, g), dst, t * g, true, par);
+                        matmul_rows(b, g, h, hprev, View::rows(wht, g), dst, t * g, true, par);
                     }
                     for r in 0..b {
                         let row = (r * t + s) * h;
@@ -278,7 +370,7 @@ impl Recurrent {
                             rs: (t * h) as isize,
                             cs: 1,
                         };
-                        matmul(b, g, h, hprev, View::rows(&wht, g), &mut hp, true, par);
+                        matmul(b, g, h, hprev, View::rows(wht, g), &mut hp, true, par);
                     }
                     for r in 0..b {
                         let row = (r * t + s) * h;
@@ -299,7 +391,6 @@ impl Recurrent {
                 }
             }
         }
-        (out, Saved { acts, extra })
     }
 
     /// Gradients of the packed weights and (when wanted) of the input.
@@ -318,15 +409,95 @@ impl Recurrent {
         let g = self.cell.gates() * h;
         let parts = split(self.cell, p, e, h);
         let Saved { mut acts, extra } = saved;
-        let zeros = vec![0f32; h];
-        let par = parallelism(2 * b * g * h);
-        let mut dh_next = vec![0f32; b * h];
-        let mut dcarry = vec![0f32; b * h];
         // GRU: the hidden-side gate gradients differ from the input-side ones in n.
         let mut dhp = match self.cell {
             Cell::Lstm => Vec::new(),
             Cell::Gru => vec![0f32; b * t * g],
         };
+        match row_chunks(b) {
+            None => {
+                let par = parallelism(2 * b * g * h);
+                let bufs = (&mut acts[..], &mut dhp[..], &extra[..], hs, dy);
+                self.recur_backward(bufs, b, t, parts.wh, par);
+            }
+            Some(per) => {
+                let dhp_chunks: Box<dyn Iterator<Item = &mut [f32]>> = if dhp.is_empty() {
+                    Box::new(std::iter::repeat_with(|| -> &mut [f32] { &mut [] }))
+                } else {
+                    Box::new(dhp.chunks_mut(per * t * g))
+                };
+                let jobs: Vec<_> = acts
+                    .chunks_mut(per * t * g)
+                    .zip(dhp_chunks)
+                    .zip(extra.chunks(per * t * h))
+                    .zip(hs.chunks(per * t * h).zip(dy.chunks(per * t * h)))
+                    .map(|(((a, d), x), (hs, dy))| (a, d, x, hs, dy))
+                    .collect();
+                jobs.into_par_iter().for_each(|bufs| {
+                    let nb = bufs.2.len() / (t * h);
+                    self.recur_backward(bufs, nb, t, parts.wh, Parallelism::None);
+                });
+            }
+        }
+        let hidden_side = match self.cell {
+            Cell::Lstm => &acts,
+            Cell::Gru => &dhp,
+        };
+        let rows = b * t;
+        // h_{s-1} beside each step's gate gradient (zero for s = 0), so dW_hh is one matmul.
+        let mut hshift = vec![0f32; rows * h];
+        for r in 0..b {
+            let base = r * t * h;
+            hshift[base + h..base + t * h].copy_from_slice(&hs[base..base + (t - 1) * h]);
+        }
+        let mut grads = vec![0f32; p.len()];
+        let (dwx, rest) = grads.split_at_mut(g * e);
+        let (dwh, rest) = rest.split_at_mut(g * h);
+        let (dbx, dbh) = rest.split_at_mut(g);
+        weight_grad(&acts, x, g, e, dwx);
+        weight_grad(hidden_side, &hshift, g, h, dwh);
+        for row in acts.chunks_exact(g) {
+            dbx.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+        }
+        if self.cell == Cell::Gru {
+            for row in dhp.chunks_exact(g) {
+                dbh.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+            }
+        }
+        let dx = want_dx.then(|| {
+            let mut dx = vec![0f32; rows * e];
+            matmul(
+                rows,
+                e,
+                g,
+                View::rows(&acts, g),
+                View::rows(parts.wx, e),
+                &mut dx,
+                false,
+                parallelism(2 * rows * g * e),
+            );
+            dx
+        });
+        (grads, dx)
+    }
+}
+
+impl Recurrent {
+    /// The backward time loop over `b` batch rows: `acts` turns into the input-side gate
+    /// gradients, `dhp` (GRU) gets the hidden-side ones.
+    fn recur_backward(
+        &self,
+        (acts, dhp, extra, hs, dy): RowBuffers,
+        b: usize,
+        t: usize,
+        wh: &[f32],
+        par: Parallelism,
+    ) {
+        let h = self.hidden;
+        let g = self.cell.gates() * h;
+        let zeros = vec![0f32; h];
+        let mut dh_next = vec![0f32; b * h];
+        let mut dcarry = vec![0f32; b * h];
         for s in (0..t).rev() {
             let prev = |r: usize| (r * t + s - 1) * h;
             for r in 0..b {
@@ -374,10 +545,10 @@ impl Recurrent {
             // dh_{s-1} = (hidden-side gate gradients of step s) · W_hh, plus the GRU's direct
             // path z ⊙ dh that the cell left in `dcarry`.
             let (src, accumulate) = match self.cell {
-                Cell::Lstm => (&acts, false),
+                Cell::Lstm => (&*acts, false),
                 Cell::Gru => {
                     dh_next.copy_from_slice(&dcarry);
-                    (&dhp, true)
+                    (&*dhp, true)
                 }
             };
             let dgates = View {
@@ -385,68 +556,17 @@ impl Recurrent {
                 rs: (t * g) as isize,
                 cs: 1,
             };
-            let wh = View::rows(parts.wh, h);
-            matmul(b, h, g, dgates, wh, &mut dh_next, accumulate, par);
-        }
-        let hidden_side = match self.cell {
-            Cell::Lstm => &acts,
-            Cell::Gru => &dhp,
-        };
-        let rows = b * t;
-        // h_{s-1} beside each step's gate gradient (zero for s = 0), so dW_hh is one matmul.
-        let mut hshift = vec![0f32; rows * h];
-        for r in 0..b {
-            let base = r * t * h;
-            hshift[base + h..base + t * h].copy_from_slice(&hs[base..base + (t - 1) * h]);
-        }
-        let mut grads = vec![0f32; p.len()];
-        let (dwx, rest) = grads.split_at_mut(g * e);
-        let (dwh, rest) = rest.split_at_mut(g * h);
-        let (dbx, dbh) = rest.split_at_mut(g);
-        let big = parallelism(2 * g * h * rows);
-        matmul(
-            g,
-            e,
-            rows,
-            View::transposed(&acts, g),
-            View::rows(x, e),
-            dwx,
-            false,
-            big,
-        );
-        matmul(
-            g,
-            h,
-            rows,
-            View::transposed(hidden_side, g),
-            View::rows(&hshift, h),
-            dwh,
-            false,
-            big,
-        );
-        for row in acts.chunks_exact(g) {
-            dbx.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-        }
-        if self.cell == Cell::Gru {
-            for row in dhp.chunks_exact(g) {
-                dbh.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-            }
-        }
-        let dx = want_dx.then(|| {
-            let mut dx = vec![0f32; rows * e];
             matmul(
-                rows,
-                e,
+                b,
+                h,
                 g,
-                View::rows(&acts, g),
-                View::rows(parts.wx, e),
-                &mut dx,
-                false,
-                big,
+                dgates,
+                View::rows(wh, h),
+                &mut dh_next,
+                accumulate,
+                par,
             );
-            dx
-        });
-        (grads, dx)
+        }
     }
 }
 
@@ -526,4 +646,24 @@ pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> 
 /// r, z, n and n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) as in PyTorch.
 pub fn gru(x: &Tensor, wx: &Tensor, wh: &Tensor, bx: &Tensor, bh: &Tensor) -> Result<Tensor> {
     run(Cell::Gru, x, &[wx, wh, bx, bh], wh.dim(1)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn transpose_handles_ragged_edges() {
+        for (rows, cols) in [(19, 13), (8, 8), (3, 17), (16, 5), (1, 1)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let out = super::transpose(&src, rows, cols);
+            for i in 0..rows {
+                for j in 0..cols {
+                    assert_eq!(
+                        out[j * rows + i],
+                        src[i * cols + j],
+                        "{rows}×{cols} at {i},{j}"
+                    );
+                }
+            }
+        }
+    }
 }

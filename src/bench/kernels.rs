@@ -1,0 +1,223 @@
+//! `glassbox bench kernels`: each hand-written kernel (forward + backward) against the same
+//! computation in candle's own ops, at the sizes the reference workloads use.
+
+use super::{median, BenchArgs};
+use crate::model::kernels::{self as k, reference as r, AdamStep};
+use anyhow::Result;
+use candle_core::{Device, Tensor, Var};
+use candle_nn::Optimizer;
+use std::time::Instant;
+
+type Run<'a> = Box<dyn Fn() -> candle_core::Result<()> + 'a>;
+
+fn randn(dims: &[usize], std: f32) -> candle_core::Result<Tensor> {
+    Tensor::randn(0f32, std, dims, &Device::Cpu)
+}
+
+fn var(dims: &[usize], std: f32) -> candle_core::Result<Var> {
+    Var::from_tensor(&randn(dims, std)?)
+}
+
+/// Forward, then backward from the sum of the output (the same small overhead on both sides).
+fn fwd_bwd(y: candle_core::Result<Tensor>) -> candle_core::Result<()> {
+    y?.sum_all()?.backward()?;
+    Ok(())
+}
+
+fn time(run: &Run, reps: usize) -> Result<f64> {
+    run()?;
+    run()?;
+    let mut times = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        run()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(median(&mut times))
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let cases = cases()?;
+    if !args.json {
+        println!(
+            "forward + backward, median of {} runs, {} thread(s)",
+            args.reps,
+            k::gemm::threads()
+        );
+        println!(
+            "{:<16} {:<30} {:>10} {:>10} {:>8}",
+            "kernel", "shape", "ours ms", "candle ms", "speedup"
+        );
+    }
+    for (name, shape, ours, theirs) in &cases {
+        let a = time(ours, args.reps)?;
+        let b = time(theirs, args.reps)?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"workload": "kernel", "kernel": name, "shape": shape,
+                    "ours_ms": a, "candle_ms": b, "speedup": b / a})
+            );
+        } else {
+            println!("{name:<16} {shape:<30} {a:>10.3} {b:>10.3} {:>7.1}×", b / a);
+        }
+    }
+    Ok(())
+}
+
+#[allow(clippy::type_complexity)]
+fn cases() -> Result<Vec<(&'static str, &'static str, Run<'static>, Run<'static>)>> {
+    let mut out: Vec<(&'static str, &'static str, Run, Run)> = Vec::new();
+
+    // The CNN's first conv reads data (no input gradient); the second one needs it.
+    let x1 = randn(&[64, 1, 28, 28], 1.0)?;
+    let (w1, b1) = (var(&[32, 1, 3, 3], 0.3)?, var(&[32], 0.1)?);
+    let x2 = var(&[64, 32, 14, 14], 1.0)?;
+    let (w2, b2) = (var(&[64, 32, 3, 3], 0.1)?, var(&[64], 0.1)?);
+    {
+        let (x, w, b) = (x1.clone(), w1.clone(), b1.clone());
+        let (xr, wr, br) = (x1, w1, b1);
+        out.push((
+            "conv2d (data)",
+            "[64,1,28,28] * [32,1,3,3]",
+            Box::new(move || fwd_bwd(k::conv2d(&x, &w, Some(&b), 1, 1))),
+            Box::new(move || fwd_bwd(r::conv2d(&xr, &wr, Some(&br), 1, 1))),
+        ));
+    }
+    {
+        let (x, w, b) = (x2.clone(), w2.clone(), b2.clone());
+        out.push((
+            "conv2d",
+            "[64,32,14,14] * [64,32,3,3]",
+            Box::new(move || fwd_bwd(k::conv2d(&x, &w, Some(&b), 1, 1))),
+            Box::new(move || fwd_bwd(r::conv2d(&x2, &w2, Some(&b2), 1, 1))),
+        ));
+    }
+    let p = var(&[64, 32, 28, 28], 1.0)?;
+    let pr = p.clone();
+    out.push((
+        "max pool 2×2",
+        "[64,32,28,28]",
+        Box::new(move || fwd_bwd(k::pool2d(&p, k::PoolKind::Max, 2, 2))),
+        Box::new(move || fwd_bwd(r::max_pool2d(&pr, 2))),
+    ));
+    let a = var(&[64, 32, 28, 28], 1.0)?;
+    let ar = a.clone();
+    out.push((
+        "relu",
+        "[64,32,28,28]",
+        Box::new(move || fwd_bwd(k::relu(&a))),
+        Box::new(move || fwd_bwd(ar.relu())),
+    ));
+    let (x, w, b) = (
+        var(&[2048, 256], 1.0)?,
+        var(&[96, 256], 0.1)?,
+        var(&[96], 0.1)?,
+    );
+    let (xr, wr, br) = (x.clone(), w.clone(), b.clone());
+    out.push((
+        "dense",
+        "[2048,256] · [96,256]ᵀ + b",
+        Box::new(move || fwd_bwd(k::linear(&x, &w, Some(&b)))),
+        Box::new(move || fwd_bwd(r::linear(&xr, &wr, Some(&br)))),
+    ));
+    let logits = var(&[2048, 96], 2.0)?;
+    let labels = Tensor::from_vec(
+        (0..2048u32).map(|i| (i * 7) % 96).collect::<Vec<_>>(),
+        2048,
+        &Device::Cpu,
+    )?;
+    let (lr_, yr) = (logits.clone(), labels.clone());
+    out.push((
+        "softmax + CE",
+        "[2048,96]",
+        Box::new(move || fwd_bwd(k::softmax_cross_entropy(&logits, &labels))),
+        Box::new(move || fwd_bwd(r::cross_entropy(&lr_, &yr))),
+    ));
+    let (x, g, b) = (
+        var(&[32, 64, 128], 1.0)?,
+        var(&[128], 1.0)?,
+        var(&[128], 0.1)?,
+    );
+    let (xr, gr, br) = (x.clone(), g.clone(), b.clone());
+    out.push((
+        "layer norm",
+        "[32,64,128]",
+        Box::new(move || fwd_bwd(k::layer_norm(&x, &g, &b, 1e-5))),
+        Box::new(move || fwd_bwd(r::layer_norm(&xr, &gr, &br, 1e-5))),
+    ));
+    let x = var(&[32, 64, 512], 1.0)?;
+    let xr = x.clone();
+    out.push((
+        "gelu",
+        "[32,64,512]",
+        Box::new(move || fwd_bwd(k::gelu(&x))),
+        Box::new(move || fwd_bwd(r::gelu(&xr))),
+    ));
+    let qkv = var(&[32, 64, 384], 1.0)?;
+    let qr = qkv.clone();
+    out.push((
+        "attention",
+        "qkv [32,64,384], 4 heads, causal",
+        Box::new(move || fwd_bwd(k::attention(&qkv, 4, true))),
+        Box::new(move || fwd_bwd(r::attention(&qr, 4, true))),
+    ));
+    let x = var(&[32, 64, 64], 1.0)?;
+    let (wx, wh, b) = (
+        var(&[1024, 64], 0.06)?,
+        var(&[1024, 256], 0.06)?,
+        var(&[1024], 0.06)?,
+    );
+    let (xr, wxr, whr, br) = (x.clone(), wx.clone(), wh.clone(), b.clone());
+    out.push((
+        "lstm",
+        "[32,64,64] → H 256",
+        Box::new(move || fwd_bwd(k::lstm(&x, &wx, &wh, &b))),
+        Box::new(move || fwd_bwd(r::lstm(&xr, &wxr, &whr, &br))),
+    ));
+    let x = var(&[32, 64, 64], 1.0)?;
+    let (wx, wh, bx, bh) = (
+        var(&[768, 64], 0.06)?,
+        var(&[768, 256], 0.06)?,
+        var(&[768], 0.06)?,
+        var(&[768], 0.06)?,
+    );
+    let (xr, wxr, whr, bxr, bhr) = (x.clone(), wx.clone(), wh.clone(), bx.clone(), bh.clone());
+    out.push((
+        "gru",
+        "[32,64,64] → H 256",
+        Box::new(move || fwd_bwd(k::gru(&x, &wx, &wh, &bx, &bh))),
+        Box::new(move || fwd_bwd(r::gru(&xr, &wxr, &whr, &bxr, &bhr))),
+    ));
+    // One optimiser step over 1M parameters.
+    let n = 1 << 20;
+    let w = var(&[n], 0.1)?;
+    let grad = randn(&[n], 0.01)?;
+    let moments = std::cell::RefCell::new((Vec::new(), Vec::new()));
+    let step = AdamStep {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        decoupled: true,
+        bias1: 0.1,
+        bias2: 0.001,
+    };
+    let wr = var(&[n], 0.1)?;
+    let grads = (wr.as_tensor() * &grad)?.sum_all()?.backward()?;
+    let opt = std::cell::RefCell::new(candle_nn::AdamW::new(
+        vec![wr],
+        candle_nn::ParamsAdamW::default(),
+    )?);
+    out.push((
+        "adamw",
+        "1,048,576 parameters",
+        Box::new(move || {
+            let (m, v) = &mut *moments.borrow_mut();
+            k::adam_update(w.as_tensor(), &grad, m, v, step)
+        }),
+        Box::new(move || opt.borrow_mut().step(&grads)),
+    ));
+    Ok(out)
+}

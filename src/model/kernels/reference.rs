@@ -1,0 +1,129 @@
+//! The same computations as the kernels, written with candle's own ops: what the kernels are
+//! tested against (values and gradients) and timed against (`glassbox bench kernels`).
+//! candle's max-pool backward is wrong (see pool.rs), so `max_pool2d` here is for timing only.
+
+use candle_core::{Result, Tensor, D};
+
+pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let k = x.dim(D::Minus1)?;
+    let mut out_dims = x.dims().to_vec();
+    *out_dims.last_mut().expect("rank ≥ 1") = w.dim(0)?;
+    let y = x.reshape(((), k))?.matmul(&w.t()?)?;
+    let y = match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    y.reshape(out_dims)
+}
+
+pub fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let y = x.conv2d(w, padding, stride, 1, 1)?;
+    match b {
+        Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+        None => Ok(y),
+    }
+}
+
+pub fn max_pool2d(x: &Tensor, kernel: usize) -> Result<Tensor> {
+    x.max_pool2d(kernel)
+}
+
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    candle_nn::loss::cross_entropy(logits, labels)
+}
+
+pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let c = x.broadcast_sub(&mean)?;
+    let var = c.sqr()?.mean_keepdim(D::Minus1)?;
+    c.broadcast_div(&(var + eps)?.sqrt()?)?
+        .broadcast_mul(gamma)?
+        .broadcast_add(beta)
+}
+
+pub fn gelu(x: &Tensor) -> Result<Tensor> {
+    x.gelu_erf()
+}
+
+/// Multi-head self-attention core on packed qkv [B, T, 3D] → [B, T, D].
+pub fn attention(qkv: &Tensor, heads: usize, causal: bool) -> Result<Tensor> {
+    let (b, t, d3) = qkv.dims3()?;
+    let d = d3 / 3;
+    let hd = d / heads;
+    let parts = qkv
+        .reshape((b, t, 3, heads, hd))?
+        .permute((2, 0, 3, 1, 4))?;
+    let (q, k, v) = (
+        parts.get(0)?.contiguous()?,
+        parts.get(1)?.contiguous()?,
+        parts.get(2)?.contiguous()?,
+    );
+    let mut s = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
+    if causal {
+        let mask: Vec<f32> = (0..t * t)
+            .map(|p| {
+                if p % t > p / t {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        s = s.broadcast_add(&Tensor::from_vec(mask, (t, t), qkv.device())?)?;
+    }
+    candle_nn::ops::softmax(&s, D::Minus1)?
+        .matmul(&v)?
+        .transpose(1, 2)?
+        .reshape((b, t, d))
+}
+
+fn step_input(x: &Tensor, step: usize, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.narrow(1, step, 1)?
+        .squeeze(1)?
+        .matmul(&w.t()?)?
+        .broadcast_add(b)
+}
+
+/// LSTM step by step (gate order i, f, g, o) → every hidden state [B, T, H].
+pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (bsz, t, _) = x.dims3()?;
+    let h = wh.dim(1)?;
+    let mut hs = Tensor::zeros((bsz, h), x.dtype(), x.device())?;
+    let mut cs = hs.clone();
+    let mut outs = Vec::with_capacity(t);
+    for step in 0..t {
+        let gates = (step_input(x, step, wx, b)? + hs.matmul(&wh.t()?)?)?;
+        let sig = |o: usize| candle_nn::ops::sigmoid(&gates.narrow(1, o * h, h)?);
+        let (i, f, o) = (sig(0)?, sig(1)?, sig(3)?);
+        let g = gates.narrow(1, 2 * h, h)?.tanh()?;
+        cs = ((f * &cs)? + (i * g)?)?;
+        hs = (o * cs.tanh()?)?;
+        outs.push(hs.clone());
+    }
+    Tensor::stack(&outs, 1)
+}
+
+/// GRU step by step (gate order r, z, n; PyTorch's n) → every hidden state [B, T, H].
+pub fn gru(x: &Tensor, wx: &Tensor, wh: &Tensor, bx: &Tensor, bh: &Tensor) -> Result<Tensor> {
+    let (bsz, t, _) = x.dims3()?;
+    let h = wh.dim(1)?;
+    let mut hs = Tensor::zeros((bsz, h), x.dtype(), x.device())?;
+    let mut outs = Vec::with_capacity(t);
+    for step in 0..t {
+        let xi = step_input(x, step, wx, bx)?;
+        let hp = hs.matmul(&wh.t()?)?.broadcast_add(bh)?;
+        let part = |m: &Tensor, k: usize| m.narrow(1, k * h, h);
+        let r = candle_nn::ops::sigmoid(&(part(&xi, 0)? + part(&hp, 0)?)?)?;
+        let z = candle_nn::ops::sigmoid(&(part(&xi, 1)? + part(&hp, 1)?)?)?;
+        let n = (part(&xi, 2)? + (r * part(&hp, 2)?)?)?.tanh()?;
+        hs = ((&n - (&z * &n)?)? + (z * &hs)?)?;
+        outs.push(hs.clone());
+    }
+    Tensor::stack(&outs, 1)
+}
