@@ -293,6 +293,7 @@ fn a_text_file_becomes_next_character_examples() {
     let mut s = settings(DataSource::TextLm {
         path: p.display().to_string(),
         context: 4,
+        stride: 1,
     });
     s.split = SplitSettings {
         validation: 0.1,
@@ -315,10 +316,23 @@ fn a_text_file_becomes_next_character_examples() {
     let text: String = ids.iter().map(|&i| vocab[i as usize].clone()).collect();
     assert_eq!(text, "hell");
     assert_eq!(ds.class_names()[ds.label(0).unwrap() as usize], "o");
+    // A stride of the context length gives non-overlapping windows in every split.
+    let train_all = ds.train.len();
+    s.source = DataSource::TextLm {
+        path: p.display().to_string(),
+        context: 4,
+        stride: 4,
+    };
+    let strided = Dataset::load(&s, None).unwrap();
+    for part in [&strided.train, &strided.val, &strided.test] {
+        assert!(!part.is_empty() && part.iter().all(|i| i % 4 == 0));
+    }
+    assert!(strided.train.len() * 4 <= train_all + 4 && strided.train.len() * 4 >= train_all - 4);
     std::fs::write(&p, b"bad \xff byte").unwrap();
     let e = load_err(DataSource::TextLm {
         path: p.display().to_string(),
         context: 4,
+        stride: 1,
     });
     assert!(e.contains("not UTF-8"), "{e}");
 }

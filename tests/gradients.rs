@@ -410,18 +410,21 @@ fn random_batch(model: &Model, batch: usize, rng: &mut ChaCha8Rng) -> (Tensor, T
         let x: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
         Tensor::from_vec(x, shape, &Device::Cpu).unwrap()
     };
-    let classes = model.prediction_shape().dims[0] as u32;
-    let labels: Vec<u32> = (0..batch).map(|i| i as u32 % classes).collect();
+    // One label per sample, or per position for a sequence model's [T, C] scores.
+    let dims = &model.prediction_shape().dims;
+    let classes = *dims.last().unwrap() as u32;
+    let n = batch * dims[..dims.len() - 1].iter().product::<usize>();
+    let labels: Vec<u32> = (0..n).map(|i| i as u32 % classes).collect();
     (
         x,
-        TargetBatch::Labels(Tensor::from_vec(labels, batch, &Device::Cpu).unwrap()),
+        TargetBatch::Labels(Tensor::from_vec(labels, n, &Device::Cpu).unwrap()),
     )
 }
 
 #[test]
 fn every_preset_parameter_receives_a_nonzero_gradient() {
     let presets = glassbox::presets::list();
-    assert!(presets.len() >= 5);
+    assert!(presets.len() >= 7);
     for path in presets {
         let name = path.display().to_string();
         let p = glassbox::project::Project::load(&path).unwrap();
@@ -555,4 +558,42 @@ fn embedding_gradient_matches_finite_differences() {
     }
     // Token 3 is never used: its row gets exactly zero gradient.
     assert_eq!(&analytic[6..8], &[0.0, 0.0]);
+}
+
+#[test]
+fn sequence_layers_gradients_match_finite_differences() {
+    for sequences in [true, false] {
+        for rnn in [
+            Layer::Lstm {
+                hidden: 3,
+                sequences,
+            },
+            Layer::Gru {
+                hidden: 3,
+                sequences,
+            },
+        ] {
+            let mut layers = vec![rnn];
+            if sequences {
+                layers.push(Layer::Flatten);
+            }
+            grad_check(chain(&[4, 2], layers, Loss::Mse), &[4, 2], 2, Loss::Mse);
+        }
+    }
+    for causal in [false, true] {
+        grad_check(
+            chain(
+                &[4, 6],
+                vec![
+                    Layer::PositionalEmbedding { max_len: 5 },
+                    Layer::SelfAttention { heads: 2, causal },
+                    Layer::Flatten,
+                ],
+                Loss::Mse,
+            ),
+            &[4, 6],
+            2,
+            Loss::Mse,
+        );
+    }
 }

@@ -189,7 +189,7 @@ impl Dataset {
                 format!("{} toy", kind.name()),
                 toy(*kind, *samples, *noise, settings.split.seed),
             ),
-            DataSource::TextLm { path, context } => {
+            DataSource::TextLm { path, context, .. } => {
                 let (file, name) = file_name(path);
                 (name, char_lm(&file, *context)?)
             }
@@ -209,6 +209,13 @@ impl Dataset {
         };
         let contiguous = matches!(settings.source, DataSource::TextLm { .. });
         let mut ds = Self::from_raw_split(name, raw, settings, contiguous)?;
+        if let DataSource::TextLm { stride, .. } = settings.source {
+            if stride > 1 {
+                for part in [&mut ds.train, &mut ds.val, &mut ds.test] {
+                    part.retain(|&i| i % stride == 0);
+                }
+            }
+        }
         ds.load_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(ds)
     }

@@ -50,6 +50,10 @@ pub enum DataSource {
         path: String,
         #[serde(default = "lm_context")]
         context: usize,
+        /// Characters between the starts of two examples: 1 uses every position; the context
+        /// length gives non-overlapping windows (enough when every position is predicted).
+        #[serde(default = "one")]
+        stride: usize,
     },
     /// Text classification from a CSV of (text, label) rows.
     TextClass {
@@ -68,6 +72,9 @@ fn toy_samples() -> usize {
 }
 fn toy_noise() -> f32 {
     0.1
+}
+fn one() -> usize {
+    1
 }
 fn lm_context() -> usize {
     16

@@ -235,6 +235,7 @@ fn builtin_sources() -> Vec<(&'static str, DataSource)> {
             DataSource::TextLm {
                 path: "assets/data/text/moby_dick.txt.gz".into(),
                 context: 16,
+                stride: 1,
             },
         ),
         (
@@ -283,6 +284,7 @@ fn own_sources() -> Vec<(&'static str, DataSource)> {
             DataSource::TextLm {
                 path: String::new(),
                 context: 16,
+                stride: 1,
             },
         ),
         (
@@ -662,11 +664,21 @@ fn source_fields_ui(
                 ui.add(egui::Slider::new(noise, 0.0..=0.5));
             });
         }
-        DataSource::TextLm { path, context } => {
+        DataSource::TextLm {
+            path,
+            context,
+            stride,
+        } => {
             path_row(ui, "Text", path, false, browse);
             ui.horizontal(|ui| {
                 ui.label("Context (characters)");
                 ui.add(DragValue::new(context).range(1..=256));
+                ui.label("stride").on_hover_text(
+                    "Characters between two examples. 1 uses every position; the context \
+                     length gives non-overlapping windows, enough when the network predicts \
+                     every position.",
+                );
+                ui.add(DragValue::new(stride).range(1..=256));
             });
         }
         DataSource::TextClass {
