@@ -289,23 +289,78 @@ fn worker_vs_bare(args: &BenchArgs) -> Result<()> {
     );
     let mut worker = Vec::new();
     let mut bare = Vec::new();
+    let mut candle = Vec::new();
     for _ in 0..args.reps {
         worker.push(worker_throughput(&project, &data, args)?);
-        bare.push(bare_throughput(&project, &data, args)?);
+        bare.push(bare_glassbox_throughput(&project, &data, args)?);
+        candle.push(bare_throughput(&project, &data, args)?);
     }
-    let (w, b) = (median(&mut worker), median(&mut bare));
-    println!("worker (events on):  {w:8.1} samples/s");
-    println!("bare candle loop:    {b:8.1} samples/s");
+    let (w, b, c) = (median(&mut worker), median(&mut bare), median(&mut candle));
+    println!("worker (events on):           {w:8.1} samples/s");
+    println!("bare loop, same model & ops:  {b:8.1} samples/s");
+    println!("bare loop, candle_nn layers:  {c:8.1} samples/s");
     println!(
-        "worker / bare: {:.3} (overhead {:+.1} %)",
+        "worker / bare: {:.3} (overhead {:+.1} %); Glassbox kernels / candle_nn: {:.2}×",
         w / b,
-        (b / w - 1.0) * 100.0
+        (b / w - 1.0) * 100.0,
+        b / c
     );
     println!(
-        "{{\"workload\":\"worker_vs_bare\",\"worker_samples_per_s\":{w:.1},\"bare_samples_per_s\":{b:.1},\"ratio\":{:.4}}}",
+        "{{\"workload\":\"worker_vs_bare\",\"worker_samples_per_s\":{w:.1},\"bare_samples_per_s\":{b:.1},\"candle_nn_samples_per_s\":{c:.1},\"ratio\":{:.4}}}",
         w / b
     );
     Ok(())
+}
+
+/// The preset's own model and optimiser stepped in a plain loop on pre-built batches: what the
+/// worker would reach with no events, no batching on the fly and no bookkeeping. Runs in a
+/// math pool like the worker, so the two differ only by the worker's own work.
+fn bare_glassbox_throughput(
+    project: &crate::project::Project,
+    data: &Arc<Dataset>,
+    args: &BenchArgs,
+) -> Result<f64> {
+    let run = || -> Result<f64> {
+        let model = Model::build(&project.graph, project.training.seed)?;
+        let encoding = model.bind_data(data)?;
+        let mut optim = crate::train::Optim::new(
+            project.training.optimizer,
+            project.training.weight_decay,
+            model.trainable(),
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let batches: Vec<_> = epoch_batches(&data.train, project.training.batch_size, &mut rng)
+            .into_iter()
+            .take(16)
+            .map(|idx| make_batch(data, &idx, encoding, &model))
+            .collect::<candle_core::Result<_>>()?;
+        let mut step = |i: usize| -> Result<usize> {
+            let (x, t, _) = &batches[i % batches.len()];
+            let mut ctx = crate::model::ForwardCtx {
+                train: true,
+                rng: None,
+            };
+            let pred = model.forward(x, &mut ctx)?;
+            let loss = model.loss(&pred, t)?;
+            let _ = loss.to_scalar::<f32>()?;
+            optim.step(&loss.backward()?, project.training.lr)?;
+            Ok(x.dim(0)?)
+        };
+        for i in 0..args.warmup {
+            step(i)?;
+        }
+        let t = Instant::now();
+        let mut samples = 0;
+        for i in 0..args.steps {
+            samples += step(args.warmup + i)?;
+        }
+        Ok(samples as f64 / t.elapsed().as_secs_f64())
+    };
+    let threads = crate::model::kernels::gemm::threads();
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) if threads > 1 => pool.install(run),
+        _ => run(),
+    }
 }
 
 /// Samples/s of the timed steps, measured from the worker's own Step events.
