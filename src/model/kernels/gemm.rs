@@ -127,36 +127,7 @@ pub fn matmul(
         }
         return;
     }
-    let last = |v: &View, r: usize, c: usize| (r as isize - 1) * v.rs + (c as isize - 1) * v.cs;
-    assert!(
-        last(&a, m, k) < a.data.len() as isize && last(&b, k, n) < b.data.len() as isize,
-        "operand too small"
-    );
-    // SAFETY: the asserts above keep every index the kernel touches inside the slices; `dst`
-    // is exclusively borrowed and does not alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs,
-            a.rs,
-            b.data.as_ptr(),
-            b.cs,
-            b.rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    matmul_rows(m, n, k, a, b, dst, n, accumulate, par);
 }
 
 /// The f32 values of a contiguous CPU storage region.
