@@ -1,7 +1,6 @@
 //! IDX files (MNIST's format), optionally gzip-compressed.
 
 use super::error::DataError;
-use flate2::read::MultiGzDecoder;
 use std::io::Read;
 use std::path::Path;
 
@@ -21,17 +20,7 @@ pub fn read_idx(path: &Path) -> Result<IdxArray, DataError> {
 /// Reads an IDX file's values onto the end of `out` (sized once from the header, so a 47 MB
 /// image file is never copied while growing) and returns its dimensions.
 pub fn read_idx_append(path: &Path, out: &mut Vec<u8>) -> Result<Vec<usize>, DataError> {
-    let file = std::fs::File::open(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let buffered = std::io::BufReader::with_capacity(1 << 16, file);
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(MultiGzDecoder::new(buffered))
-    } else {
-        Box::new(buffered)
-    };
-    read_idx_from(reader, out).map_err(|reason| DataError::Idx {
+    read_idx_from(super::open::open(path)?, out).map_err(|reason| DataError::Idx {
         path: path.to_path_buf(),
         reason,
     })

@@ -6,6 +6,7 @@ mod dataset;
 mod error;
 mod idx;
 mod images;
+mod open;
 mod settings;
 mod summary;
 mod table;

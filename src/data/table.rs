@@ -3,8 +3,8 @@
 
 use super::dataset::{Features, RawData, Targets};
 use super::error::DataError;
+use super::open::{io_error, open, read_bytes};
 use super::settings::{ColumnKind, CsvOptions, MissingPolicy, Task};
-use flate2::read::MultiGzDecoder;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
@@ -13,6 +13,15 @@ use std::path::Path;
 const MAX_AUTO_CLASSES: usize = 50;
 /// A text column with more distinct values than this is left out unless set to categorical.
 const MAX_AUTO_CATEGORIES: usize = 100;
+
+/// The options, with a tab delimiter when none is set and the file is named `.tsv`.
+fn with_tsv_default(path: &Path, options: &CsvOptions) -> CsvOptions {
+    let mut opts = options.clone();
+    if opts.delimiter.is_none() && path.to_string_lossy().contains(".tsv") {
+        opts.delimiter = Some('\t');
+    }
+    opts
+}
 
 fn is_missing(s: &str) -> bool {
     matches!(s, "" | "NA" | "N/A" | "NaN" | "nan" | "null" | "NULL" | "?")
@@ -24,26 +33,8 @@ pub fn read_csv(
     task: Task,
     options: &CsvOptions,
 ) -> Result<RawData, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    if path.extension().is_some_and(|e| e == "gz") {
-        MultiGzDecoder::new(std::io::BufReader::new(file))
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-    } else {
-        std::io::BufReader::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-    }
-    let mut opts = options.clone();
-    if opts.delimiter.is_none() && path.to_string_lossy().contains(".tsv") {
-        opts.delimiter = Some('\t');
-    }
-    parse_csv_with(&bytes, path, target, task, &opts)
+    let bytes = read_bytes(path)?;
+    parse_csv_with(&bytes, path, target, task, &with_tsv_default(path, options))
 }
 
 /// Parses CSV text with detected settings (comma or tab, header if the first row is not all
@@ -447,25 +438,15 @@ fn format_number(x: f64) -> String {
 
 /// Column names of a table file, read from its first rows only (for pickers in the UI).
 pub fn peek_columns(path: &Path) -> Result<Vec<String>, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(MultiGzDecoder::new(std::io::BufReader::new(file)))
-    } else {
-        Box::new(std::io::BufReader::new(file))
-    };
     let mut head = Vec::new();
-    reader.take(64 * 1024).read_to_end(&mut head).map_err(io)?;
+    open(path)?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .map_err(io_error(path))?;
     // Keep whole lines only.
     if let Some(end) = head.iter().rposition(|&b| b == b'\n') {
         head.truncate(end + 1);
     }
-    let mut opts = CsvOptions::default();
-    if path.to_string_lossy().contains(".tsv") {
-        opts.delimiter = Some('\t');
-    }
+    let opts = with_tsv_default(path, &CsvOptions::default());
     Ok(read_table(&head, path, &opts)?.headers)
 }

@@ -3,10 +3,9 @@
 
 use super::dataset::{Features, RawData, Targets};
 use super::error::DataError;
+use super::open::read_bytes;
 use super::settings::TokenKind;
-use flate2::read::MultiGzDecoder;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::Path;
 
 /// Id 0 pads short texts, id 1 stands for tokens not in the vocabulary.
@@ -17,22 +16,7 @@ const MAX_WORDS: usize = 20_000;
 
 /// Reads a whole text file (optionally .gz) and checks it is UTF-8.
 pub fn read_text(path: &Path) -> Result<String, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    if path.extension().is_some_and(|e| e == "gz") {
-        MultiGzDecoder::new(std::io::BufReader::new(file))
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-    } else {
-        std::io::BufReader::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-    }
-    String::from_utf8(bytes).map_err(|e| DataError::Table {
+    String::from_utf8(read_bytes(path)?).map_err(|e| DataError::Table {
         path: path.to_path_buf(),
         reason: format!(
             "the file is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
