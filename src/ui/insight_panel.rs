@@ -546,6 +546,16 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
     }
 }
 
+/// The data set's class names (empty until it is loaded).
+fn class_names(studio: &Studio) -> Vec<String> {
+    studio
+        .data
+        .summary
+        .as_ref()
+        .map(|s| s.classes.clone())
+        .unwrap_or_default()
+}
+
 fn class_name(studio: &Studio, k: usize) -> String {
     studio
         .data
@@ -581,12 +591,7 @@ fn saliency_ui(ui: &mut Ui, studio: &mut Studio) {
                 }
                 ui.label(RichText::new(format!("of {n} validation")).weak());
             });
-            let classes = studio
-                .data
-                .summary
-                .as_ref()
-                .map(|s| s.classes.clone())
-                .unwrap_or_default();
+            let classes = class_names(studio);
             ui.horizontal(|ui| {
                 ui.label("Class");
                 let text = studio
@@ -833,12 +838,7 @@ fn map_image_ui(
 }
 
 fn maximize_ui(ui: &mut Ui, studio: &mut Studio) {
-    let classes = studio
-        .data
-        .summary
-        .as_ref()
-        .map(|s| s.classes.clone())
-        .unwrap_or_default();
+    let classes = class_names(studio);
     ui.horizontal(|ui| {
         ui.label("Make the network see class");
         egui::ComboBox::from_id_salt("max-class")
