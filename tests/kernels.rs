@@ -53,7 +53,7 @@ fn max_rel(a: &Tensor, b: &Tensor) -> f32 {
 #[test]
 fn conv2d_matches_candle_in_values_and_gradients() {
     use candle_core::Var;
-    use glassbox::model::kernels::conv2d;
+    use glassbox::model::kernels::{conv2d, reference};
     for (c, f, k, stride, pad, hw) in [
         (1, 4, 3, 1, 1, 9),
         (3, 5, 3, 2, 0, 11),
@@ -65,49 +65,13 @@ fn conv2d_matches_candle_in_values_and_gradients() {
         let w = Var::from_tensor(&Tensor::randn(0f32, 0.5, (f, c, k, k), &Device::Cpu).unwrap())
             .unwrap();
         let b = Var::from_tensor(&Tensor::randn(0f32, 0.5, f, &Device::Cpu).unwrap()).unwrap();
-        let ours = conv2d(
-            x.as_tensor(),
-            w.as_tensor(),
-            Some(b.as_tensor()),
-            stride,
-            pad,
-        )
-        .unwrap();
-        let theirs = glassbox::model::kernels::reference::conv2d(
-            x.as_tensor(),
-            w.as_tensor(),
-            Some(b.as_tensor()),
-            stride,
-            pad,
-        )
-        .unwrap();
-        assert_eq!(ours.dims(), theirs.dims());
-        assert!(max_rel(&ours, &theirs) < 1e-4, "forward");
-        // Same upstream gradient through both: a fixed random weighting of the outputs.
-        let probe = Tensor::randn(0f32, 1.0, ours.dims(), &Device::Cpu).unwrap();
-        let g1 = (ours * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let g2 = (theirs * &probe)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (name, v) in [("x", &x), ("w", &w), ("b", &b)] {
-            let (a, r) = (
-                g1.get(v.as_tensor()).unwrap(),
-                g2.get(v.as_tensor()).unwrap(),
-            );
-            assert!(
-                max_rel(a, r) < 1e-4,
-                "{name} gradient differs: {}",
-                max_rel(a, r)
-            );
-        }
+        let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
+        compare(
+            &[&x, &w, &b],
+            conv2d(xt, wt, Some(bt), stride, pad).unwrap(),
+            reference::conv2d(xt, wt, Some(bt), stride, pad).unwrap(),
+            &format!("conv2d c{c} f{f} k{k} stride {stride} pad {pad}"),
+        );
     }
     // Data inputs (not variables) get no gradient: the work is skipped, not just discarded.
     let x = Tensor::randn(0f32, 1.0, (2, 1, 6, 6), &Device::Cpu).unwrap();

@@ -1,13 +1,14 @@
-//! Each layer kind as candle operations. Every op used here has a backward pass in candle
+//! Each layer kind as candle operations: the kernels in `kernels` for f32, and for other dtypes
+//! (the f64 finite-difference checks) `kernels::reference`, whose ops all have a backward pass
 //! (candle_nn's fused LayerNorm and `softmax_last_dim` do not, so they are written out).
 
 use crate::graph::{concat_axis_with_batch, Layer, TensorShape};
-use candle_core::{Device, Result, Tensor, Var, D};
+use candle_core::{Device, Result, Tensor, Var};
 use candle_nn::{Init, VarBuilder};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::kernels::{conv2d, linear, pool2d, relu, PoolKind};
+use super::kernels::{self, conv2d, linear, pool2d, relu, PoolKind};
 use super::params::ParamStore;
 
 /// Per-forward state: training or evaluation, and the seeded generator for dropout.
@@ -427,8 +428,8 @@ impl Op {
             Op::LeakyRelu(slope) => x.maximum(&(x * *slope)?),
             Op::Sigmoid => candle_nn::ops::sigmoid(x),
             Op::Tanh => x.tanh(),
-            Op::Gelu => super::kernels::gelu(x),
-            Op::Softmax => softmax_last(x),
+            Op::Gelu => kernels::gelu(x),
+            Op::Softmax => kernels::reference::softmax_last(x),
             Op::Dropout(p) => match (&mut ctx.rng, ctx.train && *p > 0.0) {
                 (Some(rng), true) => {
                     let keep = 1.0 - *p;
@@ -491,34 +492,12 @@ fn last_or_all(hs: Tensor, sequences: bool) -> Result<Tensor> {
 }
 
 fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor, sequences: bool) -> Result<Tensor> {
-    if x.dtype() == candle_core::DType::F32 {
-        return last_or_all(super::kernels::lstm(x, wx, wh, b)?, sequences);
-    }
-    let (bsz, t, _) = x.dims3()?;
-    let hidden = wh.dim(1)?;
-    // The input projection for every step at once; only h·W_hh runs per step.
-    let xp = linear_seq(x, wx, b)?;
-    let mut h = Tensor::zeros((bsz, hidden), x.dtype(), x.device())?;
-    let mut c = h.clone();
-    let wh_t = wh.t()?;
-    let mut outs = Vec::with_capacity(t);
-    for step in 0..t {
-        let gates = (xp.narrow(1, step, 1)?.squeeze(1)? + h.matmul(&wh_t)?)?;
-        let i = candle_nn::ops::sigmoid(&gates.narrow(1, 0, hidden)?)?;
-        let f = candle_nn::ops::sigmoid(&gates.narrow(1, hidden, hidden)?)?;
-        let g = gates.narrow(1, 2 * hidden, hidden)?.tanh()?;
-        let o = candle_nn::ops::sigmoid(&gates.narrow(1, 3 * hidden, hidden)?)?;
-        c = ((f * &c)? + (i * g)?)?;
-        h = (o * c.tanh()?)?;
-        if sequences {
-            outs.push(h.clone());
-        }
-    }
-    if sequences {
-        Tensor::stack(&outs, 1)
+    let hs = if x.dtype() == candle_core::DType::F32 {
+        kernels::lstm(x, wx, wh, b)?
     } else {
-        Ok(h)
-    }
+        kernels::reference::lstm(x, wx, wh, b)?
+    };
+    last_or_all(hs, sequences)
 }
 
 fn gru(
@@ -529,35 +508,12 @@ fn gru(
     bh: &Tensor,
     sequences: bool,
 ) -> Result<Tensor> {
-    if x.dtype() == candle_core::DType::F32 {
-        return last_or_all(super::kernels::gru(x, wx, wh, bx, bh)?, sequences);
-    }
-    let (bsz, t, _) = x.dims3()?;
-    let hidden = wh.dim(1)?;
-    let xp = linear_seq(x, wx, bx)?;
-    let mut h = Tensor::zeros((bsz, hidden), x.dtype(), x.device())?;
-    let wh_t = wh.t()?;
-    let mut outs = Vec::with_capacity(t);
-    for step in 0..t {
-        let xs = xp.narrow(1, step, 1)?.squeeze(1)?;
-        let hs = h.matmul(&wh_t)?.broadcast_add(bh)?;
-        let r = candle_nn::ops::sigmoid(&(xs.narrow(1, 0, hidden)? + hs.narrow(1, 0, hidden)?)?)?;
-        let z = candle_nn::ops::sigmoid(
-            &(xs.narrow(1, hidden, hidden)? + hs.narrow(1, hidden, hidden)?)?,
-        )?;
-        let n = (xs.narrow(1, 2 * hidden, hidden)? + (r * hs.narrow(1, 2 * hidden, hidden)?)?)?
-            .tanh()?;
-        // h' = (1 - z) n + z h
-        h = ((&n - (&z * &n)?)? + (z * &h)?)?;
-        if sequences {
-            outs.push(h.clone());
-        }
-    }
-    if sequences {
-        Tensor::stack(&outs, 1)
+    let hs = if x.dtype() == candle_core::DType::F32 {
+        kernels::gru(x, wx, wh, bx, bh)?
     } else {
-        Ok(h)
-    }
+        kernels::reference::gru(x, wx, wh, bx, bh)?
+    };
+    last_or_all(hs, sequences)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -570,53 +526,21 @@ fn attention(
     heads: usize,
     causal: bool,
 ) -> Result<Tensor> {
-    if x.dtype() == candle_core::DType::F32 {
-        let y = super::kernels::attention(&linear_seq(x, wqkv, bqkv)?, heads, causal)?;
-        return linear_seq(&y, wo, bo);
-    }
-    let (bsz, t, d) = x.dims3()?;
-    let hd = d / heads;
-    let qkv = linear_seq(x, wqkv, bqkv)?
-        .reshape((bsz, t, 3, heads, hd))?
-        .permute((2, 0, 3, 1, 4))?;
-    let q = qkv.get(0)?.contiguous()?;
-    let k = qkv.get(1)?.contiguous()?;
-    let v = qkv.get(2)?.contiguous()?;
-    let mut att = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-    if causal {
-        let mask: Vec<f32> = (0..t * t)
-            .map(|p| {
-                if p % t > p / t {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let mask = Tensor::from_vec(mask, (t, t), x.device())?.to_dtype(x.dtype())?;
-        att = att.broadcast_add(&mask)?;
-    }
-    let y = softmax_last(&att)?.matmul(&v)?;
-    let y = y.transpose(1, 2)?.reshape((bsz, t, d))?;
+    let qkv = linear_seq(x, wqkv, bqkv)?;
+    let y = if x.dtype() == candle_core::DType::F32 {
+        kernels::attention(&qkv, heads, causal)?
+    } else {
+        kernels::reference::attention(&qkv, heads, causal)?
+    };
     linear_seq(&y, wo, bo)
-}
-
-/// Softmax over the last axis from primitive ops (which all have a backward pass).
-pub(crate) fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
 pub(crate) fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
     if x.dtype() == candle_core::DType::F32 {
-        return super::kernels::layer_norm(x, gamma, beta, eps);
+        kernels::layer_norm(x, gamma, beta, eps)
+    } else {
+        kernels::reference::layer_norm(x, gamma, beta, eps)
     }
-    let mean = x.mean_keepdim(D::Minus1)?;
-    let centred = x.broadcast_sub(&mean)?;
-    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
-    normed.broadcast_mul(gamma)?.broadcast_add(beta)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1,5 +1,6 @@
 //! The same computations as the kernels, written with candle's own ops: what the kernels are
-//! tested against (values and gradients) and timed against (`glassbox bench kernels`).
+//! tested against (values and gradients), timed against (`glassbox bench kernels`), and what
+//! the model runs for dtypes the kernels do not take (the f64 finite-difference checks).
 //! candle's max-pool backward is wrong (see pool.rs), so `max_pool2d` here is for timing only.
 
 use candle_core::{Result, Tensor, D};
@@ -51,6 +52,14 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
     x.gelu_erf()
 }
 
+/// Softmax over the last axis from primitive ops, which all have a backward pass (candle_nn's
+/// `softmax_last_dim` has none).
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let max = x.max_keepdim(D::Minus1)?.detach();
+    let e = x.broadcast_sub(&max)?.exp()?;
+    e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+}
+
 /// Multi-head self-attention core on packed qkv [B, T, 3D] → [B, T, D].
 pub fn attention(qkv: &Tensor, heads: usize, causal: bool) -> Result<Tensor> {
     let (b, t, d3) = qkv.dims3()?;
@@ -75,30 +84,27 @@ pub fn attention(qkv: &Tensor, heads: usize, causal: bool) -> Result<Tensor> {
                 }
             })
             .collect();
-        s = s.broadcast_add(&Tensor::from_vec(mask, (t, t), qkv.device())?)?;
+        let mask = Tensor::from_vec(mask, (t, t), qkv.device())?.to_dtype(qkv.dtype())?;
+        s = s.broadcast_add(&mask)?;
     }
-    candle_nn::ops::softmax(&s, D::Minus1)?
+    softmax_last(&s)?
         .matmul(&v)?
         .transpose(1, 2)?
         .reshape((b, t, d))
-}
-
-fn step_input(x: &Tensor, step: usize, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    x.narrow(1, step, 1)?
-        .squeeze(1)?
-        .matmul(&w.t()?)?
-        .broadcast_add(b)
 }
 
 /// LSTM step by step (gate order i, f, g, o) → every hidden state [B, T, H].
 pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (bsz, t, _) = x.dims3()?;
     let h = wh.dim(1)?;
+    // The input projection for every step at once; only h·W_hh runs per step.
+    let xp = linear(x, wx, Some(b))?;
+    let wh_t = wh.t()?;
     let mut hs = Tensor::zeros((bsz, h), x.dtype(), x.device())?;
     let mut cs = hs.clone();
     let mut outs = Vec::with_capacity(t);
     for step in 0..t {
-        let gates = (step_input(x, step, wx, b)? + hs.matmul(&wh.t()?)?)?;
+        let gates = (xp.narrow(1, step, 1)?.squeeze(1)? + hs.matmul(&wh_t)?)?;
         let sig = |o: usize| candle_nn::ops::sigmoid(&gates.narrow(1, o * h, h)?);
         let (i, f, o) = (sig(0)?, sig(1)?, sig(3)?);
         let g = gates.narrow(1, 2 * h, h)?.tanh()?;
@@ -113,11 +119,13 @@ pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> 
 pub fn gru(x: &Tensor, wx: &Tensor, wh: &Tensor, bx: &Tensor, bh: &Tensor) -> Result<Tensor> {
     let (bsz, t, _) = x.dims3()?;
     let h = wh.dim(1)?;
+    let xp = linear(x, wx, Some(bx))?;
+    let wh_t = wh.t()?;
     let mut hs = Tensor::zeros((bsz, h), x.dtype(), x.device())?;
     let mut outs = Vec::with_capacity(t);
     for step in 0..t {
-        let xi = step_input(x, step, wx, bx)?;
-        let hp = hs.matmul(&wh.t()?)?.broadcast_add(bh)?;
+        let xi = xp.narrow(1, step, 1)?.squeeze(1)?;
+        let hp = hs.matmul(&wh_t)?.broadcast_add(bh)?;
         let part = |m: &Tensor, k: usize| m.narrow(1, k * h, h);
         let r = candle_nn::ops::sigmoid(&(part(&xi, 0)? + part(&hp, 0)?)?)?;
         let z = candle_nn::ops::sigmoid(&(part(&xi, 1)? + part(&hp, 1)?)?)?;

@@ -83,8 +83,7 @@ impl CustomOp2 for SoftmaxCrossEntropy {
 /// Mean cross-entropy of `logits` [N, C] against class `labels` [N] (u32).
 pub fn softmax_cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
     if logits.dtype() != candle_core::DType::F32 {
-        let logp = candle_nn::ops::log_softmax(logits, 1)?;
-        return logp.gather(&labels.unsqueeze(1)?, 1)?.mean_all()?.neg();
+        return super::reference::cross_entropy(logits, labels);
     }
     logits.contiguous()?.apply_op2(
         &labels.contiguous()?,
