@@ -25,6 +25,13 @@ struct Dims {
     nh: usize,
 }
 
+impl Dims {
+    /// Head `h` of q (`part` 0), k (1) or v (2) in one sample's packed qkv [T, 3D], as [T, hd].
+    fn head<'a>(&self, qkv: &'a [f32], part: usize, h: usize) -> View<'a> {
+        View::strided(&qkv[part * self.d + h * self.hd..], 3 * self.d)
+    }
+}
+
 impl Attention {
     fn dims(&self, shape: &[usize]) -> Result<Dims> {
         let &[b, t, d3] = shape else {
@@ -51,16 +58,8 @@ impl Attention {
         let (t, d, hd) = (g.t, g.d, g.hd);
         let scale = 1.0 / (hd as f32).sqrt();
         for h in 0..g.nh {
-            let q = View {
-                data: &qkv[h * hd..],
-                rs: 3 * d as isize,
-                cs: 1,
-            };
-            let kt = View {
-                data: &qkv[d + h * hd..],
-                rs: 1,
-                cs: 3 * d as isize,
-            };
+            let q = g.head(qkv, 0, h);
+            let kt = g.head(qkv, 1, h).t();
             let p = &mut probs[h * t * t..(h + 1) * t * t];
             matmul(t, t, hd, q, kt, p, false, Parallelism::None);
             for i in 0..t {
@@ -78,11 +77,7 @@ impl Attention {
                 row[..valid].iter_mut().for_each(|v| *v *= inv);
                 row[valid..].fill(0.0);
             }
-            let v = View {
-                data: &qkv[2 * d + h * hd..],
-                rs: 3 * d as isize,
-                cs: 1,
-            };
+            let v = g.head(qkv, 2, h);
             matmul_rows(
                 t,
                 hd,
@@ -111,11 +106,7 @@ impl Attention {
         scratch.resize(t * t, 0.0);
         for h in 0..g.nh {
             let p = &probs[h * t * t..(h + 1) * t * t];
-            let d_out = View {
-                data: &dy[h * hd..],
-                rs: d as isize,
-                cs: 1,
-            };
+            let d_out = View::strided(&dy[h * hd..], d);
             // dV = Pᵀ · dO
             matmul_rows(
                 t,
@@ -129,11 +120,7 @@ impl Attention {
                 Parallelism::None,
             );
             // dP = dO · Vᵀ, then dS = P ⊙ (dP − rowsum(dP ⊙ P)) · scale
-            let vt = View {
-                data: &qkv[2 * d + h * hd..],
-                rs: 1,
-                cs: 3 * d as isize,
-            };
+            let vt = g.head(qkv, 2, h).t();
             let ds = &mut scratch[..t * t];
             matmul(t, t, hd, d_out, vt, ds, false, Parallelism::None);
             for i in 0..t {
@@ -144,16 +131,8 @@ impl Attention {
                 }
             }
             // dQ = dS · K, dK = dSᵀ · Q
-            let k = View {
-                data: &qkv[d + h * hd..],
-                rs: 3 * d as isize,
-                cs: 1,
-            };
-            let q = View {
-                data: &qkv[h * hd..],
-                rs: 3 * d as isize,
-                cs: 1,
-            };
+            let k = g.head(qkv, 1, h);
+            let q = g.head(qkv, 0, h);
             matmul_rows(
                 t,
                 hd,

@@ -37,19 +37,30 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     /// Row-major [rows, cols].
     pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self::strided(data, cols)
+    }
+
+    /// Rows of contiguous values that start `row_stride` apart (a column block of a wider
+    /// matrix, or every T-th row of a sequence batch).
+    pub fn strided(data: &'a [f32], row_stride: usize) -> Self {
         Self {
             data,
-            rs: cols as isize,
+            rs: row_stride as isize,
             cs: 1,
         }
     }
 
     /// The transpose of a row-major [rows, cols] matrix, seen as [cols, rows].
     pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        Self::strided(data, cols).t()
+    }
+
+    /// The same matrix transposed.
+    pub fn t(self) -> Self {
         Self {
-            data,
-            rs: 1,
-            cs: cols as isize,
+            data: self.data,
+            rs: self.cs,
+            cs: self.rs,
         }
     }
 }

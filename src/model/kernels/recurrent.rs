@@ -336,11 +336,7 @@ impl Recurrent {
             match self.cell {
                 Cell::Lstm => {
                     if s > 0 {
-                        let hprev = View {
-                            data: &out[(s - 1) * h..],
-                            rs: (t * h) as isize,
-                            cs: 1,
-                        };
+                        let hprev = View::strided(&out[(s - 1) * h..], t * h);
                         let dst = &mut acts[s * g..];
                         matmul_rows(b, g, h, hprev, View::rows(wht, g), dst, t * g, true, par);
                     }
@@ -365,11 +361,7 @@ impl Recurrent {
                         hp[r * g..(r + 1) * g].copy_from_slice(parts.bh);
                     }
                     if s > 0 {
-                        let hprev = View {
-                            data: &out[(s - 1) * h..],
-                            rs: (t * h) as isize,
-                            cs: 1,
-                        };
+                        let hprev = View::strided(&out[(s - 1) * h..], t * h);
                         matmul(b, g, h, hprev, View::rows(wht, g), &mut hp, true, par);
                     }
                     for r in 0..b {
@@ -551,11 +543,7 @@ impl Recurrent {
                     (&*dhp, true)
                 }
             };
-            let dgates = View {
-                data: &src[s * g..],
-                rs: (t * g) as isize,
-                cs: 1,
-            };
+            let dgates = View::strided(&src[s * g..], t * g);
             matmul(
                 b,
                 h,
