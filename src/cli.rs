@@ -2,9 +2,9 @@
 
 use crate::data::Dataset;
 use crate::graph::analyze;
-use crate::model::{Model, Weights};
+use crate::model::{generate, Model, SampleOptions, Weights};
 use crate::project::Project;
-use crate::train::{evaluate, Control, EvalMetrics, TrainEvent, TrainHandle, TrainRequest};
+use crate::train::{mode_step, Control, EvalMetrics, TrainEvent, TrainHandle, TrainRequest};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -58,6 +58,26 @@ pub enum Command {
         #[arg(long)]
         weights: PathBuf,
     },
+    /// Generate text from a trained character language model.
+    Generate {
+        project: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// Text to start from (every character must occur in the training text).
+        #[arg(long, default_value = "The ")]
+        prompt: String,
+        /// Below 1: safer, more repetitive text; above 1: more surprising.
+        #[arg(long, default_value_t = 0.8)]
+        temperature: f32,
+        /// Characters to generate after the prompt.
+        #[arg(long, default_value_t = 300)]
+        length: usize,
+        /// Draw only among the k likeliest characters (0 = all).
+        #[arg(long, default_value_t = 0)]
+        top_k: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Measure training throughput (see `glassbox bench --help`).
     Bench(crate::bench::BenchArgs),
 }
@@ -74,6 +94,25 @@ pub fn run(cmd: Command) -> ExitCode {
         } => train(&project, epochs, save.as_deref(), max_train, seed, quiet),
         Command::Check { project } => check(&project),
         Command::Eval { project, weights } => eval(&project, &weights),
+        Command::Generate {
+            project,
+            weights,
+            prompt,
+            temperature,
+            length,
+            top_k,
+            seed,
+        } => generate_text(
+            &project,
+            &weights,
+            &prompt,
+            &SampleOptions {
+                temperature,
+                top_k,
+                length,
+                seed,
+            },
+        ),
         Command::Bench(args) => crate::bench::run(&args),
     };
     match result {
@@ -154,6 +193,9 @@ fn train(
             });
             b.set_position(((step - 1) % spe + 1) as u64);
             b.set_message(format!("{loss:.4}"));
+        }
+        TrainEvent::Generated { epoch, text, .. } => {
+            println!("sample after epoch {epoch}: {text:?}");
         }
         TrainEvent::Epoch(m) => {
             if let Some(b) = bar.take() {
@@ -261,14 +303,44 @@ fn check(path: &Path) -> Result<()> {
 fn eval(path: &Path, weights_path: &Path) -> Result<()> {
     let project = load_project(path)?;
     let weights = Weights::load(weights_path)?;
-    let data = Dataset::load(&project.data, path.parent())?;
-    let model = Model::build(&project.graph, project.training.seed)?;
-    let encoding = model.bind_data(&data)?;
-    model.load_weights(&weights)?;
+    let data = std::sync::Arc::new(Dataset::load(&project.data, path.parent())?);
+    let mode = mode_step(&project, data.clone(), Some(&weights))?;
     let control = Control::default();
     for (name, idx) in [("validation", &data.val), ("test", &data.test)] {
-        let m = evaluate(&model, &data, idx, encoding, &control)?.flatten();
+        let m = mode.evaluate(idx, &control)?.flatten();
         println!("{name:<10} {} on {} samples", fmt_eval(&m), idx.len());
     }
+    Ok(())
+}
+
+fn generate_text(
+    path: &Path,
+    weights_path: &Path,
+    prompt: &str,
+    opts: &SampleOptions,
+) -> Result<()> {
+    let project = load_project(path)?;
+    let weights = Weights::load(weights_path)?;
+    let data = Dataset::load(&project.data, path.parent())?;
+    let Some(vocab) = data.vocab.as_ref().filter(|_| data.is_windows()) else {
+        bail!(
+            "{} trains on {}, not on a text file (next character): only language models generate text",
+            path.display(),
+            data.name
+        );
+    };
+    let model = Model::build(&project.graph, project.training.seed)?;
+    model.load_weights(&weights)?;
+    let text = generate(&model, vocab, prompt, opts)?;
+    println!("{text}");
+    let known: std::collections::HashSet<String> =
+        crate::data::words(&data.corpus_text().unwrap_or_default()).collect();
+    let words: Vec<String> = crate::data::words(&text[prompt.len()..]).collect();
+    let found = words.iter().filter(|w| known.contains(*w)).count();
+    eprintln!(
+        "{found} of {} generated words ({:.1} %) occur in the training text",
+        words.len(),
+        100.0 * found as f64 / words.len().max(1) as f64
+    );
     Ok(())
 }

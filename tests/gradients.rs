@@ -2,134 +2,15 @@
 //! candle's fused LayerNorm and softmax_last_dim have no backward pass; these tests catch any layer
 //! whose gradient silently stops or is wrong.
 
-use candle_core::{DType, Device, Tensor, Var};
-use glassbox::graph::{DType as GDType, Edge, Graph, Layer, Loss, Node, Target};
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::{chain, grad_check, input, output, targets, values};
+use glassbox::graph::{DType as GDType, Edge, Graph, Layer, Loss, Node};
 use glassbox::model::{ForwardCtx, Model, TargetBatch};
 use glassbox::train::{Optim, Optimizer};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn input(shape: &[usize]) -> Node {
-    Node::new(
-        "in",
-        Layer::Input {
-            shape: shape.to_vec(),
-            dtype: GDType::F32,
-        },
-    )
-}
-
-fn output(loss: Loss) -> Node {
-    Node::new(
-        "out",
-        Layer::Output {
-            loss,
-            target: Target::Label,
-        },
-    )
-}
-
-fn random(shape: &[usize], rng: &mut ChaCha8Rng) -> Vec<f64> {
-    (0..shape.iter().product::<usize>())
-        .map(|_| rng.random_range(-1.0..1.0))
-        .collect()
-}
-
-fn targets(model: &Model, loss: Loss, batch: usize, rng: &mut ChaCha8Rng) -> TargetBatch {
-    let shape = model.prediction_shape().with_batch(batch);
-    match loss {
-        Loss::CrossEntropy => {
-            let classes = shape[1] as u32;
-            let labels: Vec<u32> = (0..batch).map(|_| rng.random_range(0..classes)).collect();
-            TargetBatch::Labels(Tensor::from_vec(labels, batch, &Device::Cpu).unwrap())
-        }
-        Loss::BinaryCrossEntropy => {
-            let v: Vec<f64> = (0..shape.iter().product::<usize>())
-                .map(|_| rng.random_range(0..2) as f64)
-                .collect();
-            TargetBatch::Values(Tensor::from_vec(v, shape, &Device::Cpu).unwrap())
-        }
-        Loss::Mse => {
-            TargetBatch::Values(Tensor::from_vec(random(&shape, rng), shape, &Device::Cpu).unwrap())
-        }
-    }
-}
-
-fn values(t: &Tensor) -> Vec<f64> {
-    t.flatten_all().unwrap().to_vec1::<f64>().unwrap()
-}
-
-/// Central differences for up to `max_checks` entries of every parameter and of the input.
-fn grad_check(graph: Graph, in_shape: &[usize], batch: usize, loss: Loss) {
-    let model = Model::build_with_dtype(&graph, 3, DType::F64).expect("graph builds");
-    let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let mut x_shape = vec![batch];
-    x_shape.extend_from_slice(in_shape);
-    let x = Var::from_vec(random(&x_shape, &mut rng), x_shape.clone(), &Device::Cpu).unwrap();
-    let target = targets(&model, loss, batch, &mut rng);
-    let eval = |x: &Tensor| -> Tensor {
-        let mut ctx = ForwardCtx {
-            train: true,
-            rng: None,
-        };
-        let pred = model.forward(x, &mut ctx).unwrap();
-        model.loss(&pred, &target).unwrap()
-    };
-    let grads = eval(x.as_tensor()).backward().unwrap();
-
-    let mut checked: Vec<(String, Var)> = model.trainable();
-    checked.push(("input".into(), x.clone()));
-    let eps = 1e-5;
-    for (name, var) in checked {
-        let g = grads
-            .get(var.as_tensor())
-            .unwrap_or_else(|| panic!("{name} received no gradient"));
-        let analytic = values(g);
-        let base = values(var.as_tensor());
-        let n = base.len();
-        let picks: Vec<usize> = if n <= 24 {
-            (0..n).collect()
-        } else {
-            (0..24).map(|_| rng.random_range(0..n)).collect()
-        };
-        for i in picks {
-            let mut plus = base.clone();
-            plus[i] += eps;
-            var.set(&Tensor::from_vec(plus, var.shape(), &Device::Cpu).unwrap())
-                .unwrap();
-            let lp = eval(x.as_tensor()).to_scalar::<f64>().unwrap();
-            let mut minus = base.clone();
-            minus[i] -= eps;
-            var.set(&Tensor::from_vec(minus, var.shape(), &Device::Cpu).unwrap())
-                .unwrap();
-            let lm = eval(x.as_tensor()).to_scalar::<f64>().unwrap();
-            var.set(&Tensor::from_vec(base.clone(), var.shape(), &Device::Cpu).unwrap())
-                .unwrap();
-            let numeric = (lp - lm) / (2.0 * eps);
-            let err = (numeric - analytic[i]).abs();
-            let scale = numeric.abs().max(analytic[i].abs()).max(1e-6);
-            assert!(
-                err / scale < 1e-4 || err < 1e-8,
-                "{name}[{i}]: analytic {} vs numeric {numeric} (graph {:?})",
-                analytic[i],
-                graph
-                    .nodes
-                    .iter()
-                    .map(|n| n.layer.kind().name())
-                    .collect::<Vec<_>>()
-            );
-        }
-    }
-}
-
-fn chain(in_shape: &[usize], layers: Vec<Layer>, loss: Loss) -> Graph {
-    let mut nodes = vec![input(in_shape)];
-    for (i, l) in layers.into_iter().enumerate() {
-        nodes.push(Node::new(format!("n{i}"), l));
-    }
-    nodes.push(output(loss));
-    Graph::chain(nodes)
-}
 
 #[test]
 fn dense_gradient_matches_finite_differences() {
@@ -410,6 +291,17 @@ fn random_batch(model: &Model, batch: usize, rng: &mut ChaCha8Rng) -> (Tensor, T
         let x: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
         Tensor::from_vec(x, shape, &Device::Cpu).unwrap()
     };
+    if model.loss_kind() != Loss::CrossEntropy {
+        // Values shaped like the prediction (autoencoders compare with their input).
+        let shape = model.prediction_shape().with_batch(batch);
+        let v: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| rng.random_range(0.0..1.0))
+            .collect();
+        return (
+            x,
+            TargetBatch::Values(Tensor::from_vec(v, shape, &Device::Cpu).unwrap()),
+        );
+    }
     // One label per sample, or per position for a sequence model's [T, C] scores.
     let dims = &model.prediction_shape().dims;
     let classes = *dims.last().unwrap() as u32;
@@ -431,10 +323,7 @@ fn every_preset_parameter_receives_a_nonzero_gradient() {
         let model = Model::build(&p.graph, 1).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let (x, t) = random_batch(&model, 8, &mut rng);
-        let mut ctx = ForwardCtx {
-            train: true,
-            rng: Some(&mut rng),
-        };
+        let mut ctx = ForwardCtx::train(Some(&mut rng));
         let pred = model.forward(&x, &mut ctx).unwrap();
         let grads = model.loss(&pred, &t).unwrap().backward().unwrap();
         let params = model.trainable();

@@ -81,8 +81,8 @@ pub fn child(args: &BenchArgs) -> Result<()> {
 /// One input gradient of the CNN workload's network for one 28×28 image, as the reference
 /// times it: median, min and max in ms over repetitions of about `target_s` / reps each.
 fn saliency_ms(reps: usize, target_s: f64) -> Result<(f64, f64, f64)> {
-    let work = training::workload("cnn")?;
-    let model = Model::build(&work.project.graph, 0)?;
+    // The cnn workload's network, without building its training data.
+    let model = Model::build(&crate::presets::load("cnn-mnist")?.graph, 0)?;
     let x = Tensor::randn(0f32, 1.0, (1, 1, 28, 28), &Device::Cpu)?;
     let once = || -> Result<()> {
         saliency(&model, &x, 3, &SaliencyMethod::Vanilla, 0)?;

@@ -336,10 +336,7 @@ fn bare_glassbox_throughput(
             .collect::<candle_core::Result<_>>()?;
         let mut step = |i: usize| -> Result<usize> {
             let (x, t, _) = &batches[i % batches.len()];
-            let mut ctx = crate::model::ForwardCtx {
-                train: true,
-                rng: None,
-            };
+            let mut ctx = crate::model::ForwardCtx::train(None);
             let pred = model.forward(x, &mut ctx)?;
             let loss = model.loss(&pred, t)?;
             let _ = loss.to_scalar::<f32>()?;
@@ -356,10 +353,9 @@ fn bare_glassbox_throughput(
         }
         Ok(samples as f64 / t.elapsed().as_secs_f64())
     };
-    let threads = crate::model::kernels::gemm::threads();
-    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-        Ok(pool) if threads > 1 => pool.install(run),
-        _ => run(),
+    match crate::train::math_pool() {
+        Some(pool) => pool.install(run),
+        None => run(),
     }
 }
 

@@ -360,6 +360,14 @@ impl Dataset {
         matches!(self.features, Features::Windows { .. })
     }
 
+    /// The whole text a language model trains on (windows only), decoded.
+    pub fn corpus_text(&self) -> Option<String> {
+        let (Features::Windows { corpus, .. }, Some(vocab)) = (&self.features, &self.vocab) else {
+            return None;
+        };
+        Some(corpus.iter().filter_map(|&i| vocab.get(i as usize).map(String::as_str)).collect())
+    }
+
     /// Appends, for each sample, the token after each of its positions (windows only).
     pub fn gather_sequence_labels(&self, idx: &[usize], out: &mut Vec<u32>) {
         if let Features::Windows { corpus, len } = &self.features {

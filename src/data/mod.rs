@@ -27,5 +27,5 @@ pub use summary::{augmented_images, DataSummary, ImageSample, Preview};
 pub use table::{
     detect_delimiter, parse_csv, parse_csv_with, peek_columns, read_csv, read_table, RawTable,
 };
-pub use text::{char_lm, read_text, text_classes, PAD, UNKNOWN};
+pub use text::{char_lm, read_text, text_classes, words, PAD, UNKNOWN};
 pub use toy::toy;

@@ -103,6 +103,11 @@ impl DataSource {
         }
     }
 
+    /// Next-character data: the project trains a language model.
+    pub fn is_text_corpus(&self) -> bool {
+        matches!(self, DataSource::TextLm { .. })
+    }
+
     /// A file path the source reads, if it reads one (for the file picker).
     pub fn path_mut(&mut self) -> Option<&mut String> {
         match self {

@@ -224,3 +224,12 @@ pub fn text_classes(
         notes,
     })
 }
+
+/// The words of a text, lower-cased: runs of letters (with apostrophes inside), for checking
+/// how much of a generated text is made of real words.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphabetic() || c == '\''))
+        .map(|w| w.trim_matches('\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+}

@@ -9,7 +9,7 @@ mod validate;
 
 pub use error::GraphError;
 pub use fit::{fit_to_data, DataShape};
-pub use shape::{concat_axis_with_batch, layer_output};
+pub use shape::{concat_axis_with_batch, conv_transpose_out, layer_output};
 pub use spec::{
     DType, Edge, Graph, Layer, LayerFamily, LayerKind, Loss, Node, Target, TensorShape,
     TrainingMode,

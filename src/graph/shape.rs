@@ -60,13 +60,16 @@ pub fn layer_output(
             }
             Ok((inputs[0].clone(), max_len * d))
         }
-        Layer::Lstm { hidden, sequences } | Layer::Gru { hidden, sequences } => {
+        Layer::Lstm { hidden, sequences }
+        | Layer::Gru { hidden, sequences }
+        | Layer::Rnn { hidden, sequences } => {
             let (t, f) = sequence_dims(inputs[0])?;
             // LSTM: four gates and one bias; GRU: three gates, with input and hidden biases
-            // (the candidate gate needs its hidden bias inside the reset product).
+            // (the candidate gate needs its hidden bias inside the reset product); RNN: one.
             let params = match layer {
                 Layer::Lstm { .. } => 4 * hidden * (f + hidden) + 4 * hidden,
-                _ => 3 * hidden * (f + hidden) + 6 * hidden,
+                Layer::Gru { .. } => 3 * hidden * (f + hidden) + 6 * hidden,
+                _ => hidden * (f + hidden) + hidden,
             };
             let dims = if *sequences {
                 vec![t, *hidden]
@@ -104,6 +107,71 @@ pub fn layer_output(
                     h + 2 * padding,
                     w + 2 * padding,
                     inputs[0]
+                )),
+            }
+        }
+        Layer::ConvTranspose2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+            bias,
+        } => {
+            let (c, h, w) = image_dims(inputs[0])?;
+            if output_padding >= stride {
+                return Err(format!(
+                    "has output padding {output_padding}, which must be smaller than its stride {stride}"
+                ));
+            }
+            let out = |n| conv_transpose_out(n, *kernel, *stride, *padding, *output_padding).filter(|&o| o > 0);
+            match (out(h), out(w)) {
+                (Some(oh), Some(ow)) => {
+                    let params = c * filters * kernel * kernel + if *bias { *filters } else { 0 };
+                    Ok((TensorShape::f32([*filters, oh, ow]), params))
+                }
+                _ => Err(format!(
+                    "with padding {padding} removes more than a {kernel}×{kernel} kernel adds to {}: use less padding",
+                    inputs[0]
+                )),
+            }
+        }
+        Layer::Conv1d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            bias,
+        } => {
+            let (t, f) = sequence_dims(inputs[0])?;
+            match conv_out(t, *kernel, *stride, *padding) {
+                Some(ot) => {
+                    let params = f * filters * kernel + if *bias { *filters } else { 0 };
+                    Ok((TensorShape::f32([ot, *filters]), params))
+                }
+                None => Err(format!(
+                    "has a kernel of {kernel} steps, longer than its padded input of {} steps ({}): use a smaller kernel or more padding",
+                    t + 2 * padding,
+                    inputs[0]
+                )),
+            }
+        }
+        Layer::GlobalAvgPool | Layer::GlobalMaxPool => {
+            let x = inputs[0];
+            match x.dims[..] {
+                [c, _, _] => Ok((TensorShape::f32([c]), 0)),
+                [_, f] => Ok((TensorShape::f32([f]), 0)),
+                _ => Err(format!(
+                    "pools an image [B, C, H, W] or a sequence [B, steps, features], got {x}"
+                )),
+            }
+        }
+        Layer::Sampling { .. } => {
+            let x = inputs[0];
+            match x.dims[..] {
+                [n] if n % 2 == 0 => Ok((TensorShape::f32([n / 2]), 0)),
+                _ => Err(format!(
+                    "reads means and log-variances side by side [B, 2·latent], got {x}: feed it a Dense layer with twice the latent size"
                 )),
             }
         }
@@ -191,11 +259,23 @@ fn check_params(layer: &Layer) -> Result<(), String> {
             positive("dimension", *dim)?;
         }
         Layer::PositionalEmbedding { max_len } => positive("maximum length", *max_len)?,
-        Layer::Lstm { hidden, .. } | Layer::Gru { hidden, .. } => {
+        Layer::Lstm { hidden, .. } | Layer::Gru { hidden, .. } | Layer::Rnn { hidden, .. } => {
             positive("hidden units", *hidden)?
         }
         Layer::SelfAttention { heads, .. } => positive("heads", *heads)?,
         Layer::Conv2d {
+            filters,
+            kernel,
+            stride,
+            ..
+        }
+        | Layer::ConvTranspose2d {
+            filters,
+            kernel,
+            stride,
+            ..
+        }
+        | Layer::Conv1d {
             filters,
             kernel,
             stride,
@@ -222,6 +302,11 @@ fn check_params(layer: &Layer) -> Result<(), String> {
         }
         Layer::Add { inputs } | Layer::Concat { inputs, .. } if *inputs < 2 => {
             return Err(format!("has {inputs} input(s): it needs at least 2"));
+        }
+        Layer::Sampling { beta } if !(beta.is_finite() && *beta >= 0.0) => {
+            return Err(format!(
+                "has KL weight {beta}: it must be a number of at least 0"
+            ));
         }
         Layer::LeakyReLU { slope } if !slope.is_finite() => {
             return Err("has a slope that is not a number".into());
@@ -258,6 +343,17 @@ fn image_dims(x: &TensorShape) -> Result<(usize, usize, usize), String> {
 fn is_square(n: usize) -> bool {
     let s = (n as f64).sqrt().round() as usize;
     s * s == n && n > 1
+}
+
+/// Output side of a transposed convolution, or None when the sizes do not give one.
+pub fn conv_transpose_out(
+    size: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+) -> Option<usize> {
+    ((size.checked_sub(1)? * stride).checked_add(kernel + output_padding))?.checked_sub(2 * padding)
 }
 
 fn conv_out(size: usize, kernel: usize, stride: usize, padding: usize) -> Option<usize> {

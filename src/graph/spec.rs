@@ -61,12 +61,29 @@ impl fmt::Display for TensorShape {
     }
 }
 
-/// What a model is trained to do. Only supervised learning exists so far; the others are named
-/// so that project files and the trainer can grow without a format change.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a model is trained to do. A text corpus (next character) under `Supervised` trains a
+/// language model, which also generates text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub enum TrainingMode {
+    /// The output against the data set's labels or target values.
     #[default]
     Supervised,
+    /// The output against the input itself (with a Sampling node: a variational autoencoder).
+    Autoencoder {
+        /// Standard deviation of Gaussian noise added to the input while training (a denoising
+        /// autoencoder); 0 = off.
+        #[serde(default)]
+        noise_std: f32,
+    },
+}
+
+impl TrainingMode {
+    pub fn label(&self) -> &'static str {
+        match self {
+            TrainingMode::Supervised => "supervised",
+            TrainingMode::Autoencoder { .. } => "autoencoder",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -152,6 +169,13 @@ pub enum Layer {
         #[serde(default = "yes")]
         sequences: bool,
     },
+    /// Plain (Elman) recurrent layer with tanh over a sequence [T, F] → [T, hidden] (or
+    /// [hidden], the last step).
+    Rnn {
+        hidden: usize,
+        #[serde(default = "yes")]
+        sequences: bool,
+    },
     /// Multi-head self-attention over a sequence [T, D] → [T, D].
     SelfAttention {
         heads: usize,
@@ -169,10 +193,41 @@ pub enum Layer {
         #[serde(default = "yes")]
         bias: bool,
     },
+    /// Transposed convolution: learned upsampling of an image [C, H, W] → [filters, H', W'].
+    ConvTranspose2d {
+        filters: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        /// Extra rows/columns on one side of the output (below the stride).
+        #[serde(default)]
+        output_padding: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
+    /// Convolution along a sequence [T, F] → [T', filters] (channels last, like the other
+    /// sequence layers): n-gram detectors for text, filters for signals.
+    Conv1d {
+        filters: usize,
+        kernel: usize,
+        #[serde(default = "one")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default = "yes")]
+        bias: bool,
+    },
     MaxPool2d {
         kernel: usize,
         stride: usize,
     },
+    /// Mean of each channel over the image [C, H, W] → [C], or of each feature over the
+    /// steps of a sequence [T, F] → [F].
+    GlobalAvgPool,
+    /// Maximum of each channel over the image, or of each feature over the sequence.
+    GlobalMaxPool,
     AvgPool2d {
         kernel: usize,
         stride: usize,
@@ -206,6 +261,13 @@ pub enum Layer {
         #[serde(default = "norm_eps")]
         eps: f32,
     },
+    /// Variational autoencoder's latent: reads means and log-variances [2·z] and draws
+    /// z = mean + e^(logvar/2)·ε while training (the mean when evaluating); adds
+    /// beta · KL(q(z|x) ‖ N(0, 1)) to the loss.
+    Sampling {
+        #[serde(default = "one_f32")]
+        beta: f32,
+    },
     Add {
         #[serde(default = "two")]
         inputs: usize,
@@ -228,6 +290,9 @@ pub enum Layer {
 fn one() -> usize {
     1
 }
+fn one_f32() -> f32 {
+    1.0
+}
 
 /// The kind of a layer without its parameters: palette entries, colours, names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -238,10 +303,15 @@ pub enum LayerKind {
     PositionalEmbedding,
     Lstm,
     Gru,
+    Rnn,
     SelfAttention,
     Conv2d,
+    ConvTranspose2d,
+    Conv1d,
     MaxPool2d,
     AvgPool2d,
+    GlobalAvgPool,
+    GlobalMaxPool,
     Flatten,
     Reshape,
     ReLU,
@@ -253,6 +323,7 @@ pub enum LayerKind {
     Dropout,
     BatchNorm,
     LayerNorm,
+    Sampling,
     Add,
     Concat,
     Output,
@@ -272,17 +343,22 @@ pub enum LayerFamily {
 }
 
 impl LayerKind {
-    pub const ALL: [LayerKind; 24] = [
+    pub const ALL: [LayerKind; 30] = [
         LayerKind::Input,
         LayerKind::Dense,
         LayerKind::Embedding,
         LayerKind::PositionalEmbedding,
         LayerKind::Lstm,
         LayerKind::Gru,
+        LayerKind::Rnn,
         LayerKind::SelfAttention,
+        LayerKind::Conv1d,
         LayerKind::Conv2d,
+        LayerKind::ConvTranspose2d,
         LayerKind::MaxPool2d,
         LayerKind::AvgPool2d,
+        LayerKind::GlobalAvgPool,
+        LayerKind::GlobalMaxPool,
         LayerKind::Flatten,
         LayerKind::Reshape,
         LayerKind::ReLU,
@@ -294,6 +370,7 @@ impl LayerKind {
         LayerKind::Dropout,
         LayerKind::BatchNorm,
         LayerKind::LayerNorm,
+        LayerKind::Sampling,
         LayerKind::Add,
         LayerKind::Concat,
         LayerKind::Output,
@@ -307,10 +384,15 @@ impl LayerKind {
             LayerKind::PositionalEmbedding => "PositionalEmbedding",
             LayerKind::Lstm => "LSTM",
             LayerKind::Gru => "GRU",
+            LayerKind::Rnn => "RNN",
             LayerKind::SelfAttention => "SelfAttention",
             LayerKind::Conv2d => "Conv2d",
+            LayerKind::ConvTranspose2d => "ConvTranspose2d",
+            LayerKind::Conv1d => "Conv1d",
             LayerKind::MaxPool2d => "MaxPool2d",
             LayerKind::AvgPool2d => "AvgPool2d",
+            LayerKind::GlobalAvgPool => "GlobalAvgPool",
+            LayerKind::GlobalMaxPool => "GlobalMaxPool",
             LayerKind::Flatten => "Flatten",
             LayerKind::Reshape => "Reshape",
             LayerKind::ReLU => "ReLU",
@@ -322,6 +404,7 @@ impl LayerKind {
             LayerKind::Dropout => "Dropout",
             LayerKind::BatchNorm => "BatchNorm",
             LayerKind::LayerNorm => "LayerNorm",
+            LayerKind::Sampling => "Sampling",
             LayerKind::Add => "Add",
             LayerKind::Concat => "Concat",
             LayerKind::Output => "Output",
@@ -337,8 +420,13 @@ impl LayerKind {
             LayerKind::PositionalEmbedding => "Adds a learned vector for each position, so later layers know where in the sequence a token is.",
             LayerKind::Lstm => "A recurrent layer that reads a sequence step by step, keeping a memory it learns to update and forget.",
             LayerKind::Gru => "A lighter recurrent layer than the LSTM: a memory with reset and update gates.",
+            LayerKind::Rnn => "The simplest recurrent layer: each step mixes the input with the previous state through tanh.",
             LayerKind::SelfAttention => "Lets every position look at the others and mix in what is relevant: the heart of a transformer.",
             LayerKind::Conv2d => "Slides small learned filters over an image to detect local patterns such as edges and strokes.",
+            LayerKind::ConvTranspose2d => "Learned upsampling: spreads each input pixel over a window, growing the image (decoders, generators).",
+            LayerKind::Conv1d => "Slides filters along a sequence [steps, features] to detect local patterns such as character n-grams.",
+            LayerKind::GlobalAvgPool => "Averages each channel over the whole image (or each feature over all steps) into one number.",
+            LayerKind::GlobalMaxPool => "Keeps the largest value of each channel over the whole image (or each feature over all steps).",
             LayerKind::MaxPool2d => "Keeps the largest value in each window, shrinking the image while keeping strong features.",
             LayerKind::AvgPool2d => "Averages each window, shrinking the image smoothly.",
             LayerKind::Flatten => "Unrolls an image or sequence into one flat vector so Dense layers can read it.",
@@ -352,6 +440,7 @@ impl LayerKind {
             LayerKind::Dropout => "During training, randomly zeroes a fraction of values so the network cannot rely on any one unit.",
             LayerKind::BatchNorm => "Normalises each channel over the batch, which makes deep networks train faster.",
             LayerKind::LayerNorm => "Normalises each sample over its last axis, as transformers do.",
+            LayerKind::Sampling => "A variational autoencoder's latent: reads means and log-variances, draws a sample near the mean, and keeps the codes close to a standard normal.",
             LayerKind::Add => "Adds its inputs element by element (residual connections).",
             LayerKind::Concat => "Joins its inputs along one axis.",
             LayerKind::Output => "The prediction: compares the network's output with the target using the chosen loss.",
@@ -365,10 +454,15 @@ impl LayerKind {
             LayerKind::PositionalEmbedding
             | LayerKind::Lstm
             | LayerKind::Gru
+            | LayerKind::Rnn
             | LayerKind::SelfAttention => LayerFamily::Sequence,
-            LayerKind::Conv2d | LayerKind::MaxPool2d | LayerKind::AvgPool2d => {
-                LayerFamily::Convolution
-            }
+            LayerKind::Conv2d
+            | LayerKind::ConvTranspose2d
+            | LayerKind::Conv1d
+            | LayerKind::MaxPool2d
+            | LayerKind::AvgPool2d
+            | LayerKind::GlobalAvgPool
+            | LayerKind::GlobalMaxPool => LayerFamily::Convolution,
             LayerKind::Flatten | LayerKind::Reshape => LayerFamily::Shape,
             LayerKind::ReLU
             | LayerKind::LeakyReLU
@@ -376,9 +470,10 @@ impl LayerKind {
             | LayerKind::Tanh
             | LayerKind::GELU
             | LayerKind::Softmax => LayerFamily::Activation,
-            LayerKind::Dropout | LayerKind::BatchNorm | LayerKind::LayerNorm => {
-                LayerFamily::Regularisation
-            }
+            LayerKind::Dropout
+            | LayerKind::BatchNorm
+            | LayerKind::LayerNorm
+            | LayerKind::Sampling => LayerFamily::Regularisation,
             LayerKind::Add | LayerKind::Concat => LayerFamily::Merge,
         }
     }
@@ -403,6 +498,10 @@ impl LayerKind {
                 hidden: 64,
                 sequences: true,
             },
+            LayerKind::Rnn => Layer::Rnn {
+                hidden: 64,
+                sequences: true,
+            },
             LayerKind::SelfAttention => Layer::SelfAttention {
                 heads: 4,
                 causal: true,
@@ -418,6 +517,23 @@ impl LayerKind {
                 padding: 1,
                 bias: true,
             },
+            LayerKind::ConvTranspose2d => Layer::ConvTranspose2d {
+                filters: 16,
+                kernel: 4,
+                stride: 2,
+                padding: 1,
+                output_padding: 0,
+                bias: true,
+            },
+            LayerKind::Conv1d => Layer::Conv1d {
+                filters: 32,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                bias: true,
+            },
+            LayerKind::GlobalAvgPool => Layer::GlobalAvgPool,
+            LayerKind::GlobalMaxPool => Layer::GlobalMaxPool,
             LayerKind::MaxPool2d => Layer::MaxPool2d {
                 kernel: 2,
                 stride: 2,
@@ -440,6 +556,7 @@ impl LayerKind {
                 eps: 1e-5,
             },
             LayerKind::LayerNorm => Layer::LayerNorm { eps: 1e-5 },
+            LayerKind::Sampling => Layer::Sampling { beta: 1.0 },
             LayerKind::Add => Layer::Add { inputs: 2 },
             LayerKind::Concat => Layer::Concat { inputs: 2, axis: 0 },
             LayerKind::Output => Layer::Output {
@@ -458,8 +575,13 @@ impl LayerKind {
             LayerKind::PositionalEmbedding => "pos",
             LayerKind::Lstm => "lstm",
             LayerKind::Gru => "gru",
+            LayerKind::Rnn => "rnn",
             LayerKind::SelfAttention => "attn",
             LayerKind::Conv2d => "conv",
+            LayerKind::ConvTranspose2d => "deconv",
+            LayerKind::Conv1d => "conv1d_",
+            LayerKind::GlobalAvgPool => "gap",
+            LayerKind::GlobalMaxPool => "gmp",
             LayerKind::MaxPool2d => "maxpool",
             LayerKind::AvgPool2d => "avgpool",
             LayerKind::Flatten => "flatten",
@@ -473,6 +595,7 @@ impl LayerKind {
             LayerKind::Dropout => "dropout",
             LayerKind::BatchNorm => "bn",
             LayerKind::LayerNorm => "ln",
+            LayerKind::Sampling => "z",
             LayerKind::Add => "add",
             LayerKind::Concat => "concat",
             LayerKind::Output => "output",
@@ -495,8 +618,13 @@ impl Layer {
             Layer::PositionalEmbedding { .. } => LayerKind::PositionalEmbedding,
             Layer::Lstm { .. } => LayerKind::Lstm,
             Layer::Gru { .. } => LayerKind::Gru,
+            Layer::Rnn { .. } => LayerKind::Rnn,
             Layer::SelfAttention { .. } => LayerKind::SelfAttention,
             Layer::Conv2d { .. } => LayerKind::Conv2d,
+            Layer::ConvTranspose2d { .. } => LayerKind::ConvTranspose2d,
+            Layer::Conv1d { .. } => LayerKind::Conv1d,
+            Layer::GlobalAvgPool => LayerKind::GlobalAvgPool,
+            Layer::GlobalMaxPool => LayerKind::GlobalMaxPool,
             Layer::MaxPool2d { .. } => LayerKind::MaxPool2d,
             Layer::AvgPool2d { .. } => LayerKind::AvgPool2d,
             Layer::Flatten => LayerKind::Flatten,
@@ -510,6 +638,7 @@ impl Layer {
             Layer::Dropout { .. } => LayerKind::Dropout,
             Layer::BatchNorm { .. } => LayerKind::BatchNorm,
             Layer::LayerNorm { .. } => LayerKind::LayerNorm,
+            Layer::Sampling { .. } => LayerKind::Sampling,
             Layer::Add { .. } => LayerKind::Add,
             Layer::Concat { .. } => LayerKind::Concat,
             Layer::Output { .. } => LayerKind::Output,
@@ -546,7 +675,9 @@ impl Layer {
             }
             Layer::Embedding { vocab, dim } => format!("{vocab} tokens → {dim}"),
             Layer::PositionalEmbedding { max_len } => format!("up to {max_len} positions"),
-            Layer::Lstm { hidden, sequences } | Layer::Gru { hidden, sequences } => {
+            Layer::Lstm { hidden, sequences }
+            | Layer::Gru { hidden, sequences }
+            | Layer::Rnn { hidden, sequences } => {
                 format!(
                     "{hidden} units{}",
                     if *sequences { "" } else { ", last step" }
@@ -562,6 +693,21 @@ impl Layer {
                 padding,
                 ..
             } => format!("{filters} × {kernel}×{kernel}, stride {stride}, pad {padding}"),
+            Layer::ConvTranspose2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => format!("{filters} × {kernel}×{kernel} up, stride {stride}, pad {padding}"),
+            Layer::Conv1d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => format!("{filters} × {kernel}, stride {stride}, pad {padding}"),
+            Layer::Sampling { beta } => format!("KL weight {beta}"),
             Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
                 format!("{kernel}×{kernel}, stride {stride}")
             }
@@ -577,6 +723,8 @@ impl Layer {
             Layer::Concat { inputs, axis } => format!("{inputs} inputs, axis {axis}"),
             Layer::Output { loss, .. } => loss.label().to_string(),
             Layer::Flatten
+            | Layer::GlobalAvgPool
+            | Layer::GlobalMaxPool
             | Layer::ReLU
             | Layer::Sigmoid
             | Layer::Tanh

@@ -4,6 +4,7 @@
 pub mod diagnosis;
 pub mod evaluate;
 pub mod explain;
+pub mod latent;
 pub mod maximize;
 pub mod saliency;
 pub mod service;
@@ -17,6 +18,7 @@ pub use evaluate::{
 pub use explain::{
     kernel_shap, lime, segment, Explanation, LimeSettings, Segmentation, ShapSettings,
 };
+pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
 pub use saliency::{saliency, top_classes, Attribution, Baseline, SaliencyMethod};
 pub use service::{ExplainMethod, InsightHandle, InsightReply, InsightRequest, SampleView, Split};

@@ -4,10 +4,12 @@
 
 use super::evaluate::{evaluate_split, linear_baseline, majority_baseline, Evaluation};
 use super::explain::{kernel_shap, lime, Explanation, LimeSettings, Segmentation, ShapSettings};
+use super::latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 use super::maximize::{maximize, MaxTarget, MaximizeSettings};
 use super::saliency::{saliency, top_classes, Attribution, SaliencyMethod};
 use crate::data::Dataset;
-use crate::model::{Model, TargetEncoding, Weights};
+use crate::graph::TrainingMode;
+use crate::model::{generate, Model, SampleOptions, TargetEncoding, Weights};
 use crate::project::Project;
 use crate::train::{make_batch, Control};
 use std::sync::mpsc::{channel, Receiver, Sender};
@@ -63,6 +65,24 @@ pub enum InsightRequest {
         split: Split,
     },
     Baselines,
+    /// Text from a language model.
+    Generate {
+        prompt: String,
+        options: SampleOptions,
+    },
+    /// The latent codes of up to `samples` validation samples on a plane.
+    Latent {
+        samples: usize,
+    },
+    /// Images the decoder makes of codes put in at `node`.
+    Decode {
+        node: String,
+        codes: Vec<Vec<f32>>,
+    },
+    /// Inputs beside the model's reconstructions.
+    Reconstruct {
+        samples: Vec<usize>,
+    },
 }
 
 impl InsightRequest {
@@ -74,7 +94,16 @@ impl InsightRequest {
             InsightRequest::Maximize { .. } => 2,
             InsightRequest::Evaluate { .. } => 3,
             InsightRequest::Baselines => 4,
+            InsightRequest::Generate { .. } => 5,
+            InsightRequest::Latent { .. } => 6,
+            InsightRequest::Decode { .. } => 7,
+            InsightRequest::Reconstruct { .. } => 8,
         }
+    }
+
+    /// Requests that explain a classifier's or regressor's predictions of the labels.
+    fn is_supervised(&self) -> bool {
+        self.kind() <= 4
     }
 }
 
@@ -124,6 +153,22 @@ pub enum InsightReply {
         majority: Option<f32>,
         linear: Option<f32>,
     },
+    Generated {
+        text: String,
+        elapsed_ms: f64,
+    },
+    Latent(LatentMap),
+    /// Decoded images, each of `dims` (one sample's shape).
+    Decoded {
+        dims: Vec<usize>,
+        images: Vec<Vec<f32>>,
+    },
+    Reconstructed {
+        dims: Vec<usize>,
+        samples: Vec<usize>,
+        inputs: Vec<Vec<f32>>,
+        outputs: Vec<Vec<f32>>,
+    },
     Error(String),
 }
 
@@ -167,7 +212,13 @@ impl InsightHandle {
                 let worker = Model::build(&project.graph, project.training.seed)
                     .map_err(|e| e.to_string())
                     .and_then(|model| {
-                        let encoding = model.bind_data(&data).map_err(|e| e.to_string())?;
+                        // An autoencoder's output is an image, not class scores: nothing to bind.
+                        let encoding = match project.mode {
+                            TrainingMode::Autoencoder { .. } => TargetEncoding::Values,
+                            TrainingMode::Supervised => {
+                                model.bind_data(&data).map_err(|e| e.to_string())?
+                            }
+                        };
                         model.load_weights(&weights).map_err(|e| e.to_string())?;
                         Ok(Worker {
                             model,
@@ -256,6 +307,26 @@ impl Drop for InsightHandle {
 }
 
 impl Worker {
+    /// The latent node of an autoencoder, or why this model has none.
+    fn latent(&self) -> Result<String, String> {
+        if !matches!(self.project.mode, TrainingMode::Autoencoder { .. }) {
+            return Err("the latent plane belongs to an autoencoder: set the training mode to autoencoder".into());
+        }
+        if self.data.is_tokens() {
+            return Err("the latent plane needs numeric inputs".into());
+        }
+        latent_node(&self.model).ok_or_else(|| "the network has no layer between its Input and Output to read codes from".into())
+    }
+
+    /// Validation samples, else test samples.
+    fn eval_split(&self) -> &[usize] {
+        if self.data.val.is_empty() {
+            &self.data.test
+        } else {
+            &self.data.val
+        }
+    }
+
     fn sample(
         &self,
         index: usize,
@@ -295,6 +366,10 @@ impl Worker {
     ) -> Result<InsightReply, String> {
         let t0 = Instant::now();
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+        let autoencoder = matches!(self.project.mode, TrainingMode::Autoencoder { .. });
+        if autoencoder && r.is_supervised() {
+            return Err("this view explains predictions of labels; an autoencoder predicts its input: see the Autoencoder tab".into());
+        }
         match r {
             InsightRequest::Saliency {
                 sample,
@@ -422,6 +497,43 @@ impl Worker {
                 let linear =
                     linear_baseline(&self.project, self.data.clone(), &Control::default())?;
                 Ok(InsightReply::Baselines { majority, linear })
+            }
+            InsightRequest::Generate { prompt, options } => {
+                let Some(vocab) = self.data.vocab.as_ref().filter(|_| self.data.is_windows()) else {
+                    return Err("only a language model (trained on a text file, next character) generates text".into());
+                };
+                let text = generate(&self.model, vocab, prompt, options).map_err(|e| e.to_string())?;
+                Ok(InsightReply::Generated {
+                    text,
+                    elapsed_ms: ms(t0),
+                })
+            }
+            InsightRequest::Latent { samples } => {
+                let node = self.latent()?;
+                let idx: Vec<usize> = self.eval_split().iter().copied().take(*samples).collect();
+                Ok(InsightReply::Latent(latent_map(&self.model, &self.data, &node, &idx)?))
+            }
+            InsightRequest::Decode { node, codes } => {
+                self.latent()?;
+                Ok(InsightReply::Decoded {
+                    dims: self.data.sample_shape.clone(),
+                    images: decode(&self.model, node, codes)?,
+                })
+            }
+            InsightRequest::Reconstruct { samples } => {
+                if !autoencoder {
+                    return Err("reconstructions come from an autoencoder: set the training mode to autoencoder".into());
+                }
+                let samples: Vec<usize> =
+                    samples.iter().copied().filter(|&i| i < self.data.len()).collect();
+                let (inputs, outputs) =
+                    reconstruct(&self.model, &self.data, &samples).map_err(|e| e.to_string())?;
+                Ok(InsightReply::Reconstructed {
+                    dims: self.data.sample_shape.clone(),
+                    samples,
+                    inputs,
+                    outputs,
+                })
             }
         }
     }

@@ -1,6 +1,9 @@
 //! Graph → candle model, losses and weights. No egui here.
 
 mod build;
+mod compute;
+mod generate;
+mod op_build;
 pub mod kernels;
 mod layers;
 mod loss;
@@ -12,3 +15,4 @@ pub use layers::ForwardCtx;
 pub use loss::{correct, loss, TargetBatch};
 pub use params::ParamStore;
 pub use weights::{WeightTensor, Weights, WeightsError};
+pub use generate::{check_language_model, generate, GenerateError, SampleOptions, MAX_GENERATE_CHARS};

@@ -77,6 +77,13 @@ pub enum TrainEvent {
     Epoch(EpochMetrics),
     /// The decision boundary of a 2-D classifier, a few times a second when asked for.
     Boundary(BoundaryMap),
+    /// Text a language model generated after an epoch, starting from `prompt` (included).
+    Generated {
+        epoch: usize,
+        step: usize,
+        prompt: String,
+        text: String,
+    },
     /// Every node's output on the probe batch, gradient health and (optionally) the weights.
     Snapshot(Box<crate::insight::Snapshot>),
     /// The run completed; test metrics where the data has a test split.

@@ -54,6 +54,8 @@ pub struct RunHistory {
     /// (step, batch accuracy) for every step, where accuracy applies.
     pub accuracies: Vec<[f64; 2]>,
     pub epochs: Vec<EpochMetrics>,
+    /// (epoch, text) a language model generated after each epoch, oldest first.
+    pub samples_text: Vec<(usize, String)>,
     pub test: Option<EvalMetrics>,
     pub step: usize,
     pub epoch: usize,
@@ -74,6 +76,7 @@ impl RunHistory {
             losses: Vec::new(),
             accuracies: Vec::new(),
             epochs: Vec::new(),
+            samples_text: Vec::new(),
             test: None,
             step: 0,
             epoch: 0,
@@ -119,6 +122,9 @@ impl RunHistory {
                 }
             }
             TrainEvent::Boundary(_) | TrainEvent::Snapshot(_) => {}
+            TrainEvent::Generated { epoch, text, .. } => {
+                self.samples_text.push((*epoch, text.clone()));
+            }
             TrainEvent::Epoch(m) => {
                 self.elapsed_ms = m.elapsed_ms;
                 self.epochs.push(m.clone());

@@ -1,7 +1,11 @@
 //! Training: settings, optimisers, the loop, and the worker thread. No egui here.
 
+mod batch;
+mod boundary;
 mod event;
+mod guard;
 mod history;
+mod mode;
 mod optim;
 mod run;
 mod settings;
@@ -10,9 +14,10 @@ mod worker;
 pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 pub use history::{downsample, RunHistory, RunState};
 pub use optim::Optim;
-pub use run::{
-    evaluate, make_batch, make_batch_augmented, run_training, Control, InsightOptions, TrainError,
-    TrainRequest,
-};
+pub use batch::{evaluate, make_batch, make_batch_augmented};
+pub use boundary::boundary_map;
+pub use guard::first_bad_layer;
+pub use mode::{mode_step, StepOutcome, StepResult, TrainStep};
+pub use run::{run_training, Control, InsightOptions, TrainError, TrainRequest};
 pub use settings::{Optimizer, Schedule, TrainSettings};
-pub use worker::{Notify, TrainHandle};
+pub use worker::{math_pool, Notify, TrainHandle};

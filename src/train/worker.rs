@@ -19,7 +19,7 @@ pub struct TrainHandle {
 }
 
 /// A thread pool sized like the tensor maths (None for one thread: no pool needed).
-fn math_pool() -> Option<rayon::ThreadPool> {
+pub fn math_pool() -> Option<rayon::ThreadPool> {
     let threads = crate::model::kernels::gemm::threads();
     (threads > 1)
         .then(|| {

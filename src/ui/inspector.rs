@@ -4,7 +4,7 @@
 use super::editor::thousands;
 use super::studio::Studio;
 use super::theme::ERROR;
-use crate::graph::{DType, Layer, Loss};
+use crate::graph::{DType, Layer, Loss, TrainingMode};
 use crate::train::{Optimizer, Schedule};
 use egui::{DragValue, RichText, Ui};
 
@@ -88,7 +88,7 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
         ui.label(RichText::new("Stop the run to edit the graph.").weak());
     }
     ui.separator();
-    super::insight_panel::activations_ui(ui, studio, id);
+    super::insight::activations_ui(ui, studio, id);
 }
 
 fn rename_ui(ui: &mut Ui, studio: &mut Studio, id: &str, locked: bool) {
@@ -205,7 +205,9 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
         Layer::PositionalEmbedding { max_len } => {
             usize_ui(ui, "Maximum length", max_len, 1..=65_536)
         }
-        Layer::Lstm { hidden, sequences } | Layer::Gru { hidden, sequences } => {
+        Layer::Lstm { hidden, sequences }
+        | Layer::Gru { hidden, sequences }
+        | Layer::Rnn { hidden, sequences } => {
             usize_ui(ui, "Hidden units", hidden, 1..=4096);
             ui.checkbox(sequences, "Output every step (off: only the last)");
         }
@@ -225,6 +227,42 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
             usize_ui(ui, "Stride", stride, 1..=8);
             usize_ui(ui, "Padding", padding, 0..=8);
             ui.checkbox(bias, "Bias");
+        }
+        Layer::ConvTranspose2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            output_padding,
+            bias,
+        } => {
+            usize_ui(ui, "Filters", filters, 1..=2048);
+            usize_ui(ui, "Kernel", kernel, 1..=15);
+            usize_ui(ui, "Stride", stride, 1..=8);
+            usize_ui(ui, "Padding", padding, 0..=8);
+            usize_ui(ui, "Output padding", output_padding, 0..=7);
+            ui.checkbox(bias, "Bias");
+        }
+        Layer::Conv1d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            bias,
+        } => {
+            usize_ui(ui, "Filters", filters, 1..=2048);
+            usize_ui(ui, "Kernel (steps)", kernel, 1..=31);
+            usize_ui(ui, "Stride", stride, 1..=8);
+            usize_ui(ui, "Padding", padding, 0..=15);
+            ui.checkbox(bias, "Bias");
+        }
+        Layer::Sampling { beta } => {
+            ui.horizontal(|ui| {
+                ui.label("KL weight (β)");
+                ui.add(DragValue::new(beta).range(0.0..=10.0).speed(0.01));
+            })
+            .response
+            .on_hover_text("How strongly the latent codes are pulled towards a standard normal: 0 gives a plain autoencoder, higher gives smoother samples and blurrier reconstructions");
         }
         Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
             usize_ui(ui, "Kernel", kernel, 1..=8);
@@ -278,6 +316,8 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
             });
         }
         Layer::Flatten
+        | Layer::GlobalAvgPool
+        | Layer::GlobalMaxPool
         | Layer::ReLU
         | Layer::Sigmoid
         | Layer::Tanh
@@ -341,7 +381,54 @@ fn data_ui(ui: &mut Ui, studio: &mut Studio) {
     }
 }
 
+/// Supervised or autoencoder; a text corpus under supervised trains a language model.
+fn mode_ui(ui: &mut Ui, studio: &mut Studio) {
+    let mode = &mut studio.project.mode;
+    let text_corpus = studio.project.data.source.is_text_corpus();
+    let shown = match *mode {
+        TrainingMode::Supervised if text_corpus => "language model (next character)",
+        m => m.label(),
+    };
+    ui.horizontal(|ui| {
+        ui.label("Mode");
+        egui::ComboBox::from_id_salt("training-mode")
+            .selected_text(shown)
+            .show_ui(ui, |ui| {
+                let supervised = if text_corpus {
+                    "language model (next character)"
+                } else {
+                    "supervised (predict the labels)"
+                };
+                if ui
+                    .selectable_label(*mode == TrainingMode::Supervised, supervised)
+                    .clicked()
+                {
+                    *mode = TrainingMode::Supervised;
+                }
+                if ui
+                    .selectable_label(
+                        matches!(mode, TrainingMode::Autoencoder { .. }),
+                        "autoencoder (reconstruct the input)",
+                    )
+                    .clicked()
+                    && !matches!(mode, TrainingMode::Autoencoder { .. })
+                {
+                    *mode = TrainingMode::Autoencoder { noise_std: 0.0 };
+                }
+            });
+    });
+    if let TrainingMode::Autoencoder { noise_std } = mode {
+        ui.horizontal(|ui| {
+            ui.label("Denoising noise σ");
+            ui.add(egui::Slider::new(noise_std, 0.0..=1.0));
+        })
+        .response
+        .on_hover_text("Gaussian noise added to the input while training: the network learns to reconstruct the clean input (0 = off)");
+    }
+}
+
 fn training_ui(ui: &mut Ui, studio: &mut Studio) {
+    mode_ui(ui, studio);
     let t = &mut studio.project.training;
     ui.horizontal(|ui| {
         ui.label("Optimizer");

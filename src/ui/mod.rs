@@ -2,10 +2,11 @@
 
 pub mod colormap;
 pub mod command;
-pub mod data_panel;
+pub mod data;
 pub mod editor;
+mod family_views;
 pub mod files;
-pub mod insight_panel;
+pub mod insight;
 pub mod inspector;
 pub mod palette;
 pub mod perf;
@@ -82,8 +83,8 @@ impl Studio {
                         ui.set_max_height(height);
                         match self.settings.bottom_tab {
                             studio::BottomTab::Training => plots::training_panel_ui(ui, self),
-                            studio::BottomTab::Data => data_panel::data_panel_ui(ui, self),
-                            studio::BottomTab::Insight => insight_panel::insight_panel_ui(ui, self),
+                            studio::BottomTab::Data => data::data_panel_ui(ui, self),
+                            studio::BottomTab::Insight => insight::insight_panel_ui(ui, self),
                         }
                     });
             });

@@ -94,9 +94,9 @@ pub struct Studio {
     pub prompt: Option<PathPrompt>,
     pub perf: FrameStats,
     /// The data panel's loaded data set, preview and load in progress.
-    pub data: super::data_panel::DataState,
+    pub data: super::data::DataState,
     /// Snapshots, explanations and evaluations of the current network.
-    pub insight: super::insight_panel::InsightState,
+    pub insight: super::insight::InsightState,
     /// The egui context of the last frame, for threads that ask for repaints.
     pub(super) ctx: Option<egui::Context>,
     pub(super) plot_cache: PlotCache,
@@ -141,7 +141,7 @@ impl Studio {
             perf: FrameStats::default(),
             data: Default::default(),
             insight: {
-                let mut i = super::insight_panel::InsightState::default();
+                let mut i = super::insight::InsightState::default();
                 i.reset();
                 i
             },
@@ -736,7 +736,7 @@ impl Studio {
                 .data
                 .summary
                 .as_ref()
-                .and_then(super::data_panel::boundary_spec);
+                .and_then(super::data::boundary_spec);
         }
         if self.continue_training {
             req.initial_weights = self.weights.clone();

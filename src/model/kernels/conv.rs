@@ -8,32 +8,45 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+/// One convolution's sizes. Kernels, strides and padding are per axis (height, width) so a
+/// 1-D convolution runs here as a 2-D one of height 1.
 #[derive(Clone, Copy, Debug)]
-struct Geometry {
-    batch: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    f: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    oh: usize,
-    ow: usize,
+pub(super) struct Geometry {
+    pub batch: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub f: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub ph: usize,
+    pub pw: usize,
+    pub oh: usize,
+    pub ow: usize,
 }
 
 impl Geometry {
-    fn new(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Self> {
-        let ([batch, c, h, wd], [f, c2, k, k2]) = (x, w) else {
+    /// `x` [B, C, H, W] and `w` [F, C, KH, KW].
+    pub fn new(
+        x: &[usize],
+        w: &[usize],
+        (sh, sw): (usize, usize),
+        (ph, pw): (usize, usize),
+    ) -> Result<Self> {
+        let ([batch, c, h, wd], [f, c2, kh, kw]) = (x, w) else {
             candle_core::bail!(
-                "conv2d expects x [B, C, H, W] and w [F, C, K, K], got {x:?} and {w:?}"
+                "conv2d expects x [B, C, H, W] and w [F, C, KH, KW], got {x:?} and {w:?}"
             );
         };
-        if c != c2 || k != k2 {
+        if c != c2 {
             candle_core::bail!("conv2d weight {w:?} does not fit input {x:?}");
         }
-        if h + 2 * pad < *k || wd + 2 * pad < *k || stride == 0 {
-            candle_core::bail!("conv2d kernel {k} does not fit input {x:?} with padding {pad}");
+        if h + 2 * ph < *kh || wd + 2 * pw < *kw || sh == 0 || sw == 0 {
+            candle_core::bail!(
+                "conv2d kernel {kh}×{kw} does not fit input {x:?} with padding ({ph}, {pw})"
+            );
         }
         Ok(Self {
             batch: *batch,
@@ -41,42 +54,53 @@ impl Geometry {
             h: *h,
             w: *wd,
             f: *f,
-            k: *k,
-            stride,
-            pad,
-            oh: (h + 2 * pad - k) / stride + 1,
-            ow: (wd + 2 * pad - k) / stride + 1,
+            kh: *kh,
+            kw: *kw,
+            sh,
+            sw,
+            ph,
+            pw,
+            oh: (h + 2 * ph - kh) / sh + 1,
+            ow: (wd + 2 * pw - kw) / sw + 1,
         })
     }
 
-    fn rows(&self) -> usize {
-        self.c * self.k * self.k
+    pub fn rows(&self) -> usize {
+        self.c * self.kh * self.kw
     }
 
-    fn cols(&self) -> usize {
+    pub fn cols(&self) -> usize {
         self.oh * self.ow
     }
 
     /// Output columns `ox` whose input column `ox·s + kx − p` lies inside the image.
     fn valid_span(&self, kx: usize) -> (usize, usize) {
-        let (s, p, w) = (self.stride as isize, self.pad as isize, self.w as isize);
+        let (s, p, w) = (self.sw as isize, self.pw as isize, self.w as isize);
         let first = ((p - kx as isize).max(0) + s - 1) / s;
         let last = ((w - 1 + p - kx as isize).div_euclid(s) + 1).clamp(first, self.ow as isize);
         (first as usize, last as usize)
     }
 
-    /// Unfolds one sample [C, H, W] into [C·K·K, OH·OW].
-    fn im2col(&self, x: &[f32], cols: &mut [f32]) {
-        let (k, s, p, ow, oh) = (self.k, self.stride, self.pad as isize, self.ow, self.oh);
+    /// Unfolds one sample [C, H, W] into [C·KH·KW, OH·OW].
+    pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+        let (kh, kw, sh, s, ph, pw) = (
+            self.kh,
+            self.kw,
+            self.sh,
+            self.sw,
+            self.ph as isize,
+            self.pw as isize,
+        );
+        let (ow, oh) = (self.ow, self.oh);
         let p_count = oh * ow;
         for ch in 0..self.c {
             let plane = &x[ch * self.h * self.w..(ch + 1) * self.h * self.w];
-            for ky in 0..k {
-                for kx in 0..k {
+            for ky in 0..kh {
+                for kx in 0..kw {
                     let (lo, hi) = self.valid_span(kx);
-                    let row = &mut cols[((ch * k + ky) * k + kx) * p_count..][..p_count];
+                    let row = &mut cols[((ch * kh + ky) * kw + kx) * p_count..][..p_count];
                     for oy in 0..oh {
-                        let iy = (oy * s + ky) as isize - p;
+                        let iy = (oy * sh + ky) as isize - ph;
                         let dst = &mut row[oy * ow..(oy + 1) * ow];
                         if iy < 0 || iy >= self.h as isize {
                             dst.fill(0.0);
@@ -85,7 +109,7 @@ impl Geometry {
                         let src = &plane[iy as usize * self.w..(iy as usize + 1) * self.w];
                         dst[..lo].fill(0.0);
                         dst[hi..].fill(0.0);
-                        let x0 = (lo * s + kx) as isize - p;
+                        let x0 = (lo * s + kx) as isize - pw;
                         if s == 1 {
                             dst[lo..hi].copy_from_slice(&src[x0 as usize..x0 as usize + (hi - lo)]);
                         } else {
@@ -99,24 +123,32 @@ impl Geometry {
         }
     }
 
-    /// Folds [C·K·K, OH·OW] back onto one sample [C, H, W], adding overlaps.
-    fn col2im(&self, cols: &[f32], dx: &mut [f32]) {
-        let (k, s, p, ow, oh) = (self.k, self.stride, self.pad as isize, self.ow, self.oh);
+    /// Folds [C·KH·KW, OH·OW] back onto one sample [C, H, W], adding overlaps.
+    pub fn col2im(&self, cols: &[f32], dx: &mut [f32]) {
+        let (kh, kw, sh, s, ph, pw) = (
+            self.kh,
+            self.kw,
+            self.sh,
+            self.sw,
+            self.ph as isize,
+            self.pw as isize,
+        );
+        let (ow, oh) = (self.ow, self.oh);
         let p_count = oh * ow;
         dx.fill(0.0);
         for ch in 0..self.c {
             let plane = &mut dx[ch * self.h * self.w..(ch + 1) * self.h * self.w];
-            for ky in 0..k {
-                for kx in 0..k {
+            for ky in 0..kh {
+                for kx in 0..kw {
                     let (lo, hi) = self.valid_span(kx);
-                    let row = &cols[((ch * k + ky) * k + kx) * p_count..][..p_count];
+                    let row = &cols[((ch * kh + ky) * kw + kx) * p_count..][..p_count];
                     for oy in 0..oh {
-                        let iy = (oy * s + ky) as isize - p;
+                        let iy = (oy * sh + ky) as isize - ph;
                         if iy < 0 || iy >= self.h as isize {
                             continue;
                         }
                         let dst = &mut plane[iy as usize * self.w..(iy as usize + 1) * self.w];
-                        let x0 = ((lo * s + kx) as isize - p) as usize;
+                        let x0 = ((lo * s + kx) as isize - pw) as usize;
                         let src = &row[oy * ow + lo..oy * ow + hi];
                         for (j, v) in src.iter().enumerate() {
                             dst[x0 + j * s] += v;
@@ -127,7 +159,7 @@ impl Geometry {
         }
     }
 
-    fn forward(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    pub fn forward(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
         let (rows, cols, per_in, per_out) = (
             self.rows(),
             self.cols(),
@@ -169,7 +201,7 @@ impl Geometry {
     }
 
     /// Gradients of weight, bias and (when asked) input.
-    fn backward(
+    pub fn backward(
         &self,
         x: &[f32],
         w: &[f32],
@@ -197,10 +229,9 @@ impl Geometry {
                 };
                 let mut dx = dx;
                 for (j, b) in range.enumerate() {
-                    let x_b = &x[b * per_in..(b + 1) * per_in];
                     let dy_b = &dy[b * per_out..(b + 1) * per_out];
                     if want_dw {
-                        self.im2col(x_b, &mut buf);
+                        self.im2col(&x[b * per_in..(b + 1) * per_in], &mut buf);
                         matmul(
                             self.f,
                             rows,
@@ -258,8 +289,8 @@ impl Geometry {
 }
 
 pub struct Conv2d {
-    stride: usize,
-    padding: usize,
+    stride: (usize, usize),
+    padding: (usize, usize),
 }
 
 fn out_shape(g: &Geometry) -> Shape {
@@ -369,6 +400,40 @@ pub fn conv2d(
         // The exact f64 path (gradient checks) goes through candle.
         return super::reference::conv2d(x, w, b, stride, padding);
     }
+    conv2d_hw(x, w, b, (stride, stride), (padding, padding))
+}
+
+/// 1-D convolution of `x` [B, C, L] with `w` [F, C, K] and optional bias [F], run as a 2-D
+/// convolution of height 1.
+pub fn conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    if x.dtype() != candle_core::DType::F32 {
+        return super::reference::conv1d(x, w, b, stride, padding);
+    }
+    let (bsz, c, l) = x.dims3()?;
+    let (f, c2, k) = w.dims3()?;
+    let y = conv2d_hw(
+        &x.reshape((bsz, c, 1, l))?,
+        &w.reshape((f, c2, 1, k))?,
+        b,
+        (1, stride),
+        (0, padding),
+    )?;
+    y.squeeze(2)
+}
+
+fn conv2d_hw(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: (usize, usize),
+    padding: (usize, usize),
+) -> Result<Tensor> {
     let (x, w) = (x.contiguous()?, w.contiguous()?);
     let op = Conv2d { stride, padding };
     match b {

@@ -31,6 +31,75 @@ pub fn conv2d(
     }
 }
 
+/// 1-D convolution of x [B, C, L] with w [F, C, K] (channels first), one gathered tap at a
+/// time: candle's own conv1d weight gradient is wrong here, and its conv2d backward fails when
+/// the stride does not divide the padded input.
+pub fn conv1d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Result<Tensor> {
+    let (_, _, len) = x.dims3()?;
+    let (_, _, k) = w.dims3()?;
+    let padded = len + 2 * padding;
+    if padded < k || stride == 0 {
+        candle_core::bail!("conv1d kernel {k} does not fit length {len} with padding {padding}");
+    }
+    let out = (padded - k) / stride + 1;
+    let xp = x.pad_with_zeros(2, padding, padding)?;
+    let mut y: Option<Tensor> = None;
+    for tap in 0..k {
+        let idx: Vec<u32> = (0..out).map(|o| (o * stride + tap) as u32).collect();
+        let idx = Tensor::from_vec(idx, out, x.device())?;
+        let cols = xp.index_select(&idx, 2)?; // [B, C, out]
+        let wt = w.narrow(2, tap, 1)?.squeeze(2)?; // [F, C]
+        let part = wt.broadcast_matmul(&cols)?; // [B, F, out]
+        y = Some(match y {
+            Some(acc) => (acc + part)?,
+            None => part,
+        });
+    }
+    let y = y.expect("a kernel has at least one tap");
+    match b {
+        Some(b) => y.broadcast_add(&b.reshape((1, (), 1))?),
+        None => Ok(y),
+    }
+}
+
+/// Transposed convolution of x [B, C_in, H, W] with w [C_in, C_out, K, K].
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+) -> Result<Tensor> {
+    let y = x.conv_transpose2d(w, padding, output_padding, stride, 1)?;
+    match b {
+        Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+        None => Ok(y),
+    }
+}
+
+/// Elman RNN step by step, h = tanh(x·W_ihᵀ + h·W_hhᵀ + b) → every hidden state [B, T, H].
+/// Small enough per step that the plain ops are the kernel for every dtype.
+pub fn rnn(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let (bsz, t, _) = x.dims3()?;
+    let h = wh.dim(1)?;
+    let xp = linear(x, wx, Some(b))?;
+    let wh_t = wh.t()?;
+    let mut hs = Tensor::zeros((bsz, h), x.dtype(), x.device())?;
+    let mut outs = Vec::with_capacity(t);
+    for step in 0..t {
+        hs = (xp.narrow(1, step, 1)?.squeeze(1)? + hs.matmul(&wh_t)?)?.tanh()?;
+        outs.push(hs.clone());
+    }
+    Tensor::stack(&outs, 1)
+}
+
 pub fn max_pool2d(x: &Tensor, kernel: usize) -> Result<Tensor> {
     x.max_pool2d(kernel)
 }

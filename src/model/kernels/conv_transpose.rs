@@ -1,0 +1,207 @@
+//! Transposed 2-D convolution (the decoder's upsampling layer) on the convolution kernel: its
+//! forward pass is a convolution's input gradient, its input gradient is a convolution, and its
+//! weight gradient is a convolution's weight gradient with the roles of input and output swapped.
+//! Weights are laid out as PyTorch's ConvTranspose2d: [C_in, C_out, K, K].
+
+use super::conv::Geometry;
+use super::gemm::{f32_slice, matmul, parallelism, threads, with_f32, View};
+use crate::graph::conv_transpose_out;
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+pub struct ConvTranspose2d {
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+}
+
+impl ConvTranspose2d {
+    /// The convolution that maps this op's output back to its input: x [B, C_in, H, W] and
+    /// w [C_in, C_out, K, K] give a convolution from [B, C_out, OH, OW] to [B, C_in, H, W].
+    fn geometry(&self, x: &[usize], w: &[usize]) -> Result<Geometry> {
+        let ([batch, c_in, h, wd], [c_in2, c_out, k, k2]) = (x, w) else {
+            candle_core::bail!(
+                "conv_transpose2d expects x [B, C, H, W] and w [C, F, K, K], got {x:?} and {w:?}"
+            );
+        };
+        let (s, p, op) = (self.stride, self.padding, self.output_padding);
+        let out = |n: usize| conv_transpose_out(n, *k, s, p, op).filter(|&o| o > 0);
+        let (Some(oh), Some(ow)) = (out(*h), out(*wd)) else {
+            candle_core::bail!("conv_transpose2d kernel {k} with stride {s} and padding {p} gives no output for {x:?}");
+        };
+        if c_in != c_in2 || k != k2 || op >= s.max(1) {
+            candle_core::bail!("conv_transpose2d weight {w:?} does not fit input {x:?}");
+        }
+        let g = Geometry::new(&[*batch, *c_out, oh, ow], w, (s, s), (p, p))?;
+        if g.oh != *h || g.ow != *wd {
+            candle_core::bail!("conv_transpose2d sizes {x:?} and {w:?} do not round-trip");
+        }
+        Ok(g)
+    }
+
+    fn forward(&self, g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+        let (rows, cols) = (g.rows(), g.cols());
+        let (per_in, per_out) = (g.f * cols, g.c * g.h * g.w);
+        let mut out = vec![0f32; g.batch * per_out];
+        let one = |(x_b, y_b): (&[f32], &mut [f32]), buf: &mut Vec<f32>, par: Parallelism| {
+            buf.resize(rows * cols, 0.0);
+            matmul(
+                rows,
+                cols,
+                g.f,
+                View::transposed(w, rows),
+                View::rows(x_b, cols),
+                buf,
+                false,
+                par,
+            );
+            g.col2im(buf, y_b);
+            if let Some(b) = bias {
+                for (ch, plane) in y_b.chunks_mut(g.h * g.w).enumerate() {
+                    plane.iter_mut().for_each(|v| *v += b[ch]);
+                }
+            }
+        };
+        let pairs = x.chunks(per_in).zip(out.chunks_mut(per_out));
+        if threads() > 1 && g.batch > 1 {
+            pairs
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .for_each_init(Vec::new, |buf, pair| one(pair, buf, Parallelism::None));
+        } else {
+            let mut buf = Vec::new();
+            let par = parallelism(2 * g.f * rows * cols);
+            pairs.for_each(|pair| one(pair, &mut buf, par));
+        }
+        out
+    }
+
+    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<TransposeGrads> {
+        let g = self.geometry(x.dims(), w.dims())?;
+        let (want_dx, want_dw) = (x.track_op(), w.track_op());
+        let plane = g.h * g.w;
+        let (dx, dw, db) = with_f32(x, |xv| {
+            with_f32(w, |wv| {
+                with_f32(grad, |gv| {
+                    let dx = want_dx.then(|| g.forward(gv, wv, None));
+                    let dw = want_dw.then(|| g.backward(gv, wv, xv, false, true).0);
+                    let mut db = vec![0f32; g.c];
+                    if want_dw {
+                        for (i, p) in gv.chunks(plane).enumerate() {
+                            db[i % g.c] += p.iter().sum::<f32>();
+                        }
+                    }
+                    (dx, dw, db)
+                })
+            })
+        })???;
+        let dx = dx
+            .map(|d| Tensor::from_vec(d, x.shape(), x.device()))
+            .transpose()?;
+        let dw = dw
+            .map(|d| Tensor::from_vec(d, w.shape(), w.device()))
+            .transpose()?;
+        Ok((dx, dw, want_dw.then_some(db)))
+    }
+}
+
+type TransposeGrads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
+
+fn out_shape(g: &Geometry) -> Shape {
+    Shape::from((g.batch, g.c, g.h, g.w))
+}
+
+impl CustomOp2 for ConvTranspose2d {
+    fn name(&self) -> &'static str {
+        "glassbox-conv-transpose2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.geometry(xl.dims(), wl.dims())?;
+        let out = self.forward(&g, f32_slice(xs, xl)?, f32_slice(ws, wl)?, None);
+        Ok((CpuStorage::F32(out), out_shape(&g)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, _) = self.grads(x, w, grad)?;
+        Ok((dx, dw))
+    }
+}
+
+impl CustomOp3 for ConvTranspose2d {
+    fn name(&self) -> &'static str {
+        "glassbox-conv-transpose2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = self.geometry(xl.dims(), wl.dims())?;
+        let out = self.forward(
+            &g,
+            f32_slice(xs, xl)?,
+            f32_slice(ws, wl)?,
+            Some(f32_slice(bs, bl)?),
+        );
+        Ok((CpuStorage::F32(out), out_shape(&g)))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw, db) = self.grads(x, w, grad)?;
+        let db = db
+            .map(|db| Tensor::from_vec(db, b.shape(), b.device()))
+            .transpose()?;
+        Ok((dx, dw, db))
+    }
+}
+
+/// Transposed convolution of `x` [B, C_in, H, W] with `w` [C_in, C_out, K, K] and optional
+/// bias [C_out].
+pub fn conv_transpose2d(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+) -> Result<Tensor> {
+    if x.dtype() != candle_core::DType::F32 {
+        return super::reference::conv_transpose2d(x, w, b, stride, padding, output_padding);
+    }
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    let op = ConvTranspose2d {
+        stride,
+        padding,
+        output_padding,
+    };
+    match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, op),
+        None => x.apply_op2(&w, op),
+    }
+}

@@ -1,0 +1,105 @@
+//! A character language model: next-character training exactly as supervised learning, plus a
+//! text sample generated after every epoch so the user sees it improve.
+
+use super::super::event::{EvalMetrics, TrainEvent};
+use super::super::run::{Control, TrainError};
+use super::super::settings::TrainSettings;
+use super::{StepResult, Supervised, TrainStep};
+use crate::data::{DataSettings, Dataset};
+use crate::model::{check_language_model, generate, Model, SampleOptions};
+use candle_core::Tensor;
+use std::sync::Arc;
+
+/// Characters of each epoch's sample, and of the validation text its prompt is taken from.
+const SAMPLE_CHARS: usize = 200;
+const PROMPT_CHARS: usize = 24;
+
+pub struct LanguageModel {
+    inner: Supervised,
+    /// Generation needs a language model's shapes; a sequence classifier over windows trains
+    /// without samples.
+    can_generate: bool,
+}
+
+impl LanguageModel {
+    pub fn new(
+        model: Model,
+        data: Arc<Dataset>,
+        settings: &TrainSettings,
+        data_settings: &DataSettings,
+    ) -> Result<Self, TrainError> {
+        let can_generate = data
+            .vocab
+            .as_ref()
+            .is_some_and(|v| check_language_model(&model, v).is_ok());
+        Ok(Self {
+            inner: Supervised::new(model, data, settings, data_settings)?,
+            can_generate,
+        })
+    }
+
+    /// The start of the first validation (else training) window, as text.
+    fn prompt(&self) -> Option<String> {
+        let data = self.inner.data();
+        let vocab = data.vocab.as_ref()?;
+        let first = data.val.first().or(data.train.first())?;
+        let mut ids = Vec::new();
+        data.gather_tokens(&[*first], &mut ids);
+        Some(
+            ids.iter()
+                .take(PROMPT_CHARS)
+                .filter_map(|&i| vocab.get(i as usize).map(String::as_str))
+                .collect(),
+        )
+    }
+}
+
+impl TrainStep for LanguageModel {
+    fn model(&self) -> &Model {
+        self.inner.model()
+    }
+
+    fn step(
+        &mut self,
+        batch: &[usize],
+        lr: f64,
+        want_health: bool,
+    ) -> Result<StepResult, TrainError> {
+        self.inner.step(batch, lr, want_health)
+    }
+
+    fn evaluate(
+        &self,
+        indices: &[usize],
+        control: &Control,
+    ) -> Result<Option<Option<EvalMetrics>>, TrainError> {
+        self.inner.evaluate(indices, control)
+    }
+
+    fn input_batch(&self, idx: &[usize]) -> Result<Tensor, TrainError> {
+        self.inner.input_batch(idx)
+    }
+
+    fn after_epoch(&mut self, epoch: usize, step: usize) -> Result<Vec<TrainEvent>, TrainError> {
+        let (true, Some(prompt), Some(vocab)) = (
+            self.can_generate,
+            self.prompt(),
+            self.inner.data().vocab.as_ref(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let opts = SampleOptions {
+            length: SAMPLE_CHARS,
+            seed: epoch as u64 + 1,
+            ..SampleOptions::default()
+        };
+        let text = generate(self.model(), vocab, &prompt, &opts)
+            .map_err(|e| TrainError::Settings(e.to_string()))?;
+        Ok(vec![TrainEvent::Generated {
+            epoch: epoch + 1,
+            step,
+            prompt,
+            text,
+        }])
+    }
+}

@@ -1,0 +1,95 @@
+//! Training modes: each supplies its own step (what a batch is, what the loss compares) behind
+//! one interface; the loop in `run.rs` keeps the lifecycle, control flags, snapshots and metrics.
+
+mod autoencoder;
+mod descent;
+mod language;
+mod supervised;
+
+pub use autoencoder::Autoencoder;
+pub(crate) use descent::Descent;
+pub use language::LanguageModel;
+pub use supervised::Supervised;
+
+use super::event::{EvalMetrics, TrainEvent};
+use super::run::{Control, TrainError};
+use crate::data::Dataset;
+use crate::graph::TrainingMode;
+use crate::insight::ParamHealth;
+use crate::model::{Model, Weights};
+use crate::project::Project;
+use candle_core::Tensor;
+use std::sync::Arc;
+
+/// What one optimiser step did.
+pub struct StepOutcome {
+    pub loss: f32,
+    /// (correct, labelled) on the batch, where accuracy applies.
+    pub correct: Option<(usize, usize)>,
+    /// Per-parameter gradient health, when the step was asked for it.
+    pub health: Option<Vec<ParamHealth>>,
+}
+
+/// A step either trains or finds the run diverged (the event says how).
+pub enum StepResult {
+    Done(StepOutcome),
+    Diverged(TrainEvent),
+}
+
+/// One training mode: the loop calls these and nothing else.
+pub trait TrainStep {
+    /// The model whose weights the run reports (for a GAN, the generator and discriminator
+    /// together).
+    fn model(&self) -> &Model;
+
+    /// One optimiser step on the training samples `batch` at learning rate `lr`; gradient
+    /// health is measured when `want_health`.
+    fn step(
+        &mut self,
+        batch: &[usize],
+        lr: f64,
+        want_health: bool,
+    ) -> Result<StepResult, TrainError>;
+
+    /// Loss (and accuracy) on `indices` in evaluation mode. `Ok(None)` when stopped on the
+    /// way; `Ok(Some(None))` when there is nothing to evaluate.
+    fn evaluate(
+        &self,
+        indices: &[usize],
+        control: &Control,
+    ) -> Result<Option<Option<EvalMetrics>>, TrainError>;
+
+    /// The network's input for the samples `idx` (probe snapshots).
+    fn input_batch(&self, idx: &[usize]) -> Result<Tensor, TrainError>;
+
+    /// Events to send after each epoch (a generated text sample, ...).
+    fn after_epoch(&mut self, _epoch: usize, _step: usize) -> Result<Vec<TrainEvent>, TrainError> {
+        Ok(Vec::new())
+    }
+
+    fn weights(&self) -> Result<Weights, TrainError> {
+        Ok(self.model().weights()?)
+    }
+}
+
+/// The step for the project's mode, with its model built on this thread and bound to `data`.
+pub fn mode_step(
+    project: &Project,
+    data: Arc<Dataset>,
+    initial_weights: Option<&Weights>,
+) -> Result<Box<dyn TrainStep>, TrainError> {
+    let settings = &project.training;
+    let model = Model::build(&project.graph, settings.seed)?;
+    if let Some(w) = initial_weights {
+        model.load_weights(w)?;
+    }
+    Ok(match project.mode {
+        TrainingMode::Supervised if data.is_windows() => {
+            Box::new(LanguageModel::new(model, data, settings, &project.data)?)
+        }
+        TrainingMode::Supervised => Box::new(Supervised::new(model, data, settings, &project.data)?),
+        TrainingMode::Autoencoder { noise_std } => {
+            Box::new(Autoencoder::new(model, data, settings, noise_std)?)
+        }
+    })
+}

@@ -1,0 +1,102 @@
+//! Supervised learning: the network's output against the data set's labels or target values.
+
+use super::super::batch::{evaluate, make_batch, make_batch_augmented};
+use super::super::event::EvalMetrics;
+use super::super::run::{Control, TrainError};
+use super::super::settings::TrainSettings;
+use super::{Descent, StepOutcome, StepResult, TrainStep};
+use crate::data::{Augmentation, DataSettings, Dataset};
+use crate::model::{correct, ForwardCtx, Model, TargetEncoding};
+use candle_core::Tensor;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+
+pub struct Supervised {
+    model: Model,
+    data: Arc<Dataset>,
+    encoding: TargetEncoding,
+    descent: Descent,
+    augmentation: Augmentation,
+    dropout_rng: ChaCha8Rng,
+    augment_rng: ChaCha8Rng,
+}
+
+impl Supervised {
+    pub fn new(
+        model: Model,
+        data: Arc<Dataset>,
+        settings: &TrainSettings,
+        data_settings: &DataSettings,
+    ) -> Result<Self, TrainError> {
+        let encoding = model.bind_data(&data)?;
+        Ok(Self {
+            descent: Descent::new(&model, settings),
+            model,
+            data,
+            encoding,
+            augmentation: data_settings.augmentation.clone(),
+            dropout_rng: ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(2)),
+            augment_rng: ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(3)),
+        })
+    }
+
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+}
+
+impl TrainStep for Supervised {
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn step(
+        &mut self,
+        batch: &[usize],
+        lr: f64,
+        want_health: bool,
+    ) -> Result<StepResult, TrainError> {
+        let augment = (!self.augmentation.is_off())
+            .then_some((&self.augmentation, &mut self.augment_rng));
+        let (x, target, labels) =
+            make_batch_augmented(&self.data, batch, self.encoding, &self.model, augment)?;
+        let mut ctx = ForwardCtx::train(Some(&mut self.dropout_rng));
+        let pred = self.model.forward(&x, &mut ctx)?;
+        let mut loss = self.model.loss(&pred, &target)?;
+        if let Some(p) = ctx.penalty()? {
+            loss = (loss + p)?;
+        }
+        let (loss, health) = match self
+            .descent
+            .apply(&self.model, &loss, &x, lr, want_health)?
+        {
+            Ok(done) => done,
+            Err(diverged) => return Ok(StepResult::Diverged(diverged)),
+        };
+        let right = correct(self.model.loss_kind(), &pred, &labels)?;
+        Ok(StepResult::Done(StepOutcome {
+            loss,
+            correct: right.map(|c| (c, labels.len())),
+            health,
+        }))
+    }
+
+    fn evaluate(
+        &self,
+        indices: &[usize],
+        control: &Control,
+    ) -> Result<Option<Option<EvalMetrics>>, TrainError> {
+        Ok(evaluate(
+            &self.model,
+            &self.data,
+            indices,
+            self.encoding,
+            control,
+        )?)
+    }
+
+    fn input_batch(&self, idx: &[usize]) -> Result<Tensor, TrainError> {
+        Ok(make_batch(&self.data, idx, self.encoding, &self.model)?.0)
+    }
+}

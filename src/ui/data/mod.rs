@@ -1,0 +1,241 @@
+//! The data panel: pick a source, set the import, split and augmentation, and see a preview,
+//! class balance and counts. Data loads on a background thread; the graph's Input and output
+//! width follow the loaded data.
+
+mod preview_view;
+mod sources_view;
+mod split_view;
+mod stats_view;
+
+pub use preview_view::class_color;
+use preview_view::preview_ui;
+use sources_view::settings_ui;
+use stats_view::stats_ui;
+
+use super::studio::Studio;
+use crate::data::{Augmentation, DataSettings, DataSummary, Dataset};
+use crate::graph::fit_to_data;
+use crate::train::{BoundaryMap, BoundarySpec};
+use egui::{RichText, TextureHandle, Ui};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+
+/// Settings changes settle this long before the data reloads.
+const RELOAD_AFTER_S: f64 = 0.4;
+/// Cells per side of the decision-boundary map.
+const BOUNDARY_RESOLUTION: usize = 64;
+
+type Loaded = Result<(Arc<Dataset>, DataSummary), String>;
+
+struct Loading {
+    rx: Receiver<Loaded>,
+    progress: Arc<AtomicU32>,
+    key: (DataSettings, Option<PathBuf>),
+}
+
+/// The data panel's state: the loaded data set (shared with training runs), its summary, and
+/// a load in progress.
+#[derive(Default)]
+pub struct DataState {
+    pub summary: Option<DataSummary>,
+    pub dataset: Option<Arc<Dataset>>,
+    pub error: Option<String>,
+    /// Settings (and project folder) the loaded data set was made from.
+    loaded_for: Option<(DataSettings, Option<PathBuf>)>,
+    failed_for: Option<(DataSettings, Option<PathBuf>)>,
+    loading: Option<Loading>,
+    changed_at: Option<f64>,
+    last_seen: Option<DataSettings>,
+    textures: Vec<(TextureHandle, String)>,
+    textures_for: Option<(usize, bool, Augmentation)>,
+    pub show_augmented: bool,
+    columns: Option<(String, Vec<String>)>,
+    /// The latest decision-boundary map of a 2-D classifier, and its picture.
+    pub boundary: Option<BoundaryMap>,
+    boundary_texture: Option<TextureHandle>,
+}
+
+impl DataState {
+    pub fn is_loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    pub fn load_progress(&self) -> f32 {
+        self.loading
+            .as_ref()
+            .map_or(0.0, |l| f32::from_bits(l.progress.load(Ordering::Relaxed)))
+    }
+
+    /// The loaded data set if it was made from exactly these settings.
+    pub fn dataset_for(&self, settings: &DataSettings, dir: Option<&Path>) -> Option<Arc<Dataset>> {
+        let (s, d) = self.loaded_for.as_ref()?;
+        (s == settings && d.as_deref() == dir)
+            .then(|| self.dataset.clone())
+            .flatten()
+    }
+}
+
+/// The region a decision-boundary map covers: the data's range with a margin.
+pub fn boundary_spec(summary: &DataSummary) -> Option<BoundarySpec> {
+    if summary.points.is_empty() || summary.classes.is_empty() {
+        return None;
+    }
+    let range = |f: fn(&(f32, f32, u32)) -> f32| {
+        let (lo, hi) = summary
+            .points
+            .iter()
+            .map(f)
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), v| {
+                (a.min(v), b.max(v))
+            });
+        let pad = (hi - lo).max(1e-3) * 0.1;
+        [lo - pad, hi + pad]
+    };
+    Some(BoundarySpec {
+        x: range(|p| p.0),
+        y: range(|p| p.1),
+        resolution: BOUNDARY_RESOLUTION,
+    })
+}
+
+impl Studio {
+    fn data_dir(&self) -> Option<PathBuf> {
+        self.path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+    }
+
+    /// Starts loads when the data settings settle, and takes finished ones; every frame.
+    pub fn poll_data(&mut self, ctx: &egui::Context) {
+        let now = self.time();
+        let key = (self.project.data.clone(), self.data_dir());
+        if self.data.last_seen.as_ref() != Some(&key.0) {
+            self.data.last_seen = Some(key.0.clone());
+            self.data.changed_at = Some(now);
+        }
+        if let Some(loading) = &self.data.loading {
+            match loading.rx.try_recv() {
+                Ok(result) => {
+                    let key = self.data.loading.take().expect("checked").key;
+                    self.data_loaded(result, key);
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => {
+                    ctx.request_repaint_after(std::time::Duration::from_millis(100));
+                }
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    self.data.loading = None;
+                    self.data.error = Some("the data loader stopped unexpectedly".into());
+                }
+            }
+            return;
+        }
+        let up_to_date = self.data.loaded_for.as_ref() == Some(&key)
+            || self.data.failed_for.as_ref() == Some(&key);
+        if up_to_date {
+            return;
+        }
+        let settled = self
+            .data
+            .changed_at
+            .is_none_or(|t| now - t >= RELOAD_AFTER_S);
+        if !settled {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+            return;
+        }
+        self.start_data_load(key, ctx);
+    }
+
+    fn start_data_load(&mut self, key: (DataSettings, Option<PathBuf>), ctx: &egui::Context) {
+        let (tx, rx) = channel();
+        let progress = Arc::new(AtomicU32::new(0));
+        let (settings, dir) = key.clone();
+        let prog = progress.clone();
+        let repaint = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("glassbox-data".into())
+            .spawn(move || {
+                let report = |f: f32| prog.store(f.to_bits(), Ordering::Relaxed);
+                let result = Dataset::load_with_progress(&settings, dir.as_deref(), &report)
+                    .map(|ds| {
+                        let summary = DataSummary::of(&ds);
+                        (Arc::new(ds), summary)
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(result);
+                repaint.request_repaint();
+            });
+        match spawned {
+            Ok(_) => self.data.loading = Some(Loading { rx, progress, key }),
+            Err(e) => self.data.error = Some(format!("cannot start the data loader: {e}")),
+        }
+    }
+
+    fn data_loaded(&mut self, result: Loaded, key: (DataSettings, Option<PathBuf>)) {
+        match result {
+            Ok((ds, summary)) => {
+                self.data.error = None;
+                self.data.failed_for = None;
+                self.data.textures_for = None;
+                self.data.boundary = None;
+                // The graph's ends follow the data (one undo step), unless a run holds it.
+                if !self.is_training() {
+                    let mut graph = self.editor.graph();
+                    let changes = fit_to_data(&mut graph, &summary.shape());
+                    if !changes.is_empty() {
+                        self.editor.replace_graph(graph);
+                        self.notify(format!("To fit {}: {}", summary.name, changes.join("; ")));
+                    }
+                }
+                self.data.summary = Some(summary);
+                self.data.dataset = Some(ds);
+                self.data.loaded_for = Some(key);
+            }
+            Err(e) => {
+                self.data.error = Some(e);
+                self.data.failed_for = Some(key);
+            }
+        }
+    }
+}
+
+pub fn data_panel_ui(ui: &mut Ui, studio: &mut Studio) {
+    let locked = studio.is_training();
+    let avail = ui.available_size();
+    let (left, right) = (340.0, 290.0);
+    let middle = (avail.x - left - right - 24.0).max(240.0);
+    let column = |ui: &mut Ui, width: f32, add: &mut dyn FnMut(&mut Ui)| {
+        ui.allocate_ui_with_layout(
+            egui::vec2(width, avail.y),
+            egui::Layout::top_down(egui::Align::Min),
+            |ui| {
+                ui.set_width(width);
+                ui.set_height(avail.y);
+                add(ui);
+            },
+        );
+    };
+    ui.horizontal_top(|ui| {
+        column(ui, left, &mut |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("data-settings")
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    ui.add_enabled_ui(!locked, |ui| settings_ui(ui, studio));
+                    if locked {
+                        ui.label(RichText::new("Stop the run to change the data.").weak());
+                    }
+                });
+        });
+        ui.separator();
+        column(ui, middle, &mut |ui| preview_ui(ui, studio));
+        ui.separator();
+        column(ui, right, &mut |ui| {
+            egui::ScrollArea::vertical()
+                .id_salt("data-stats")
+                .auto_shrink([false, false])
+                .show(ui, |ui| stats_ui(ui, studio));
+        });
+    });
+}
