@@ -443,7 +443,8 @@ fn the_graph_follows_the_data() {
         None,
     )
     .unwrap();
-    let changes = fit_to_data(&mut g, &DataSummary::of(&digits).shape());
+    let supervised = glassbox::graph::TrainingMode::Supervised;
+    let changes = fit_to_data(&mut g, &DataSummary::of(&digits).shape(&supervised));
     assert_eq!(changes.len(), 2, "{changes:?}");
     assert_eq!(
         g.node("input").unwrap().layer,
@@ -458,9 +459,16 @@ fn the_graph_follows_the_data() {
     ));
     assert!(glassbox::graph::analyze(&g).is_ok());
     assert!(
-        fit_to_data(&mut g, &DataSummary::of(&digits).shape()).is_empty(),
+        fit_to_data(&mut g, &DataSummary::of(&digits).shape(&supervised)).is_empty(),
         "a second fit changes nothing"
     );
+    // An autoencoder's last layer gives one value per input value, not one per class.
+    let autoencoder = glassbox::graph::TrainingMode::Autoencoder { noise_std: 0.0 };
+    fit_to_data(&mut g, &DataSummary::of(&digits).shape(&autoencoder));
+    assert!(matches!(
+        g.node("fc3").unwrap().layer,
+        Layer::Dense { units: 64, .. }
+    ));
 }
 
 fn mlp(input: Vec<usize>, hidden: &[usize], outputs: usize, act: Layer) -> Graph {

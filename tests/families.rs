@@ -11,7 +11,7 @@ use glassbox::graph::{DType as GDType, Graph, Layer, Loss, Node, Target, Trainin
 use glassbox::model::kernels::{conv1d, conv_transpose2d, reference};
 use glassbox::model::{generate, GenerateError, Model, SampleOptions};
 use glassbox::project::Project;
-use glassbox::train::{run_training, Control, Optimizer, TrainEvent, TrainRequest};
+use glassbox::train::{Optimizer, TrainEvent, TrainHandle, TrainRequest};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -140,7 +140,12 @@ fn kernel_fd_check(vars: &[&Var], f: &dyn Fn() -> Tensor, what: &str, rng: &mut 
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        let base = var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let base = var
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         for _ in 0..12 {
             let i = rng.random_range(0..base.len());
             let at = |delta: f32| {
@@ -180,7 +185,10 @@ fn conv_transpose2d_and_conv1d_kernels_match_candle_and_finite_differences() {
         let ours = conv_transpose2d(&x, &w, Some(&bias), s, p, op).unwrap();
         let theirs = reference::conv_transpose2d(&x, &w, Some(&bias), s, p, op).unwrap();
         assert_eq!(ours.dims(), theirs.dims(), "{what}");
-        assert!(max_abs_diff(&ours, &theirs) < 1e-4, "{what}: forward differs");
+        assert!(
+            max_abs_diff(&ours, &theirs) < 1e-4,
+            "{what}: forward differs"
+        );
         kernel_fd_check(
             &[&x, &w, &bias],
             &|| conv_transpose2d(&x, &w, Some(&bias), s, p, op).unwrap(),
@@ -188,8 +196,11 @@ fn conv_transpose2d_and_conv1d_kernels_match_candle_and_finite_differences() {
             &mut rng,
         );
     }
-    for (b, c, f, len, k, s, p) in [(2, 3, 4, 9, 3, 1, 1), (3, 2, 5, 8, 2, 2, 0), (1, 4, 2, 7, 3, 3, 2)]
-    {
+    for (b, c, f, len, k, s, p) in [
+        (2, 3, 4, 9, 3, 1, 1),
+        (3, 2, 5, 8, 2, 2, 0),
+        (1, 4, 2, 7, 3, 3, 2),
+    ] {
         let x = randn(&[b, c, len], &mut rng);
         let w = randn(&[f, c, k], &mut rng);
         let bias = randn(&[f], &mut rng);
@@ -197,7 +208,10 @@ fn conv_transpose2d_and_conv1d_kernels_match_candle_and_finite_differences() {
         let ours = conv1d(&x, &w, Some(&bias), s, p).unwrap();
         let theirs = reference::conv1d(&x, &w, Some(&bias), s, p).unwrap();
         assert_eq!(ours.dims(), theirs.dims(), "{what}");
-        assert!(max_abs_diff(&ours, &theirs) < 1e-4, "{what}: forward differs");
+        assert!(
+            max_abs_diff(&ours, &theirs) < 1e-4,
+            "{what}: forward differs"
+        );
         kernel_fd_check(
             &[&x, &w, &bias],
             &|| conv1d(&x, &w, Some(&bias), s, p).unwrap(),
@@ -207,14 +221,14 @@ fn conv_transpose2d_and_conv1d_kernels_match_candle_and_finite_differences() {
     }
 }
 
-/// Runs a whole training on this thread; the terminal event, with every event before it.
+/// Runs a whole training on the worker thread, as the studio and the CLI do; the terminal
+/// event, with every event before it. (`wait` returns when the thread ends, terminal or not.)
 fn train(project: Project) -> (TrainEvent, Vec<TrainEvent>) {
     let mut events = Vec::new();
-    run_training(TrainRequest::new(project), &Control::default(), &mut |e| {
-        events.push(e)
-    });
-    let last = events.pop().expect("a run always ends with an event");
-    assert!(last.is_terminal(), "last event {last:?}");
+    let handle = TrainHandle::spawn(TrainRequest::new(project)).expect("the thread starts");
+    let last = handle.wait(|e| events.push(e.clone()));
+    events.pop();
+    let last = last.expect("the worker ended without a terminal event");
     (last, events)
 }
 
@@ -237,7 +251,8 @@ fn mlp_autoencoder(latent: usize) -> Project {
             };
         }
     }
-    p.data.max_train_samples = Some(4000);
+    p.data.max_train_samples = Some(10_000);
+    p.training.batch_size = 64;
     p.training.epochs = 3;
     p
 }
@@ -259,11 +274,12 @@ fn autoencoder_reconstructs_mnist_well_below_the_mean_image() {
     assert!(epochs[2] < epochs[0], "validation MSE by epoch {epochs:?}");
 
     let mut vae = glassbox::presets::load("vae-mnist").unwrap();
-    vae.data.max_train_samples = Some(4000);
-    vae.training.epochs = 2;
+    vae.data.max_train_samples = Some(10_000);
+    vae.training.batch_size = 64;
+    vae.training.epochs = 3;
     let (end, _) = train(vae);
     let mse = finished_test_loss(&end);
-    assert!(mse < 0.062, "VAE test reconstruction MSE {mse}");
+    assert!(mse < 0.058, "VAE test reconstruction MSE {mse}");
 }
 
 #[test]
@@ -388,6 +404,13 @@ fn rnn_and_transformer_memorise_a_200_character_string() {
         }],
         &dir,
     );
+    let rnn = Project {
+        training: glassbox::train::TrainSettings {
+            lr: 0.005,
+            ..rnn.training
+        },
+        ..rnn
+    };
     let loss = final_train_loss(rnn);
     assert!(loss < 0.05, "RNN loss {loss}");
     let transformer = memorise(
@@ -412,7 +435,7 @@ fn rnn_and_transformer_memorise_a_200_character_string() {
 }
 
 #[test]
-fn a_language_model_generates_after_every_epoch_and_on_demand() {
+fn a_language_model_generates_while_training_and_on_demand() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = memorise(
         TWO_HUNDRED,
@@ -432,7 +455,20 @@ fn a_language_model_generates_after_every_epoch_and_on_demand() {
             _ => None,
         })
         .collect();
-    assert_eq!(samples.len(), 150, "one sample per epoch");
+    // Epochs of one step are far shorter than a sample, so samples are spaced out; the last
+    // epoch always has one.
+    assert!(
+        (2..150).contains(&samples.len()),
+        "{} samples in 150 epochs",
+        samples.len()
+    );
+    assert!(matches!(
+        events
+            .iter()
+            .rev()
+            .find(|e| !matches!(e, TrainEvent::Snapshot(_))),
+        Some(TrainEvent::Generated { epoch: 150, .. })
+    ));
     let TrainEvent::Finished { weights, .. } = end else {
         panic!("{end:?}")
     };
@@ -480,4 +516,44 @@ fn autoencoder_mode_round_trips_in_a_project_file() {
     assert_eq!(back, p);
     // Models build in f64 too (gradient checks) with the new layers' reference ops.
     Model::build_with_dtype(&p.graph, 1, DType::F64).unwrap();
+}
+
+#[test]
+fn rnn_kernel_matches_the_step_by_step_reference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for (b, t, e, h) in [(3, 7, 5, 4), (1, 1, 2, 3), (5, 12, 3, 8)] {
+        let x = randn(&[b, t, e], &mut rng);
+        let wx = randn(&[h, e], &mut rng);
+        let wh = randn(&[h, h], &mut rng);
+        let bias = randn(&[h], &mut rng);
+        let ours = glassbox::model::kernels::rnn(&x, &wx, &wh, &bias).unwrap();
+        let theirs = reference::rnn(&x, &wx, &wh, &bias).unwrap();
+        assert!(
+            max_abs_diff(&ours, &theirs) < 1e-5,
+            "RNN forward {b}×{t}×{e}→{h}"
+        );
+        let r = Tensor::randn(0f32, 1.0, ours.shape(), &Device::Cpu).unwrap();
+        let g_ours = (&ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g_theirs = (&theirs * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, v) in [("x", &x), ("W_ih", &wx), ("W_hh", &wh), ("bias", &bias)] {
+            let a = g_ours.get(v.as_tensor()).expect("kernel gradient");
+            let c = g_theirs.get(v.as_tensor()).expect("reference gradient");
+            let scale = c
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(
+                max_abs_diff(a, c) <= 1e-4 * scale.max(1.0),
+                "RNN gradient of {name} for {b}×{t}×{e}→{h}"
+            );
+        }
+    }
 }

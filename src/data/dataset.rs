@@ -365,7 +365,12 @@ impl Dataset {
         let (Features::Windows { corpus, .. }, Some(vocab)) = (&self.features, &self.vocab) else {
             return None;
         };
-        Some(corpus.iter().filter_map(|&i| vocab.get(i as usize).map(String::as_str)).collect())
+        Some(
+            corpus
+                .iter()
+                .filter_map(|&i| vocab.get(i as usize).map(String::as_str))
+                .collect(),
+        )
     }
 
     /// Appends, for each sample, the token after each of its positions (windows only).

@@ -3,7 +3,7 @@
 use super::augment::augment_batch;
 use super::dataset::{Dataset, Targets};
 use super::settings::Augmentation;
-use crate::graph::DataShape;
+use crate::graph::{DataShape, TrainingMode};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -164,13 +164,18 @@ impl DataSummary {
         }
     }
 
-    /// What the graph's Input, Embedding and last Dense must be for this data.
-    pub fn shape(&self) -> DataShape {
+    /// What the graph's Input, Embedding and last Dense must be for this data when trained in
+    /// `mode` (an autoencoder's output has one value per input value, not one per class).
+    pub fn shape(&self, mode: &TrainingMode) -> DataShape {
+        let outputs = match mode {
+            TrainingMode::Supervised => self.outputs,
+            TrainingMode::Autoencoder { .. } => Some(self.sample_shape.iter().product()),
+        };
         DataShape {
             sample_shape: self.sample_shape.clone(),
             tokens: self.tokens,
             vocab: self.vocab,
-            outputs: self.outputs,
+            outputs,
         }
     }
 }

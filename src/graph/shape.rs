@@ -124,7 +124,10 @@ pub fn layer_output(
                     "has output padding {output_padding}, which must be smaller than its stride {stride}"
                 ));
             }
-            let out = |n| conv_transpose_out(n, *kernel, *stride, *padding, *output_padding).filter(|&o| o > 0);
+            let out = |n| {
+                conv_transpose_out(n, *kernel, *stride, *padding, *output_padding)
+                    .filter(|&o| o > 0)
+            };
             match (out(h), out(w)) {
                 (Some(oh), Some(ow)) => {
                     let params = c * filters * kernel * kernel + if *bias { *filters } else { 0 };

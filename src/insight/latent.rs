@@ -64,7 +64,11 @@ pub fn encode(
     for chunk in idx.chunks(ENCODE_BATCH) {
         let mut xs = Vec::new();
         data.gather_features(chunk, &mut xs);
-        let x = Tensor::from_vec(xs, model.input_shape().with_batch(chunk.len()), &Device::Cpu)?;
+        let x = Tensor::from_vec(
+            xs,
+            model.input_shape().with_batch(chunk.len()),
+            &Device::Cpu,
+        )?;
         let values = model.forward_all(&x, &mut ForwardCtx::eval())?;
         let Some((_, code)) = values.into_iter().find(|(id, _)| id == node) else {
             candle_core::bail!("node '{node}' is not computed by the model");
@@ -103,9 +107,11 @@ pub fn latent_map(
         (points, Some((mean, axes)))
     };
     let span = |k: usize| {
-        points.iter().fold([f32::INFINITY, f32::NEG_INFINITY], |r, p: &[f32; 2]| {
-            [r[0].min(p[k]), r[1].max(p[k])]
-        })
+        points
+            .iter()
+            .fold([f32::INFINITY, f32::NEG_INFINITY], |r, p: &[f32; 2]| {
+                [r[0].min(p[k]), r[1].max(p[k])]
+            })
     };
     Ok(LatentMap {
         node: node.to_string(),
@@ -171,7 +177,9 @@ pub fn decode(model: &Model, node: &str, codes: &[Vec<f32>]) -> Result<Vec<Vec<f
             x
         };
         let y = model.forward_with(&x, node, &z, &mut ForwardCtx::eval())?;
-        y.flatten_from(1)?.to_dtype(candle_core::DType::F32)?.to_vec2()
+        y.flatten_from(1)?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec2()
     };
     run().map_err(|e| e.to_string())
 }
@@ -188,12 +196,19 @@ pub fn reconstruct(
     let inputs: Vec<Vec<f32>> = xs.chunks(len.max(1)).map(<[f32]>::to_vec).collect();
     let x = Tensor::from_vec(xs, model.input_shape().with_batch(idx.len()), &Device::Cpu)?;
     let y = model.forward(&x, &mut ForwardCtx::eval())?;
-    let outputs = y.flatten_from(1)?.to_dtype(candle_core::DType::F32)?.to_vec2()?;
+    let outputs = y
+        .flatten_from(1)?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec2()?;
     Ok((inputs, outputs))
 }
 
 fn project(c: &[f32], mean: &[f32], axis: &[f32]) -> f32 {
-    c.iter().zip(mean).zip(axis).map(|((v, m), a)| (v - m) * a).sum()
+    c.iter()
+        .zip(mean)
+        .zip(axis)
+        .map(|((v, m), a)| (v - m) * a)
+        .sum()
 }
 
 /// Mean and the two leading eigenvectors of the codes' covariance (power iteration with
@@ -203,7 +218,9 @@ fn principal_axes(codes: &[Vec<f32>]) -> (Vec<f32>, [Vec<f32>; 2]) {
     let n = codes.len() as f64;
     let mut mean = vec![0f64; d];
     for c in codes {
-        mean.iter_mut().zip(c).for_each(|(m, v)| *m += *v as f64 / n);
+        mean.iter_mut()
+            .zip(c)
+            .for_each(|(m, v)| *m += *v as f64 / n);
     }
     let mut cov = vec![0f64; d * d];
     for c in codes {

@@ -310,12 +310,17 @@ impl Worker {
     /// The latent node of an autoencoder, or why this model has none.
     fn latent(&self) -> Result<String, String> {
         if !matches!(self.project.mode, TrainingMode::Autoencoder { .. }) {
-            return Err("the latent plane belongs to an autoencoder: set the training mode to autoencoder".into());
+            return Err(
+                "the latent plane belongs to an autoencoder: set the training mode to autoencoder"
+                    .into(),
+            );
         }
         if self.data.is_tokens() {
             return Err("the latent plane needs numeric inputs".into());
         }
-        latent_node(&self.model).ok_or_else(|| "the network has no layer between its Input and Output to read codes from".into())
+        latent_node(&self.model).ok_or_else(|| {
+            "the network has no layer between its Input and Output to read codes from".into()
+        })
     }
 
     /// Validation samples, else test samples.
@@ -499,10 +504,12 @@ impl Worker {
                 Ok(InsightReply::Baselines { majority, linear })
             }
             InsightRequest::Generate { prompt, options } => {
-                let Some(vocab) = self.data.vocab.as_ref().filter(|_| self.data.is_windows()) else {
+                let Some(vocab) = self.data.vocab.as_ref().filter(|_| self.data.is_windows())
+                else {
                     return Err("only a language model (trained on a text file, next character) generates text".into());
                 };
-                let text = generate(&self.model, vocab, prompt, options).map_err(|e| e.to_string())?;
+                let text =
+                    generate(&self.model, vocab, prompt, options).map_err(|e| e.to_string())?;
                 Ok(InsightReply::Generated {
                     text,
                     elapsed_ms: ms(t0),
@@ -511,7 +518,12 @@ impl Worker {
             InsightRequest::Latent { samples } => {
                 let node = self.latent()?;
                 let idx: Vec<usize> = self.eval_split().iter().copied().take(*samples).collect();
-                Ok(InsightReply::Latent(latent_map(&self.model, &self.data, &node, &idx)?))
+                Ok(InsightReply::Latent(latent_map(
+                    &self.model,
+                    &self.data,
+                    &node,
+                    &idx,
+                )?))
             }
             InsightRequest::Decode { node, codes } => {
                 self.latent()?;
@@ -524,8 +536,11 @@ impl Worker {
                 if !autoencoder {
                     return Err("reconstructions come from an autoencoder: set the training mode to autoencoder".into());
                 }
-                let samples: Vec<usize> =
-                    samples.iter().copied().filter(|&i| i < self.data.len()).collect();
+                let samples: Vec<usize> = samples
+                    .iter()
+                    .copied()
+                    .filter(|&i| i < self.data.len())
+                    .collect();
                 let (inputs, outputs) =
                     reconstruct(&self.model, &self.data, &samples).map_err(|e| e.to_string())?;
                 Ok(InsightReply::Reconstructed {

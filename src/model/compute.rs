@@ -21,7 +21,13 @@ fn last_or_all(hs: Tensor, sequences: bool) -> Result<Tensor> {
     hs.narrow(1, t - 1, 1)?.squeeze(1)
 }
 
-pub(crate) fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor, sequences: bool) -> Result<Tensor> {
+pub(crate) fn lstm(
+    x: &Tensor,
+    wx: &Tensor,
+    wh: &Tensor,
+    b: &Tensor,
+    sequences: bool,
+) -> Result<Tensor> {
     let hs = if x.dtype() == candle_core::DType::F32 {
         kernels::lstm(x, wx, wh, b)?
     } else {
@@ -130,7 +136,12 @@ pub(crate) fn rnn(
     b: &Tensor,
     sequences: bool,
 ) -> Result<Tensor> {
-    last_or_all(kernels::reference::rnn(x, wx, wh, b)?, sequences)
+    let hs = if x.dtype() == candle_core::DType::F32 {
+        kernels::rnn(x, wx, wh, b)?
+    } else {
+        kernels::reference::rnn(x, wx, wh, b)?
+    };
+    last_or_all(hs, sequences)
 }
 
 /// A sequence [B, T, F] through a 1-D convolution [filters, F, K] → [B, T', filters]: the

@@ -3,16 +3,18 @@
 mod build;
 mod compute;
 mod generate;
-mod op_build;
 pub mod kernels;
 mod layers;
 mod loss;
+mod op_build;
 mod params;
 mod weights;
 
 pub use build::{Model, ModelError, TargetEncoding};
+pub use generate::{
+    check_language_model, generate, GenerateError, SampleOptions, MAX_GENERATE_CHARS,
+};
 pub use layers::ForwardCtx;
 pub use loss::{correct, loss, TargetBatch};
 pub use params::ParamStore;
 pub use weights::{WeightTensor, Weights, WeightsError};
-pub use generate::{check_language_model, generate, GenerateError, SampleOptions, MAX_GENERATE_CHARS};

@@ -1,8 +1,8 @@
 //! Layer → op: each layer's parameters, created with PyTorch's default initialisation and
 //! named `<node id>.<param>` so weight files read like a PyTorch state dict.
 
-use super::layers::Op;
 use super::kernels::PoolKind;
+use super::layers::Op;
 use super::params::ParamStore;
 use crate::graph::{concat_axis_with_batch, Layer, TensorShape};
 use candle_core::{Device, Result, Tensor};

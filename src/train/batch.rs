@@ -108,4 +108,3 @@ pub fn evaluate(
         samples: indices.len(),
     })))
 }
-

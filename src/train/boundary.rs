@@ -53,4 +53,3 @@ pub fn boundary_map(
         step,
     })
 }
-

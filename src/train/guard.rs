@@ -54,7 +54,11 @@ pub fn first_bad_layer(model: &Model, x: &Tensor) -> Option<String> {
         })
 }
 
-pub(crate) fn describe_divergence(model: &Model, x: &Tensor, loss: f32) -> (String, Option<String>) {
+pub(crate) fn describe_divergence(
+    model: &Model,
+    x: &Tensor,
+    loss: f32,
+) -> (String, Option<String>) {
     let what = if loss.is_nan() { "NaN" } else { "infinite" };
     let layer = first_bad_layer(model, x);
     if let Ok(Some(name)) = first_non_finite_param(model) {

@@ -11,13 +11,13 @@ mod run;
 mod settings;
 mod worker;
 
-pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
-pub use history::{downsample, RunHistory, RunState};
-pub use optim::Optim;
 pub use batch::{evaluate, make_batch, make_batch_augmented};
 pub use boundary::boundary_map;
+pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 pub use guard::first_bad_layer;
+pub use history::{downsample, RunHistory, RunState};
 pub use mode::{mode_step, StepOutcome, StepResult, TrainStep};
+pub use optim::Optim;
 pub use run::{run_training, Control, InsightOptions, TrainError, TrainRequest};
 pub use settings::{Optimizer, Schedule, TrainSettings};
 pub use worker::{math_pool, Notify, TrainHandle};

@@ -188,7 +188,11 @@ struct Clock {
 
 impl Clock {
     fn elapsed_ms(&self) -> f64 {
-        self.start.elapsed().saturating_sub(self.paused).as_secs_f64() * 1e3
+        self.start
+            .elapsed()
+            .saturating_sub(self.paused)
+            .as_secs_f64()
+            * 1e3
     }
 
     fn now_s(&self) -> f64 {
@@ -307,9 +311,7 @@ fn train(
                 step,
                 epoch,
                 loss: outcome.loss,
-                accuracy: outcome
-                    .correct
-                    .map(|(c, n)| c as f32 / n.max(1) as f32),
+                accuracy: outcome.correct.map(|(c, n)| c as f32 / n.max(1) as f32),
                 lr,
                 samples,
                 elapsed_ms: clock.elapsed_ms(),
@@ -329,7 +331,8 @@ fn train(
             val,
             elapsed_ms: clock.elapsed_ms(),
         }));
-        for event in mode.after_epoch(epoch, step)? {
+        let last = epoch + 1 == settings.epochs || step >= total_steps;
+        for event in mode.after_epoch(epoch, step, last)? {
             emit(event);
         }
     }

@@ -69,10 +69,19 @@ pub fn plane_image(values: &[f32], h: usize, w: usize, lo: f32, hi: f32) -> Colo
 
 /// A sample for display: grey (1 channel) or RGB (3 channels), from raw values.
 pub fn sample_image(raw: &[f32], dims: &[usize]) -> Option<ColorImage> {
-    let [c, h, w] = dims[..] else { return None };
     let (lo, hi) = range(raw);
+    sample_image_in(raw, dims, lo, hi)
+}
+
+/// `sample_image` on a fixed value range (so reconstructions compare with their inputs).
+pub fn sample_image_in(raw: &[f32], dims: &[usize], lo: f32, hi: f32) -> Option<ColorImage> {
+    let [c, h, w] = dims[..] else { return None };
+    if raw.len() < c * h * w {
+        return None;
+    }
     let span = (hi - lo).max(1e-12);
-    let at = |ch: usize, p: usize| (((raw[ch * h * w + p] - lo) / span) * 255.0) as u8;
+    let at =
+        |ch: usize, p: usize| (((raw[ch * h * w + p] - lo) / span) * 255.0).clamp(0.0, 255.0) as u8;
     let pixels = (0..h * w)
         .map(|p| {
             if c >= 3 {

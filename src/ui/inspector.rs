@@ -383,6 +383,15 @@ fn data_ui(ui: &mut Ui, studio: &mut Studio) {
 
 /// Supervised or autoencoder; a text corpus under supervised trains a language model.
 fn mode_ui(ui: &mut Ui, studio: &mut Studio) {
+    let before = studio.project.mode;
+    mode_choice_ui(ui, studio);
+    // An autoencoder's last layer reproduces the input; a classifier's gives class scores.
+    if std::mem::discriminant(&before) != std::mem::discriminant(&studio.project.mode) {
+        studio.fit_graph_to_data();
+    }
+}
+
+fn mode_choice_ui(ui: &mut Ui, studio: &mut Studio) {
     let mode = &mut studio.project.mode;
     let text_corpus = studio.project.data.source.is_text_corpus();
     let shown = match *mode {

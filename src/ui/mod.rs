@@ -4,7 +4,6 @@ pub mod colormap;
 pub mod command;
 pub mod data;
 pub mod editor;
-mod family_views;
 pub mod files;
 pub mod insight;
 pub mod inspector;

@@ -129,4 +129,3 @@ pub fn chain(in_shape: &[usize], layers: Vec<Layer>, loss: Loss) -> Graph {
     nodes.push(output(loss));
     Graph::chain(nodes)
 }
-

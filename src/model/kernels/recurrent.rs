@@ -1,4 +1,4 @@
-//! LSTM and GRU layers as one op each. The input projection for all time steps is one matmul;
+//! LSTM, GRU and plain RNN layers as one op each. The input projection for all time steps is one matmul;
 //! per step only h·W_hhᵀ remains, followed by the gate math fused in one pass. The backward runs
 //! through time in one pass too, and every weight gradient is one large matmul at the end.
 //! Gate buffers stay in the input's [B, T, ·] layout (a step is a strided block of rows), so
@@ -8,11 +8,13 @@
 //! custom ops take at most three inputs, and a concatenation of the small weights is far
 //! cheaper than handing candle a [B, T, 4H] gate gradient to accumulate.
 
-use super::fastmath::{sigmoid, tanh};
 use super::gemm::{f32_slice, matmul, matmul_rows, parallelism, with_f32, View};
+use super::recurrent_cells::{
+    gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_cell_forward, rnn_cell_backward,
+    rnn_cell_forward,
+};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
-use multiversion::multiversion;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -22,6 +24,8 @@ pub enum Cell {
     Lstm,
     /// Gates r, z, n (PyTorch's order); input and hidden biases.
     Gru,
+    /// One tanh "gate" (an Elman RNN); one bias.
+    Rnn,
 }
 
 impl Cell {
@@ -29,6 +33,7 @@ impl Cell {
         match self {
             Cell::Lstm => 4,
             Cell::Gru => 3,
+            Cell::Rnn => 1,
         }
     }
 
@@ -36,7 +41,7 @@ impl Cell {
     fn packed_len(self, e: usize, h: usize) -> usize {
         let g = self.gates() * h;
         let biases = match self {
-            Cell::Lstm => g,
+            Cell::Lstm | Cell::Rnn => g,
             Cell::Gru => 2 * g,
         };
         g * e + g * h + biases
@@ -87,114 +92,6 @@ struct Recurrent {
     cell: Cell,
     hidden: usize,
     saved: Mutex<Option<Saved>>,
-}
-
-/// One LSTM row: `gates` [4H] pre-activations in, activations out; new cell and hidden state.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma+avx", "x86_64+avx2+fma+avx"))]
-fn lstm_cell_forward(gates: &mut [f32], cprev: &[f32], c: &mut [f32], hout: &mut [f32]) {
-    let h = cprev.len();
-    let (gi, rest) = gates.split_at_mut(h);
-    let (gf, rest) = rest.split_at_mut(h);
-    let (gg, go) = rest.split_at_mut(h);
-    let (go, c, hout) = (&mut go[..h], &mut c[..h], &mut hout[..h]);
-    for j in 0..h {
-        let i = sigmoid(gi[j]);
-        let f = sigmoid(gf[j]);
-        let g = tanh(gg[j]);
-        let o = sigmoid(go[j]);
-        let cv = f * cprev[j] + i * g;
-        gi[j] = i;
-        gf[j] = f;
-        gg[j] = g;
-        go[j] = o;
-        c[j] = cv;
-        hout[j] = o * tanh(cv);
-    }
-}
-
-/// One LSTM row backward: turns the saved activations `ad` [4H] into the pre-activation
-/// gradients in place; `dh_next` and `dc_next` carry the gradients from the following step
-/// and `dc_next` is updated to the one for the previous step.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma+avx", "x86_64+avx2+fma+avx"))]
-fn lstm_cell_backward(
-    ad: &mut [f32],
-    cprev: &[f32],
-    c: &[f32],
-    dy: &[f32],
-    dh_next: &[f32],
-    dc_next: &mut [f32],
-) {
-    let h = cprev.len();
-    let ad = &mut ad[..4 * h];
-    let (c, dy, dh_next, dc_next) = (&c[..h], &dy[..h], &dh_next[..h], &mut dc_next[..h]);
-    for j in 0..h {
-        let (i, f, g, o) = (ad[j], ad[h + j], ad[2 * h + j], ad[3 * h + j]);
-        let dh = dy[j] + dh_next[j];
-        let tc = tanh(c[j]);
-        let dc = dh * o * (1.0 - tc * tc) + dc_next[j];
-        ad[j] = dc * g * i * (1.0 - i);
-        ad[h + j] = dc * cprev[j] * f * (1.0 - f);
-        ad[2 * h + j] = dc * i * (1.0 - g * g);
-        ad[3 * h + j] = dh * tc * o * (1.0 - o);
-        dc_next[j] = dc * f;
-    }
-}
-
-/// One GRU row: `gates` [3H] holds x·W_ihᵀ + b_ih and becomes (r, z, n); `hp` [3H] is
-/// h·W_hhᵀ + b_hh; writes W_hn·h + b_hn to `hn` for the backward and the new state to `hout`.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma+avx", "x86_64+avx2+fma+avx"))]
-fn gru_cell_forward(
-    gates: &mut [f32],
-    hp: &[f32],
-    hprev: &[f32],
-    hn: &mut [f32],
-    hout: &mut [f32],
-) {
-    let h = hprev.len();
-    let (gr, rest) = gates.split_at_mut(h);
-    let (gz, gn) = rest.split_at_mut(h);
-    let (gn, hp, hn, hout) = (&mut gn[..h], &hp[..3 * h], &mut hn[..h], &mut hout[..h]);
-    for j in 0..h {
-        let r = sigmoid(gr[j] + hp[j]);
-        let z = sigmoid(gz[j] + hp[h + j]);
-        let n = tanh(gn[j] + r * hp[2 * h + j]);
-        gr[j] = r;
-        gz[j] = z;
-        gn[j] = n;
-        hn[j] = hp[2 * h + j];
-        hout[j] = (1.0 - z) * n + z * hprev[j];
-    }
-}
-
-/// One GRU row backward. `ad` [3H]: activations in, input-side pre-activation gradients out;
-/// `dhp` [3H] gets the hidden-side ones; `dh_prev` [H] gets the direct path z ⊙ dh.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq+avx2+fma+avx", "x86_64+avx2+fma+avx"))]
-fn gru_cell_backward(
-    ad: &mut [f32],
-    dhp: &mut [f32],
-    hn: &[f32],
-    hprev: &[f32],
-    dy: &[f32],
-    dh_next: &[f32],
-    dh_prev: &mut [f32],
-) {
-    let h = hprev.len();
-    let (ad, dhp) = (&mut ad[..3 * h], &mut dhp[..3 * h]);
-    let (hn, dy, dh_next, dh_prev) = (&hn[..h], &dy[..h], &dh_next[..h], &mut dh_prev[..h]);
-    for j in 0..h {
-        let (r, z, n) = (ad[j], ad[h + j], ad[2 * h + j]);
-        let dh = dy[j] + dh_next[j];
-        let dn = dh * (1.0 - z) * (1.0 - n * n);
-        let dz = dh * (hprev[j] - n) * z * (1.0 - z);
-        let dr = dn * hn[j] * r * (1.0 - r);
-        ad[j] = dr;
-        ad[h + j] = dz;
-        ad[2 * h + j] = dn;
-        dhp[j] = dr;
-        dhp[h + j] = dz;
-        dhp[2 * h + j] = dn * r;
-        dh_prev[j] = dh * z;
-    }
 }
 
 /// `src` [rows, cols] → [cols, rows], through 8×8 tiles held in registers, so reads and
@@ -334,6 +231,20 @@ impl Recurrent {
         for s in 0..t {
             let prev = |r: usize| (r * t + s - 1) * h;
             match self.cell {
+                Cell::Rnn => {
+                    if s > 0 {
+                        let hprev = View::strided(&out[(s - 1) * h..], t * h);
+                        let dst = &mut acts[s * g..];
+                        matmul_rows(b, g, h, hprev, View::rows(wht, g), dst, t * g, true, par);
+                    }
+                    for r in 0..b {
+                        let row = (r * t + s) * h;
+                        rnn_cell_forward(
+                            &mut acts[(r * t + s) * g..(r * t + s + 1) * g],
+                            &mut out[row..row + h],
+                        );
+                    }
+                }
                 Cell::Lstm => {
                     if s > 0 {
                         let hprev = View::strided(&out[(s - 1) * h..], t * h);
@@ -403,7 +314,7 @@ impl Recurrent {
         let Saved { mut acts, extra } = saved;
         // GRU: the hidden-side gate gradients differ from the input-side ones in n.
         let mut dhp = match self.cell {
-            Cell::Lstm => Vec::new(),
+            Cell::Lstm | Cell::Rnn => Vec::new(),
             Cell::Gru => vec![0f32; b * t * g],
         };
         match row_chunks(b) {
@@ -432,7 +343,7 @@ impl Recurrent {
             }
         }
         let hidden_side = match self.cell {
-            Cell::Lstm => &acts,
+            Cell::Lstm | Cell::Rnn => &acts,
             Cell::Gru => &dhp,
         };
         let rows = b * t;
@@ -498,6 +409,7 @@ impl Recurrent {
                 let dy_row = &dy[row..row + h];
                 let dh_row = &dh_next[r * h..(r + 1) * h];
                 match self.cell {
+                    Cell::Rnn => rnn_cell_backward(gates, dy_row, dh_row),
                     Cell::Lstm => {
                         let cprev = if s > 0 {
                             &extra[prev(r)..prev(r) + h]
@@ -537,7 +449,7 @@ impl Recurrent {
             // dh_{s-1} = (hidden-side gate gradients of step s) · W_hh, plus the GRU's direct
             // path z ⊙ dh that the cell left in `dcarry`.
             let (src, accumulate) = match self.cell {
-                Cell::Lstm => (&*acts, false),
+                Cell::Lstm | Cell::Rnn => (&*acts, false),
                 Cell::Gru => {
                     dh_next.copy_from_slice(&dcarry);
                     (&*dhp, true)
@@ -563,6 +475,7 @@ impl CustomOp2 for Recurrent {
         match self.cell {
             Cell::Lstm => "glassbox-lstm",
             Cell::Gru => "glassbox-gru",
+            Cell::Rnn => "glassbox-rnn",
         }
     }
 
@@ -628,6 +541,12 @@ fn run(cell: Cell, x: &Tensor, weights: &[&Tensor], hidden: usize) -> Result<Ten
 /// i, f, g, o (PyTorch's). Returns every step's hidden state [B, T, H].
 pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
     run(Cell::Lstm, x, &[wx, wh, b], wh.dim(1)?)
+}
+
+/// Plain RNN over `x` [B, T, E] with W_ih [H, E], W_hh [H, H] and bias [H]:
+/// h = tanh(x·W_ihᵀ + h·W_hhᵀ + b). Returns every step's hidden state [B, T, H].
+pub fn rnn(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
+    run(Cell::Rnn, x, &[wx, wh, b], wh.dim(1)?)
 }
 
 /// GRU over `x` [B, T, E] with W_ih [3H, E], W_hh [3H, H], b_ih and b_hh [3H]; gate order

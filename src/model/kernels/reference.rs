@@ -85,7 +85,6 @@ pub fn conv_transpose2d(
 }
 
 /// Elman RNN step by step, h = tanh(x·W_ihᵀ + h·W_hhᵀ + b) → every hidden state [B, T, H].
-/// Small enough per step that the plain ops are the kernel for every dtype.
 pub fn rnn(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (bsz, t, _) = x.dims3()?;
     let h = wh.dim(1)?;

@@ -1,5 +1,6 @@
 //! A character language model: next-character training exactly as supervised learning, plus a
-//! text sample generated after every epoch so the user sees it improve.
+//! text sample generated after each epoch so the user sees it improve. When epochs are much
+//! shorter than a sample takes, samples are spaced out so they stay a small part of the run.
 
 use super::super::event::{EvalMetrics, TrainEvent};
 use super::super::run::{Control, TrainError};
@@ -9,16 +10,22 @@ use crate::data::{DataSettings, Dataset};
 use crate::model::{check_language_model, generate, Model, SampleOptions};
 use candle_core::Tensor;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Characters of each epoch's sample, and of the validation text its prompt is taken from.
 const SAMPLE_CHARS: usize = 200;
 const PROMPT_CHARS: usize = 24;
+
+/// Sampling may take at most this share of the run's time (the last epoch always samples).
+const SAMPLE_SHARE: f64 = 0.1;
 
 pub struct LanguageModel {
     inner: Supervised,
     /// Generation needs a language model's shapes; a sequence classifier over windows trains
     /// without samples.
     can_generate: bool,
+    /// When the last sample ended and how long it took.
+    last_sample: Option<(Instant, Duration)>,
 }
 
 impl LanguageModel {
@@ -35,6 +42,7 @@ impl LanguageModel {
         Ok(Self {
             inner: Supervised::new(model, data, settings, data_settings)?,
             can_generate,
+            last_sample: None,
         })
     }
 
@@ -80,7 +88,18 @@ impl TrainStep for LanguageModel {
         self.inner.input_batch(idx)
     }
 
-    fn after_epoch(&mut self, epoch: usize, step: usize) -> Result<Vec<TrainEvent>, TrainError> {
+    fn after_epoch(
+        &mut self,
+        epoch: usize,
+        step: usize,
+        last: bool,
+    ) -> Result<Vec<TrainEvent>, TrainError> {
+        let due = self.last_sample.is_none_or(|(at, took)| {
+            at.elapsed().as_secs_f64() * SAMPLE_SHARE >= took.as_secs_f64()
+        });
+        if !(due || last) {
+            return Ok(Vec::new());
+        }
         let (true, Some(prompt), Some(vocab)) = (
             self.can_generate,
             self.prompt(),
@@ -93,8 +112,9 @@ impl TrainStep for LanguageModel {
             seed: epoch as u64 + 1,
             ..SampleOptions::default()
         };
-        let text = generate(self.model(), vocab, &prompt, &opts)
-            .map_err(|e| TrainError::Settings(e.to_string()))?;
+        let started = Instant::now();
+        let text = generate(self.model(), vocab, &prompt, &opts)?;
+        self.last_sample = Some((Instant::now(), started.elapsed()));
         Ok(vec![TrainEvent::Generated {
             epoch: epoch + 1,
             step,

@@ -62,8 +62,13 @@ pub trait TrainStep {
     /// The network's input for the samples `idx` (probe snapshots).
     fn input_batch(&self, idx: &[usize]) -> Result<Tensor, TrainError>;
 
-    /// Events to send after each epoch (a generated text sample, ...).
-    fn after_epoch(&mut self, _epoch: usize, _step: usize) -> Result<Vec<TrainEvent>, TrainError> {
+    /// Events to send after an epoch (0-based `epoch`; `last` for the run's final one).
+    fn after_epoch(
+        &mut self,
+        _epoch: usize,
+        _step: usize,
+        _last: bool,
+    ) -> Result<Vec<TrainEvent>, TrainError> {
         Ok(Vec::new())
     }
 
@@ -87,7 +92,9 @@ pub fn mode_step(
         TrainingMode::Supervised if data.is_windows() => {
             Box::new(LanguageModel::new(model, data, settings, &project.data)?)
         }
-        TrainingMode::Supervised => Box::new(Supervised::new(model, data, settings, &project.data)?),
+        TrainingMode::Supervised => {
+            Box::new(Supervised::new(model, data, settings, &project.data)?)
+        }
         TrainingMode::Autoencoder { noise_std } => {
             Box::new(Autoencoder::new(model, data, settings, noise_std)?)
         }

@@ -57,8 +57,8 @@ impl TrainStep for Supervised {
         lr: f64,
         want_health: bool,
     ) -> Result<StepResult, TrainError> {
-        let augment = (!self.augmentation.is_off())
-            .then_some((&self.augmentation, &mut self.augment_rng));
+        let augment =
+            (!self.augmentation.is_off()).then_some((&self.augmentation, &mut self.augment_rng));
         let (x, target, labels) =
             make_batch_augmented(&self.data, batch, self.encoding, &self.model, augment)?;
         let mut ctx = ForwardCtx::train(Some(&mut self.dropout_rng));

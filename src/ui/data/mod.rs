@@ -172,6 +172,24 @@ impl Studio {
         }
     }
 
+    /// The graph's ends follow the loaded data and the training mode (one undo step), unless
+    /// a run holds the graph.
+    pub fn fit_graph_to_data(&mut self) {
+        let Some(summary) = &self.data.summary else {
+            return;
+        };
+        if self.is_training() {
+            return;
+        }
+        let (shape, name) = (summary.shape(&self.project.mode), summary.name.clone());
+        let mut graph = self.editor.graph();
+        let changes = fit_to_data(&mut graph, &shape);
+        if !changes.is_empty() {
+            self.editor.replace_graph(graph);
+            self.notify(format!("To fit {name}: {}", changes.join("; ")));
+        }
+    }
+
     fn data_loaded(&mut self, result: Loaded, key: (DataSettings, Option<PathBuf>)) {
         match result {
             Ok((ds, summary)) => {
@@ -179,16 +197,8 @@ impl Studio {
                 self.data.failed_for = None;
                 self.data.textures_for = None;
                 self.data.boundary = None;
-                // The graph's ends follow the data (one undo step), unless a run holds it.
-                if !self.is_training() {
-                    let mut graph = self.editor.graph();
-                    let changes = fit_to_data(&mut graph, &summary.shape());
-                    if !changes.is_empty() {
-                        self.editor.replace_graph(graph);
-                        self.notify(format!("To fit {}: {}", summary.name, changes.join("; ")));
-                    }
-                }
                 self.data.summary = Some(summary);
+                self.fit_graph_to_data();
                 self.data.dataset = Some(ds);
                 self.data.loaded_for = Some(key);
             }

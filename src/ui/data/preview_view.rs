@@ -147,13 +147,18 @@ pub(super) fn preview_ui(ui: &mut Ui, studio: &mut Studio) {
 
 /// Colours of classes in scatter plots and boundary maps.
 pub fn class_color(k: u32) -> Color32 {
-    const COLORS: [Color32; 6] = [
+    // Ten distinct hues (Tableau 10), so MNIST's digits each get their own.
+    const COLORS: [Color32; 10] = [
         Color32::from_rgb(240, 150, 40),
         Color32::from_rgb(70, 140, 230),
         Color32::from_rgb(90, 190, 110),
         Color32::from_rgb(210, 80, 160),
         Color32::from_rgb(150, 110, 220),
         Color32::from_rgb(200, 190, 70),
+        Color32::from_rgb(230, 80, 70),
+        Color32::from_rgb(120, 200, 210),
+        Color32::from_rgb(170, 120, 90),
+        Color32::from_rgb(160, 160, 160),
     ];
     COLORS[k as usize % COLORS.len()]
 }

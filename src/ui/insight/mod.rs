@@ -4,14 +4,21 @@
 
 mod activations_view;
 mod evaluation_view;
+mod family;
+mod generate_view;
 mod health_view;
+mod latent_view;
 mod maximize_view;
 mod requests;
 mod saliency_view;
 
 pub use activations_view::activations_ui;
 use evaluation_view::evaluation_ui;
+pub use family::FamilyState;
+use generate_view::generate_ui;
 use health_view::health_ui;
+use latent_view::latent_ui;
+pub use latent_view::pick as pick_latent_point;
 use maximize_view::maximize_ui;
 use saliency_view::saliency_ui;
 
@@ -35,6 +42,10 @@ pub enum InsightTab {
     Maximize,
     Evaluation,
     Health,
+    /// A language model's generation box.
+    Generate,
+    /// An autoencoder's reconstructions and latent plane.
+    Autoencoder,
 }
 
 /// The explanation methods offered, in the order of the menu.
@@ -109,6 +120,7 @@ pub struct Maximized {
 #[derive(Default)]
 pub struct InsightState {
     pub snapshot: Option<Snapshot>,
+    pub family: FamilyState,
     pub health: Vec<(usize, Vec<ParamHealth>)>,
     pub probe_sample: usize,
     pub per_map_scaling: bool,
@@ -178,8 +190,15 @@ impl InsightState {
     /// Forgets everything tied to the previous run or project.
     pub fn reset(&mut self) {
         let tab = self.tab;
+        // What the user typed into the generation box outlives the run.
+        let family = FamilyState {
+            prompt: std::mem::take(&mut self.family.prompt),
+            options: self.family.options.clone(),
+            ..FamilyState::default()
+        };
         *self = Self {
             tab,
+            family,
             opacity: 0.6,
             ..Default::default()
         };
@@ -201,12 +220,39 @@ impl InsightState {
 }
 
 pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
+    let autoencoder = matches!(
+        studio.project.mode,
+        crate::graph::TrainingMode::Autoencoder { .. }
+    );
+    let language = !autoencoder && studio.project.data.source.is_text_corpus();
+    // Each family shows the views that mean something for it.
+    let fits = |t: InsightTab| match t {
+        InsightTab::Autoencoder => autoencoder,
+        InsightTab::Generate => language,
+        InsightTab::Saliency | InsightTab::Maximize | InsightTab::Evaluation => !autoencoder,
+        InsightTab::Health => true,
+    };
+    if !fits(studio.insight.tab) {
+        studio.insight.tab = if autoencoder {
+            InsightTab::Autoencoder
+        } else {
+            InsightTab::Saliency
+        };
+    }
     ui.horizontal(|ui| {
         let tab = &mut studio.insight.tab;
-        ui.selectable_value(tab, InsightTab::Saliency, "Saliency & explanations");
-        ui.selectable_value(tab, InsightTab::Maximize, "Activation maximisation");
-        ui.selectable_value(tab, InsightTab::Evaluation, "Evaluation");
-        ui.selectable_value(tab, InsightTab::Health, "Gradient health & diagnosis");
+        for (t, title) in [
+            (InsightTab::Autoencoder, "Autoencoder"),
+            (InsightTab::Generate, "Generate text"),
+            (InsightTab::Saliency, "Saliency & explanations"),
+            (InsightTab::Maximize, "Activation maximisation"),
+            (InsightTab::Evaluation, "Evaluation"),
+            (InsightTab::Health, "Gradient health & diagnosis"),
+        ] {
+            if fits(t) {
+                ui.selectable_value(tab, t, title);
+            }
+        }
         if studio.insight.is_busy() {
             ui.spinner();
         }
@@ -220,6 +266,8 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
         InsightTab::Maximize => maximize_ui(ui, studio),
         InsightTab::Evaluation => evaluation_ui(ui, studio),
         InsightTab::Health => health_ui(ui, studio),
+        InsightTab::Generate => generate_ui(ui, studio),
+        InsightTab::Autoencoder => latent_ui(ui, studio),
     }
 }
 
