@@ -151,3 +151,54 @@ fn train_saves_weights_and_eval_reads_them() {
     ]);
     assert!(!ok && text.contains("weights do not fit"), "{text}");
 }
+
+#[test]
+fn sample_draws_a_png_grid_from_a_trained_vae_and_refuses_a_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("vae.safetensors");
+    let grid = dir.path().join("grid.png");
+    let (ok, text) = glassbox(&[
+        "train",
+        &preset("vae-mnist"),
+        "--epochs",
+        "1",
+        "--max-train",
+        "1000",
+        "--quiet",
+        "--save",
+        w.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    assert!(!text.contains("final test accuracy"), "an autoencoder has no accuracy: {text}");
+    let (ok, text) = glassbox(&[
+        "sample",
+        &preset("vae-mnist"),
+        "--weights",
+        w.to_str().unwrap(),
+        "--count",
+        "16",
+        "-o",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(ok && text.contains("wrote 16 samples"), "{text}");
+    let img = image::open(&grid).expect("a PNG").to_rgb8();
+    // 4 × 4 samples of 28 pixels with 2-pixel gaps.
+    assert_eq!(img.dimensions(), (4 * 30 + 2, 4 * 30 + 2));
+    assert!(img.pixels().any(|p| p.0[0] > 100), "the grid is black");
+    let (ok, text) = glassbox(&[
+        "sample",
+        &preset("mlp-iris"),
+        "--weights",
+        w.to_str().unwrap(),
+        "-o",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("only generative models"), "{text}");
+    let (ok, text) = glassbox(&[
+        "generate",
+        &preset("vae-mnist"),
+        "--weights",
+        w.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("only language models generate text"), "{text}");
+}

@@ -212,3 +212,48 @@ fn a_click_on_the_latent_plane_decodes_that_point() {
     h.run_steps(2);
     assert!(has_text(&h, "lies outside the codes"));
 }
+
+#[test]
+fn the_gan_grid_refreshes_while_the_generator_learns() {
+    let mut p = glassbox::presets::load("gan-mnist").unwrap();
+    p.data.max_train_samples = Some(3_000);
+    p.training.epochs = 2;
+    let mut h = harness(p);
+    // The two players are framed on the canvas under their group names.
+    assert!(
+        wait_for(&mut h, 20.0, |s| s.data.summary.is_some()),
+        "the data did not load"
+    );
+    h.get_by_label("▶ Train").click();
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
+    h.run_steps(2);
+    assert!(has_text(&h, "GAN"));
+    assert!(!has_text(&h, "Saliency & explanations"), "classifier views on a GAN");
+    let first_step = {
+        assert!(
+            wait_for(&mut h, 30.0, |s| s
+                .history
+                .as_ref()
+                .is_some_and(|r| r.generated.is_some())),
+            "no samples arrived"
+        );
+        h.state().history.as_ref().unwrap().generated.as_ref().unwrap().0
+    };
+    h.run_steps(2);
+    assert!(has_text(&h, "samples from fixed noise, step"));
+    assert!(
+        wait_for(&mut h, 60.0, |s| s.weights.is_some() && !s.is_training()),
+        "training did not finish"
+    );
+    h.run_steps(2);
+    let r = h.state().history.clone().unwrap();
+    let (last_step, dims, images) = r.generated.clone().unwrap();
+    assert!(last_step > first_step, "the grid was not refreshed");
+    assert_eq!((dims, images.len()), (vec![1, 28, 28], 100));
+    for name in ["discriminator loss", "generator loss", "D(x)", "D(G(z))"] {
+        let series = r.metrics.get(name).expect(name);
+        assert_eq!(series.len(), r.step, "{name}: one value per step");
+    }
+    assert!(has_text(&h, &format!("samples from fixed noise, step {last_step}")));
+}

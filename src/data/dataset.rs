@@ -354,6 +354,15 @@ impl Dataset {
             .collect()
     }
 
+    /// Raw values of one normalised sample (the inverse of `normalize_raw`).
+    pub fn denormalize(&self, values: &[f32]) -> Vec<f32> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| v / self.scale[j % self.scale.len()] + self.shift[j % self.shift.len()])
+            .collect()
+    }
+
     /// Whether samples are windows of one corpus (language modelling), whose every position
     /// has a next token.
     pub fn is_windows(&self) -> bool {
@@ -619,6 +628,7 @@ fn normalization(
     match features {
         Features::U8(v) => match mode {
             Normalization::None | Normalization::Unit => (vec![0.0], vec![1.0 / 255.0]),
+            Normalization::Symmetric => (vec![127.5], vec![1.0 / 127.5]),
             Normalization::Standardize => {
                 let (mut sum, mut sq) = (0f64, 0f64);
                 for &i in train {
@@ -637,7 +647,7 @@ fn normalization(
         Features::Tokens(_) | Features::Windows { .. } => (vec![0.0], vec![1.0]),
         Features::F32(v) => match mode {
             Normalization::None => (vec![0.0], vec![1.0]),
-            Normalization::Unit => {
+            Normalization::Unit | Normalization::Symmetric => {
                 let mut lo = vec![f32::INFINITY; sample_len];
                 let mut hi = vec![f32::NEG_INFINITY; sample_len];
                 for &i in train {
@@ -647,12 +657,18 @@ fn normalization(
                         hi[j] = hi[j].max(x);
                     }
                 }
-                let scale = lo
+                let scale: Vec<f32> = lo
                     .iter()
                     .zip(&hi)
                     .map(|(l, h)| if h > l { 1.0 / (h - l) } else { 1.0 })
                     .collect();
-                (lo, scale)
+                if mode == Normalization::Symmetric {
+                    // (x − mid) · 2/(hi − lo) spans [-1, 1].
+                    let mid = lo.iter().zip(&hi).map(|(l, h)| (l + h) / 2.0).collect();
+                    (mid, scale.iter().map(|k| 2.0 * k).collect())
+                } else {
+                    (lo, scale)
+                }
             }
             Normalization::Standardize => {
                 let mut sum = vec![0f64; sample_len];

@@ -214,6 +214,9 @@ pub enum Normalization {
     /// Zero mean, unit variance from the training split (images: one mean/std for all pixels).
     #[default]
     Standardize,
+    /// Scale into [-1, 1] (images: /127.5 − 1; tables: min–max per column), for generators
+    /// that end in tanh.
+    Symmetric,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

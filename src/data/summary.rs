@@ -170,6 +170,8 @@ impl DataSummary {
         let outputs = match mode {
             TrainingMode::Supervised => self.outputs,
             TrainingMode::Autoencoder { .. } => Some(self.sample_shape.iter().product()),
+            // The discriminator's one score: real or generated.
+            TrainingMode::Gan { .. } => Some(1),
         };
         DataShape {
             sample_shape: self.sample_shape.clone(),

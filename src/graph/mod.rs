@@ -3,12 +3,14 @@
 
 mod error;
 mod fit;
+mod gan;
 mod shape;
 mod spec;
 mod validate;
 
 pub use error::GraphError;
 pub use fit::{fit_to_data, DataShape};
+pub use gan::{gan_parts, GanParts, DISCRIMINATOR_GROUP, GENERATED, GENERATOR_GROUP};
 pub use shape::{concat_axis_with_batch, conv_transpose_out, layer_output};
 pub use spec::{
     DType, Edge, Graph, Layer, LayerFamily, LayerKind, Loss, Node, Target, TensorShape,

@@ -24,6 +24,7 @@ pub fn layer_output(
             },
             0,
         )),
+        Layer::Noise { dim } => Ok((TensorShape::f32([*dim]), 0)),
         Layer::Dense { units, bias } => {
             let x = inputs[0];
             match x.rank() {
@@ -257,6 +258,7 @@ fn check_params(layer: &Layer) -> Result<(), String> {
             ));
         }
         Layer::Dense { units, .. } => positive("units", *units)?,
+        Layer::Noise { dim } => positive("size", *dim)?,
         Layer::Embedding { vocab, dim } => {
             positive("vocabulary size", *vocab)?;
             positive("dimension", *dim)?;

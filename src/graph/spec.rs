@@ -75,6 +75,34 @@ pub enum TrainingMode {
         #[serde(default)]
         noise_std: f32,
     },
+    /// A generator (what the Noise node feeds) against a discriminator (Input → Output),
+    /// updated in turn, each with its own Adam.
+    Gan {
+        #[serde(default = "gan_lr")]
+        generator_lr: f64,
+        #[serde(default = "gan_lr")]
+        discriminator_lr: f64,
+        /// Adam's β1 for both (0.5 is the usual choice for GANs).
+        #[serde(default = "gan_beta1")]
+        beta1: f64,
+    },
+}
+
+fn gan_lr() -> f64 {
+    2e-4
+}
+fn gan_beta1() -> f64 {
+    0.5
+}
+
+impl TrainingMode {
+    pub fn gan() -> Self {
+        TrainingMode::Gan {
+            generator_lr: gan_lr(),
+            discriminator_lr: gan_lr(),
+            beta1: gan_beta1(),
+        }
+    }
 }
 
 impl TrainingMode {
@@ -82,6 +110,7 @@ impl TrainingMode {
         match self {
             TrainingMode::Supervised => "supervised",
             TrainingMode::Autoencoder { .. } => "autoencoder",
+            TrainingMode::Gan { .. } => "GAN",
         }
     }
 }
@@ -142,6 +171,10 @@ pub enum Layer {
         shape: Vec<usize>,
         #[serde(default)]
         dtype: DType,
+    },
+    /// A GAN generator's source: a vector of standard normal noise per sample, [dim].
+    Noise {
+        dim: usize,
     },
     Dense {
         units: usize,
@@ -298,6 +331,7 @@ fn one_f32() -> f32 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum LayerKind {
     Input,
+    Noise,
     Dense,
     Embedding,
     PositionalEmbedding,
@@ -343,8 +377,9 @@ pub enum LayerFamily {
 }
 
 impl LayerKind {
-    pub const ALL: [LayerKind; 30] = [
+    pub const ALL: [LayerKind; 31] = [
         LayerKind::Input,
+        LayerKind::Noise,
         LayerKind::Dense,
         LayerKind::Embedding,
         LayerKind::PositionalEmbedding,
@@ -379,6 +414,7 @@ impl LayerKind {
     pub fn name(self) -> &'static str {
         match self {
             LayerKind::Input => "Input",
+            LayerKind::Noise => "Noise",
             LayerKind::Dense => "Dense",
             LayerKind::Embedding => "Embedding",
             LayerKind::PositionalEmbedding => "PositionalEmbedding",
@@ -415,6 +451,7 @@ impl LayerKind {
     pub fn description(self) -> &'static str {
         match self {
             LayerKind::Input => "Where samples from the data set enter the network; its shape is one sample's shape.",
+            LayerKind::Noise => "Random numbers a GAN's generator turns into samples: a fresh draw for every sample.",
             LayerKind::Dense => "Fully connected layer: every output is a weighted sum of all inputs plus a bias.",
             LayerKind::Embedding => "Looks up a learned vector for each token id, turning text into numbers a network can read.",
             LayerKind::PositionalEmbedding => "Adds a learned vector for each position, so later layers know where in the sequence a token is.",
@@ -449,7 +486,7 @@ impl LayerKind {
 
     pub fn family(self) -> LayerFamily {
         match self {
-            LayerKind::Input | LayerKind::Output => LayerFamily::Io,
+            LayerKind::Input | LayerKind::Noise | LayerKind::Output => LayerFamily::Io,
             LayerKind::Dense | LayerKind::Embedding => LayerFamily::Linear,
             LayerKind::PositionalEmbedding
             | LayerKind::Lstm
@@ -485,6 +522,7 @@ impl LayerKind {
                 shape: vec![4],
                 dtype: DType::F32,
             },
+            LayerKind::Noise => Layer::Noise { dim: 64 },
             LayerKind::Dense => Layer::Dense {
                 units: 64,
                 bias: true,
@@ -570,6 +608,7 @@ impl LayerKind {
     pub fn id_prefix(self) -> &'static str {
         match self {
             LayerKind::Input => "input",
+            LayerKind::Noise => "noise",
             LayerKind::Dense => "fc",
             LayerKind::Embedding => "embed",
             LayerKind::PositionalEmbedding => "pos",
@@ -613,6 +652,7 @@ impl Layer {
     pub fn kind(&self) -> LayerKind {
         match self {
             Layer::Input { .. } => LayerKind::Input,
+            Layer::Noise { .. } => LayerKind::Noise,
             Layer::Dense { .. } => LayerKind::Dense,
             Layer::Embedding { .. } => LayerKind::Embedding,
             Layer::PositionalEmbedding { .. } => LayerKind::PositionalEmbedding,
@@ -648,7 +688,7 @@ impl Layer {
     /// Number of input ports.
     pub fn input_count(&self) -> usize {
         match self {
-            Layer::Input { .. } => 0,
+            Layer::Input { .. } | Layer::Noise { .. } => 0,
             Layer::Add { inputs } | Layer::Concat { inputs, .. } => *inputs,
             _ => 1,
         }
@@ -670,6 +710,7 @@ impl Layer {
                 let ids = if *dtype == DType::TokenId { " ids" } else { "" };
                 format!("[{}]{ids}", dims.join(", "))
             }
+            Layer::Noise { dim } => format!("{dim} random numbers"),
             Layer::Dense { units, bias } => {
                 format!("{units} units{}", if *bias { "" } else { ", no bias" })
             }

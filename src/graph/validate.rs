@@ -246,8 +246,12 @@ pub fn analyze(graph: &Graph) -> Analysis {
         let needed = analysis.needed_for(out);
         let mut is_needed = vec![false; n];
         needed.iter().for_each(|&i| is_needed[i] = true);
+        // A GAN's generator feeds no Output: it is trained through the discriminator.
+        let generator: std::collections::HashSet<String> = super::gan::gan_parts(graph)
+            .map(|p| p.generator.nodes.into_iter().map(|n| n.id).collect())
+            .unwrap_or_default();
         for (i, node) in graph.nodes.iter().enumerate() {
-            if !is_needed[i] && analysis.order.contains(&i) {
+            if !is_needed[i] && analysis.order.contains(&i) && !generator.contains(&node.id) {
                 warnings.push(format!(
                     "{} does not lead to the Output, so it is not trained",
                     node.label()

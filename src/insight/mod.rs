@@ -7,6 +7,7 @@ pub mod explain;
 pub mod latent;
 pub mod maximize;
 pub mod saliency;
+pub mod samples;
 pub mod service;
 pub mod snapshot;
 pub mod stats;
@@ -20,6 +21,7 @@ pub use explain::{
 };
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
+pub use samples::{classify, draw_samples};
 pub use saliency::{saliency, top_classes, Attribution, Baseline, SaliencyMethod};
 pub use service::{ExplainMethod, InsightHandle, InsightReply, InsightRequest, SampleView, Split};
 pub use snapshot::{Activation, ParamHealth, Snapshot};

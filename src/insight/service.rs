@@ -214,7 +214,9 @@ impl InsightHandle {
                     .and_then(|model| {
                         // An autoencoder's output is an image, not class scores: nothing to bind.
                         let encoding = match project.mode {
-                            TrainingMode::Autoencoder { .. } => TargetEncoding::Values,
+                            TrainingMode::Autoencoder { .. } | TrainingMode::Gan { .. } => {
+                                TargetEncoding::Values
+                            }
                             TrainingMode::Supervised => {
                                 model.bind_data(&data).map_err(|e| e.to_string())?
                             }

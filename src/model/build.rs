@@ -177,6 +177,11 @@ impl Model {
         &self.store
     }
 
+    /// Names of every variable (parameters and buffers), as weight files hold them.
+    pub fn variable_names(&self) -> Vec<String> {
+        self.store.all().into_iter().map(|(n, _)| n).collect()
+    }
+
     /// Trainable parameters, in graph order.
     pub fn trainable(&self) -> Vec<(String, Var)> {
         self.store.trainable()

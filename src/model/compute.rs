@@ -7,6 +7,19 @@ use super::kernels::{linear, PoolKind};
 use candle_core::{Result, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 
+/// The f32 kernel, or candle's reference ops for other dtypes (the f64 gradient checks).
+fn by_dtype(
+    x: &Tensor,
+    kernel: impl FnOnce() -> Result<Tensor>,
+    reference: impl FnOnce() -> Result<Tensor>,
+) -> Result<Tensor> {
+    if x.dtype() == candle_core::DType::F32 {
+        kernel()
+    } else {
+        reference()
+    }
+}
+
 /// x [B, T, F] · wᵀ + b over all positions in one matmul.
 fn linear_seq(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     linear(x, w, Some(b))
@@ -28,11 +41,11 @@ pub(crate) fn lstm(
     b: &Tensor,
     sequences: bool,
 ) -> Result<Tensor> {
-    let hs = if x.dtype() == candle_core::DType::F32 {
-        kernels::lstm(x, wx, wh, b)?
-    } else {
-        kernels::reference::lstm(x, wx, wh, b)?
-    };
+    let hs = by_dtype(
+        x,
+        || kernels::lstm(x, wx, wh, b),
+        || kernels::reference::lstm(x, wx, wh, b),
+    )?;
     last_or_all(hs, sequences)
 }
 
@@ -44,11 +57,11 @@ pub(crate) fn gru(
     bh: &Tensor,
     sequences: bool,
 ) -> Result<Tensor> {
-    let hs = if x.dtype() == candle_core::DType::F32 {
-        kernels::gru(x, wx, wh, bx, bh)?
-    } else {
-        kernels::reference::gru(x, wx, wh, bx, bh)?
-    };
+    let hs = by_dtype(
+        x,
+        || kernels::gru(x, wx, wh, bx, bh),
+        || kernels::reference::gru(x, wx, wh, bx, bh),
+    )?;
     last_or_all(hs, sequences)
 }
 
@@ -63,20 +76,20 @@ pub(crate) fn attention(
     causal: bool,
 ) -> Result<Tensor> {
     let qkv = linear_seq(x, wqkv, bqkv)?;
-    let y = if x.dtype() == candle_core::DType::F32 {
-        kernels::attention(&qkv, heads, causal)?
-    } else {
-        kernels::reference::attention(&qkv, heads, causal)?
-    };
+    let y = by_dtype(
+        x,
+        || kernels::attention(&qkv, heads, causal),
+        || kernels::reference::attention(&qkv, heads, causal),
+    )?;
     linear_seq(&y, wo, bo)
 }
 
 pub(crate) fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
-    if x.dtype() == candle_core::DType::F32 {
-        kernels::layer_norm(x, gamma, beta, eps)
-    } else {
-        kernels::reference::layer_norm(x, gamma, beta, eps)
-    }
+    by_dtype(
+        x,
+        || kernels::layer_norm(x, gamma, beta, eps),
+        || kernels::reference::layer_norm(x, gamma, beta, eps),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -136,11 +149,11 @@ pub(crate) fn rnn(
     b: &Tensor,
     sequences: bool,
 ) -> Result<Tensor> {
-    let hs = if x.dtype() == candle_core::DType::F32 {
-        kernels::rnn(x, wx, wh, b)?
-    } else {
-        kernels::reference::rnn(x, wx, wh, b)?
-    };
+    let hs = by_dtype(
+        x,
+        || kernels::rnn(x, wx, wh, b),
+        || kernels::reference::rnn(x, wx, wh, b),
+    )?;
     last_or_all(hs, sequences)
 }
 

@@ -49,6 +49,8 @@ impl<'a> ForwardCtx<'a> {
 
 pub(crate) enum Op {
     Input,
+    /// Standard normal noise shaped like its output (the batch comes from the run's input).
+    Noise,
     Dense {
         w: Tensor,
         b: Option<Tensor>,
@@ -144,6 +146,7 @@ impl Op {
         let db = |t: &Option<Tensor>| t.as_ref().map(Tensor::detach);
         match self {
             Op::Input => Op::Input,
+            Op::Noise => Op::Noise,
             Op::Dense { w, b } => Op::Dense { w: d(w), b: db(b) },
             Op::Embedding(w) => Op::Embedding(d(w)),
             Op::PositionalEmbedding(w) => Op::PositionalEmbedding(d(w)),
@@ -279,9 +282,14 @@ impl Op {
     }
 
     pub(crate) fn forward(&self, xs: &[&Tensor], ctx: &mut ForwardCtx) -> Result<Tensor> {
-        let x = xs[0];
+        let Some(&x) = xs.first() else {
+            candle_core::bail!(
+                "a Noise node feeds only a GAN's generator (set the training mode to GAN)"
+            );
+        };
         match self {
             Op::Input | Op::Output => Ok(x.clone()),
+            Op::Noise => candle_core::bail!("a Noise node has no input to read"),
             Op::Dense { w, b } => linear(x, w, b.as_ref()),
             Op::Embedding(w) => {
                 let (bsz, t) = x.dims2()?;

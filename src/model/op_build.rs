@@ -21,6 +21,7 @@ impl Op {
         let zeros = Init::Const(0.0);
         Ok(match layer {
             Layer::Input { .. } => Op::Input,
+            Layer::Noise { .. } => Op::Noise,
             Layer::Dense { units, bias } => {
                 let fan_in = *inputs[0].dims.last().expect("checked by shape inference");
                 // PyTorch's default: uniform ±1/sqrt(fan_in) for weight and bias.

@@ -19,6 +19,20 @@ pub struct Weights {
     pub tensors: BTreeMap<String, WeightTensor>,
 }
 
+impl Weights {
+    /// The tensors named in `names` (one network's share of a GAN's weights).
+    pub fn only(&self, names: &[String]) -> Weights {
+        Weights {
+            tensors: self
+                .tensors
+                .iter()
+                .filter(|(k, _)| names.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum WeightsError {
     #[error("cannot read {path}: {source}")]

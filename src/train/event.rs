@@ -77,6 +77,17 @@ pub enum TrainEvent {
     Epoch(EpochMetrics),
     /// The decision boundary of a 2-D classifier, a few times a second when asked for.
     Boundary(BoundaryMap),
+    /// Named figures of a step beyond its loss (a GAN's two losses, D(x), D(G(z))).
+    Metrics {
+        step: usize,
+        values: Vec<(String, f32)>,
+    },
+    /// Samples a generator made from the run's fixed noise, each of `dims`.
+    Samples {
+        step: usize,
+        dims: Vec<usize>,
+        images: Vec<Vec<f32>>,
+    },
     /// Text a language model generated after an epoch, starting from `prompt` (included).
     Generated {
         epoch: usize,

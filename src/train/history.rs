@@ -56,6 +56,10 @@ pub struct RunHistory {
     pub epochs: Vec<EpochMetrics>,
     /// (epoch, text) a language model generated after each epoch, oldest first.
     pub samples_text: Vec<(usize, String)>,
+    /// (step, value) series of named per-step figures (a GAN's losses and scores).
+    pub metrics: std::collections::BTreeMap<String, Vec<[f64; 2]>>,
+    /// The newest samples from the fixed noise: step, one sample's dims, the samples.
+    pub generated: Option<(usize, Vec<usize>, Vec<Vec<f32>>)>,
     pub test: Option<EvalMetrics>,
     pub step: usize,
     pub epoch: usize,
@@ -77,6 +81,8 @@ impl RunHistory {
             accuracies: Vec::new(),
             epochs: Vec::new(),
             samples_text: Vec::new(),
+            metrics: Default::default(),
+            generated: None,
             test: None,
             step: 0,
             epoch: 0,
@@ -124,6 +130,17 @@ impl RunHistory {
             TrainEvent::Boundary(_) | TrainEvent::Snapshot(_) => {}
             TrainEvent::Generated { epoch, text, .. } => {
                 self.samples_text.push((*epoch, text.clone()));
+            }
+            TrainEvent::Metrics { step, values } => {
+                for (name, v) in values {
+                    self.metrics
+                        .entry(name.clone())
+                        .or_default()
+                        .push([*step as f64, *v as f64]);
+                }
+            }
+            TrainEvent::Samples { step, dims, images } => {
+                self.generated = Some((*step, dims.clone(), images.clone()));
             }
             TrainEvent::Epoch(m) => {
                 self.elapsed_ms = m.elapsed_ms;

@@ -236,7 +236,7 @@ fn train(
         train_samples: data.train.len(),
         val_samples: data.val.len(),
         test_samples: data.test.len(),
-        params: mode.model().param_count(),
+        params: mode.param_count(),
         class_names: data.class_names().to_vec(),
         data_name: data.name.clone(),
         setup_ms: setup_start.elapsed().as_secs_f64() * 1e3,
@@ -284,6 +284,9 @@ fn train(
                 StepResult::Diverged(event) => return Ok(event),
             };
             step += 1;
+            for event in outcome.events {
+                emit(event);
+            }
             if let (Some(p), Some(health)) = (&probe, outcome.health) {
                 last_snapshot = clock.now_s();
                 emit(p.snapshot(mode.as_ref(), step, health)?);

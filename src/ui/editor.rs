@@ -95,6 +95,8 @@ pub fn same_structure(a: &Graph, b: &Graph) -> bool {
 /// Which pin: node id, input (true) or output, port.
 pub type PinKey = (String, bool, usize);
 type PinMap = Rc<RefCell<HashMap<PinKey, Pos2>>>;
+/// Each node's rect in graph coordinates, from the last frame (for group frames).
+type RectMap = Rc<RefCell<HashMap<NodeId, Rect>>>;
 
 /// A pin that remembers where snarl drew it (graph coordinates), so tests can drag wires and
 /// overlays can find ports.
@@ -143,6 +145,7 @@ pub struct Editor {
     canvas_rect: Rect,
     to_global: TSTransform,
     pins: PinMap,
+    rects: RectMap,
     /// Where the canvas was right-clicked (graph coordinates): new layers from its menu go there.
     menu_pos: Option<Pos2>,
 }
@@ -163,6 +166,7 @@ impl Editor {
             to_global: TSTransform::IDENTITY,
             menu_pos: None,
             pins: PinMap::default(),
+            rects: RectMap::default(),
         }
     }
 
@@ -408,6 +412,7 @@ impl Editor {
             to_global: &mut self.to_global,
             menu_pos: self.menu_pos,
             pins: self.pins.clone(),
+            rects: self.rects.clone(),
         };
         self.pins.borrow_mut().clear();
         let resp =
@@ -514,6 +519,7 @@ struct Viewer<'a> {
     to_global: &'a mut TSTransform,
     menu_pos: Option<Pos2>,
     pins: PinMap,
+    rects: RectMap,
 }
 
 impl Viewer<'_> {
@@ -766,6 +772,25 @@ impl SnarlViewer<Node> for Viewer<'_> {
             snarl.disconnect(*r, to.id);
         }
         snarl.connect(from.id, to.id);
+    }
+
+    fn final_node_rect(&mut self, node: NodeId, rect: Rect, _ui: &mut Ui, _s: &mut Snarl<Node>) {
+        self.rects.borrow_mut().insert(node, rect);
+    }
+
+    fn draw_background(
+        &mut self,
+        background: Option<&egui_snarl::ui::BackgroundPattern>,
+        viewport: &Rect,
+        snarl_style: &SnarlStyle,
+        style: &egui::Style,
+        painter: &egui::Painter,
+        snarl: &Snarl<Node>,
+    ) {
+        if let Some(bg) = background {
+            bg.draw(viewport, snarl_style, style, painter);
+        }
+        super::groups::paint_group_frames(painter, snarl, &self.rects.borrow(), self.dark);
     }
 
     fn current_transform(&mut self, to_global: &mut TSTransform, _snarl: &mut Snarl<Node>) {

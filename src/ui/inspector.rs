@@ -194,6 +194,7 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
                     });
             });
         }
+        Layer::Noise { dim } => usize_ui(ui, "Random numbers", dim, 1..=4096),
         Layer::Dense { units, bias } => {
             usize_ui(ui, "Units", units, 1..=65_536);
             ui.checkbox(bias, "Bias");
@@ -424,8 +425,37 @@ fn mode_choice_ui(ui: &mut Ui, studio: &mut Studio) {
                 {
                     *mode = TrainingMode::Autoencoder { noise_std: 0.0 };
                 }
+                if ui
+                    .selectable_label(
+                        matches!(mode, TrainingMode::Gan { .. }),
+                        "GAN (generator against discriminator)",
+                    )
+                    .clicked()
+                    && !matches!(mode, TrainingMode::Gan { .. })
+                {
+                    *mode = TrainingMode::gan();
+                }
             });
     });
+    if let TrainingMode::Gan {
+        generator_lr,
+        discriminator_lr,
+        beta1,
+    } = mode
+    {
+        for (group, lr) in [("Generator", generator_lr), ("Discriminator", discriminator_lr)] {
+            ui.horizontal(|ui| {
+                ui.label(format!("{group} learning rate"));
+                ui.add(egui::Slider::new(lr, 1e-5..=1e-2).logarithmic(true));
+            });
+        }
+        ui.horizontal(|ui| {
+            ui.label("Adam β1 (both)");
+            ui.add(DragValue::new(beta1).range(0.0..=0.999).speed(0.01));
+        })
+        .response
+        .on_hover_text("Each network has its own Adam; 0.5 is the usual β1 for GANs. The schedule below scales both rates.");
+    }
     if let TrainingMode::Autoencoder { noise_std } = mode {
         ui.horizontal(|ui| {
             ui.label("Denoising noise σ");

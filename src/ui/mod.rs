@@ -5,6 +5,7 @@ pub mod command;
 pub mod data;
 pub mod editor;
 pub mod files;
+mod groups;
 pub mod insight;
 pub mod inspector;
 pub mod palette;

@@ -72,19 +72,8 @@ impl Autoencoder {
 /// An autoencoder's output must have as many values as its input, and its loss must compare
 /// values.
 fn check_fit(model: &Model, data: &Dataset) -> Result<(), ModelError> {
+    super::check_numeric_input(model, data, "an autoencoder", "the Input")?;
     let input = model.input_shape();
-    if data.is_tokens() {
-        return Err(ModelError::Data(format!(
-            "an autoencoder reconstructs numbers, but {} is text (token ids): pick images or a table",
-            data.name
-        )));
-    }
-    if input.dims != data.sample_shape {
-        return Err(ModelError::Data(format!(
-            "the Input has shape {input}, but {} samples are {:?}: set the Input shape to {:?}",
-            data.name, data.sample_shape, data.sample_shape
-        )));
-    }
     let pred = model.prediction_shape();
     if pred.numel() != input.numel() {
         return Err(ModelError::Data(format!(
@@ -135,6 +124,7 @@ impl TrainStep for Autoencoder {
                 loss,
                 correct: None,
                 health,
+                events: Vec::new(),
             })),
             Err(diverged) => Ok(StepResult::Diverged(diverged)),
         }

@@ -32,6 +32,11 @@ impl Descent {
         }
     }
 
+    /// Updates done so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
     /// Backward through `loss` and one update of `model`'s parameters. `x` is the batch the
     /// loss came from, for naming the layer where values went bad.
     pub fn apply(

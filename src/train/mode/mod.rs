@@ -3,11 +3,13 @@
 
 mod autoencoder;
 mod descent;
+mod gan;
 mod language;
 mod supervised;
 
 pub use autoencoder::Autoencoder;
 pub(crate) use descent::Descent;
+pub use gan::Gan;
 pub use language::LanguageModel;
 pub use supervised::Supervised;
 
@@ -28,6 +30,8 @@ pub struct StepOutcome {
     pub correct: Option<(usize, usize)>,
     /// Per-parameter gradient health, when the step was asked for it.
     pub health: Option<Vec<ParamHealth>>,
+    /// Events the step has for the UI besides its loss (a GAN's metrics and samples).
+    pub events: Vec<TrainEvent>,
 }
 
 /// A step either trains or finds the run diverged (the event says how).
@@ -75,6 +79,36 @@ pub trait TrainStep {
     fn weights(&self) -> Result<Weights, TrainError> {
         Ok(self.model().weights()?)
     }
+
+    /// Trainable parameters of every network the mode trains.
+    fn param_count(&self) -> usize {
+        self.model().param_count()
+    }
+}
+
+/// A generative mode's data check: numbers, not text, and `model`'s Input (named `input` in
+/// messages) shaped like one sample; `family` names the mode in messages ("an autoencoder").
+pub(crate) fn check_numeric_input(
+    model: &Model,
+    data: &Dataset,
+    family: &str,
+    input: &str,
+) -> Result<(), crate::model::ModelError> {
+    use crate::model::ModelError;
+    if data.is_tokens() {
+        return Err(ModelError::Data(format!(
+            "{family} works on numbers, but {} is text (token ids): pick images or a table",
+            data.name
+        )));
+    }
+    let shape = model.input_shape();
+    if shape.dims != data.sample_shape {
+        return Err(ModelError::Data(format!(
+            "{input} has shape {shape}, but {} samples are {:?}: set the Input shape to {:?}",
+            data.name, data.sample_shape, data.sample_shape
+        )));
+    }
+    Ok(())
 }
 
 /// The step for the project's mode, with its model built on this thread and bound to `data`.
@@ -84,6 +118,9 @@ pub fn mode_step(
     initial_weights: Option<&Weights>,
 ) -> Result<Box<dyn TrainStep>, TrainError> {
     let settings = &project.training;
+    if let TrainingMode::Gan { .. } = project.mode {
+        return Ok(Box::new(Gan::new(project, data, initial_weights)?));
+    }
     let model = Model::build(&project.graph, settings.seed)?;
     if let Some(w) = initial_weights {
         model.load_weights(w)?;
@@ -98,5 +135,6 @@ pub fn mode_step(
         TrainingMode::Autoencoder { noise_std } => {
             Box::new(Autoencoder::new(model, data, settings, noise_std)?)
         }
+        TrainingMode::Gan { .. } => unreachable!("returned above"),
     })
 }

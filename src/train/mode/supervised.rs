@@ -79,6 +79,7 @@ impl TrainStep for Supervised {
             loss,
             correct: right.map(|c| (c, labels.len())),
             health,
+            events: Vec::new(),
         }))
     }
 

@@ -43,6 +43,7 @@ pub(super) fn split_ui(ui: &mut Ui, data: &mut DataSettings) {
                 for n in [
                     Normalization::Standardize,
                     Normalization::Unit,
+                    Normalization::Symmetric,
                     Normalization::None,
                 ] {
                     ui.selectable_value(&mut data.normalization, n, format!("{n:?}"));

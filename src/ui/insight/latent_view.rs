@@ -80,18 +80,20 @@ pub(super) fn latent_ui(ui: &mut Ui, studio: &mut Studio) {
         ui.separator();
         ui.vertical(|ui| {
             ui.label(RichText::new("decoded").strong());
-            if let Some(p) = studio.insight.family.picked {
-                ui.label(RichText::new(format!("at ({:.2}, {:.2})", p[0], p[1])).small());
-            }
+            match studio.insight.family.picked {
+                Some(p) => ui.label(RichText::new(format!("at ({:.2}, {:.2})", p[0], p[1])).small()),
+                None => ui.label(RichText::new("click the plane").small().weak()),
+            };
             if let Some(img) = studio.insight.family.decoded.clone() {
-                image_ui(ui, studio, &ctx, "ae-decoded", &img, 0, 140.0);
+                image_ui(ui, studio, &ctx, "ae-decoded", &img, 0, 120.0);
+            }
+            if let Some(strip) = studio.insight.family.strip.clone() {
+                ui.add_space(4.0);
+                ui.label(RichText::new("from one sample's code to another's").strong());
+                thumbs_ui(ui, studio, &ctx, "ae-strip", &strip);
             }
         });
     });
-    if let Some(strip) = studio.insight.family.strip.clone() {
-        ui.label(RichText::new("from one sample's code to another's").strong());
-        thumbs_ui(ui, studio, &ctx, "ae-strip", &strip);
-    }
 }
 
 fn plane_ui(ui: &mut Ui, studio: &mut Studio) {
@@ -109,9 +111,10 @@ fn plane_ui(ui: &mut Ui, studio: &mut Studio) {
             format!("latent '{}'", map.node)
         };
         ui.label(RichText::new(title).strong());
+        classes_key_ui(ui, &map.labels);
         let response = Plot::new("latent-plane")
             .width(360.0)
-            .height(300.0)
+            .height(180.0)
             .allow_drag(false)
             .allow_zoom(false)
             .allow_scroll(false)
@@ -150,6 +153,21 @@ fn plane_ui(ui: &mut Ui, studio: &mut Studio) {
             if let Some(pt) = response.inner {
                 pick(studio, [pt.x as f32, pt.y as f32]);
             }
+        }
+    });
+}
+
+/// The colour of each class on the plane, as a row of coloured names.
+fn classes_key_ui(ui: &mut Ui, labels: &[Option<u32>]) {
+    let classes: std::collections::BTreeSet<u32> = labels.iter().flatten().copied().collect();
+    if classes.is_empty() {
+        return;
+    }
+    ui.horizontal(|ui| {
+        ui.spacing_mut().item_spacing.x = 6.0;
+        ui.label(RichText::new("class").small().weak());
+        for k in classes {
+            ui.label(RichText::new(k.to_string()).small().strong().color(class_color(k)));
         }
     });
 }

@@ -5,6 +5,7 @@
 mod activations_view;
 mod evaluation_view;
 mod family;
+mod gan_view;
 mod generate_view;
 mod health_view;
 mod latent_view;
@@ -15,6 +16,7 @@ mod saliency_view;
 pub use activations_view::activations_ui;
 use evaluation_view::evaluation_ui;
 pub use family::FamilyState;
+use gan_view::gan_ui;
 use generate_view::generate_ui;
 use health_view::health_ui;
 use latent_view::latent_ui;
@@ -46,6 +48,8 @@ pub enum InsightTab {
     Generate,
     /// An autoencoder's reconstructions and latent plane.
     Autoencoder,
+    /// A GAN's samples and its two players' scores.
+    Gan,
 }
 
 /// The explanation methods offered, in the order of the menu.
@@ -224,17 +228,22 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
         studio.project.mode,
         crate::graph::TrainingMode::Autoencoder { .. }
     );
-    let language = !autoencoder && studio.project.data.source.is_text_corpus();
+    let gan = matches!(studio.project.mode, crate::graph::TrainingMode::Gan { .. });
+    let supervised = !autoencoder && !gan;
+    let language = supervised && studio.project.data.source.is_text_corpus();
     // Each family shows the views that mean something for it.
     let fits = |t: InsightTab| match t {
         InsightTab::Autoencoder => autoencoder,
         InsightTab::Generate => language,
-        InsightTab::Saliency | InsightTab::Maximize | InsightTab::Evaluation => !autoencoder,
+        InsightTab::Gan => gan,
+        InsightTab::Saliency | InsightTab::Maximize | InsightTab::Evaluation => supervised,
         InsightTab::Health => true,
     };
     if !fits(studio.insight.tab) {
         studio.insight.tab = if autoencoder {
             InsightTab::Autoencoder
+        } else if gan {
+            InsightTab::Gan
         } else {
             InsightTab::Saliency
         };
@@ -243,6 +252,7 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
         let tab = &mut studio.insight.tab;
         for (t, title) in [
             (InsightTab::Autoencoder, "Autoencoder"),
+            (InsightTab::Gan, "GAN"),
             (InsightTab::Generate, "Generate text"),
             (InsightTab::Saliency, "Saliency & explanations"),
             (InsightTab::Maximize, "Activation maximisation"),
@@ -268,6 +278,7 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
         InsightTab::Health => health_ui(ui, studio),
         InsightTab::Generate => generate_ui(ui, studio),
         InsightTab::Autoencoder => latent_ui(ui, studio),
+        InsightTab::Gan => gan_ui(ui, studio),
     }
 }
 

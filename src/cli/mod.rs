@@ -1,4 +1,6 @@
-//! The headless command line: train, check, eval, bench.
+//! The headless command line: train, check, eval, generate, sample, bench.
+
+mod sample;
 
 use crate::data::Dataset;
 use crate::graph::analyze;
@@ -78,6 +80,24 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Draw new samples from a trained GAN, VAE or autoencoder into a PNG grid.
+    Sample {
+        project: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        /// The PNG to write.
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// A trained classifier project (e.g. presets/cnn-mnist.json) to judge the samples.
+        #[arg(long, requires = "classifier_weights")]
+        classifier: Option<PathBuf>,
+        #[arg(long)]
+        classifier_weights: Option<PathBuf>,
+    },
     /// Measure training throughput (see `glassbox bench --help`).
     Bench(crate::bench::BenchArgs),
 }
@@ -113,6 +133,22 @@ pub fn run(cmd: Command) -> ExitCode {
                 seed,
             },
         ),
+        Command::Sample {
+            project,
+            weights,
+            output,
+            count,
+            seed,
+            classifier,
+            classifier_weights,
+        } => sample::sample(
+            &project,
+            &weights,
+            &output,
+            count,
+            seed,
+            classifier.as_deref().zip(classifier_weights.as_deref()),
+        ),
         Command::Bench(args) => crate::bench::run(&args),
     };
     match result {
@@ -124,7 +160,7 @@ pub fn run(cmd: Command) -> ExitCode {
     }
 }
 
-fn load_project(path: &Path) -> Result<Project> {
+pub(super) fn load_project(path: &Path) -> Result<Project> {
     Ok(Project::load(path)?)
 }
 
@@ -226,7 +262,7 @@ fn train(
                 fmt_eval(&test),
                 elapsed_ms / 1e3
             );
-            if let Some(test) = test {
+            if let Some(test) = test.filter(|_| project.mode == crate::graph::TrainingMode::Supervised) {
                 if let Some(a) = test.accuracy {
                     println!(
                         "final test accuracy: {:.2}% on {} samples",

@@ -1,0 +1,135 @@
+//! New samples from a trained generative model: a GAN's generator on fresh noise, a VAE's
+//! decoder on standard normal codes, an autoencoder's decoder on codes drawn like the encoded
+//! validation samples. And how a classifier sees them (confidence, distinct classes).
+
+use super::latent::{decode, encode, latent_node};
+use crate::data::Dataset;
+use crate::graph::{gan_parts, LayerKind, TrainingMode};
+use crate::model::{ForwardCtx, Model, Weights};
+use crate::project::Project;
+use candle_core::{Device, Tensor};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal, StandardNormal};
+
+/// Codes encoded to estimate an autoencoder's code distribution.
+const FIT_SAMPLES: usize = 1000;
+
+/// `n` new samples (flat, in the network's units: 0..1 pixels for 0..1-normalised images).
+pub fn draw_samples(
+    project: &Project,
+    data: &Dataset,
+    weights: &Weights,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f32>>, String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let err = |e: candle_core::Error| e.to_string();
+    match project.mode {
+        TrainingMode::Gan { .. } => {
+            let parts = gan_parts(&project.graph)?;
+            let g = Model::build(&parts.generator, 0).map_err(|e| e.to_string())?;
+            g.load_weights(&weights.only(&g.variable_names()))
+                .map_err(|e| e.to_string())?;
+            let z: Vec<f32> = (0..n * parts.noise_dim)
+                .map(|_| StandardNormal.sample(&mut rng))
+                .collect();
+            let z = Tensor::from_vec(z, (n, parts.noise_dim), &Device::Cpu).map_err(err)?;
+            let y = g.forward(&z, &mut ForwardCtx::eval()).map_err(err)?;
+            y.flatten_from(1)
+                .and_then(|t| t.to_dtype(candle_core::DType::F32))
+                .and_then(|t| t.to_vec2())
+                .map_err(err)
+        }
+        TrainingMode::Autoencoder { .. } => {
+            let model = Model::build(&project.graph, 0).map_err(|e| e.to_string())?;
+            model.load_weights(weights).map_err(|e| e.to_string())?;
+            let node = latent_node(&model).ok_or("the network has no latent layer")?;
+            let variational = model
+                .graph()
+                .node(&node)
+                .is_some_and(|nd| nd.layer.kind() == LayerKind::Sampling);
+            let dim = model
+                .analysis()
+                .node(&node)
+                .and_then(|s| s.output.as_ref())
+                .map_or(0, |s| s.numel());
+            // A VAE's codes follow N(0, 1) by training; a plain autoencoder's follow whatever
+            // its encoder makes, so draw from the encoded validation samples' spread.
+            let (mean, std) = if variational {
+                (vec![0f32; dim], vec![1f32; dim])
+            } else {
+                let split = if data.val.is_empty() { &data.test } else { &data.val };
+                let idx: Vec<usize> = split.iter().copied().take(FIT_SAMPLES).collect();
+                let codes = encode(&model, data, &node, &idx).map_err(err)?;
+                spread(&codes, dim)
+            };
+            let codes: Vec<Vec<f32>> = (0..n)
+                .map(|_| {
+                    (0..dim)
+                        .map(|j| {
+                            Normal::new(mean[j], std[j].max(1e-6))
+                                .map(|d| d.sample(&mut rng))
+                                .unwrap_or(mean[j])
+                        })
+                        .collect()
+                })
+                .collect();
+            decode(&model, &node, &codes)
+        }
+        TrainingMode::Supervised => Err(
+            "only generative models draw new samples: set the training mode to GAN or autoencoder"
+                .into(),
+        ),
+    }
+}
+
+/// Per-dimension mean and standard deviation.
+fn spread(codes: &[Vec<f32>], dim: usize) -> (Vec<f32>, Vec<f32>) {
+    let n = codes.len().max(1) as f32;
+    let mean: Vec<f32> = (0..dim)
+        .map(|j| codes.iter().map(|c| c[j]).sum::<f32>() / n)
+        .collect();
+    let std = (0..dim)
+        .map(|j| {
+            (codes.iter().map(|c| (c[j] - mean[j]).powi(2)).sum::<f32>() / n).sqrt()
+        })
+        .collect();
+    (mean, std)
+}
+
+/// How a classifier sees samples given in raw data units (pixels 0..255): the predicted class
+/// and its probability, per sample.
+pub fn classify(
+    classifier: &Model,
+    classifier_data: &Dataset,
+    raw_samples: &[Vec<f32>],
+) -> Result<Vec<(usize, f32)>, String> {
+    let samples = raw_samples;
+    let err = |e: candle_core::Error| e.to_string();
+    let shape = classifier.input_shape();
+    if samples.iter().any(|s| s.len() != shape.numel()) {
+        return Err(format!(
+            "the classifier reads {shape}, which does not fit samples of {} values",
+            samples.first().map_or(0, Vec::len)
+        ));
+    }
+    // The classifier reads its own normalisation.
+    let xs: Vec<f32> = samples
+        .iter()
+        .flat_map(|s| classifier_data.normalize_raw(s))
+        .collect();
+    let x = Tensor::from_vec(xs, shape.with_batch(samples.len()), &Device::Cpu).map_err(err)?;
+    let logits = classifier.forward(&x, &mut ForwardCtx::eval()).map_err(err)?;
+    let probs = candle_nn::ops::softmax(&logits, 1)
+        .and_then(|p| p.to_vec2::<f32>())
+        .map_err(err)?;
+    Ok(probs
+        .iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold((0, f32::NEG_INFINITY), |b, (k, &p)| if p > b.1 { (k, p) } else { b })
+        })
+        .collect())
+}

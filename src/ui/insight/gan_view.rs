@@ -1,0 +1,93 @@
+//! The GAN view, after GAN Lab: the generator's samples from one fixed noise batch, refreshed
+//! live, beside both losses and the discriminator's verdicts D(x) on real and D(G(z)) on
+//! generated samples.
+
+use crate::train::downsample;
+use crate::ui::colormap::sample_image_in;
+use crate::ui::studio::Studio;
+use crate::ui::theme::{ERROR, OK, TRAIN, VAL};
+use egui::{Color32, ColorImage, RichText, Ui};
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+/// Points per metric line on screen.
+const MAX_POINTS: usize = 600;
+
+pub(super) fn gan_ui(ui: &mut Ui, studio: &mut Studio) {
+    let Some(history) = studio.history.as_ref() else {
+        ui.label(RichText::new("Press ▶ Train: the generator's samples appear here as it learns.").weak());
+        return;
+    };
+    let grid = history.generated.clone();
+    let lines: Vec<(String, Vec<[f64; 2]>)> = history
+        .metrics
+        .iter()
+        .map(|(k, v)| (k.clone(), downsample(v, MAX_POINTS)))
+        .collect();
+    let ctx = ui.ctx().clone();
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            match &grid {
+                Some((step, dims, images)) => {
+                    ui.label(RichText::new(format!("samples from fixed noise, step {step}")).strong());
+                    if let Some(img) = grid_image(images, dims) {
+                        let tex = studio.insight.texture(&ctx, "gan-grid", img);
+                        ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(300.0, 300.0)));
+                    }
+                }
+                None => {
+                    ui.label(RichText::new("The first samples appear after the first steps.").weak());
+                }
+            }
+        });
+        ui.separator();
+        ui.vertical(|ui| {
+            ui.label(RichText::new("the two players").strong());
+            let colour = |name: &str| match name {
+                "discriminator loss" => VAL,
+                "generator loss" => TRAIN,
+                "D(x)" => OK,
+                _ => ERROR,
+            };
+            Plot::new("gan-metrics")
+                .height(220.0)
+                .width(ui.available_width().clamp(300.0, 640.0))
+                .x_axis_label("step")
+                .legend(Legend::default())
+                .show(ui, |p| {
+                    for (name, pts) in lines {
+                        let c: Color32 = colour(&name);
+                        p.line(Line::new(name, PlotPoints::from(pts)).color(c));
+                    }
+                });
+            ui.label(
+                RichText::new(
+                    "D(x): how real the discriminator finds real digits; D(G(z)): how real it finds the generator's. They meet near 0.5 when neither wins.",
+                )
+                .small()
+                .weak(),
+            );
+        });
+    });
+}
+
+/// All samples in one image, a square grid with 1-pixel gaps, on 0..1 (or -1..1 for a
+/// tanh generator).
+fn grid_image(images: &[Vec<f32>], dims: &[usize]) -> Option<ColorImage> {
+    let lo = if images.iter().flatten().any(|&v| v < -0.01) { -1.0 } else { 0.0 };
+    let first = sample_image_in(images.first()?, dims, lo, 1.0)?;
+    let [w, h] = first.size;
+    let cols = (images.len() as f64).sqrt().ceil() as usize;
+    let rows = images.len().div_ceil(cols);
+    let (gw, gh) = (cols * (w + 1) + 1, rows * (h + 1) + 1);
+    let mut out = ColorImage::new([gw, gh], vec![Color32::from_gray(40); gw * gh]);
+    for (k, v) in images.iter().enumerate() {
+        let img = sample_image_in(v, dims, lo, 1.0)?;
+        let (ox, oy) = (1 + (k % cols) * (w + 1), 1 + (k / cols) * (h + 1));
+        for y in 0..h {
+            for x in 0..w {
+                out.pixels[(oy + y) * gw + ox + x] = img.pixels[y * w + x];
+            }
+        }
+    }
+    Some(out)
+}
