@@ -169,7 +169,10 @@ fn sample_draws_a_png_grid_from_a_trained_vae_and_refuses_a_classifier() {
         w.to_str().unwrap(),
     ]);
     assert!(ok, "{text}");
-    assert!(!text.contains("final test accuracy"), "an autoencoder has no accuracy: {text}");
+    assert!(
+        !text.contains("final test accuracy"),
+        "an autoencoder has no accuracy: {text}"
+    );
     let (ok, text) = glassbox(&[
         "sample",
         &preset("vae-mnist"),
@@ -200,5 +203,8 @@ fn sample_draws_a_png_grid_from_a_trained_vae_and_refuses_a_classifier() {
         "--weights",
         w.to_str().unwrap(),
     ]);
-    assert!(!ok && text.contains("only language models generate text"), "{text}");
+    assert!(
+        !ok && text.contains("only language models generate text"),
+        "{text}"
+    );
 }

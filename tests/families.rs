@@ -374,10 +374,7 @@ fn memorise(text: &str, layers: Vec<Layer>, dir: &tempfile::TempDir) -> Project 
     p
 }
 
-const TWO_HUNDRED_AND_MORE: &str = "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, it w";
-
-/// The first 200 characters of the text above.
-const TWO_HUNDRED: &str = TWO_HUNDRED_AND_MORE.split_at(200).0;
+const TWO_HUNDRED: &str = "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, i";
 
 fn final_train_loss(project: Project) -> f32 {
     let (end, events) = train(project);
@@ -555,5 +552,23 @@ fn rnn_kernel_matches_the_step_by_step_reference() {
                 "RNN gradient of {name} for {b}×{t}×{e}→{h}"
             );
         }
+    }
+}
+
+#[test]
+fn the_rnn_and_1d_cnn_text_classifiers_beat_the_majority_on_names() {
+    // The majority class is about 60 %; both presets reach 80–82 % with seeds 1–3 (the bar
+    // here leaves room for other CPUs' rounding).
+    for name in ["gru-names", "cnn1d-text"] {
+        let p = glassbox::presets::load(name).unwrap();
+        let (end, _) = train(p);
+        let TrainEvent::Finished {
+            test: Some(test), ..
+        } = end
+        else {
+            panic!("{name}: {end:?}")
+        };
+        let acc = test.accuracy.expect("classification");
+        assert!(acc >= 0.79, "{name}: test accuracy {acc}");
     }
 }

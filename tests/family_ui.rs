@@ -229,7 +229,10 @@ fn the_gan_grid_refreshes_while_the_generator_learns() {
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
     h.run_steps(2);
     assert!(has_text(&h, "GAN"));
-    assert!(!has_text(&h, "Saliency & explanations"), "classifier views on a GAN");
+    assert!(
+        !has_text(&h, "Saliency & explanations"),
+        "classifier views on a GAN"
+    );
     let first_step = {
         assert!(
             wait_for(&mut h, 30.0, |s| s
@@ -238,7 +241,14 @@ fn the_gan_grid_refreshes_while_the_generator_learns() {
                 .is_some_and(|r| r.generated.is_some())),
             "no samples arrived"
         );
-        h.state().history.as_ref().unwrap().generated.as_ref().unwrap().0
+        h.state()
+            .history
+            .as_ref()
+            .unwrap()
+            .generated
+            .as_ref()
+            .unwrap()
+            .0
     };
     h.run_steps(2);
     assert!(has_text(&h, "samples from fixed noise, step"));
@@ -255,5 +265,8 @@ fn the_gan_grid_refreshes_while_the_generator_learns() {
         let series = r.metrics.get(name).expect(name);
         assert_eq!(series.len(), r.step, "{name}: one value per step");
     }
-    assert!(has_text(&h, &format!("samples from fixed noise, step {last_step}")));
+    assert!(has_text(
+        &h,
+        &format!("samples from fixed noise, step {last_step}")
+    ));
 }

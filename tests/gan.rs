@@ -57,7 +57,10 @@ fn a_gan_without_one_of_its_players_is_refused_with_a_reason() {
         .contains("needs a generator"));
     let mut joined = gan();
     joined.graph.edges.push(Edge::new("sample", "flatten"));
-    joined.graph.edges.retain(|e| !(e.from == "input" && e.to == "flatten"));
+    joined
+        .graph
+        .edges
+        .retain(|e| !(e.from == "input" && e.to == "flatten"));
     joined.graph.remove_node("input");
     joined.graph.nodes.push(Node::new(
         "input",
@@ -77,7 +80,10 @@ fn a_gan_without_one_of_its_players_is_refused_with_a_reason() {
     }
     wrong_size.data.max_train_samples = Some(100);
     match train(wrong_size).0 {
-        TrainEvent::Failed { reason } => assert!(reason.contains("end the generator with 784 values"), "{reason}"),
+        TrainEvent::Failed { reason } => assert!(
+            reason.contains("end the generator with 784 values"),
+            "{reason}"
+        ),
         other => panic!("{other:?}"),
     }
     let mut mse = gan();
@@ -89,7 +95,9 @@ fn a_gan_without_one_of_its_players_is_refused_with_a_reason() {
     }
     mse.data.max_train_samples = Some(100);
     match train(mse).0 {
-        TrainEvent::Failed { reason } => assert!(reason.contains("binary cross-entropy"), "{reason}"),
+        TrainEvent::Failed { reason } => {
+            assert!(reason.contains("binary cross-entropy"), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -112,7 +120,10 @@ fn a_short_gan_run_reports_both_players_and_draws_digits_a_classifier_recognises
         .collect();
     assert_eq!(metrics.len(), 4 * 313, "one set of metrics per step");
     let names: Vec<&str> = metrics[0].iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["discriminator loss", "generator loss", "D(x)", "D(G(z))"]);
+    assert_eq!(
+        names,
+        ["discriminator loss", "generator loss", "D(x)", "D(G(z))"]
+    );
     let grids: Vec<&Vec<Vec<f32>>> = events
         .iter()
         .filter_map(|e| match e {
@@ -123,7 +134,11 @@ fn a_short_gan_run_reports_both_players_and_draws_digits_a_classifier_recognises
     assert!(grids.len() >= 5, "{} grids", grids.len());
     assert_eq!(grids[0].len(), 100);
     assert_eq!(grids[0][0].len(), 784);
-    assert_ne!(grids[0], grids[grids.len() - 1], "the samples never changed");
+    assert_ne!(
+        grids[0],
+        grids[grids.len() - 1],
+        "the samples never changed"
+    );
 
     // The judge: the MLP preset, briefly trained on the real digits.
     let mut judge = glassbox::presets::load("mlp-mnist").unwrap();
@@ -142,8 +157,17 @@ fn a_short_gan_run_reports_both_players_and_draws_digits_a_classifier_recognises
     let raw: Vec<Vec<f32>> = samples.iter().map(|s| data.denormalize(s)).collect();
     assert!(raw.iter().flatten().all(|v| (-0.5..=255.5).contains(v)));
     let judged = classify(&judge_model, &judge_data, &raw).unwrap();
-    let confident: Vec<usize> = judged.iter().filter(|(_, p)| *p >= 0.8).map(|(k, _)| *k).collect();
+    let confident: Vec<usize> = judged
+        .iter()
+        .filter(|(_, p)| *p >= 0.8)
+        .map(|(k, _)| *k)
+        .collect();
     let distinct: std::collections::BTreeSet<usize> = confident.iter().copied().collect();
+    eprintln!(
+        "after 4 epochs on 20k digits: {} of 100 samples recognised with p ≥ 0.8, {} classes",
+        confident.len(),
+        distinct.len()
+    );
     assert!(
         confident.len() >= 30 && distinct.len() >= 4,
         "{} confident samples of {} classes",

@@ -262,7 +262,9 @@ fn train(
                 fmt_eval(&test),
                 elapsed_ms / 1e3
             );
-            if let Some(test) = test.filter(|_| project.mode == crate::graph::TrainingMode::Supervised) {
+            if let Some(test) =
+                test.filter(|_| project.mode == crate::graph::TrainingMode::Supervised)
+            {
                 if let Some(a) = test.accuracy {
                     println!(
                         "final test accuracy: {:.2}% on {} samples",

@@ -27,7 +27,8 @@ pub(super) fn sample(
     let project = load_project(path)?;
     let weights = Weights::load(weights_path)?;
     let data = Dataset::load(&project.data, path.parent())?;
-    let samples = draw_samples(&project, &data, &weights, count, seed).map_err(anyhow::Error::msg)?;
+    let samples =
+        draw_samples(&project, &data, &weights, count, seed).map_err(anyhow::Error::msg)?;
     write_grid(&samples, &data.sample_shape, output)?;
     println!("wrote {} samples to {}", samples.len(), output.display());
     if let Some((cpath, cweights)) = classifier {
@@ -57,7 +58,11 @@ pub(super) fn sample(
             .iter()
             .enumerate()
             .map(|(k, c)| {
-                let name = cdata.class_names().get(k).cloned().unwrap_or_else(|| k.to_string());
+                let name = cdata
+                    .class_names()
+                    .get(k)
+                    .cloned()
+                    .unwrap_or_else(|| k.to_string());
                 format!("{name}: {c}")
             })
             .collect();
@@ -78,7 +83,10 @@ fn write_grid(samples: &[Vec<f32>], dims: &[usize], output: &Path) -> Result<()>
     let rows = samples.len().div_ceil(cols);
     let gap = 2;
     let (gw, gh) = (cols * (w + gap) + gap, rows * (h + gap) + gap);
-    let (lo, hi) = samples.iter().flatten().fold((0f32, 1f32), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = samples
+        .iter()
+        .flatten()
+        .fold((0f32, 1f32), |(a, b), &v| (a.min(v), b.max(v)));
     let span = (hi - lo).max(1e-12);
     let mut img = image::RgbImage::new(gw as u32, gh as u32);
     for (k, s) in samples.iter().enumerate() {
@@ -99,8 +107,11 @@ fn write_grid(samples: &[Vec<f32>], dims: &[usize], output: &Path) -> Result<()>
         }
     }
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .context("cannot encode the grid as PNG")?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .context("cannot encode the grid as PNG")?;
     crate::fsutil::write_atomic(output, &bytes)
         .with_context(|| format!("cannot write {}", output.display()))?;
     Ok(())

@@ -30,7 +30,10 @@ pub fn gan_parts(graph: &Graph) -> Result<GanParts, String> {
     };
     let noise = match of_kind(LayerKind::Noise)[..] {
         [n] => n,
-        [] => return Err("a GAN needs a generator: add a Noise node and the layers that turn it into a sample".into()),
+        [] => return Err(
+            "a GAN needs a generator: add a Noise node and the layers that turn it into a sample"
+                .into(),
+        ),
         _ => return Err("a GAN has one generator: keep a single Noise node".into()),
     };
     let Layer::Noise { dim } = noise.layer else {
@@ -79,13 +82,12 @@ pub fn gan_parts(graph: &Graph) -> Result<GanParts, String> {
             input.id
         ));
     }
-    let sinks: Vec<&String> = generator
-        .iter()
-        .filter(|id| succ(id).is_empty())
-        .collect();
+    let sinks: Vec<&String> = generator.iter().filter(|id| succ(id).is_empty()).collect();
     let sample_node = match sinks[..] {
         [one] if *one != noise.id => one.clone(),
-        [_] => return Err("the Noise node leads nowhere: add the generator's layers after it".into()),
+        [_] => {
+            return Err("the Noise node leads nowhere: add the generator's layers after it".into())
+        }
         _ => {
             let names: Vec<&str> = sinks.iter().map(|s| s.as_str()).collect();
             return Err(format!(
@@ -102,7 +104,10 @@ pub fn gan_parts(graph: &Graph) -> Result<GanParts, String> {
             .enumerate()
             .map(|(i, n)| (n.id.as_str(), i))
             .collect();
-        let mut nodes: Vec<Node> = ids.iter().map(|id| graph.nodes[index[id.as_str()]].clone()).collect();
+        let mut nodes: Vec<Node> = ids
+            .iter()
+            .map(|id| graph.nodes[index[id.as_str()]].clone())
+            .collect();
         nodes.sort_by_key(|n| index[n.id.as_str()]);
         Graph {
             nodes,

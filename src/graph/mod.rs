@@ -4,6 +4,7 @@
 mod error;
 mod fit;
 mod gan;
+mod kind;
 mod shape;
 mod spec;
 mod validate;

@@ -184,12 +184,15 @@ pub fn decode(model: &Model, node: &str, codes: &[Vec<f32>]) -> Result<Vec<Vec<f
     run().map_err(|e| e.to_string())
 }
 
+/// Inputs and outputs, one flat vector per sample.
+pub type InputsOutputs = (Vec<Vec<f32>>, Vec<Vec<f32>>);
+
 /// Each sample's network input (normalised) and the model's output for it, both flat.
 pub fn reconstruct(
     model: &Model,
     data: &Dataset,
     idx: &[usize],
-) -> candle_core::Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+) -> candle_core::Result<InputsOutputs> {
     let mut xs = Vec::new();
     data.gather_features(idx, &mut xs);
     let len = data.sample_len();

@@ -21,8 +21,8 @@ pub use explain::{
 };
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
-pub use samples::{classify, draw_samples};
 pub use saliency::{saliency, top_classes, Attribution, Baseline, SaliencyMethod};
+pub use samples::{classify, draw_samples};
 pub use service::{ExplainMethod, InsightHandle, InsightReply, InsightRequest, SampleView, Split};
 pub use snapshot::{Activation, ParamHealth, Snapshot};
 pub use stats::{activation_stats, ActivationStats};

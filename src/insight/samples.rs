@@ -59,7 +59,11 @@ pub fn draw_samples(
             let (mean, std) = if variational {
                 (vec![0f32; dim], vec![1f32; dim])
             } else {
-                let split = if data.val.is_empty() { &data.test } else { &data.val };
+                let split = if data.val.is_empty() {
+                    &data.test
+                } else {
+                    &data.val
+                };
                 let idx: Vec<usize> = split.iter().copied().take(FIT_SAMPLES).collect();
                 let codes = encode(&model, data, &node, &idx).map_err(err)?;
                 spread(&codes, dim)
@@ -91,9 +95,7 @@ fn spread(codes: &[Vec<f32>], dim: usize) -> (Vec<f32>, Vec<f32>) {
         .map(|j| codes.iter().map(|c| c[j]).sum::<f32>() / n)
         .collect();
     let std = (0..dim)
-        .map(|j| {
-            (codes.iter().map(|c| (c[j] - mean[j]).powi(2)).sum::<f32>() / n).sqrt()
-        })
+        .map(|j| (codes.iter().map(|c| (c[j] - mean[j]).powi(2)).sum::<f32>() / n).sqrt())
         .collect();
     (mean, std)
 }
@@ -120,16 +122,19 @@ pub fn classify(
         .flat_map(|s| classifier_data.normalize_raw(s))
         .collect();
     let x = Tensor::from_vec(xs, shape.with_batch(samples.len()), &Device::Cpu).map_err(err)?;
-    let logits = classifier.forward(&x, &mut ForwardCtx::eval()).map_err(err)?;
+    let logits = classifier
+        .forward(&x, &mut ForwardCtx::eval())
+        .map_err(err)?;
     let probs = candle_nn::ops::softmax(&logits, 1)
         .and_then(|p| p.to_vec2::<f32>())
         .map_err(err)?;
     Ok(probs
         .iter()
         .map(|row| {
-            row.iter()
-                .enumerate()
-                .fold((0, f32::NEG_INFINITY), |b, (k, &p)| if p > b.1 { (k, p) } else { b })
+            row.iter().enumerate().fold(
+                (0, f32::NEG_INFINITY),
+                |b, (k, &p)| if p > b.1 { (k, p) } else { b },
+            )
         })
         .collect())
 }

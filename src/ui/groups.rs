@@ -29,7 +29,9 @@ pub fn paint_group_frames(
     }
     for (k, (name, rect)) in groups.into_iter().enumerate() {
         let hue = GROUP_COLOURS[k % GROUP_COLOURS.len()];
-        let frame = rect.expand(MARGIN).with_min_y(rect.min.y - MARGIN - LABEL_ROOM);
+        let frame = rect
+            .expand(MARGIN)
+            .with_min_y(rect.min.y - MARGIN - LABEL_ROOM);
         let fill = hue.gamma_multiply(if dark { 0.08 } else { 0.12 });
         painter.rect_filled(frame, 8.0, fill);
         painter.rect_stroke(

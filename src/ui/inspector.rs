@@ -329,6 +329,62 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
     }
 }
 
+/// The optimiser, its parameters and the learning rate.
+fn optimizer_ui(ui: &mut Ui, t: &mut crate::train::TrainSettings) {
+    ui.horizontal(|ui| {
+        ui.label("Optimizer");
+        egui::ComboBox::from_id_salt("optimizer")
+            .selected_text(t.optimizer.name())
+            .show_ui(ui, |ui| {
+                for o in [
+                    Optimizer::sgd(0.9, false),
+                    Optimizer::adam(),
+                    Optimizer::adamw(),
+                    Optimizer::rmsprop(),
+                ] {
+                    if ui
+                        .selectable_label(t.optimizer.name() == o.name(), o.name())
+                        .clicked()
+                        && t.optimizer.name() != o.name()
+                    {
+                        t.optimizer = o;
+                    }
+                }
+            });
+    });
+    match &mut t.optimizer {
+        Optimizer::Sgd { momentum, nesterov } => {
+            ui.horizontal(|ui| {
+                ui.label("Momentum");
+                ui.add(egui::Slider::new(momentum, 0.0..=0.99));
+            });
+            ui.checkbox(nesterov, "Nesterov");
+        }
+        Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
+            ui.horizontal(|ui| {
+                ui.label("β1");
+                ui.add(DragValue::new(beta1).range(0.0..=0.999).speed(0.001));
+                ui.label("β2");
+                ui.add(DragValue::new(beta2).range(0.0..=0.9999).speed(0.0001));
+            });
+        }
+        Optimizer::RmsProp {
+            alpha, momentum, ..
+        } => {
+            ui.horizontal(|ui| {
+                ui.label("α");
+                ui.add(DragValue::new(alpha).range(0.0..=0.999).speed(0.001));
+                ui.label("momentum");
+                ui.add(DragValue::new(momentum).range(0.0..=0.99).speed(0.01));
+            });
+        }
+    }
+    ui.horizontal(|ui| {
+        ui.label("Learning rate");
+        ui.add(egui::Slider::new(&mut t.lr, 1e-5..=10.0).logarithmic(true));
+    });
+}
+
 fn eps_ui(ui: &mut Ui, eps: &mut f32) {
     ui.horizontal(|ui| {
         ui.label("Epsilon");
@@ -443,7 +499,10 @@ fn mode_choice_ui(ui: &mut Ui, studio: &mut Studio) {
         beta1,
     } = mode
     {
-        for (group, lr) in [("Generator", generator_lr), ("Discriminator", discriminator_lr)] {
+        for (group, lr) in [
+            ("Generator", generator_lr),
+            ("Discriminator", discriminator_lr),
+        ] {
             ui.horizontal(|ui| {
                 ui.label(format!("{group} learning rate"));
                 ui.add(egui::Slider::new(lr, 1e-5..=1e-2).logarithmic(true));
@@ -469,58 +528,10 @@ fn mode_choice_ui(ui: &mut Ui, studio: &mut Studio) {
 fn training_ui(ui: &mut Ui, studio: &mut Studio) {
     mode_ui(ui, studio);
     let t = &mut studio.project.training;
-    ui.horizontal(|ui| {
-        ui.label("Optimizer");
-        egui::ComboBox::from_id_salt("optimizer")
-            .selected_text(t.optimizer.name())
-            .show_ui(ui, |ui| {
-                for o in [
-                    Optimizer::sgd(0.9, false),
-                    Optimizer::adam(),
-                    Optimizer::adamw(),
-                    Optimizer::rmsprop(),
-                ] {
-                    if ui
-                        .selectable_label(t.optimizer.name() == o.name(), o.name())
-                        .clicked()
-                        && t.optimizer.name() != o.name()
-                    {
-                        t.optimizer = o;
-                    }
-                }
-            });
-    });
-    match &mut t.optimizer {
-        Optimizer::Sgd { momentum, nesterov } => {
-            ui.horizontal(|ui| {
-                ui.label("Momentum");
-                ui.add(egui::Slider::new(momentum, 0.0..=0.99));
-            });
-            ui.checkbox(nesterov, "Nesterov");
-        }
-        Optimizer::Adam { beta1, beta2, .. } | Optimizer::AdamW { beta1, beta2, .. } => {
-            ui.horizontal(|ui| {
-                ui.label("β1");
-                ui.add(DragValue::new(beta1).range(0.0..=0.999).speed(0.001));
-                ui.label("β2");
-                ui.add(DragValue::new(beta2).range(0.0..=0.9999).speed(0.0001));
-            });
-        }
-        Optimizer::RmsProp {
-            alpha, momentum, ..
-        } => {
-            ui.horizontal(|ui| {
-                ui.label("α");
-                ui.add(DragValue::new(alpha).range(0.0..=0.999).speed(0.001));
-                ui.label("momentum");
-                ui.add(DragValue::new(momentum).range(0.0..=0.99).speed(0.01));
-            });
-        }
+    // A GAN's two Adams and their rates are set with the mode above.
+    if !matches!(studio.project.mode, TrainingMode::Gan { .. }) {
+        optimizer_ui(ui, t);
     }
-    ui.horizontal(|ui| {
-        ui.label("Learning rate");
-        ui.add(egui::Slider::new(&mut t.lr, 1e-5..=10.0).logarithmic(true));
-    });
     ui.horizontal(|ui| {
         ui.label("Weight decay");
         ui.add(egui::Slider::new(&mut t.weight_decay, 0.0..=0.1).logarithmic(true));

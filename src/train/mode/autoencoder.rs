@@ -35,15 +35,14 @@ impl Autoencoder {
         noise_std: f32,
     ) -> Result<Self, TrainError> {
         check_fit(&model, &data)?;
-        let noise = match noise_std {
-            s if s == 0.0 => None,
-            s if s.is_finite() && s > 0.0 => Normal::new(0.0, s).ok(),
-            s => {
-                return Err(TrainError::Settings(format!(
-                    "the denoising noise is {s}: it must be a number of at least 0"
-                )))
-            }
-        };
+        if !(noise_std.is_finite() && noise_std >= 0.0) {
+            return Err(TrainError::Settings(format!(
+                "the denoising noise is {noise_std}: it must be a number of at least 0"
+            )));
+        }
+        let noise = (noise_std > 0.0)
+            .then(|| Normal::new(0.0, noise_std).ok())
+            .flatten();
         Ok(Self {
             descent: Descent::new(&model, settings),
             model,

@@ -103,7 +103,6 @@ impl Gan {
         )
     }
 
-
     fn bce(&self, logits: &Tensor, target: f32) -> candle_core::Result<Tensor> {
         let t = Tensor::full(target, logits.shape(), &Device::Cpu)?;
         self.discriminator.loss(logits, &TargetBatch::Values(t))
@@ -155,7 +154,12 @@ fn check_fit(g: &Model, d: &Model, data: &Dataset) -> Result<(), ModelError> {
 }
 
 /// Samples of `g` shaped as `d`'s input.
-fn generate_fake(g: &Model, d: &Model, z: &Tensor, ctx: &mut ForwardCtx) -> candle_core::Result<Tensor> {
+fn generate_fake(
+    g: &Model,
+    d: &Model,
+    z: &Tensor,
+    ctx: &mut ForwardCtx,
+) -> candle_core::Result<Tensor> {
     let n = z.dim(0)?;
     g.forward(z, ctx)?.reshape(d.input_shape().with_batch(n))
 }
@@ -193,14 +197,16 @@ impl TrainStep for Gan {
         let d_real = self.discriminator.forward(&real, &mut ctx)?;
         let d_fake = self.discriminator.forward(&fake, &mut ctx)?;
         let d_loss = (self.bce(&d_real, 1.0)? + self.bce(&d_fake, 0.0)?)?;
-        let (d_loss, health) =
-            match self
-                .d_descent
-                .apply(&self.discriminator, &d_loss, &real, lr * self.d_scale, want_health)?
-            {
-                Ok(done) => done,
-                Err(diverged) => return Ok(StepResult::Diverged(diverged)),
-            };
+        let (d_loss, health) = match self.d_descent.apply(
+            &self.discriminator,
+            &d_loss,
+            &real,
+            lr * self.d_scale,
+            want_health,
+        )? {
+            Ok(done) => done,
+            Err(diverged) => return Ok(StepResult::Diverged(diverged)),
+        };
         // Generator: make the (frozen) discriminator say 1 for fresh samples.
         let z = normal(n, self.noise_dim, &mut self.noise_rng)?;
         let frozen_d = self.discriminator.frozen();
@@ -209,13 +215,14 @@ impl TrainStep for Gan {
         let judged = frozen_d.forward(&fake, &mut ctx)?;
         let g_loss = self.bce(&judged, 1.0)?;
         let d_of_g = mean_sigmoid(&judged)?;
-        let g_loss = match self
-            .g_descent
-            .apply(&self.generator, &g_loss, &z, lr * self.g_scale, false)?
-        {
-            Ok((loss, _)) => loss,
-            Err(diverged) => return Ok(StepResult::Diverged(diverged)),
-        };
+        let g_loss =
+            match self
+                .g_descent
+                .apply(&self.generator, &g_loss, &z, lr * self.g_scale, false)?
+            {
+                Ok((loss, _)) => loss,
+                Err(diverged) => return Ok(StepResult::Diverged(diverged)),
+            };
         let step = self.d_descent.steps();
         let mut events = vec![TrainEvent::Metrics {
             step,
@@ -258,7 +265,12 @@ impl TrainStep for Gan {
             }
             let n = chunk.len();
             let z = normal(n, self.noise_dim, &mut rng)?;
-            let fake = generate_fake(&self.generator, &self.discriminator, &z, &mut ForwardCtx::eval())?;
+            let fake = generate_fake(
+                &self.generator,
+                &self.discriminator,
+                &z,
+                &mut ForwardCtx::eval(),
+            )?;
             let real = self.real(chunk)?;
             for (x, label) in [(real, 1.0f32), (fake, 0.0)] {
                 let logits = self.discriminator.forward(&x, &mut ForwardCtx::eval())?;

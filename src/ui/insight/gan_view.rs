@@ -14,7 +14,10 @@ const MAX_POINTS: usize = 600;
 
 pub(super) fn gan_ui(ui: &mut Ui, studio: &mut Studio) {
     let Some(history) = studio.history.as_ref() else {
-        ui.label(RichText::new("Press ▶ Train: the generator's samples appear here as it learns.").weak());
+        ui.label(
+            RichText::new("Press ▶ Train: the generator's samples appear here as it learns.")
+                .weak(),
+        );
         return;
     };
     let grid = history.generated.clone();
@@ -73,7 +76,11 @@ pub(super) fn gan_ui(ui: &mut Ui, studio: &mut Studio) {
 /// All samples in one image, a square grid with 1-pixel gaps, on 0..1 (or -1..1 for a
 /// tanh generator).
 fn grid_image(images: &[Vec<f32>], dims: &[usize]) -> Option<ColorImage> {
-    let lo = if images.iter().flatten().any(|&v| v < -0.01) { -1.0 } else { 0.0 };
+    let lo = if images.iter().flatten().any(|&v| v < -0.01) {
+        -1.0
+    } else {
+        0.0
+    };
     let first = sample_image_in(images.first()?, dims, lo, 1.0)?;
     let [w, h] = first.size;
     let cols = (images.len() as f64).sqrt().ceil() as usize;

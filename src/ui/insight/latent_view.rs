@@ -81,7 +81,9 @@ pub(super) fn latent_ui(ui: &mut Ui, studio: &mut Studio) {
         ui.vertical(|ui| {
             ui.label(RichText::new("decoded").strong());
             match studio.insight.family.picked {
-                Some(p) => ui.label(RichText::new(format!("at ({:.2}, {:.2})", p[0], p[1])).small()),
+                Some(p) => {
+                    ui.label(RichText::new(format!("at ({:.2}, {:.2})", p[0], p[1])).small())
+                }
                 None => ui.label(RichText::new("click the plane").small().weak()),
             };
             if let Some(img) = studio.insight.family.decoded.clone() {
@@ -167,7 +169,12 @@ fn classes_key_ui(ui: &mut Ui, labels: &[Option<u32>]) {
         ui.spacing_mut().item_spacing.x = 6.0;
         ui.label(RichText::new("class").small().weak());
         for k in classes {
-            ui.label(RichText::new(k.to_string()).small().strong().color(class_color(k)));
+            ui.label(
+                RichText::new(k.to_string())
+                    .small()
+                    .strong()
+                    .color(class_color(k)),
+            );
         }
     });
 }
