@@ -175,3 +175,25 @@ fn a_short_gan_run_reports_both_players_and_draws_digits_a_classifier_recognises
         distinct.len()
     );
 }
+
+#[test]
+fn a_wire_to_a_missing_node_is_an_error_not_a_crash() {
+    let mut p = gan();
+    p.graph.edges.push(Edge::new("g1", "ghost"));
+    let a = glassbox::graph::analyze(&p.graph);
+    assert!(
+        a.errors.iter().any(|e| e.to_string().contains("ghost")),
+        "{:?}",
+        a.errors
+    );
+    let mut bad = gan();
+    bad.mode = glassbox::graph::TrainingMode::Gan {
+        generator_lr: f64::NAN,
+        discriminator_lr: 2e-4,
+        beta1: 0.5,
+    };
+    match train(bad).0 {
+        TrainEvent::Failed { reason } => assert!(reason.contains("learning rates"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}

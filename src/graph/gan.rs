@@ -104,11 +104,13 @@ pub fn gan_parts(graph: &Graph) -> Result<GanParts, String> {
             .enumerate()
             .map(|(i, n)| (n.id.as_str(), i))
             .collect();
-        let mut nodes: Vec<Node> = ids
+        // Wires naming a node that does not exist have their own error; skip them here.
+        let mut at: Vec<usize> = ids
             .iter()
-            .map(|id| graph.nodes[index[id.as_str()]].clone())
+            .filter_map(|id| index.get(id.as_str()).copied())
             .collect();
-        nodes.sort_by_key(|n| index[n.id.as_str()]);
+        at.sort_unstable();
+        let nodes: Vec<Node> = at.into_iter().map(|i| graph.nodes[i].clone()).collect();
         Graph {
             nodes,
             edges: graph

@@ -236,8 +236,15 @@ fn principal_axes(codes: &[Vec<f32>]) -> (Vec<f32>, [Vec<f32>; 2]) {
     }
     let mut axes: Vec<Vec<f64>> = Vec::new();
     for k in 0..2 {
-        // A start that is not orthogonal to any axis in general.
+        // A start that is not orthogonal to any axis in general, orthogonal to the axes found
+        // and of unit length, so a spread with fewer than two directions still gives a basis.
         let mut v: Vec<f64> = (0..d).map(|i| 1.0 + (i * (k + 2)) as f64 * 0.37).collect();
+        for a in &axes {
+            let dot: f64 = v.iter().zip(a).map(|(x, y)| x * y).sum();
+            v.iter_mut().zip(a).for_each(|(x, y)| *x -= dot * y);
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
+        v.iter_mut().for_each(|x| *x /= norm);
         for _ in 0..200 {
             let mut w: Vec<f64> = (0..d)
                 .map(|i| (0..d).map(|j| cov[i * d + j] * v[j]).sum())

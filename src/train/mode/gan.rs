@@ -56,6 +56,17 @@ impl Gan {
         else {
             return Err(TrainError::Settings("not a GAN project".into()));
         };
+        let rate_ok = |r: f64| r.is_finite() && r > 0.0;
+        if !(rate_ok(generator_lr) && rate_ok(discriminator_lr)) {
+            return Err(TrainError::Settings(format!(
+                "the GAN's learning rates are {generator_lr} (generator) and {discriminator_lr} (discriminator): both must be numbers above 0"
+            )));
+        }
+        if !(0.0..1.0).contains(&beta1) {
+            return Err(TrainError::Settings(format!(
+                "the GAN's Adam β1 is {beta1}: it must be at least 0 and below 1"
+            )));
+        }
         let settings = &project.training;
         let parts = gan_parts(&project.graph).map_err(ModelError::Data)?;
         let generator = Model::build(&parts.generator, settings.seed)?;
