@@ -5,11 +5,9 @@ use crate::data::Dataset;
 use crate::graph::{Graph, Layer, Loss, Node, Target};
 use crate::model::{ForwardCtx, Model, TargetEncoding};
 use crate::project::Project;
-use crate::train::{make_batch, Control, Optimizer, TrainEvent, TrainRequest};
+use crate::train::{make_batch, Control, Optimizer, TrainEvent, TrainRequest, EVAL_BATCH};
 use candle_core::{DType, Result, Tensor};
 use std::sync::Arc;
-
-const EVAL_BATCH: usize = 500;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prediction {

@@ -5,10 +5,8 @@
 use crate::data::Dataset;
 use crate::graph::LayerKind;
 use crate::model::{ForwardCtx, Model};
+use crate::train::EVAL_BATCH;
 use candle_core::{Device, Tensor};
-
-/// Samples per forward pass when encoding.
-const ENCODE_BATCH: usize = 500;
 
 /// How far outside the codes' range a plane point may lie, as a fraction of the range.
 const RANGE_MARGIN: f32 = 0.25;
@@ -61,7 +59,7 @@ pub fn encode(
     idx: &[usize],
 ) -> candle_core::Result<Vec<Vec<f32>>> {
     let mut codes = Vec::with_capacity(idx.len());
-    for chunk in idx.chunks(ENCODE_BATCH) {
+    for chunk in idx.chunks(EVAL_BATCH) {
         let mut xs = Vec::new();
         data.gather_features(chunk, &mut xs);
         let x = Tensor::from_vec(

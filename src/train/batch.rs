@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use rand_chacha::ChaCha8Rng;
 
 /// Samples per forward pass when evaluating (no gradients, so bigger than training batches).
-const EVAL_BATCH: usize = 500;
+pub const EVAL_BATCH: usize = 500;
 
 /// Input tensor, encoded targets, and class labels (for accuracy) of the samples `idx`.
 pub fn make_batch(

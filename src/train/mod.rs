@@ -11,7 +11,7 @@ mod run;
 mod settings;
 mod worker;
 
-pub use batch::{evaluate, make_batch, make_batch_augmented};
+pub use batch::{evaluate, make_batch, make_batch_augmented, EVAL_BATCH};
 pub use boundary::boundary_map;
 pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 pub use guard::first_bad_layer;

@@ -2,6 +2,7 @@
 //! and a variational autoencoder when the graph has a Sampling node (its KL term joins the
 //! training loss; validation and test report the reconstruction loss alone).
 
+use super::super::batch::EVAL_BATCH;
 use super::super::event::EvalMetrics;
 use super::super::run::{Control, TrainError};
 use super::super::settings::TrainSettings;
@@ -14,9 +15,6 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use std::sync::Arc;
-
-/// Samples per forward pass when evaluating.
-const EVAL_BATCH: usize = 500;
 
 pub struct Autoencoder {
     model: Model,

@@ -4,6 +4,7 @@
 //! non-saturating loss). Both losses, D(x) and D(G(z)) go out as metrics every step, and the
 //! generator's samples from a fixed noise batch a few times a second.
 
+use super::super::batch::EVAL_BATCH;
 use super::super::event::{EvalMetrics, TrainEvent};
 use super::super::run::{Control, TrainError};
 use super::super::settings::{Optimizer, TrainSettings};
@@ -23,9 +24,6 @@ use std::time::Instant;
 pub const GRID_SAMPLES: usize = 100;
 /// Seconds between grids while training.
 const GRID_EVERY_S: f64 = 1.5;
-/// Samples per forward pass when evaluating.
-const EVAL_BATCH: usize = 500;
-
 pub struct Gan {
     generator: Model,
     discriminator: Model,
