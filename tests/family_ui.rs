@@ -269,4 +269,24 @@ fn the_gan_grid_refreshes_while_the_generator_learns() {
         &h,
         &format!("samples from fixed noise, step {last_step}")
     ));
+    // Interpolation between two noise vectors, and another pair on demand.
+    h.get_by_label("Interpolate").click();
+    assert!(
+        wait_for(&mut h, 20.0, |s| s.insight.family.interpolation.is_some()),
+        "{:?}",
+        h.state().insight.error
+    );
+    h.run_steps(2);
+    let first = h.state().insight.family.interpolation.clone().unwrap();
+    assert_eq!(
+        (first.dims.clone(), first.images.len()),
+        (vec![1, 28, 28], 10)
+    );
+    h.get_by_label("Another pair").click();
+    assert!(wait_for(&mut h, 20.0, |s| s
+        .insight
+        .family
+        .interpolation
+        .as_ref()
+        .is_some_and(|i| i.images[0] != first.images[0])));
 }

@@ -127,21 +127,7 @@ pub fn image_folder(
                 continue;
             }
         };
-        let resized = img.resize_exact(
-            width as u32,
-            height as u32,
-            image::imageops::FilterType::Triangle,
-        );
-        match color {
-            ColorMode::Grey => pixels.extend_from_slice(resized.to_luma8().as_raw()),
-            ColorMode::Rgb => {
-                // Stored channel-first (C, H, W), as the convolution layers read it.
-                let rgb = resized.to_rgb8();
-                for c in 0..3 {
-                    pixels.extend(rgb.as_raw().iter().skip(c).step_by(3));
-                }
-            }
-        }
+        pixels.extend(image_values(&img, channels, width, height));
         labels.push(*label);
     }
     progress(1.0);
@@ -182,3 +168,80 @@ pub fn image_folder(
         notes,
     })
 }
+
+/// An image resized to `width`×`height`, as `channels` (1 grey, 3 RGB) planes of 0..255 bytes,
+/// channel-first (C, H, W) as the convolution layers read it.
+fn image_values(
+    img: &image::DynamicImage,
+    channels: usize,
+    width: usize,
+    height: usize,
+) -> Vec<u8> {
+    let resized = img.resize_exact(
+        width as u32,
+        height as u32,
+        image::imageops::FilterType::Triangle,
+    );
+    if channels >= 3 {
+        let rgb = resized.to_rgb8();
+        (0..3)
+            .flat_map(|c| {
+                rgb.as_raw()
+                    .iter()
+                    .skip(c)
+                    .step_by(3)
+                    .copied()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    } else {
+        resized.to_luma8().into_raw()
+    }
+}
+
+/// One image file as a sample of `dims` ([C, H, W], C = 1 or 3): raw pixel values 0..255.
+/// Dark strokes on a light ground are inverted to light on dark when `light_on_dark` is set
+/// (MNIST's digits are white on black; most scans and drawings are the other way round).
+pub fn read_image_sample(
+    path: &Path,
+    dims: &[usize],
+    light_on_dark: bool,
+) -> Result<Vec<f32>, DataError> {
+    let err = |reason: String| DataError::Table {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let [c, h, w] = dims[..] else {
+        return Err(err(format!(
+            "the model reads samples of shape {dims:?}, not images"
+        )));
+    };
+    if c != 1 && c != 3 {
+        return Err(err(format!(
+            "the model reads {c}-channel images; only 1 or 3 can be loaded"
+        )));
+    }
+    let reader = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| err(format!("cannot open it: {e}")))?;
+    // A hostile header cannot make the decoder allocate more than this.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    let mut reader = reader;
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| err(format!("not a readable PNG, JPEG or BMP image: {e}")))?;
+    let mut values: Vec<f32> = image_values(&img, c, w, h)
+        .into_iter()
+        .map(f32::from)
+        .collect();
+    let mean = values.iter().sum::<f32>() / values.len().max(1) as f32;
+    if light_on_dark && mean > 127.0 {
+        values.iter_mut().for_each(|v| *v = 255.0 - *v);
+    }
+    Ok(values)
+}
+
+/// Most memory one dropped image may take to decode.
+const MAX_IMAGE_BYTES: u64 = 256 << 20;

@@ -18,7 +18,7 @@ pub use batch::{batches_per_epoch, epoch_batches};
 pub use dataset::{load_idx_pair, load_mnist, Dataset, Features, RawData, Targets};
 pub use error::DataError;
 pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray};
-pub use images::image_folder;
+pub use images::{image_folder, read_image_sample};
 pub use settings::{
     Augmentation, ColorMode, ColumnKind, CsvOptions, DataSettings, DataSource, MissingPolicy,
     Normalization, SplitSettings, Task, TokenKind, ToyKind,
@@ -27,5 +27,5 @@ pub use summary::{augmented_images, DataSummary, ImageSample, Preview};
 pub use table::{
     detect_delimiter, parse_csv, parse_csv_with, peek_columns, read_csv, read_table, RawTable,
 };
-pub use text::{char_lm, read_text, text_classes, words, PAD, UNKNOWN};
+pub use text::{char_lm, encode_text, read_text, text_classes, words, PAD, UNKNOWN};
 pub use toy::toy;

@@ -225,6 +225,31 @@ pub fn text_classes(
     })
 }
 
+/// A new text as a classifier trained by `text_classes` reads it: `max_len` token ids (cut or
+/// padded), the tokens kept (for display), and how many tokens were cut off.
+pub fn encode_text(
+    text: &str,
+    kind: TokenKind,
+    vocab: &[String],
+    max_len: usize,
+) -> (Vec<u32>, Vec<String>, usize) {
+    let tokens = tokenize(text, kind);
+    let cut = tokens.len().saturating_sub(max_len);
+    let kept: Vec<String> = tokens.into_iter().take(max_len).collect();
+    let index: BTreeMap<&str, u32> = vocab
+        .iter()
+        .enumerate()
+        .skip(2)
+        .map(|(i, t)| (t.as_str(), i as u32))
+        .collect();
+    let mut ids: Vec<u32> = kept
+        .iter()
+        .map(|t| index.get(t.as_str()).copied().unwrap_or(UNKNOWN))
+        .collect();
+    ids.resize(max_len, PAD);
+    (ids, kept, cut)
+}
+
 /// The words of a text, lower-cased: runs of letters (with apostrophes inside), for checking
 /// how much of a generated text is made of real words.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {

@@ -1,6 +1,7 @@
 //! Looking inside a model: activations, gradient health, saliency, explanations, evaluation and
 //! diagnosis. No egui here; `ui` draws what these compute.
 
+pub mod attention;
 pub mod diagnosis;
 pub mod evaluate;
 pub mod explain;
@@ -11,7 +12,9 @@ pub mod samples;
 pub mod service;
 pub mod snapshot;
 pub mod stats;
+pub mod tryit;
 
+pub use attention::{attention_maps, AttentionMap};
 pub use diagnosis::{apply_fix, diagnose, Diagnosis, Finding, Fix};
 pub use evaluate::{
     evaluate_split, linear_baseline, majority_baseline, ClassScores, Evaluation, Prediction,
@@ -22,7 +25,8 @@ pub use explain::{
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
 pub use saliency::{saliency, top_classes, Attribution, Baseline, SaliencyMethod};
-pub use samples::{classify, draw_samples};
+pub use samples::{classify, draw_samples, gan_interpolation};
 pub use service::{ExplainMethod, InsightHandle, InsightReply, InsightRequest, SampleView, Split};
 pub use snapshot::{Activation, ParamHealth, Snapshot};
 pub use stats::{activation_stats, ActivationStats};
+pub use tryit::{classify_image, classify_text, ImageVerdict, TextVerdict, TryItError};

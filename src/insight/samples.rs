@@ -27,19 +27,11 @@ pub fn draw_samples(
     let err = |e: candle_core::Error| e.to_string();
     match project.mode {
         TrainingMode::Gan { .. } => {
-            let parts = gan_parts(&project.graph)?;
-            let g = Model::build(&parts.generator, 0).map_err(|e| e.to_string())?;
-            g.load_weights(&weights.only(&g.variable_names()))
-                .map_err(|e| e.to_string())?;
-            let z: Vec<f32> = (0..n * parts.noise_dim)
+            let (g, noise_dim) = generator(project, weights)?;
+            let z: Vec<f32> = (0..n * noise_dim)
                 .map(|_| StandardNormal.sample(&mut rng))
                 .collect();
-            let z = Tensor::from_vec(z, (n, parts.noise_dim), &Device::Cpu).map_err(err)?;
-            let y = g.forward(&z, &mut ForwardCtx::eval()).map_err(err)?;
-            y.flatten_from(1)
-                .and_then(|t| t.to_dtype(candle_core::DType::F32))
-                .and_then(|t| t.to_vec2())
-                .map_err(err)
+            generate_from(&g, z, noise_dim)
         }
         TrainingMode::Autoencoder { .. } => {
             let model = Model::build(&project.graph, 0).map_err(|e| e.to_string())?;
@@ -86,6 +78,69 @@ pub fn draw_samples(
                 .into(),
         ),
     }
+}
+
+/// A GAN's generator with its share of `weights`, and its noise size.
+fn generator(project: &Project, weights: &Weights) -> Result<(Model, usize), String> {
+    let parts = gan_parts(&project.graph)?;
+    let g = Model::build(&parts.generator, 0).map_err(|e| e.to_string())?;
+    g.load_weights(&weights.only(&g.variable_names()))
+        .map_err(|e| e.to_string())?;
+    Ok((g, parts.noise_dim))
+}
+
+/// The generator's samples of the noise rows in `z` (flat, `noise_dim` per row).
+fn generate_from(g: &Model, z: Vec<f32>, noise_dim: usize) -> Result<Vec<Vec<f32>>, String> {
+    let err = |e: candle_core::Error| e.to_string();
+    let n = z.len() / noise_dim.max(1);
+    let z = Tensor::from_vec(z, (n, noise_dim), &Device::Cpu).map_err(err)?;
+    let y = g.forward(&z, &mut ForwardCtx::eval()).map_err(err)?;
+    y.flatten_from(1)
+        .and_then(|t| t.to_dtype(candle_core::DType::F32))
+        .and_then(|t| t.to_vec2())
+        .map_err(err)
+}
+
+/// A GAN's samples along the great circle between two noise vectors drawn from `seed`
+/// (spherical interpolation keeps every step as likely as the ends under N(0, I)).
+pub fn gan_interpolation(
+    project: &Project,
+    weights: &Weights,
+    steps: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f32>>, String> {
+    if !matches!(project.mode, TrainingMode::Gan { .. }) {
+        return Err("noise interpolation belongs to a GAN: set the training mode to GAN".into());
+    }
+    if !(2..=64).contains(&steps) {
+        return Err(format!("{steps} interpolation steps: choose 2 to 64"));
+    }
+    let (g, dim) = generator(project, weights)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut draw = || -> Vec<f32> { (0..dim).map(|_| StandardNormal.sample(&mut rng)).collect() };
+    let (a, b) = (draw(), draw());
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    let cos = a.iter().zip(&b).map(|(x, y)| x * y).sum::<f32>() / (norm(&a) * norm(&b));
+    let omega = cos.clamp(-1.0, 1.0).acos();
+    let z: Vec<f32> = (0..steps)
+        .flat_map(|k| {
+            let t = k as f32 / (steps - 1) as f32;
+            // Nearly parallel vectors: the straight line is the same path.
+            let (wa, wb) = if omega.sin().abs() < 1e-4 {
+                (1.0 - t, t)
+            } else {
+                (
+                    ((1.0 - t) * omega).sin() / omega.sin(),
+                    (t * omega).sin() / omega.sin(),
+                )
+            };
+            a.iter()
+                .zip(&b)
+                .map(move |(x, y)| wa * x + wb * y)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    generate_from(&g, z, dim)
 }
 
 /// Per-dimension mean and standard deviation.

@@ -71,7 +71,7 @@ pub fn generate(
             opts.length
         )));
     }
-    let mut ids = encode(vocab, prompt)?;
+    let mut ids = encode_prompt(vocab, prompt)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut out = prompt.to_string();
     for _ in 0..opts.length {
@@ -114,7 +114,8 @@ pub fn check_language_model(model: &Model, vocab: &[String]) -> Result<usize, Ge
     Ok(input.dims[0])
 }
 
-fn encode(vocab: &[String], prompt: &str) -> Result<Vec<u32>, GenerateError> {
+/// The ids of `prompt`'s characters, or which characters the vocabulary lacks.
+pub fn encode_prompt(vocab: &[String], prompt: &str) -> Result<Vec<u32>, GenerateError> {
     if prompt.is_empty() {
         return Err(GenerateError::EmptyPrompt);
     }

@@ -12,7 +12,7 @@ mod weights;
 
 pub use build::{Model, ModelError, TargetEncoding};
 pub use generate::{
-    check_language_model, generate, GenerateError, SampleOptions, MAX_GENERATE_CHARS,
+    check_language_model, encode_prompt, generate, GenerateError, SampleOptions, MAX_GENERATE_CHARS,
 };
 pub use layers::ForwardCtx;
 pub use loss::{correct, loss, TargetBatch};

@@ -129,3 +129,79 @@ pub fn chain(in_shape: &[usize], layers: Vec<Layer>, loss: Loss) -> Graph {
     nodes.push(output(loss));
     Graph::chain(nodes)
 }
+
+/// Texts of a, b and c; those with an 'x' somewhere are class "x".
+pub fn x_spotter(dir: &tempfile::TempDir) -> glassbox::project::Project {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut csv = String::from("text,label\n");
+    for i in 0..600 {
+        let len = rng.random_range(4..10);
+        let mut t: Vec<char> = (0..len)
+            .map(|_| ['a', 'b', 'c'][rng.random_range(0..3)])
+            .collect();
+        let label = if i % 2 == 0 {
+            let at = rng.random_range(0..len);
+            t[at] = 'x';
+            "x"
+        } else {
+            "o"
+        };
+        csv.push_str(&format!("{},{label}\n", t.iter().collect::<String>()));
+    }
+    let path = dir.path().join("x.csv");
+    std::fs::write(&path, csv).unwrap();
+    let nodes = vec![
+        Node::new(
+            "input",
+            Layer::Input {
+                shape: vec![10],
+                dtype: GDType::TokenId,
+            },
+        ),
+        Node::new("embed", Layer::Embedding { vocab: 6, dim: 8 }),
+        Node::new(
+            "conv",
+            Layer::Conv1d {
+                filters: 16,
+                kernel: 1,
+                stride: 1,
+                padding: 0,
+                bias: true,
+            },
+        ),
+        Node::new("relu", Layer::ReLU),
+        Node::new("pool", Layer::GlobalMaxPool),
+        Node::new(
+            "head",
+            Layer::Dense {
+                units: 2,
+                bias: true,
+            },
+        ),
+        Node::new(
+            "output",
+            Layer::Output {
+                loss: Loss::CrossEntropy,
+                target: Target::Label,
+            },
+        ),
+    ];
+    let mut p = glassbox::project::Project {
+        name: "x".into(),
+        graph: Graph::chain(nodes),
+        data: glassbox::data::DataSettings {
+            source: glassbox::data::DataSource::TextClass {
+                path: path.display().to_string(),
+                text_column: "text".into(),
+                label_column: "label".into(),
+                tokens: glassbox::data::TokenKind::Char,
+                max_len: 10,
+            },
+            ..glassbox::data::DataSettings::default()
+        },
+        ..glassbox::project::Project::default()
+    };
+    p.training.epochs = 8;
+    p.training.lr = 0.02;
+    p
+}

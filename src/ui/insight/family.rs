@@ -27,6 +27,9 @@ pub struct FamilyState {
     /// Inputs and their reconstructions.
     pub inputs: Option<Images>,
     pub outputs: Option<Images>,
+    /// A GAN's samples between two noise vectors, and the seed of that pair.
+    pub interpolation: Option<Images>,
+    pub interpolation_seed: u64,
     /// Seconds (studio time) of the last automatic refresh while training.
     pub refreshed_at: f64,
     /// Where the latent plane was drawn last frame (screen points), for tests to click.
@@ -45,6 +48,8 @@ impl Default for FamilyState {
             strip: None,
             inputs: None,
             outputs: None,
+            interpolation: None,
+            interpolation_seed: 1,
             refreshed_at: f64::NEG_INFINITY,
             plane_rect: None,
         }
@@ -88,7 +93,14 @@ impl Studio {
                     images: outputs,
                 });
             }
-            _ => {}
+            InsightReply::Interpolated { dims, images } => {
+                f.interpolation = Some(Images { dims, images })
+            }
+            reply => {
+                if let Some(InsightReply::Error(e)) = self.insight.tryit.take(reply) {
+                    self.insight.error = Some(e);
+                }
+            }
         }
     }
 }

@@ -43,6 +43,8 @@ pub(super) fn gan_ui(ui: &mut Ui, studio: &mut Studio) {
             }
         });
         ui.separator();
+        ui.vertical(|ui| interpolation_ui(ui, studio));
+        ui.separator();
         ui.vertical(|ui| {
             ui.label(RichText::new("the two players").strong());
             let colour = |name: &str| match name {
@@ -71,6 +73,66 @@ pub(super) fn gan_ui(ui: &mut Ui, studio: &mut Studio) {
             );
         });
     });
+}
+
+/// The generator's samples on the way from one noise vector to another: a smooth change
+/// means it learned a continuous space, not a lookup of training digits.
+fn interpolation_ui(ui: &mut Ui, studio: &mut Studio) {
+    ui.label(RichText::new("between two noise vectors").strong());
+    ui.horizontal(|ui| {
+        let f = &mut studio.insight.family;
+        let label = if f.interpolation.is_some() {
+            "Another pair"
+        } else {
+            "Interpolate"
+        };
+        let go = ui.button(label).on_hover_text(
+            "Two random noise vectors and the generator's samples on the arc between them",
+        );
+        if go.clicked() {
+            if f.interpolation.is_some() {
+                f.interpolation_seed = f.interpolation_seed.wrapping_add(1);
+            }
+            let seed = f.interpolation_seed;
+            studio.insight_request(crate::insight::InsightRequest::GanInterpolation {
+                steps: INTERPOLATION_STEPS,
+                seed,
+            });
+        }
+    });
+    let ctx = ui.ctx().clone();
+    if let Some(strip) = studio.insight.family.interpolation.clone() {
+        if let Some(img) = strip_image(&strip.images, &strip.dims) {
+            let tex = studio.insight.texture(&ctx, "gan-strip", img);
+            let w = 36.0 * strip.images.len() as f32;
+            ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(w, 36.0)));
+        }
+    }
+}
+
+/// Samples in one interpolation strip.
+const INTERPOLATION_STEPS: usize = 10;
+
+/// Images side by side in one row.
+fn strip_image(images: &[Vec<f32>], dims: &[usize]) -> Option<ColorImage> {
+    let lo = if images.iter().flatten().any(|&v| v < -0.01) {
+        -1.0
+    } else {
+        0.0
+    };
+    let first = sample_image_in(images.first()?, dims, lo, 1.0)?;
+    let [w, h] = first.size;
+    let gw = images.len() * (w + 1) + 1;
+    let mut out = ColorImage::new([gw, h + 2], vec![Color32::from_gray(40); gw * (h + 2)]);
+    for (k, v) in images.iter().enumerate() {
+        let img = sample_image_in(v, dims, lo, 1.0)?;
+        for y in 0..h {
+            for x in 0..w {
+                out.pixels[(1 + y) * gw + 1 + k * (w + 1) + x] = img.pixels[y * w + x];
+            }
+        }
+    }
+    Some(out)
 }
 
 /// All samples in one image, a square grid with 1-pixel gaps, on 0..1 (or -1..1 for a

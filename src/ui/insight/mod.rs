@@ -3,6 +3,8 @@
 //! gradient health with a diagnosis. The numbers come from the insight engine.
 
 mod activations_view;
+mod attention_view;
+mod draw_view;
 mod evaluation_view;
 mod family;
 mod gan_view;
@@ -12,8 +14,13 @@ mod latent_view;
 mod maximize_view;
 mod requests;
 mod saliency_view;
+mod text_view;
+mod tryit;
 
 pub use activations_view::activations_ui;
+use attention_view::attention_ui;
+use draw_view::draw_ui;
+pub use draw_view::stroke;
 use evaluation_view::evaluation_ui;
 pub use family::FamilyState;
 use gan_view::gan_ui;
@@ -23,6 +30,8 @@ use latent_view::latent_ui;
 pub use latent_view::pick as pick_latent_point;
 use maximize_view::maximize_ui;
 use saliency_view::saliency_ui;
+use text_view::text_ui;
+pub use tryit::TryItState;
 
 use super::studio::Studio;
 use super::theme::ERROR;
@@ -50,6 +59,12 @@ pub enum InsightTab {
     Autoencoder,
     /// A GAN's samples and its two players' scores.
     Gan,
+    /// An image classifier's drawing board.
+    Draw,
+    /// A text classifier's text box.
+    TypeText,
+    /// A transformer's attention maps.
+    Attention,
 }
 
 /// The explanation methods offered, in the order of the menu.
@@ -125,6 +140,7 @@ pub struct Maximized {
 pub struct InsightState {
     pub snapshot: Option<Snapshot>,
     pub family: FamilyState,
+    pub tryit: TryItState,
     pub health: Vec<(usize, Vec<ParamHealth>)>,
     pub probe_sample: usize,
     pub per_map_scaling: bool,
@@ -200,9 +216,18 @@ impl InsightState {
             options: self.family.options.clone(),
             ..FamilyState::default()
         };
+        let tryit = TryItState {
+            text: std::mem::take(&mut self.tryit.text),
+            attention_text: std::mem::take(&mut self.tryit.attention_text),
+            drawing: std::mem::take(&mut self.tryit.drawing),
+            dims: std::mem::take(&mut self.tryit.dims),
+            center: self.tryit.center,
+            ..TryItState::default()
+        };
         *self = Self {
             tab,
             family,
+            tryit,
             opacity: 0.6,
             ..Default::default()
         };
@@ -231,6 +256,25 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
     let gan = matches!(studio.project.mode, crate::graph::TrainingMode::Gan { .. });
     let supervised = !autoencoder && !gan;
     let language = supervised && studio.project.data.source.is_text_corpus();
+    let typed = supervised
+        && matches!(
+            studio.project.data.source,
+            crate::data::DataSource::TextClass { .. }
+        );
+    let images = supervised
+        && !studio.project.data.source.is_text_corpus()
+        && studio
+            .data
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.sample_shape.len() == 3 && !s.classes.is_empty());
+    let attends = supervised
+        && studio
+            .project
+            .graph
+            .nodes
+            .iter()
+            .any(|n| n.layer.kind() == crate::graph::LayerKind::SelfAttention);
     // Each family shows the views that mean something for it.
     let fits = |t: InsightTab| match t {
         InsightTab::Autoencoder => autoencoder,
@@ -238,6 +282,9 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
         InsightTab::Gan => gan,
         InsightTab::Saliency | InsightTab::Maximize | InsightTab::Evaluation => supervised,
         InsightTab::Health => true,
+        InsightTab::Draw => images,
+        InsightTab::TypeText => typed,
+        InsightTab::Attention => attends,
     };
     if !fits(studio.insight.tab) {
         studio.insight.tab = if autoencoder {
@@ -254,6 +301,9 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
             (InsightTab::Autoencoder, "Autoencoder"),
             (InsightTab::Gan, "GAN"),
             (InsightTab::Generate, "Generate text"),
+            (InsightTab::Attention, "Attention"),
+            (InsightTab::Draw, "Try it: draw"),
+            (InsightTab::TypeText, "Try it: type"),
             (InsightTab::Saliency, "Saliency & explanations"),
             (InsightTab::Maximize, "Activation maximisation"),
             (InsightTab::Evaluation, "Evaluation"),
@@ -279,6 +329,9 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
         InsightTab::Generate => generate_ui(ui, studio),
         InsightTab::Autoencoder => latent_ui(ui, studio),
         InsightTab::Gan => gan_ui(ui, studio),
+        InsightTab::Draw => draw_ui(ui, studio),
+        InsightTab::TypeText => text_ui(ui, studio),
+        InsightTab::Attention => attention_ui(ui, studio),
     }
 }
 

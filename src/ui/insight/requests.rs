@@ -163,6 +163,7 @@ impl Studio {
                 InsightReply::Error(e) => {
                     self.insight.error = Some(e);
                     self.insight.compare_queue.clear();
+                    self.insight.tryit.failed();
                 }
                 // The family views (generation, latent plane) take these.
                 reply => self.family_reply(reply),

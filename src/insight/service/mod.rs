@@ -2,20 +2,24 @@
 //! answers saliency, explanation, maximisation and evaluation requests as plain data, so the UI
 //! never waits and never touches candle.
 
+use super::attention::AttentionMap;
 use super::evaluate::{evaluate_split, linear_baseline, majority_baseline, Evaluation};
 use super::explain::{kernel_shap, lime, Explanation, LimeSettings, Segmentation, ShapSettings};
-use super::latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
+use super::latent::{latent_node, LatentMap};
 use super::maximize::{maximize, MaxTarget, MaximizeSettings};
 use super::saliency::{saliency, top_classes, Attribution, SaliencyMethod};
+use super::tryit::{ImageVerdict, TextVerdict};
 use crate::data::Dataset;
-use crate::graph::TrainingMode;
-use crate::model::{generate, Model, SampleOptions, TargetEncoding, Weights};
+use crate::graph::{gan_parts, TrainingMode};
+use crate::model::{Model, SampleOptions, TargetEncoding, Weights};
 use crate::project::Project;
 use crate::train::{make_batch, Control};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
+
+mod family;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Split {
@@ -83,6 +87,25 @@ pub enum InsightRequest {
     Reconstruct {
         samples: Vec<usize>,
     },
+    /// A typed text through a text classifier.
+    ClassifyText {
+        text: String,
+    },
+    /// A drawn image (raw pixel values, one sample's shape) through an image classifier,
+    /// centred first by its centre of mass when `center` is set.
+    ClassifyImage {
+        raw: Vec<f32>,
+        center: bool,
+    },
+    /// The self-attention maps of a typed text.
+    Attention {
+        text: String,
+    },
+    /// A GAN's samples between two noise vectors.
+    GanInterpolation {
+        steps: usize,
+        seed: u64,
+    },
 }
 
 impl InsightRequest {
@@ -98,6 +121,10 @@ impl InsightRequest {
             InsightRequest::Latent { .. } => 6,
             InsightRequest::Decode { .. } => 7,
             InsightRequest::Reconstruct { .. } => 8,
+            InsightRequest::ClassifyText { .. } => 9,
+            InsightRequest::ClassifyImage { .. } => 10,
+            InsightRequest::Attention { .. } => 11,
+            InsightRequest::GanInterpolation { .. } => 12,
         }
     }
 
@@ -169,6 +196,17 @@ pub enum InsightReply {
         inputs: Vec<Vec<f32>>,
         outputs: Vec<Vec<f32>>,
     },
+    TextClassified(TextVerdict),
+    ImageClassified(ImageVerdict),
+    Attention {
+        tokens: Vec<String>,
+        maps: Vec<AttentionMap>,
+    },
+    /// Samples from one noise vector to another.
+    Interpolated {
+        dims: Vec<usize>,
+        images: Vec<Vec<f32>>,
+    },
     Error(String),
 }
 
@@ -184,6 +222,7 @@ pub struct InsightHandle {
 }
 
 struct Worker {
+    /// The network (a GAN's: its generator).
     model: Model,
     data: Arc<Dataset>,
     encoding: TargetEncoding,
@@ -209,26 +248,7 @@ impl InsightHandle {
                         n();
                     }
                 };
-                let worker = Model::build(&project.graph, project.training.seed)
-                    .map_err(|e| e.to_string())
-                    .and_then(|model| {
-                        // An autoencoder's output is an image, not class scores: nothing to bind.
-                        let encoding = match project.mode {
-                            TrainingMode::Autoencoder { .. } | TrainingMode::Gan { .. } => {
-                                TargetEncoding::Values
-                            }
-                            TrainingMode::Supervised => {
-                                model.bind_data(&data).map_err(|e| e.to_string())?
-                            }
-                        };
-                        model.load_weights(&weights).map_err(|e| e.to_string())?;
-                        Ok(Worker {
-                            model,
-                            data,
-                            encoding,
-                            project,
-                        })
-                    });
+                let worker = Worker::new(project, data, &weights);
                 let worker = match worker {
                     Ok(w) => w,
                     Err(e) => {
@@ -244,7 +264,7 @@ impl InsightHandle {
                     for m in msgs {
                         match m {
                             Msg::Weights(w) => {
-                                if let Err(e) = worker.model.load_weights(&w) {
+                                if let Err(e) = worker.load(&w) {
                                     send(InsightReply::Error(e.to_string()));
                                 }
                             }
@@ -309,6 +329,38 @@ impl Drop for InsightHandle {
 }
 
 impl Worker {
+    fn new(project: Project, data: Arc<Dataset>, weights: &Weights) -> Result<Worker, String> {
+        // A GAN's questions are about its generator: the rest of the graph is the critic.
+        let graph = match project.mode {
+            TrainingMode::Gan { .. } => gan_parts(&project.graph)?.generator,
+            _ => project.graph.clone(),
+        };
+        let model = Model::build(&graph, project.training.seed).map_err(|e| e.to_string())?;
+        // An autoencoder's output is an image, not class scores: nothing to bind.
+        let encoding = match project.mode {
+            TrainingMode::Autoencoder { .. } | TrainingMode::Gan { .. } => TargetEncoding::Values,
+            TrainingMode::Supervised => model.bind_data(&data).map_err(|e| e.to_string())?,
+        };
+        let worker = Worker {
+            model,
+            data,
+            encoding,
+            project,
+        };
+        worker.load(weights)?;
+        Ok(worker)
+    }
+
+    fn load(&self, weights: &Weights) -> Result<(), String> {
+        let result = if matches!(self.project.mode, TrainingMode::Gan { .. }) {
+            self.model
+                .load_weights(&weights.only(&self.model.variable_names()))
+        } else {
+            self.model.load_weights(weights)
+        };
+        result.map_err(|e| e.to_string())
+    }
+
     /// The latent node of an autoencoder, or why this model has none.
     fn latent(&self) -> Result<String, String> {
         if !matches!(self.project.mode, TrainingMode::Autoencoder { .. }) {
@@ -373,9 +425,15 @@ impl Worker {
     ) -> Result<InsightReply, String> {
         let t0 = Instant::now();
         let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
-        let autoencoder = matches!(self.project.mode, TrainingMode::Autoencoder { .. });
-        if autoencoder && r.is_supervised() {
-            return Err("this view explains predictions of labels; an autoencoder predicts its input: see the Autoencoder tab".into());
+        let not_labels = match self.project.mode {
+            TrainingMode::Autoencoder { .. } => {
+                Some("an autoencoder predicts its input: see the Autoencoder tab")
+            }
+            TrainingMode::Gan { .. } => Some("a GAN's generator makes samples: see the GAN tab"),
+            TrainingMode::Supervised => None,
+        };
+        if let (Some(why), true) = (not_labels, r.is_supervised()) {
+            return Err(format!("this view explains predictions of labels; {why}"));
         }
         match r {
             InsightRequest::Saliency {
@@ -505,53 +563,7 @@ impl Worker {
                     linear_baseline(&self.project, self.data.clone(), &Control::default())?;
                 Ok(InsightReply::Baselines { majority, linear })
             }
-            InsightRequest::Generate { prompt, options } => {
-                let Some(vocab) = self.data.vocab.as_ref().filter(|_| self.data.is_windows())
-                else {
-                    return Err("only a language model (trained on a text file, next character) generates text".into());
-                };
-                let text =
-                    generate(&self.model, vocab, prompt, options).map_err(|e| e.to_string())?;
-                Ok(InsightReply::Generated {
-                    text,
-                    elapsed_ms: ms(t0),
-                })
-            }
-            InsightRequest::Latent { samples } => {
-                let node = self.latent()?;
-                let idx: Vec<usize> = self.eval_split().iter().copied().take(*samples).collect();
-                Ok(InsightReply::Latent(latent_map(
-                    &self.model,
-                    &self.data,
-                    &node,
-                    &idx,
-                )?))
-            }
-            InsightRequest::Decode { node, codes } => {
-                self.latent()?;
-                Ok(InsightReply::Decoded {
-                    dims: self.data.sample_shape.clone(),
-                    images: decode(&self.model, node, codes)?,
-                })
-            }
-            InsightRequest::Reconstruct { samples } => {
-                if !autoencoder {
-                    return Err("reconstructions come from an autoencoder: set the training mode to autoencoder".into());
-                }
-                let samples: Vec<usize> = samples
-                    .iter()
-                    .copied()
-                    .filter(|&i| i < self.data.len())
-                    .collect();
-                let (inputs, outputs) =
-                    reconstruct(&self.model, &self.data, &samples).map_err(|e| e.to_string())?;
-                Ok(InsightReply::Reconstructed {
-                    dims: self.data.sample_shape.clone(),
-                    samples,
-                    inputs,
-                    outputs,
-                })
-            }
+            _ => self.answer_family(r, t0),
         }
     }
 }

@@ -1,0 +1,95 @@
+//! "Try it" for text classifiers: type a text, see every class's probability and, per
+//! character or word, how much the prediction rests on it.
+
+use super::class_name;
+use super::class_names;
+use super::draw_view::probability_bars_ui;
+use crate::ui::colormap::diverging;
+use crate::ui::studio::Studio;
+use egui::{Color32, RichText, Ui};
+
+pub(super) fn text_ui(ui: &mut Ui, studio: &mut Studio) {
+    ui.horizontal(|ui| {
+        let l = ui.label("Text to classify");
+        let edit = ui
+            .add(
+                egui::TextEdit::singleline(&mut studio.insight.tryit.text)
+                    .desired_width(320.0)
+                    .hint_text("type a text"),
+            )
+            .labelled_by(l.id);
+        if edit.changed() {
+            studio.insight.tryit.text_live.dirty = true;
+        }
+        if ui.button("Classify").clicked() {
+            studio.insight.tryit.text_live.dirty = true;
+        }
+    });
+    ui.add_space(6.0);
+    match studio.insight.tryit.text_verdict.clone() {
+        Some(v) => {
+            ui.label(
+                RichText::new(format!(
+                    "prediction: {} ({:.1} %)",
+                    class_name(studio, v.class),
+                    v.probs[v.class] * 100.0
+                ))
+                .strong()
+                .size(18.0),
+            );
+            probability_bars_ui(ui, &class_names(studio), &v.probs, v.class);
+            ui.add_space(6.0);
+            ui.label(RichText::new("what it rests on").strong());
+            let scale = v
+                .saliency
+                .iter()
+                .map(|s| s.abs())
+                .fold(0.0f32, f32::max)
+                .max(1e-6);
+            ui.horizontal_wrapped(|ui| {
+                ui.spacing_mut().item_spacing.x = 2.0;
+                for (tok, s) in v.tokens.iter().zip(&v.saliency) {
+                    let bg = diverging(s / scale);
+                    let shown = if tok == " " { "·" } else { tok.as_str() };
+                    ui.label(
+                        RichText::new(shown)
+                            .monospace()
+                            .size(20.0)
+                            .color(Color32::BLACK)
+                            .background_color(bg),
+                    )
+                    .on_hover_text(format!(
+                        "without it, p({}) changes by {:+.1} points",
+                        class_name(studio, v.class),
+                        -s * 100.0
+                    ));
+                }
+            });
+            ui.label(
+                RichText::new(
+                    "red: removing it lowers the predicted class's probability (it supports it); blue: removing it raises it",
+                )
+                .small()
+                .weak(),
+            );
+            if v.cut > 0 {
+                ui.label(
+                    RichText::new(format!(
+                        "{} more token(s) are past the model's length and were not read",
+                        v.cut
+                    ))
+                    .small(),
+                );
+            }
+        }
+        None => {
+            ui.label(
+                RichText::new(
+                    "Type a text: the prediction and each character's share in it update as you type.",
+                )
+                .weak(),
+            );
+        }
+    }
+    studio.tryit_send();
+}
