@@ -4,8 +4,23 @@
 
 use crate::graph::Layer;
 use crate::model::{ForwardCtx, Model};
-use candle_core::{bail, DType, Device, Result, Tensor};
+use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum AttentionError {
+    #[error("the network has no self-attention layer on the way to its output")]
+    NoAttention,
+    #[error("attention maps need 1 to {MAX_ATTENTION_LEN} tokens, got {0}")]
+    Length(usize),
+    #[error("attention layer '{0}': {1}")]
+    Weights(String, String),
+    #[error(transparent)]
+    Model(#[from] candle_core::Error),
+}
+
+type Result<T> = std::result::Result<T, AttentionError>;
 
 /// Longest sequence whose maps are drawn (every preset's context fits).
 pub const MAX_ATTENTION_LEN: usize = 256;
@@ -30,10 +45,7 @@ impl AttentionMap {
 /// The maps of every self-attention layer the prediction goes through, for token `ids`.
 pub fn attention_maps(model: &Model, ids: &[u32]) -> Result<Vec<AttentionMap>> {
     if ids.is_empty() || ids.len() > MAX_ATTENTION_LEN {
-        bail!(
-            "attention maps need 1 to {MAX_ATTENTION_LEN} tokens, got {}",
-            ids.len()
-        );
+        return Err(AttentionError::Length(ids.len()));
     }
     let x = Tensor::from_vec(ids.to_vec(), (1, ids.len()), &Device::Cpu)?;
     let values: HashMap<String, Tensor> = model
@@ -59,7 +71,10 @@ pub fn attention_maps(model: &Model, ids: &[u32]) -> Result<Vec<AttentionMap>> {
             weights.tensors.get(&format!("{}.qkv_weight", node.id)),
             weights.tensors.get(&format!("{}.qkv_bias", node.id)),
         ) else {
-            bail!("attention layer '{}' has no q/k/v weights", node.id);
+            return Err(AttentionError::Weights(
+                node.id.clone(),
+                "no q/k/v weights".into(),
+            ));
         };
         let input: Vec<Vec<f32>> = source.get(0)?.to_dtype(DType::F32)?.to_vec2()?;
         maps.push(head_weights(
@@ -67,7 +82,7 @@ pub fn attention_maps(model: &Model, ids: &[u32]) -> Result<Vec<AttentionMap>> {
         )?);
     }
     if maps.is_empty() {
-        bail!("the network has no self-attention layer on the way to its output");
+        return Err(AttentionError::NoAttention);
     }
     Ok(maps)
 }
@@ -85,7 +100,10 @@ fn head_weights(
     let t = x.len();
     let d = x.first().map_or(0, Vec::len);
     if heads == 0 || d % heads != 0 || w.len() != 3 * d * d || b.len() != 3 * d {
-        bail!("attention layer '{node}': weights do not fit {heads} heads over {d} values");
+        return Err(AttentionError::Weights(
+            node.into(),
+            format!("weights do not fit {heads} heads over {d} values"),
+        ));
     }
     let hd = d / heads;
     // Only q and k are needed: rows 0..2D of the projection.

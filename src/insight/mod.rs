@@ -14,7 +14,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod tryit;
 
-pub use attention::{attention_maps, AttentionMap};
+pub use attention::{attention_maps, AttentionError, AttentionMap};
 pub use diagnosis::{apply_fix, diagnose, Diagnosis, Finding, Fix};
 pub use evaluate::{
     evaluate_split, linear_baseline, majority_baseline, ClassScores, Evaluation, Prediction,

@@ -1,12 +1,15 @@
 //! Attention maps, after BertViz and Transformer Explainer: pick a layer and a head and see,
 //! for a typed text, how much each position (row) attends to each earlier one (column).
 
+use super::tryit::LiveInput;
 use crate::ui::colormap::sequential;
 use crate::ui::studio::Studio;
 use egui::{Color32, RichText, Sense, Ui};
 
-/// Size of the map on screen, points.
+/// Size of the map on screen, points: at most, at least, and the margin for its labels.
 const MAP_PT: f32 = 420.0;
+const MIN_MAP_PT: f32 = 160.0;
+const LABEL_PT: f32 = 12.0;
 
 pub(super) fn attention_ui(ui: &mut Ui, studio: &mut Studio) {
     ui.horizontal(|ui| {
@@ -29,7 +32,7 @@ pub(super) fn attention_ui(ui: &mut Ui, studio: &mut Studio) {
             )
             .weak(),
         );
-        studio.tryit_send();
+        studio.tryit_send(LiveInput::Attention);
         return;
     };
     let t = &mut studio.insight.tryit;
@@ -52,9 +55,32 @@ pub(super) fn attention_ui(ui: &mut Ui, studio: &mut Studio) {
     let head = t.head;
     let n = map.len.min(tokens.len());
     ui.horizontal_top(|ui| {
-        let (rect, resp) = ui.allocate_exact_size(egui::vec2(MAP_PT, MAP_PT), Sense::hover());
-        let cell = MAP_PT / n.max(1) as f32;
-        let painter = ui.painter_at(rect);
+        // The map fills the panel's height; the characters label its rows and columns.
+        let side = (ui.available_height() - 4.0).clamp(MIN_MAP_PT, MAP_PT);
+        let (outer, resp) = ui.allocate_exact_size(egui::vec2(side, side), Sense::hover());
+        let rect = egui::Rect::from_min_max(outer.min + egui::vec2(LABEL_PT, LABEL_PT), outer.max);
+        let cell = rect.width() / n.max(1) as f32;
+        let painter = ui.painter_at(outer);
+        let font = egui::FontId::monospace((cell * 0.9).clamp(6.0, 12.0));
+        let text_colour = ui.visuals().text_color();
+        for (i, tok) in tokens.iter().take(n).enumerate() {
+            let shown = if tok == " " { "·".to_string() } else { tok.replace('\n', "⏎") };
+            let mid = (i as f32 + 0.5) * cell;
+            painter.text(
+                egui::pos2(rect.left() - 2.0, rect.top() + mid),
+                egui::Align2::RIGHT_CENTER,
+                &shown,
+                font.clone(),
+                text_colour,
+            );
+            painter.text(
+                egui::pos2(rect.left() + mid, rect.top() - 2.0),
+                egui::Align2::CENTER_BOTTOM,
+                &shown,
+                font.clone(),
+                text_colour,
+            );
+        }
         for q in 0..n {
             for k in 0..n {
                 let w = map.at(head, q, k);
@@ -71,7 +97,7 @@ pub(super) fn attention_ui(ui: &mut Ui, studio: &mut Studio) {
                 painter.rect_filled(r, 0.0, colour);
             }
         }
-        let hovered = resp.hover_pos().map(|p| {
+        let hovered = resp.hover_pos().filter(|p| rect.contains(*p)).map(|p| {
             let rel = p - rect.min;
             (
                 ((rel.y / cell) as usize).min(n.saturating_sub(1)),
@@ -140,7 +166,7 @@ pub(super) fn attention_ui(ui: &mut Ui, studio: &mut Studio) {
             });
         });
     });
-    studio.tryit_send();
+    studio.tryit_send(LiveInput::Attention);
 }
 
 /// White (no weight) to orange (all of it), light enough for black text.

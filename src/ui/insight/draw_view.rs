@@ -1,6 +1,7 @@
 //! "Try it" for image classifiers: draw with the mouse (right button erases) or drop an image
 //! file, and see the prediction, every class's probability and the saliency update as you draw.
 
+use super::tryit::LiveInput;
 use super::{class_name, class_names};
 use crate::ui::colormap::{overlay_image, sample_image_in};
 use crate::ui::studio::Studio;
@@ -91,7 +92,7 @@ pub(super) fn draw_ui(ui: &mut Ui, studio: &mut Studio) {
             probability_bars_ui(ui, &class_names(studio), &v.probs, v.class);
         });
     });
-    studio.tryit_send();
+    studio.tryit_send(LiveInput::Drawing);
 }
 
 /// One bar per class, the predicted one highlighted.

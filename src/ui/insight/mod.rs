@@ -31,7 +31,7 @@ pub use latent_view::pick as pick_latent_point;
 use maximize_view::maximize_ui;
 use saliency_view::saliency_ui;
 use text_view::text_ui;
-pub use tryit::TryItState;
+pub use tryit::{Live, TryItState};
 
 use super::studio::Studio;
 use super::theme::ERROR;
@@ -222,6 +222,10 @@ impl InsightState {
             drawing: std::mem::take(&mut self.tryit.drawing),
             dims: std::mem::take(&mut self.tryit.dims),
             center: self.tryit.center,
+            image_live: Live {
+                dirty: !self.tryit.drawing.is_empty(),
+                in_flight: false,
+            },
             ..TryItState::default()
         };
         *self = Self {

@@ -4,6 +4,7 @@
 use super::class_name;
 use super::class_names;
 use super::draw_view::probability_bars_ui;
+use super::tryit::LiveInput;
 use crate::ui::colormap::diverging;
 use crate::ui::studio::Studio;
 use egui::{Color32, RichText, Ui};
@@ -91,5 +92,5 @@ pub(super) fn text_ui(ui: &mut Ui, studio: &mut Studio) {
             );
         }
     }
-    studio.tryit_send();
+    studio.tryit_send(LiveInput::Text);
 }

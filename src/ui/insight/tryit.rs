@@ -49,10 +49,17 @@ impl Default for TryItState {
             stroke_from: None,
             text: "Maria".into(),
             text_verdict: None,
-            text_live: Live::default(),
+            // The example texts are shown as soon as there is a model to read them.
+            text_live: Live {
+                dirty: true,
+                in_flight: false,
+            },
             attention_text: "Call me Ishmael. Some years ago".into(),
             attention: None,
-            attention_live: Live::default(),
+            attention_live: Live {
+                dirty: true,
+                in_flight: false,
+            },
             layer: 0,
             head: 0,
             drop_error: None,
@@ -97,7 +104,7 @@ impl TryItState {
 }
 
 #[derive(Clone, Copy, Debug)]
-enum LiveInput {
+pub(super) enum LiveInput {
     Drawing,
     Text,
     Attention,
@@ -129,12 +136,12 @@ impl TryItState {
 }
 
 impl Studio {
-    /// Sends each changed live input whose previous answer is back.
-    pub(super) fn tryit_send(&mut self) {
-        for input in [LiveInput::Drawing, LiveInput::Text, LiveInput::Attention] {
+    /// Sends the view's live input if it changed and its previous answer is back.
+    pub(super) fn tryit_send(&mut self, input: LiveInput) {
+        {
             let live = *self.insight.tryit.live(input);
             if !live.dirty || live.in_flight {
-                continue;
+                return;
             }
             let request = self.insight.tryit.request(input);
             let before = self.insight.pending;
