@@ -72,8 +72,23 @@ impl Project {
         Self::from_json_bytes(&text, path)
     }
 
+    /// Like `load`, with the keys the file has that this build does not know (a typo such as
+    /// "epoch" for "epochs", or a field from another program), by their path in the file.
+    pub fn load_reporting(path: &Path) -> Result<(Self, Vec<String>), ProjectError> {
+        let text = std::fs::read(path).map_err(|source| ProjectError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
     /// Parses a project; `path` only names the file in errors.
     pub fn from_json_bytes(bytes: &[u8], path: &Path) -> Result<Self, ProjectError> {
+        Self::parse(bytes, path).map(|(p, _)| p)
+    }
+
+    /// The project and the paths of the keys it ignored ("training.epoch").
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<(Self, Vec<String>), ProjectError> {
         let invalid = |reason: String| ProjectError::Invalid {
             path: path.to_path_buf(),
             reason,
@@ -100,10 +115,35 @@ impl Project {
                 "\"format_version\" 0 does not exist; versions start at 1".into(),
             ));
         }
-        let mut project: Project =
-            serde_json::from_value(value).map_err(|e| invalid(json_reason(&e)))?;
+        let mut unknown = Vec::new();
+        let mut project: Project = serde_ignored::deserialize(value, |key| {
+            unknown.push(key.to_string());
+        })
+        .map_err(|e| invalid(json_reason(&e)))?;
         project.format_version = FORMAT_VERSION;
-        Ok(project)
+        Ok((project, unknown))
+    }
+
+    /// One line naming the ignored keys, for a warning.
+    pub fn unknown_keys_note(path: &Path, keys: &[String]) -> Option<String> {
+        const SHOWN: usize = 8;
+        if keys.is_empty() {
+            return None;
+        }
+        let mut list = keys
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if keys.len() > SHOWN {
+            list.push_str(&format!(" and {} more", keys.len() - SHOWN));
+        }
+        Some(format!(
+            "{}: ignored {} unknown key(s): {list} (misspelt, or from another program?)",
+            path.display(),
+            keys.len()
+        ))
     }
 
     pub fn to_json(&self) -> String {

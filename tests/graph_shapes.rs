@@ -583,11 +583,42 @@ fn unused_branches_are_warned_about_and_params_total() {
 
 #[test]
 fn every_kind_has_a_default_that_passes_its_own_checks_and_a_tooltip() {
+    // Inputs a freshly dropped layer may meet: a vector, a sequence, an image, token ids.
+    let candidates = [
+        TensorShape::f32([12]),
+        TensorShape::f32([6, 8]),
+        TensorShape::f32([3, 16, 16]),
+        TensorShape {
+            dims: vec![10],
+            dtype: DType::TokenId,
+        },
+    ];
     for kind in LayerKind::ALL {
         let layer = kind.default_layer();
         assert_eq!(layer.kind(), kind);
         assert!(kind.description().ends_with('.'), "{kind}");
         let fresh = Graph::default().fresh_id(kind);
         assert!(fresh.ends_with('1'));
+        // The default's own settings pass its checks on at least one of those inputs.
+        let errors: Vec<String> = candidates
+            .iter()
+            .map(|x| {
+                let inputs = vec![x; layer.input_count()];
+                glassbox::graph::layer_output(&layer, &inputs).map(|_| ())
+            })
+            .filter_map(Result::err)
+            .collect();
+        assert!(
+            errors.len() < candidates.len(),
+            "{kind}'s default fits no input: {errors:?}"
+        );
     }
+    // And the checks do refuse: a Dense of 0 units fits none of them.
+    let zero = Layer::Dense {
+        units: 0,
+        bias: true,
+    };
+    assert!(candidates
+        .iter()
+        .all(|x| glassbox::graph::layer_output(&zero, &[x]).is_err()));
 }

@@ -222,17 +222,31 @@ fn grad_cam_matches_the_input_and_maximisation_raises_the_logit() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let x = tensor(&random_image(&mut rng, 784), &[1, 28, 28]);
     for node in ["conv1", "relu2", "pool2"] {
-        let a = saliency(
-            &model,
-            &x,
-            3,
-            &SaliencyMethod::GradCam { node: node.into() },
-            0,
-        )
-        .unwrap();
-        assert_eq!(a.dims, vec![1, 28, 28], "{node}");
-        assert_eq!(a.values.len(), 784);
-        assert!(a.values.iter().all(|v| *v >= 0.0 && v.is_finite()));
+        let maps: Vec<Vec<f32>> = (0..10)
+            .map(|class| {
+                let a = saliency(
+                    &model,
+                    &x,
+                    class,
+                    &SaliencyMethod::GradCam { node: node.into() },
+                    0,
+                )
+                .unwrap();
+                assert_eq!(a.dims, vec![1, 28, 28], "{node}");
+                assert_eq!(a.values.len(), 784);
+                assert!(a.values.iter().all(|v| *v >= 0.0 && v.is_finite()));
+                a.values
+            })
+            .collect();
+        // Not a blank answer: some class lights some pixels, and classes differ.
+        assert!(
+            maps.iter().flatten().any(|&v| v > 0.0),
+            "{node}: every Grad-CAM map is zero"
+        );
+        assert!(
+            maps.windows(2).any(|w| w[0] != w[1]),
+            "{node}: every class has the same map"
+        );
     }
     assert!(saliency(
         &model,

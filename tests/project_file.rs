@@ -84,11 +84,52 @@ fn save_is_atomic_and_a_failed_save_keeps_the_old_file() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
-    // Saving into a folder that does not exist fails and leaves the first file intact.
+    // A save over the same file that fails midway leaves the first file intact. (The
+    // temporary file's place is taken by a folder, so writing it fails even as root.)
+    let before = std::fs::read(&path).unwrap();
+    let blocker = dir
+        .path()
+        .join(format!(".p.json.{}.tmp", std::process::id()));
+    std::fs::create_dir(&blocker).unwrap();
     p.name = "changed".into();
-    assert!(p.save(&dir.path().join("missing").join("p.json")).is_err());
+    let err = p.save(&path).unwrap_err();
+    assert!(err.to_string().contains("p.json"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
     assert_eq!(Project::load(&path).unwrap().name, "MLP on iris");
+    // Once it can be written, the same save goes through.
+    std::fs::remove_dir(&blocker).unwrap();
+    p.save(&path).unwrap();
+    assert_eq!(Project::load(&path).unwrap().name, "changed");
+    // Saving into a folder that does not exist fails too.
+    assert!(p.save(&dir.path().join("missing").join("p.json")).is_err());
     // A missing file is a read error naming it.
     let err = Project::load(&dir.path().join("nope.json")).unwrap_err();
     assert!(err.to_string().contains("nope.json"));
+}
+
+#[test]
+fn unknown_keys_are_reported_by_name_and_presets_have_none() {
+    for entry in std::fs::read_dir("presets").unwrap() {
+        let path = entry.unwrap().path();
+        let (_, unknown) = Project::load_reporting(&path).unwrap();
+        assert!(unknown.is_empty(), "{}: {unknown:?}", path.display());
+    }
+    let json = preset_json("mlp-iris")
+        .replacen("\"epochs\"", "\"epoch\"", 1)
+        .replacen("\"name\"", "\"colour\": \"red\", \"name\"", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.json");
+    std::fs::write(&path, json).unwrap();
+    let (project, unknown) = Project::load_reporting(&path).unwrap();
+    assert_eq!(unknown, ["colour", "training.epoch"]);
+    // The misspelt setting falls back to its default, and the note says which keys it was.
+    assert_eq!(
+        project.training.epochs,
+        glassbox::train::TrainSettings::default().epochs
+    );
+    let note = Project::unknown_keys_note(&path, &unknown).unwrap();
+    assert!(
+        note.contains("typo.json") && note.contains("training.epoch"),
+        "{note}"
+    );
 }

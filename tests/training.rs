@@ -112,10 +112,7 @@ fn pause_holds_the_run_and_resume_continues_it() {
     let mut p = preset("mlp-mnist");
     p.data.max_train_samples = Some(5_000);
     let handle = TrainHandle::spawn(TrainRequest::new(p)).unwrap();
-    while !matches!(
-        handle.recv_timeout(Duration::from_secs(30)),
-        Some(TrainEvent::Step { .. })
-    ) {}
+    wait_for_a_step(&handle, 30);
     handle.set_paused(true);
     std::thread::sleep(Duration::from_millis(100));
     while handle.try_recv().is_some() {}
@@ -127,6 +124,18 @@ fn pause_holds_the_run_and_resume_continues_it() {
         Some(TrainEvent::Step { .. })
     ));
     handle.stop_and_join();
+}
+
+/// Waits for the first training step; fails (never spins) when the worker goes quiet or ends.
+fn wait_for_a_step(handle: &TrainHandle, secs: u64) {
+    loop {
+        match handle.recv_timeout(Duration::from_secs(secs)) {
+            Some(TrainEvent::Step { .. }) => return,
+            Some(e) if e.is_terminal() => panic!("the run ended before its first step: {e:?}"),
+            Some(_) => {}
+            None => panic!("no step within {secs} s"),
+        }
+    }
 }
 
 fn diverged(events: &[TrainEvent]) -> (usize, String) {
@@ -298,10 +307,7 @@ fn shared_preloaded_data_and_max_steps_are_honoured() {
 #[test]
 fn dropping_the_handle_stops_the_worker() {
     let handle = TrainHandle::spawn(TrainRequest::new(preset("cnn-mnist"))).unwrap();
-    while !matches!(
-        handle.recv_timeout(Duration::from_secs(60)),
-        Some(TrainEvent::Step { .. })
-    ) {}
+    wait_for_a_step(&handle, 60);
     let t0 = Instant::now();
     drop(handle);
     assert!(

@@ -395,3 +395,130 @@ fn drawings_are_centred_texts_encoded_and_dropped_images_read() {
     let e = read_image_sample(&png, &[8], true).unwrap_err().to_string();
     assert!(e.contains("not images"), "{e}");
 }
+
+#[test]
+fn slerp_keeps_the_noise_norm_and_ends_on_both_vectors() {
+    let a = [3.0f32, 0.0, 0.0, 0.0];
+    let b = [0.0f32, 0.0, 3.0, 0.0];
+    let path = glassbox::insight::slerp_path(&a, &b, 5);
+    let rows: Vec<&[f32]> = path.chunks(4).collect();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0], a);
+    assert!(
+        rows[4].iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-5),
+        "{:?}",
+        rows[4]
+    );
+    for r in &rows {
+        let n = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!(
+            (n - 3.0).abs() < 1e-4,
+            "norm {n} on the way (a straight line dips to 2.12)"
+        );
+    }
+}
+
+#[test]
+fn every_request_gets_one_reply_and_a_broken_worker_answers_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = common::x_spotter(&dir);
+    let (data, weights) = train(&p);
+    let h = InsightHandle::spawn(p.clone(), data.clone(), weights, None).unwrap();
+    // Requests of one kind replace each other in the queue; the replaced ones still answer.
+    for text in ["ab", "abx", "abc", "xx"] {
+        h.request(InsightRequest::ClassifyText { text: text.into() });
+    }
+    let replies: Vec<InsightReply> = (0..4)
+        .map(|_| h.recv_timeout(Duration::from_secs(30)).expect("a reply"))
+        .collect();
+    assert!(
+        h.recv_timeout(Duration::from_millis(200)).is_none(),
+        "more replies than requests"
+    );
+    let InsightReply::TextClassified(last) = replies.last().unwrap() else {
+        panic!("{replies:?}")
+    };
+    assert_eq!(
+        last.tokens,
+        ["x", "x"],
+        "the newest request is the one answered last"
+    );
+    // Weights of another network: the worker cannot start, and says so to every request.
+    let broken = InsightHandle::spawn(p, data, Weights::default(), None).unwrap();
+    let first = error_of(
+        broken
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the start error"),
+    );
+    for _ in 0..2 {
+        broken.request(InsightRequest::ClassifyText { text: "ab".into() });
+        let e = error_of(
+            broken
+                .recv_timeout(Duration::from_secs(30))
+                .expect("an answer"),
+        );
+        assert_eq!(e, first);
+    }
+    assert!(first.contains("has no tensor"), "{first}");
+}
+
+#[test]
+fn attention_of_a_text_classifier_reads_the_padded_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = common::x_spotter(&dir);
+    p.graph = Graph::chain(vec![
+        Node::new(
+            "input",
+            Layer::Input {
+                shape: vec![10],
+                dtype: DType::TokenId,
+            },
+        ),
+        Node::new("embed", Layer::Embedding { vocab: 6, dim: 8 }),
+        Node::new(
+            "attn",
+            Layer::SelfAttention {
+                heads: 2,
+                causal: false,
+            },
+        ),
+        Node::new("flat", Layer::Flatten),
+        Node::new(
+            "head",
+            Layer::Dense {
+                units: 2,
+                bias: true,
+            },
+        ),
+        Node::new(
+            "output",
+            Layer::Output {
+                loss: Loss::CrossEntropy,
+                target: Target::Label,
+            },
+        ),
+    ]);
+    p.training.epochs = 1;
+    let (data, weights) = train(&p);
+    let h = InsightHandle::spawn(p, data, weights, None).unwrap();
+    // A Flatten → Dense head only takes the full length: the map is computed on the padded
+    // row and cut to the text.
+    let InsightReply::Attention { tokens, maps } = ask(
+        &h,
+        InsightRequest::Attention {
+            text: "abxc".into(),
+        },
+    ) else {
+        panic!("no maps")
+    };
+    assert_eq!(tokens, ["a", "b", "x", "c"]);
+    let m = &maps[0];
+    assert_eq!(
+        (m.len, m.heads, m.causal, m.weights.len()),
+        (4, 2, false, 2 * 16)
+    );
+    // Not causal: a query sees later keys too; the cut rows leave the padding's share out.
+    assert!(m.at(0, 0, 3) > 0.0);
+    let row: f32 = (0..4).map(|k| m.at(1, 2, k)).sum();
+    assert!(row > 0.0 && row <= 1.0 + 1e-5, "{row}");
+}

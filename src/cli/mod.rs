@@ -161,7 +161,11 @@ pub fn run(cmd: Command) -> ExitCode {
 }
 
 pub(super) fn load_project(path: &Path) -> Result<Project> {
-    Ok(Project::load(path)?)
+    let (project, unknown) = Project::load_reporting(path)?;
+    if let Some(note) = Project::unknown_keys_note(path, &unknown) {
+        eprintln!("warning: {note}");
+    }
+    Ok(project)
 }
 
 fn fmt_acc(a: Option<f32>) -> String {

@@ -37,9 +37,35 @@ pub struct AttentionMap {
 }
 
 impl AttentionMap {
+    /// The map of the first `n` queries over the first `n` keys.
+    pub fn cut(self, n: usize) -> AttentionMap {
+        let n = n.min(self.len);
+        if n == self.len {
+            return self;
+        }
+        let mut weights = Vec::with_capacity(self.heads * n * n);
+        for h in 0..self.heads {
+            for q in 0..n {
+                weights.extend((0..n).map(|k| self.at(h, q, k)));
+            }
+        }
+        AttentionMap {
+            len: n,
+            weights,
+            ..self
+        }
+    }
+
     pub fn at(&self, head: usize, query: usize, key: usize) -> f32 {
         self.weights[(head * self.len + query) * self.len + key]
     }
+}
+
+/// The maps of every self-attention layer the prediction goes through, for token `ids`, cut
+/// to the first `shown` positions (a classifier reads its text padded to its length).
+pub fn attention_maps_of(model: &Model, ids: &[u32], shown: usize) -> Result<Vec<AttentionMap>> {
+    let maps = attention_maps(model, ids)?;
+    Ok(maps.into_iter().map(|m| m.cut(shown)).collect())
 }
 
 /// The maps of every self-attention layer the prediction goes through, for token `ids`.
@@ -99,7 +125,7 @@ fn head_weights(
 ) -> Result<AttentionMap> {
     let t = x.len();
     let d = x.first().map_or(0, Vec::len);
-    if heads == 0 || d % heads != 0 || w.len() != 3 * d * d || b.len() != 3 * d {
+    if d == 0 || heads == 0 || d % heads != 0 || w.len() != 3 * d * d || b.len() != 3 * d {
         return Err(AttentionError::Weights(
             node.into(),
             format!("weights do not fit {heads} heads over {d} values"),

@@ -14,7 +14,7 @@ pub mod snapshot;
 pub mod stats;
 pub mod tryit;
 
-pub use attention::{attention_maps, AttentionError, AttentionMap};
+pub use attention::{attention_maps, attention_maps_of, AttentionError, AttentionMap};
 pub use diagnosis::{apply_fix, diagnose, Diagnosis, Finding, Fix};
 pub use evaluate::{
     evaluate_split, linear_baseline, majority_baseline, ClassScores, Evaluation, Prediction,
@@ -25,7 +25,7 @@ pub use explain::{
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
 pub use saliency::{saliency, top_classes, Attribution, Baseline, SaliencyMethod};
-pub use samples::{classify, draw_samples, gan_interpolation};
+pub use samples::{classify, draw_samples, gan_interpolation, interpolate_noise, slerp_path};
 pub use service::{ExplainMethod, InsightHandle, InsightReply, InsightRequest, SampleView, Split};
 pub use snapshot::{Activation, ParamHealth, Snapshot};
 pub use stats::{activation_stats, ActivationStats};

@@ -112,19 +112,35 @@ pub fn gan_interpolation(
     if !matches!(project.mode, TrainingMode::Gan { .. }) {
         return Err("noise interpolation belongs to a GAN: set the training mode to GAN".into());
     }
+    let (g, dim) = generator(project, weights)?;
+    interpolate_noise(&g, dim, steps, seed)
+}
+
+/// Generator `g`'s samples along the great circle between two noise vectors drawn from `seed`.
+pub fn interpolate_noise(
+    g: &Model,
+    dim: usize,
+    steps: usize,
+    seed: u64,
+) -> Result<Vec<Vec<f32>>, String> {
     if !(2..=64).contains(&steps) {
         return Err(format!("{steps} interpolation steps: choose 2 to 64"));
     }
-    let (g, dim) = generator(project, weights)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut draw = || -> Vec<f32> { (0..dim).map(|_| StandardNormal.sample(&mut rng)).collect() };
     let (a, b) = (draw(), draw());
+    let z = slerp_path(&a, &b, steps);
+    generate_from(g, z, dim)
+}
+
+/// `steps` points from `a` to `b` on the great circle through them (flat, one after another).
+pub fn slerp_path(a: &[f32], b: &[f32], steps: usize) -> Vec<f32> {
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    let cos = a.iter().zip(&b).map(|(x, y)| x * y).sum::<f32>() / (norm(&a) * norm(&b));
+    let cos = a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (norm(a) * norm(b));
     let omega = cos.clamp(-1.0, 1.0).acos();
-    let z: Vec<f32> = (0..steps)
+    (0..steps)
         .flat_map(|k| {
-            let t = k as f32 / (steps - 1) as f32;
+            let t = k as f32 / (steps.max(2) - 1) as f32;
             // Nearly parallel vectors: the straight line is the same path.
             let (wa, wb) = if omega.sin().abs() < 1e-4 {
                 (1.0 - t, t)
@@ -135,12 +151,11 @@ pub fn gan_interpolation(
                 )
             };
             a.iter()
-                .zip(&b)
+                .zip(b)
                 .map(move |(x, y)| wa * x + wb * y)
                 .collect::<Vec<_>>()
         })
-        .collect();
-    generate_from(&g, z, dim)
+        .collect()
 }
 
 /// Per-dimension mean and standard deviation.

@@ -2,8 +2,9 @@
 //! image, giving every class's probability and the parts of the input the prediction rests on.
 
 use super::saliency::{saliency, SaliencyMethod};
-use crate::data::{encode_text, Dataset, TokenKind, UNKNOWN};
+use crate::data::{encode_text, Dataset, TokenKind, PAD};
 use crate::model::{ForwardCtx, Model};
+use crate::train::EVAL_BATCH;
 use candle_core::{Device, Tensor};
 use thiserror::Error;
 
@@ -39,7 +40,7 @@ pub struct TextVerdict {
     pub probs: Vec<f32>,
     pub class: usize,
     /// Per token: how much the predicted class's probability falls when that token is
-    /// replaced by the unknown token (occlusion; negative: the token speaks against it).
+    /// replaced by padding (occlusion; negative: the token speaks against it).
     pub saliency: Vec<f32>,
 }
 
@@ -163,16 +164,21 @@ pub fn classify_text(
     if tokens.is_empty() {
         return Err(TryItError::EmptyText);
     }
-    // Row 0 is the text; row 1 + i has token i occluded.
-    let mut rows = ids.clone();
-    for i in 0..tokens.len() {
-        let mut r = ids.clone();
-        r[i] = UNKNOWN;
-        rows.extend(r);
+    // Row 0 is the text; row 1 + i has token i occluded by padding, which the model saw in
+    // training (an unknown token in a character vocabulary never was).
+    let rows: Vec<Vec<u32>> = std::iter::once(ids.clone())
+        .chain((0..tokens.len()).map(|i| {
+            let mut r = ids.clone();
+            r[i] = PAD;
+            r
+        }))
+        .collect();
+    let mut probs = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(EVAL_BATCH) {
+        let flat: Vec<u32> = chunk.concat();
+        let x = Tensor::from_vec(flat, (chunk.len(), max_len), &Device::Cpu)?;
+        probs.extend(probabilities(model, &x)?);
     }
-    let n = tokens.len() + 1;
-    let x = Tensor::from_vec(rows, (n, max_len), &Device::Cpu)?;
-    let probs = probabilities(model, &x)?;
     let class = argmax(&probs[0]);
     let saliency = probs[1..]
         .iter()

@@ -582,14 +582,17 @@ impl Studio {
                 self.notify("New project: drag layers from the palette onto the canvas");
             }
             Command::OpenDialog => self.ask_file(FilePurpose::OpenProject),
-            Command::Open(path) => match Project::load(&path) {
-                Ok(p) => {
+            Command::Open(path) => match Project::load_reporting(&path) {
+                Ok((p, unknown)) => {
                     let in_presets = path.starts_with(crate::fsutil::presets_dir());
                     self.open_project(p, (!in_presets).then(|| path.clone()));
                     if !in_presets {
                         self.remember(&path);
                     }
-                    self.notify(format!("Opened {}", path.display()));
+                    match Project::unknown_keys_note(&path, &unknown) {
+                        Some(note) => self.notify_error(note),
+                        None => self.notify(format!("Opened {}", path.display())),
+                    }
                 }
                 Err(e) => self.notify_error(e.to_string()),
             },

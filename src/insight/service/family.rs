@@ -4,9 +4,9 @@
 use super::{InsightReply, InsightRequest, Worker};
 use crate::data::DataSource;
 use crate::graph::TrainingMode;
-use crate::insight::attention::attention_maps;
+use crate::insight::attention::attention_maps_of;
 use crate::insight::latent::{decode, latent_map, reconstruct};
-use crate::insight::samples::gan_interpolation;
+use crate::insight::samples::interpolate_noise;
 use crate::insight::tryit::{center_of_mass, classify_image, classify_text};
 use crate::model::{check_language_model, encode_prompt, generate};
 use std::time::Instant;
@@ -96,14 +96,21 @@ impl Worker {
             }
             InsightRequest::Attention { text } => {
                 let (ids, tokens) = self.attention_tokens(text)?;
-                let maps = attention_maps(&self.model, &ids).map_err(|e| e.to_string())?;
+                let maps = attention_maps_of(&self.model, &ids, tokens.len())
+                    .map_err(|e| e.to_string())?;
                 Ok(InsightReply::Attention { tokens, maps })
             }
             InsightRequest::GanInterpolation { steps, seed } => {
-                let weights = self.model.weights().map_err(|e| e.to_string())?;
+                if !matches!(self.project.mode, TrainingMode::Gan { .. }) {
+                    return Err(
+                        "noise interpolation belongs to a GAN: set the training mode to GAN".into(),
+                    );
+                }
+                // The worker's model is the generator already.
+                let noise_dim = self.model.input_shape().numel();
                 Ok(InsightReply::Interpolated {
                     dims: self.data.sample_shape.clone(),
-                    images: gan_interpolation(&self.project, &weights, *steps, *seed)?,
+                    images: interpolate_noise(&self.model, noise_dim, *steps, *seed)?,
                 })
             }
             _ => Err("internal error: a request without an answer".into()),
@@ -126,12 +133,17 @@ impl Worker {
     /// a classifier's first tokens), with the tokens shown on the map's axes.
     fn attention_tokens(&self, text: &str) -> Result<(Vec<u32>, Vec<String>), String> {
         if let DataSource::TextClass { tokens, .. } = self.project.data.source {
-            let verdict =
-                classify_text(&self.model, &self.data, tokens, text).map_err(|e| e.to_string())?;
-            let vocab = self.data.vocab.as_deref().unwrap_or_default();
-            let (ids, shown, _) =
-                crate::data::encode_text(text, tokens, vocab, self.data.sample_shape[0]);
-            return Ok((ids[..verdict.tokens.len()].to_vec(), shown));
+            let (Some(vocab), Some(&len)) =
+                (self.data.vocab.as_deref(), self.data.sample_shape.first())
+            else {
+                return Err("this data set has no vocabulary".into());
+            };
+            // The whole padded row, as the classifier reads it; the map is cut to the text.
+            let (ids, shown, _) = crate::data::encode_text(text, tokens, vocab, len);
+            if shown.is_empty() {
+                return Err("type some text to look at".into());
+            }
+            return Ok((ids, shown));
         }
         let vocab = self.lm_vocab().map_err(|_| {
             "attention maps read a typed text: train on a text file or labelled texts".to_string()

@@ -208,6 +208,8 @@ pub enum InsightReply {
         images: Vec<Vec<f32>>,
     },
     Error(String),
+    /// A newer request of the same kind came before this one was started.
+    Superseded,
 }
 
 enum Msg {
@@ -248,11 +250,16 @@ impl InsightHandle {
                         n();
                     }
                 };
-                let worker = Worker::new(project, data, &weights);
-                let worker = match worker {
+                let worker = match Worker::new(project, data, &weights) {
                     Ok(w) => w,
                     Err(e) => {
-                        send(InsightReply::Error(e));
+                        // Every request gets the reason, so no caller waits for an answer.
+                        send(InsightReply::Error(e.clone()));
+                        while let Ok(m) = rx_msg.recv() {
+                            if let Msg::Request(_) = m {
+                                send(InsightReply::Error(e.clone()));
+                            }
+                        }
                         return;
                     }
                 };
@@ -269,7 +276,13 @@ impl InsightHandle {
                                 }
                             }
                             Msg::Request(r) => {
+                                // A newer request of the same kind replaces a queued one,
+                                // which is answered as superseded (one reply per request).
+                                let before = requests.len();
                                 requests.retain(|q| q.kind() != r.kind());
+                                if requests.len() < before {
+                                    send(InsightReply::Superseded);
+                                }
                                 requests.push(r);
                             }
                         }

@@ -54,6 +54,9 @@ pub(super) fn attention_ui(ui: &mut Ui, studio: &mut Studio) {
     };
     let head = t.head;
     let n = map.len.min(tokens.len());
+    if n == 0 {
+        return;
+    }
     ui.horizontal_top(|ui| {
         // The map fills the panel's height; the characters label its rows and columns.
         let side = (ui.available_height() - 4.0).clamp(MIN_MAP_PT, MAP_PT);
@@ -64,7 +67,11 @@ pub(super) fn attention_ui(ui: &mut Ui, studio: &mut Studio) {
         let font = egui::FontId::monospace((cell * 0.9).clamp(6.0, 12.0));
         let text_colour = ui.visuals().text_color();
         for (i, tok) in tokens.iter().take(n).enumerate() {
-            let shown = if tok == " " { "·".to_string() } else { tok.replace('\n', "⏎") };
+            let shown = if tok == " " {
+                "·".to_string()
+            } else {
+                tok.replace('\n', "⏎")
+            };
             let mid = (i as f32 + 0.5) * cell;
             painter.text(
                 egui::pos2(rect.left() - 2.0, rect.top() + mid),

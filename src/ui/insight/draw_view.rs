@@ -38,9 +38,7 @@ pub(super) fn draw_ui(ui: &mut Ui, studio: &mut Studio) {
             ui.horizontal(|ui| {
                 ui.label(RichText::new("draw here").strong());
                 if ui.button("Clear").clicked() {
-                    let t = &mut studio.insight.tryit;
-                    t.drawing.iter_mut().for_each(|v| *v = 0.0);
-                    t.image = None;
+                    studio.insight.tryit.clear_drawing();
                 }
                 let t = &mut studio.insight.tryit;
                 if ui
@@ -196,7 +194,8 @@ fn dropped_file_ui(ui: &mut Ui, studio: &mut Studio, dims: &[usize]) {
         return;
     };
     let t = &mut studio.insight.tryit;
-    match crate::data::read_image_sample(&path, dims, true) {
+    // Only grey digits are expected light on dark (as MNIST's); colour photos stay as they are.
+    match crate::data::read_image_sample(&path, dims, dims[0] == 1) {
         Ok(values) => {
             t.drawing = values;
             t.drop_error = None;

@@ -147,6 +147,7 @@ pub struct InsightState {
     pub tab: InsightTab,
     handle: Option<InsightHandle>,
     handle_graph: Option<Graph>,
+    handle_setup: Option<(crate::graph::TrainingMode, crate::data::DataSource)>,
     weights: Option<Weights>,
     pub sample_pos: usize,
     pub class: Option<usize>,
@@ -216,14 +217,16 @@ impl InsightState {
             options: self.family.options.clone(),
             ..FamilyState::default()
         };
+        let drawn = self.tryit.drawing.iter().any(|&v| v > 0.0);
         let tryit = TryItState {
             text: std::mem::take(&mut self.tryit.text),
             attention_text: std::mem::take(&mut self.tryit.attention_text),
             drawing: std::mem::take(&mut self.tryit.drawing),
             dims: std::mem::take(&mut self.tryit.dims),
             center: self.tryit.center,
+            // What was drawn is read again by the next model.
             image_live: Live {
-                dirty: !self.tryit.drawing.is_empty(),
+                dirty: drawn,
                 in_flight: false,
             },
             ..TryItState::default()

@@ -33,11 +33,15 @@ impl Studio {
             });
             return false;
         };
+        // A new mode or data source changes what the worker builds (a GAN's generator, the
+        // text encoding), as a new graph structure does.
         let same = self
             .insight
             .handle_graph
             .as_ref()
-            .is_some_and(|g| crate::ui::editor::same_structure(g, &graph));
+            .is_some_and(|g| crate::ui::editor::same_structure(g, &graph))
+            && self.insight.handle_setup
+                == Some((self.project.mode, self.project.data.source.clone()));
         if self.insight.handle.is_none() || !same {
             let repaint = self.repaint_ctx();
             let notify: Option<crate::train::Notify> =
@@ -46,6 +50,8 @@ impl Studio {
                 Ok(h) => {
                     self.insight.handle = Some(h);
                     self.insight.handle_graph = Some(graph);
+                    self.insight.handle_setup =
+                        Some((self.project.mode, self.project.data.source.clone()));
                 }
                 Err(e) => {
                     self.insight.error = Some(format!("cannot start the insight thread: {e}"));

@@ -68,7 +68,7 @@ pub(super) fn text_ui(ui: &mut Ui, studio: &mut Studio) {
             });
             ui.label(
                 RichText::new(
-                    "red: removing it lowers the predicted class's probability (it supports it); blue: removing it raises it",
+                    "red: blanking it out lowers the predicted class's probability (it supports it); blue: blanking it raises it",
                 )
                 .small()
                 .weak(),

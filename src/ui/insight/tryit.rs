@@ -35,6 +35,8 @@ pub struct TryItState {
     pub head: usize,
     /// Why a dropped file could not be used.
     pub drop_error: Option<String>,
+    /// The answer in flight is about a drawing since cleared: drop it.
+    pub discard_image: bool,
 }
 
 impl Default for TryItState {
@@ -63,17 +65,28 @@ impl Default for TryItState {
             layer: 0,
             head: 0,
             drop_error: None,
+            discard_image: false,
         }
     }
 }
 
 impl TryItState {
     /// Takes a reply meant for these views; gives back any other.
+    /// Blanks the drawing and forgets its verdict (and the one on its way).
+    pub fn clear_drawing(&mut self) {
+        self.drawing.iter_mut().for_each(|v| *v = 0.0);
+        self.image = None;
+        self.discard_image = self.image_live.in_flight;
+        self.image_live.dirty = false;
+    }
+
     pub(super) fn take(&mut self, reply: InsightReply) -> Option<InsightReply> {
         match reply {
             InsightReply::ImageClassified(v) => {
                 self.image_live.in_flight = false;
-                self.image = Some(v);
+                if !std::mem::take(&mut self.discard_image) {
+                    self.image = Some(v);
+                }
             }
             InsightReply::TextClassified(v) => {
                 self.text_live.in_flight = false;
@@ -93,6 +106,7 @@ impl TryItState {
 
     /// An error ends whatever was in flight (the user's next change sends again).
     pub(super) fn failed(&mut self) {
+        self.discard_image = false;
         for live in [
             &mut self.image_live,
             &mut self.text_live,
