@@ -208,3 +208,35 @@ fn sample_draws_a_png_grid_from_a_trained_vae_and_refuses_a_classifier() {
         "{text}"
     );
 }
+
+#[test]
+fn an_absurd_layer_size_is_refused_at_once_naming_the_node() {
+    for command in ["check", "train"] {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(preset("mlp-mnist")).unwrap()).unwrap();
+        for n in v["graph"]["nodes"].as_array_mut().unwrap() {
+            if n["id"] == "fc1" {
+                n["layer"]["units"] = serde_json::json!(1_000_000_000_000u64);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.json");
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+        let t0 = std::time::Instant::now();
+        let (ok, text) = glassbox(
+            &[command, path.to_str().unwrap(), "--quiet"][..if command == "check" { 2 } else { 3 }],
+        );
+        let took = t0.elapsed();
+        assert!(!ok, "{command}: {text}");
+        assert!(
+            text.contains("Dense 'fc1'")
+                && text.contains("1000000000000")
+                && text.contains("at most"),
+            "{command}: {text}"
+        );
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "{command} took {took:?}"
+        );
+    }
+}

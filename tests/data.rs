@@ -78,6 +78,21 @@ fn targets_become_classes_or_values() {
 #[test]
 fn idx_errors_are_explained() {
     assert!(parse_idx(&[0, 0]).unwrap_err().contains("shorter"));
+    // A header declaring 65535³ bytes is refused before anything is allocated, fast.
+    let t0 = std::time::Instant::now();
+    let huge = [
+        0, 0, 8, 3, 0, 0, 255, 255, 0, 0, 255, 255, 0, 0, 255, 255, 1, 2, 3,
+    ];
+    let e = parse_idx(&huge).unwrap_err();
+    assert!(e.contains("[65535, 65535, 65535]"), "{e}");
+    // And a merely large one on a short file is "cut short", not a 4 GiB reservation.
+    let big = [0, 0, 8, 2, 0, 0, 255, 255, 0, 0, 255, 255, 1, 2, 3];
+    let e = parse_idx(&big).unwrap_err();
+    assert!(
+        e.contains("promises 4294836225 values") && e.contains("holds 3"),
+        "{e}"
+    );
+    assert!(t0.elapsed() < std::time::Duration::from_secs(1));
     assert!(parse_idx(&[1, 0, 8, 1, 0, 0, 0, 1, 5])
         .unwrap_err()
         .contains("magic"));

@@ -26,6 +26,11 @@ pub fn read_idx_append(path: &Path, out: &mut Vec<u8>) -> Result<Vec<usize>, Dat
     })
 }
 
+/// Most values one IDX file may declare (16 GiB of bytes).
+const MAX_IDX_VALUES: usize = 1 << 34;
+/// Reserved up front for the values; MNIST's training images (47 MB) fit.
+const RESERVE_BYTES: usize = 64 << 20;
+
 fn read_idx_from(mut r: impl Read, out: &mut Vec<u8>) -> Result<Vec<usize>, String> {
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::UnexpectedEof => "the file is cut short".to_string(),
@@ -42,9 +47,19 @@ fn read_idx_from(mut r: impl Read, out: &mut Vec<u8>) -> Result<Vec<usize>, Stri
         .chunks_exact(4)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
-    let expected: usize = dims.iter().product();
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_IDX_VALUES)
+        .ok_or_else(|| {
+            format!(
+                "the header declares dimensions {dims:?}: more than {MAX_IDX_VALUES} values, larger than any data set this reads"
+            )
+        })?;
     let start = out.len();
-    out.reserve_exact(expected);
+    // Reserve what a real file of this header surely holds, not whatever a header claims:
+    // a short file then costs nothing, and a large one grows as it is read.
+    out.reserve_exact(expected.min(RESERVE_BYTES));
     let got = r.take(expected as u64 + 1).read_to_end(out).map_err(io)?;
     if got != expected {
         out.truncate(start);

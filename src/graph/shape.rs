@@ -3,12 +3,53 @@
 
 use super::spec::{DType, Layer, Loss, TensorShape};
 
+/// Largest value of one size setting: units, filters, hidden units, vocabulary, a dimension.
+pub const MAX_SIZE: usize = 1 << 24;
+/// Largest kernel size, stride or padding.
+pub const MAX_WINDOW: usize = 1 << 12;
+/// Most parameters one layer may hold: 2^30, 4 GiB of f32.
+pub const MAX_LAYER_PARAMS: usize = 1 << 30;
+/// Most values of one sample at one layer's output: 2^28, 1 GiB of f32.
+pub const MAX_SAMPLE_VALUES: usize = 1 << 28;
+/// Most inputs of an Add or Concat.
+pub const MAX_PORTS: usize = 64;
+
+/// The product of `dims`, or None past `MAX_SAMPLE_VALUES` (never overflows).
+pub fn bounded_numel(dims: &[usize]) -> Option<usize> {
+    dims.iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n <= MAX_SAMPLE_VALUES)
+}
+
 /// Output shape and trainable parameter count of `layer` given its input shapes (one per port).
+/// Every size is bounded first, so no count overflows and nothing absurd reaches memory.
 pub fn layer_output(
     layer: &Layer,
     inputs: &[&TensorShape],
 ) -> Result<(TensorShape, usize), String> {
     check_params(layer)?;
+    let (shape, params) = unbounded_output(layer, inputs)?;
+    if bounded_numel(&shape.dims).is_none() {
+        let dims: Vec<String> = shape.dims.iter().map(|d| d.to_string()).collect();
+        return Err(format!(
+            "would output [B, {}] per batch: more than {MAX_SAMPLE_VALUES} values ({} GiB of f32) per sample; make it smaller",
+            dims.join(", "),
+            (MAX_SAMPLE_VALUES * 4) >> 30
+        ));
+    }
+    if params > MAX_LAYER_PARAMS {
+        return Err(format!(
+            "would hold {params} parameters ({:.1} GiB of f32): at most {MAX_LAYER_PARAMS} per layer; use fewer units or filters",
+            params as f64 * 4.0 / (1u64 << 30) as f64
+        ));
+    }
+    Ok((shape, params))
+}
+
+fn unbounded_output(
+    layer: &Layer,
+    inputs: &[&TensorShape],
+) -> Result<(TensorShape, usize), String> {
     if let Some(x) = inputs.iter().find(|s| s.dtype == DType::TokenId) {
         if !matches!(layer, Layer::Output { .. } | Layer::Embedding { .. }) {
             return Err(format!(
@@ -32,7 +73,7 @@ pub fn layer_output(
                     let features = *x.dims.last().expect("rank checked");
                     let mut dims = x.dims.clone();
                     *dims.last_mut().expect("rank checked") = *units;
-                    let params = features * units + if *bias { *units } else { 0 };
+                    let params = features.saturating_mul(*units) + if *bias { *units } else { 0 };
                     Ok((TensorShape::f32(dims), params))
                 }
                 _ => Err(format!(
@@ -50,7 +91,10 @@ pub fn layer_output(
             if x.rank() != 1 {
                 return Err(format!("reads a sequence of token ids [B, T], got {x}"));
             }
-            Ok((TensorShape::f32([x.dims[0], *dim]), vocab * dim))
+            Ok((
+                TensorShape::f32([x.dims[0], *dim]),
+                vocab.saturating_mul(*dim),
+            ))
         }
         Layer::PositionalEmbedding { max_len } => {
             let (t, d) = sequence_dims(inputs[0])?;
@@ -59,7 +103,7 @@ pub fn layer_output(
                     "has positions for {max_len} steps but the sequence has {t}: raise its maximum length"
                 ));
             }
-            Ok((inputs[0].clone(), max_len * d))
+            Ok((inputs[0].clone(), max_len.saturating_mul(d)))
         }
         Layer::Lstm { hidden, sequences }
         | Layer::Gru { hidden, sequences }
@@ -68,9 +112,9 @@ pub fn layer_output(
             // LSTM: four gates and one bias; GRU: three gates, with input and hidden biases
             // (the candidate gate needs its hidden bias inside the reset product); RNN: one.
             let params = match layer {
-                Layer::Lstm { .. } => 4 * hidden * (f + hidden) + 4 * hidden,
-                Layer::Gru { .. } => 3 * hidden * (f + hidden) + 6 * hidden,
-                _ => hidden * (f + hidden) + hidden,
+                Layer::Lstm { .. } => 4 * hidden.saturating_mul(f + hidden) + 4 * hidden,
+                Layer::Gru { .. } => 3 * hidden.saturating_mul(f + hidden) + 6 * hidden,
+                _ => hidden.saturating_mul(f + hidden) + hidden,
             };
             let dims = if *sequences {
                 vec![t, *hidden]
@@ -86,7 +130,7 @@ pub fn layer_output(
                     "splits {d} features into {heads} heads: the features must divide evenly"
                 ));
             }
-            Ok((inputs[0].clone(), 4 * d * d + 4 * d))
+            Ok((inputs[0].clone(), 4 * d.saturating_mul(d) + 4 * d))
         }
         Layer::Conv2d {
             filters,
@@ -100,7 +144,8 @@ pub fn layer_output(
             let out_w = conv_out(w, *kernel, *stride, *padding);
             match (out_h, out_w) {
                 (Some(oh), Some(ow)) => {
-                    let params = c * filters * kernel * kernel + if *bias { *filters } else { 0 };
+                    let params = c.saturating_mul(*filters).saturating_mul(kernel * kernel)
+                        + if *bias { *filters } else { 0 };
                     Ok((TensorShape::f32([*filters, oh, ow]), params))
                 }
                 _ => Err(format!(
@@ -131,7 +176,8 @@ pub fn layer_output(
             };
             match (out(h), out(w)) {
                 (Some(oh), Some(ow)) => {
-                    let params = c * filters * kernel * kernel + if *bias { *filters } else { 0 };
+                    let params = c.saturating_mul(*filters).saturating_mul(kernel * kernel)
+                        + if *bias { *filters } else { 0 };
                     Ok((TensorShape::f32([*filters, oh, ow]), params))
                 }
                 _ => Err(format!(
@@ -150,7 +196,8 @@ pub fn layer_output(
             let (t, f) = sequence_dims(inputs[0])?;
             match conv_out(t, *kernel, *stride, *padding) {
                 Some(ot) => {
-                    let params = f * filters * kernel + if *bias { *filters } else { 0 };
+                    let params =
+                        f.saturating_mul(*filters).saturating_mul(*kernel) + if *bias { *filters } else { 0 };
                     Ok((TensorShape::f32([ot, *filters]), params))
                 }
                 None => Err(format!(
@@ -244,19 +291,39 @@ pub fn layer_output(
 }
 
 fn check_params(layer: &Layer) -> Result<(), String> {
-    let positive = |name: &str, v: usize| {
+    let within = |name: &str, v: usize, max: usize| {
         if v == 0 {
             Err(format!("has {name} 0: it must be at least 1"))
+        } else if v > max {
+            Err(format!("has {name} {v}: at most {max}"))
         } else {
             Ok(())
         }
     };
-    match layer {
-        Layer::Input { shape, .. } if shape.is_empty() || shape.contains(&0) => {
+    let positive = |name: &str, v: usize| within(name, v, MAX_SIZE);
+    let window = |name: &str, v: usize| within(name, v, MAX_WINDOW);
+    let padding = |v: usize| {
+        if v > MAX_WINDOW {
+            Err(format!("has padding {v}: at most {MAX_WINDOW}"))
+        } else {
+            Ok(())
+        }
+    };
+    let axes = |what: &str, shape: &[usize]| {
+        if shape.is_empty() || shape.contains(&0) {
             return Err(format!(
-                "has shape {shape:?}: every axis needs at least one element"
+                "has {what} {shape:?}: every axis needs at least one element"
             ));
         }
+        if bounded_numel(shape).is_none() {
+            return Err(format!(
+                "has {what} {shape:?}: more than {MAX_SAMPLE_VALUES} values per sample"
+            ));
+        }
+        Ok(())
+    };
+    match layer {
+        Layer::Input { shape, .. } => axes("shape", shape)?,
         Layer::Dense { units, .. } => positive("units", *units)?,
         Layer::Noise { dim } => positive("size", *dim)?,
         Layer::Embedding { vocab, dim } => {
@@ -272,27 +339,31 @@ fn check_params(layer: &Layer) -> Result<(), String> {
             filters,
             kernel,
             stride,
+            padding: pad,
             ..
         }
         | Layer::ConvTranspose2d {
             filters,
             kernel,
             stride,
+            padding: pad,
             ..
         }
         | Layer::Conv1d {
             filters,
             kernel,
             stride,
+            padding: pad,
             ..
         } => {
             positive("filters", *filters)?;
-            positive("kernel size", *kernel)?;
-            positive("stride", *stride)?;
+            window("kernel size", *kernel)?;
+            window("stride", *stride)?;
+            padding(*pad)?;
         }
         Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
-            positive("kernel size", *kernel)?;
-            positive("stride", *stride)?;
+            window("kernel size", *kernel)?;
+            window("stride", *stride)?;
         }
         Layer::Dropout { p } if !(0.0..1.0).contains(p) => {
             return Err(format!(
@@ -305,8 +376,10 @@ fn check_params(layer: &Layer) -> Result<(), String> {
         Layer::BatchNorm { eps, .. } | Layer::LayerNorm { eps } if *eps <= 0.0 => {
             return Err(format!("has eps {eps}: it must be positive"));
         }
-        Layer::Add { inputs } | Layer::Concat { inputs, .. } if *inputs < 2 => {
-            return Err(format!("has {inputs} input(s): it needs at least 2"));
+        Layer::Add { inputs } | Layer::Concat { inputs, .. }
+            if !(2..=MAX_PORTS).contains(inputs) =>
+        {
+            return Err(format!("has {inputs} input(s): it needs 2 to {MAX_PORTS}"));
         }
         Layer::Sampling { beta } if !(beta.is_finite() && *beta >= 0.0) => {
             return Err(format!(
@@ -379,11 +452,10 @@ fn reshape(x: &TensorShape, target: &[i64]) -> Result<TensorShape, String> {
             "target {target:?} has an axis that is not positive (use -1 for one inferred axis)"
         ));
     }
-    let known: usize = target
-        .iter()
-        .filter(|&&d| d > 0)
-        .map(|&d| d as usize)
-        .product();
+    // An overflowing product cannot match the input's (bounded) count: saturate.
+    let known: usize = target.iter().filter(|&&d| d > 0).fold(1usize, |n, &d| {
+        n.saturating_mul(usize::try_from(d).unwrap_or(usize::MAX))
+    });
     let dims: Vec<usize> = if holes == 1 {
         if known == 0 || total % known != 0 {
             return Err(format!(
