@@ -365,11 +365,14 @@ impl Layer {
         }
     }
 
-    /// Number of input ports.
+    /// Number of input ports (an absurd Add/Concat count is capped here, so nothing sizes
+    /// itself by it; the node's checks name the real count).
     pub fn input_count(&self) -> usize {
         match self {
             Layer::Input { .. } | Layer::Noise { .. } => 0,
-            Layer::Add { inputs } | Layer::Concat { inputs, .. } => *inputs,
+            Layer::Add { inputs } | Layer::Concat { inputs, .. } => {
+                (*inputs).min(super::shape::MAX_PORTS)
+            }
             _ => 1,
         }
     }
