@@ -678,3 +678,67 @@ fn names_to_gender_trains_with_an_embedding() {
         "names → gender: test accuracy {acc} vs majority {majority}"
     );
 }
+
+#[test]
+fn a_class_whose_only_image_is_corrupt_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, bytes) in [
+        ("good", None),
+        ("bad", Some(b"\x89PNG\r\n\x1a\nbroken".as_slice())),
+    ] {
+        let d = dir.path().join(class);
+        std::fs::create_dir_all(&d).unwrap();
+        match bytes {
+            Some(b) => std::fs::write(d.join("only.png"), b).unwrap(),
+            None => image::GrayImage::from_pixel(8, 8, image::Luma([9]))
+                .save(d.join("fine.png"))
+                .unwrap(),
+        }
+    }
+    let src = DataSource::ImageFolder {
+        path: dir.path().display().to_string(),
+        width: 8,
+        height: 8,
+        color: ColorMode::Grey,
+    };
+    let e = Dataset::load(&settings(src), None).unwrap_err().to_string();
+    assert!(
+        e.contains("class 'bad' has no readable image") && e.contains("only.png"),
+        "{e}"
+    );
+}
+
+#[test]
+fn splits_too_small_to_measure_are_warned_about_before_training() {
+    use glassbox::train::RunInfo;
+    let info = |train, val, test| RunInfo {
+        epochs: 1,
+        steps_per_epoch: 1,
+        total_steps: 1,
+        batch_size: 32,
+        train_samples: train,
+        val_samples: val,
+        test_samples: test,
+        params: 1,
+        class_names: Vec::new(),
+        data_name: "d".into(),
+        setup_ms: 0.0,
+    };
+    assert!(info(1000, 200, 200).warnings().is_empty());
+    let w = info(1000, 4, 200).warnings();
+    assert_eq!(w.len(), 1);
+    assert!(
+        w[0].contains("only 4 validation sample(s)") && w[0].contains("25 points"),
+        "{w:?}"
+    );
+    let w = info(1, 0, 0).warnings();
+    assert!(
+        w.iter()
+            .any(|m| m.contains("no validation or test samples")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|m| m.contains("fewer than one batch of 32")),
+        "{w:?}"
+    );
+}

@@ -316,3 +316,30 @@ fn dropping_the_handle_stops_the_worker() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn a_panic_mid_step_ends_the_run_as_failed_and_the_next_run_works() {
+    let mut p = preset("mlp-mnist");
+    p.data.max_train_samples = Some(2_000);
+    p.training.epochs = 1;
+    let mut req = TrainRequest::new(p.clone());
+    req.fault_at_step = Some(5);
+    let mut steps = 0;
+    let end = TrainHandle::spawn(req).unwrap().wait(|e| {
+        if matches!(e, TrainEvent::Step { .. }) {
+            steps += 1;
+        }
+    });
+    match end {
+        Some(TrainEvent::Failed { reason }) => {
+            assert!(reason.contains("deliberate fault at step 5"), "{reason}")
+        }
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    assert_eq!(steps, 5, "the steps before the fault arrived");
+    // The process is fine: the next run in it trains to the end.
+    let end = TrainHandle::spawn(TrainRequest::new(p))
+        .unwrap()
+        .wait(|_| {});
+    assert!(matches!(end, Some(TrainEvent::Finished { .. })), "{end:?}");
+}

@@ -219,6 +219,9 @@ fn train(
                 "{}: {} train / {} validation / {} test samples, {} parameters, {} steps per epoch (setup {:.0} ms)",
                 i.data_name, i.train_samples, i.val_samples, i.test_samples, i.params, i.steps_per_epoch, i.setup_ms
             );
+            for w in i.warnings() {
+                eprintln!("warning: {w}");
+            }
             info = Some(i.clone());
         }
         TrainEvent::Step { step, epoch, loss, .. } => {

@@ -139,16 +139,52 @@ pub fn image_folder(
             bad.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
         )));
     }
+    // A class left without a readable image would train as if it did not exist.
+    let mut per_class = vec![0usize; names.len()];
+    for &l in &labels {
+        per_class[l as usize] += 1;
+    }
+    if let Some(empty) = per_class.iter().position(|&n| n == 0) {
+        let skipped: Vec<&String> = bad
+            .iter()
+            .filter(|b| b.contains(&format!("{}{}", names[empty], std::path::MAIN_SEPARATOR)))
+            .collect();
+        return Err(err(format!(
+            "class '{}' has no readable image{}",
+            names[empty],
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; skipped: {}",
+                    skipped
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            }
+        )));
+    }
     let mut notes = vec![format!(
         "{} images in {} classes",
         labels.len(),
         names.len()
     )];
     if !bad.is_empty() {
+        const LISTED: usize = 10;
+        let mut list = bad
+            .iter()
+            .take(LISTED)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if bad.len() > LISTED {
+            list.push_str(&format!("; and {} more", bad.len() - LISTED));
+        }
         notes.push(format!(
-            "skipped {} file(s) that could not be decoded, e.g. {}",
-            bad.len(),
-            bad[0]
+            "skipped {} file(s) that could not be decoded: {list}",
+            bad.len()
         ));
     }
     let source_test_start = test_start.map(|s| {

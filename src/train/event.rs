@@ -19,6 +19,41 @@ pub struct RunInfo {
     pub setup_ms: f64,
 }
 
+/// Fewer samples than this in a split that is meant to measure something earn a warning: one
+/// sample moves its accuracy by more than 5 points.
+pub const MIN_MEASURED_SAMPLES: usize = 20;
+
+impl RunInfo {
+    /// What the user should know before trusting this run's figures.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, n) in [
+            ("validation", self.val_samples),
+            ("test", self.test_samples),
+        ] {
+            if (1..MIN_MEASURED_SAMPLES).contains(&n) {
+                out.push(format!(
+                    "only {n} {name} sample(s): one sample moves its accuracy by {:.0} points; add data or raise the {name} share",
+                    100.0 / n as f64
+                ));
+            }
+        }
+        if self.val_samples == 0 && self.test_samples == 0 {
+            out.push(
+                "no validation or test samples: nothing measures how well the model generalises"
+                    .into(),
+            );
+        }
+        if self.train_samples < self.batch_size {
+            out.push(format!(
+                "{} training sample(s), fewer than one batch of {}",
+                self.train_samples, self.batch_size
+            ));
+        }
+        out
+    }
+}
+
 /// Loss and accuracy over a set of samples.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EvalMetrics {

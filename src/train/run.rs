@@ -34,6 +34,8 @@ pub struct TrainRequest {
     pub boundary: Option<BoundarySpec>,
     /// Send snapshots of the model's insides while training.
     pub insight: Option<InsightOptions>,
+    /// Panic at this step, as a bug in a kernel would: for tests of the failure path.
+    pub fault_at_step: Option<usize>,
 }
 
 /// How often, and on which samples, the worker looks inside the model.
@@ -81,6 +83,7 @@ impl TrainRequest {
             dataset: None,
             boundary: None,
             insight: None,
+            fault_at_step: None,
         }
     }
 }
@@ -271,6 +274,9 @@ fn train(
             clock.paused += control.wait_while_paused();
             if control.stopped() {
                 return stopped(mode.as_ref(), step);
+            }
+            if req.fault_at_step == Some(step) {
+                panic!("deliberate fault at step {step}");
             }
             let lr = settings
                 .schedule

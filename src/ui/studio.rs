@@ -276,6 +276,7 @@ impl Studio {
     pub fn poll(&mut self) {
         let Some(handle) = &self.run else { return };
         let mut ended = None;
+        let mut warnings = Vec::new();
         while let Some(ev) = handle.try_recv() {
             if let TrainEvent::Boundary(map) = ev {
                 self.data.boundary = Some(map);
@@ -285,6 +286,9 @@ impl Studio {
                 self.insight.take_snapshot(*s);
                 continue;
             }
+            if let TrainEvent::Started(info) = &ev {
+                warnings = info.warnings();
+            }
             if let Some(h) = &mut self.history {
                 h.apply(&ev);
             }
@@ -292,6 +296,9 @@ impl Studio {
                 ended = Some(ev);
                 break;
             }
+        }
+        if !warnings.is_empty() {
+            self.notify_error(format!("Before trusting this run: {}", warnings.join("; ")));
         }
         if self.perf_log.is_some()
             && !self.first_step_logged
