@@ -41,7 +41,7 @@ impl eframe::App for GlassboxApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        self.studio.shutdown();
+        self.studio.exit();
     }
 }
 

@@ -34,5 +34,6 @@ pub mod insight;
 pub mod model;
 pub mod presets;
 pub mod project;
+pub mod recovery;
 pub mod train;
 pub mod ui;

@@ -11,6 +11,7 @@ pub mod inspector;
 pub mod palette;
 pub mod perf;
 pub mod plots;
+pub mod recovery_view;
 pub mod studio;
 pub mod theme;
 
@@ -33,6 +34,7 @@ impl Studio {
         self.poll();
         self.poll_data(&ctx);
         self.poll_insight();
+        self.autosave_tick();
         if let Some(outcome) = self.dialogs.poll() {
             self.dialog_outcome(outcome);
         }
@@ -105,6 +107,7 @@ impl Studio {
         let gesture = ctx.input(|i| i.pointer.any_down()) || ctx.egui_wants_keyboard_input();
         self.sync_graph(gesture);
         self.dialogs_ui(&ctx);
+        self.recovery_prompt_ui(&ctx);
         self.apply_commands(&ctx);
         self.update_title(&ctx);
         self.perf

@@ -115,7 +115,9 @@ pub struct Studio {
     software_renderer: bool,
     first_step_logged: bool,
     title: String,
-    now: f64,
+    pub(super) now: f64,
+    /// Autosave to the recovery file (None: off, as in tests that do not ask for it).
+    pub autosave: Option<super::recovery_view::Autosave>,
 }
 
 impl Studio {
@@ -161,12 +163,21 @@ impl Studio {
             first_step_logged: false,
             title: String::new(),
             now: 0.0,
+            autosave: None,
         }
     }
 
     /// What the app opens with: the path given, else the last project, else (first run) the CNN
     /// preset with a welcome line.
-    pub fn startup(path: Option<PathBuf>, mut settings: StudioSettings) -> Self {
+    pub fn startup(path: Option<PathBuf>, settings: StudioSettings) -> Self {
+        let mut studio = Self::open_at_start(path, settings);
+        if let Some(dir) = crate::recovery::RecoveryFile::default_dir() {
+            studio.enable_autosave(crate::recovery::RecoveryFile::new(dir));
+        }
+        studio
+    }
+
+    fn open_at_start(path: Option<PathBuf>, mut settings: StudioSettings) -> Self {
         let candidates = path
             .clone()
             .into_iter()
@@ -420,6 +431,17 @@ impl Studio {
         self.settings.recent.insert(0, p.clone());
         self.settings.recent.truncate(MAX_RECENT);
         self.settings.last_project = Some(p);
+    }
+
+    /// Opens `project` as changed from `saved` (the file's content), so it counts as unsaved.
+    pub(super) fn open_recovered(
+        &mut self,
+        project: Project,
+        path: Option<PathBuf>,
+        saved: Project,
+    ) {
+        self.open_project(project, path);
+        self.saved = saved;
     }
 
     fn open_project(&mut self, project: Project, path: Option<PathBuf>) {

@@ -1,0 +1,158 @@
+//! Autosave in the studio: the open project goes to the recovery file every `AUTOSAVE_S`
+//! seconds while it has unsaved changes, and a studio that finds one at start asks whether to
+//! bring it back.
+
+use crate::project::Project;
+use crate::recovery::{Recovered, RecoveryFile};
+use crate::ui::studio::Studio;
+use egui::RichText;
+
+/// Seconds between autosaves of a project with unsaved changes.
+pub const AUTOSAVE_S: f64 = 20.0;
+
+#[derive(Debug)]
+pub struct Autosave {
+    pub file: RecoveryFile,
+    /// Studio time of the last write, and what was written.
+    last_s: f64,
+    written: Option<Project>,
+    /// Found at start: offered to the user until answered.
+    pub offer: Option<Recovered>,
+}
+
+impl Autosave {
+    /// Autosave into `file`, offering back what an earlier session left there.
+    pub fn new(file: RecoveryFile) -> (Self, Option<String>) {
+        let (offer, error) = match file.read() {
+            Some(Ok(rec)) => (Some(rec), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
+        };
+        let a = Self {
+            file,
+            last_s: f64::NEG_INFINITY,
+            written: None,
+            offer,
+        };
+        (a, error)
+    }
+}
+
+impl Studio {
+    /// Turns autosave on (the app does; tests pick their own folder).
+    pub fn enable_autosave(&mut self, file: RecoveryFile) {
+        let (a, error) = Autosave::new(file);
+        self.autosave = Some(a);
+        if let Some(e) = error {
+            self.notify_error(format!("A recovery file was found but cannot be read: {e}"));
+        }
+    }
+
+    /// Every frame: write the project if it changed and is unsaved, remove the file once the
+    /// work is saved (or discarded).
+    pub(super) fn autosave_tick(&mut self) {
+        let dirty = self.is_dirty();
+        let now = self.now;
+        let Some(a) = &mut self.autosave else { return };
+        if a.offer.is_some() {
+            return; // the earlier session's work is not overwritten before the user answers
+        }
+        if !dirty {
+            if a.written.take().is_some() {
+                a.file.clear();
+            }
+            return;
+        }
+        if now - a.last_s < AUTOSAVE_S || a.written.as_ref() == Some(&self.project) {
+            return;
+        }
+        a.last_s = now;
+        match a.file.write(&self.project, self.path.as_deref()) {
+            Ok(()) => a.written = Some(self.project.clone()),
+            Err(e) => {
+                let msg = format!("autosave to {} failed: {e}", a.file.path().display());
+                self.notify_error(msg);
+            }
+        }
+    }
+
+    /// A clean exit: nothing unsaved is left behind, so no recovery file either.
+    pub fn exit(&mut self) {
+        self.shutdown();
+        let dirty = self.is_dirty();
+        if let Some(a) = &self.autosave {
+            if !dirty && a.offer.is_none() {
+                a.file.clear();
+            }
+        }
+    }
+
+    /// The "recover unsaved project?" question, while there is one.
+    pub(super) fn recovery_prompt_ui(&mut self, ctx: &egui::Context) {
+        let Some(rec) = self.autosave.as_ref().and_then(|a| a.offer.clone()) else {
+            return;
+        };
+        let mut answer = None;
+        egui::Window::new("Recover unsaved work?")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ctx, |ui| {
+                let age = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+                    .saturating_sub(rec.written_unix_s);
+                let from = rec
+                    .path
+                    .as_ref()
+                    .map_or("never saved".to_string(), |p| p.display().to_string());
+                ui.label(format!(
+                    "Glassbox closed before changes to “{}” were saved.",
+                    rec.project.name
+                ));
+                ui.label(
+                    RichText::new(format!("({from}; autosaved {} ago)", human_age(age))).weak(),
+                );
+                ui.horizontal(|ui| {
+                    if ui.button("Recover").clicked() {
+                        answer = Some(true);
+                    }
+                    if ui.button("Discard").clicked() {
+                        answer = Some(false);
+                    }
+                });
+            });
+        match answer {
+            Some(true) => self.recover(rec),
+            Some(false) => {
+                if let Some(a) = &mut self.autosave {
+                    a.offer = None;
+                    a.file.clear();
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Opens the recovered project with its changes still unsaved.
+    fn recover(&mut self, rec: Recovered) {
+        let on_disk = rec
+            .path
+            .as_deref()
+            .and_then(|p| Project::load(p).ok())
+            .unwrap_or_default();
+        self.open_recovered(rec.project, rec.path, on_disk);
+        if let Some(a) = &mut self.autosave {
+            a.offer = None;
+        }
+        self.notify("Recovered the unsaved project: save it to keep it");
+    }
+}
+
+fn human_age(s: u64) -> String {
+    match s {
+        0..=89 => format!("{s} s"),
+        90..=5399 => format!("{} min", s / 60),
+        _ => format!("{} h", s / 3600),
+    }
+}
