@@ -240,3 +240,68 @@ fn an_absurd_layer_size_is_refused_at_once_naming_the_node() {
         );
     }
 }
+
+#[test]
+fn a_killed_training_run_resumes_from_its_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(preset("mlp-mnist")).unwrap()).unwrap();
+    v["data"]["max_train_samples"] = serde_json::json!(8000);
+    v["training"]["epochs"] = serde_json::json!(4);
+    let project = dir.path().join("p.json");
+    std::fs::write(&project, serde_json::to_string(&v).unwrap()).unwrap();
+    let ckpt = dir.path().join("ckpt");
+    let (p, c) = (project.to_str().unwrap(), ckpt.to_str().unwrap());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["train", p, "--checkpoint", c, "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it (SIGKILL) as soon as the first checkpoint is there.
+    let t0 = std::time::Instant::now();
+    let meta = ckpt.join("checkpoint.json");
+    while !meta.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint"
+        );
+        assert!(t0.elapsed().as_secs() < 60, "no checkpoint within a minute");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let k = done["epochs_done"].as_u64().unwrap();
+    assert!((1..4).contains(&k), "{done}");
+    let (ok, text) = glassbox(&["train", p, "--checkpoint", c, "--resume", "--quiet"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "resuming from the checkpoint written after epoch {k}"
+        )),
+        "{text}"
+    );
+    // Only the remaining epochs run, and the model is as good as a whole run's.
+    assert!(!text.contains(&format!("epoch {:>3} ", k)), "{text}");
+    assert!(text.contains("epoch   4 "), "{text}");
+    let acc: f32 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("final test accuracy: "))
+        .and_then(|l| l.split('%').next())
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(acc > 90.0, "{text}");
+    // A checkpoint is not applied to other settings.
+    let (ok, text) = glassbox(&[
+        "train",
+        p,
+        "--checkpoint",
+        c,
+        "--resume",
+        "--epochs",
+        "5",
+        "--quiet",
+    ]);
+    assert!(!ok && text.contains("made for other settings"), "{text}");
+}

@@ -723,6 +723,7 @@ fn splits_too_small_to_measure_are_warned_about_before_training() {
         class_names: Vec::new(),
         data_name: "d".into(),
         setup_ms: 0.0,
+        resumed_from_epoch: None,
     };
     assert!(info(1000, 200, 200).warnings().is_empty());
     let w = info(1000, 4, 200).warnings();

@@ -36,21 +36,8 @@ pub enum Command {
     /// Train a project and report per-epoch and test metrics.
     Train {
         project: PathBuf,
-        /// Override the project's number of epochs.
-        #[arg(long)]
-        epochs: Option<usize>,
-        /// Save the trained weights here (safetensors).
-        #[arg(long)]
-        save: Option<PathBuf>,
-        /// Train on at most this many samples.
-        #[arg(long)]
-        max_train: Option<usize>,
-        /// Override the project's seed.
-        #[arg(long)]
-        seed: Option<u64>,
-        /// No progress bar (for logs).
-        #[arg(long)]
-        quiet: bool,
+        #[command(flatten)]
+        opts: TrainOptions,
     },
     /// Print every node's output shape and parameter count, or the graph's errors.
     Check { project: PathBuf },
@@ -104,14 +91,7 @@ pub enum Command {
 
 pub fn run(cmd: Command) -> ExitCode {
     let result = match cmd {
-        Command::Train {
-            project,
-            epochs,
-            save,
-            max_train,
-            seed,
-            quiet,
-        } => train(&project, epochs, save.as_deref(), max_train, seed, quiet),
+        Command::Train { project, opts } => train(&project, &opts),
         Command::Check { project } => check(&project),
         Command::Eval { project, weights } => eval(&project, &weights),
         Command::Generate {
@@ -179,26 +159,52 @@ fn fmt_eval(m: &Option<EvalMetrics>) -> String {
     }
 }
 
-fn train(
-    path: &Path,
+#[derive(clap::Args, Debug)]
+pub struct TrainOptions {
+    /// Override the project's number of epochs.
+    #[arg(long)]
     epochs: Option<usize>,
-    save: Option<&Path>,
+    /// Save the trained weights here (safetensors).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Train on at most this many samples.
+    #[arg(long)]
     max_train: Option<usize>,
+    /// Override the project's seed.
+    #[arg(long)]
     seed: Option<u64>,
+    /// No progress bar (for logs).
+    #[arg(long)]
     quiet: bool,
-) -> Result<()> {
+    /// Write a checkpoint into this folder after every epoch.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Continue from the checkpoint in the --checkpoint folder, if there is one.
+    #[arg(long, requires = "checkpoint")]
+    resume: bool,
+}
+
+fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
+    let (save, quiet) = (opts.save.as_deref(), opts.quiet);
     let mut project = load_project(path)?;
-    if let Some(e) = epochs {
+    if let Some(e) = opts.epochs {
         project.training.epochs = e;
     }
-    if let Some(m) = max_train {
+    if let Some(m) = opts.max_train {
         project.data.max_train_samples = Some(m);
     }
-    if let Some(s) = seed {
+    if let Some(s) = opts.seed {
         project.training.seed = s;
     }
     let mut req = TrainRequest::new(project.clone());
     req.project_dir = path.parent().map(Path::to_path_buf);
+    req.checkpoint = opts
+        .checkpoint
+        .clone()
+        .map(|dir| crate::train::CheckpointSpec {
+            dir,
+            resume: opts.resume,
+        });
     println!(
         "training {} ({}) for {} epoch(s)",
         project.name,
@@ -219,6 +225,9 @@ fn train(
                 "{}: {} train / {} validation / {} test samples, {} parameters, {} steps per epoch (setup {:.0} ms)",
                 i.data_name, i.train_samples, i.val_samples, i.test_samples, i.params, i.steps_per_epoch, i.setup_ms
             );
+            if let Some(k) = i.resumed_from_epoch {
+                println!("resuming from the checkpoint written after epoch {k}");
+            }
             for w in i.warnings() {
                 eprintln!("warning: {w}");
             }

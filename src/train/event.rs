@@ -17,6 +17,8 @@ pub struct RunInfo {
     pub data_name: String,
     /// Time spent loading data and building the model before the first step.
     pub setup_ms: f64,
+    /// The run continues from the checkpoint written after this many epochs.
+    pub resumed_from_epoch: Option<usize>,
 }
 
 /// Fewer samples than this in a split that is meant to measure something earn a warning: one

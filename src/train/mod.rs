@@ -2,6 +2,7 @@
 
 mod batch;
 mod boundary;
+pub mod checkpoint;
 mod event;
 mod guard;
 mod history;
@@ -13,6 +14,7 @@ mod worker;
 
 pub use batch::{evaluate, make_batch, make_batch_augmented, EVAL_BATCH};
 pub use boundary::boundary_map;
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSpec};
 pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 pub use guard::first_bad_layer;
 pub use history::{downsample, RunHistory, RunState};

@@ -1,6 +1,7 @@
 //! The training loop itself, independent of threads: the worker, the CLI and tests all call it.
 
 use super::boundary::boundary_map;
+use super::checkpoint::{self, CheckpointError, CheckpointSpec};
 use super::event::{BoundarySpec, EpochMetrics, RunInfo, TrainEvent};
 use super::mode::{mode_step, StepResult, TrainStep};
 use crate::data::{batches_per_epoch, epoch_batches, DataError, Dataset};
@@ -36,6 +37,8 @@ pub struct TrainRequest {
     pub insight: Option<InsightOptions>,
     /// Panic at this step, as a bug in a kernel would: for tests of the failure path.
     pub fault_at_step: Option<usize>,
+    /// Save a checkpoint after every epoch here (and start from the one there, if asked).
+    pub checkpoint: Option<CheckpointSpec>,
 }
 
 /// How often, and on which samples, the worker looks inside the model.
@@ -84,6 +87,7 @@ impl TrainRequest {
             boundary: None,
             insight: None,
             fault_at_step: None,
+            checkpoint: None,
         }
     }
 }
@@ -122,6 +126,8 @@ pub enum TrainError {
     Generate(#[from] GenerateError),
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
 }
 
 /// Runs a whole training and reports through `emit`; the last event is always terminal.
@@ -227,7 +233,19 @@ fn train(
             req.project_dir.as_deref(),
         )?),
     };
-    let mut mode = mode_step(&req.project, data.clone(), req.initial_weights.as_ref())?;
+    // A checkpoint to resume from replaces any initial weights.
+    let resumed = match &req.checkpoint {
+        Some(spec) if spec.resume => checkpoint::load(&spec.dir, &req.project)?,
+        _ => None,
+    };
+    let start_weights = resumed
+        .as_ref()
+        .map(|c| &c.weights)
+        .or(req.initial_weights.as_ref());
+    let mut mode = mode_step(&req.project, data.clone(), start_weights)?;
+    let start_epoch = resumed
+        .as_ref()
+        .map_or(0, |c| c.epochs_done.min(settings.epochs));
     let steps_per_epoch = batches_per_epoch(data.train.len(), settings.batch_size);
     let planned = steps_per_epoch * settings.epochs;
     let total_steps = req.max_steps.map_or(planned, |m| m.min(planned));
@@ -243,6 +261,7 @@ fn train(
         class_names: data.class_names().to_vec(),
         data_name: data.name.clone(),
         setup_ms: setup_start.elapsed().as_secs_f64() * 1e3,
+        resumed_from_epoch: resumed.as_ref().map(|_| start_epoch),
     }));
 
     let mut shuffle_rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(1));
@@ -256,7 +275,11 @@ fn train(
             weights: mode.weights()?,
         })
     };
-    let mut step = 0usize;
+    // Resuming: the skipped epochs' shuffles are drawn, so later epochs see the same order.
+    for _ in 0..start_epoch {
+        epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng);
+    }
+    let mut step = start_epoch * steps_per_epoch;
     let mut samples = 0usize;
     let mut last_boundary = f64::NEG_INFINITY;
     let mut last_snapshot = f64::NEG_INFINITY;
@@ -265,7 +288,7 @@ fn train(
         None => None,
     };
 
-    'epochs: for epoch in 0..settings.epochs {
+    'epochs: for epoch in start_epoch..settings.epochs {
         let mut tally = EpochTally::default();
         for batch in epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng) {
             if step >= total_steps {
@@ -343,6 +366,9 @@ fn train(
         let last = epoch + 1 == settings.epochs || step >= total_steps;
         for event in mode.after_epoch(epoch, step, last)? {
             emit(event);
+        }
+        if let Some(spec) = &req.checkpoint {
+            checkpoint::save(spec, &req.project, epoch + 1, &mode.weights()?)?;
         }
     }
     if let Some(spec) = req.boundary {
