@@ -343,3 +343,60 @@ fn a_panic_mid_step_ends_the_run_as_failed_and_the_next_run_works() {
         .wait(|_| {});
     assert!(matches!(end, Some(TrainEvent::Finished { .. })), "{end:?}");
 }
+
+#[test]
+fn a_long_run_keeps_bounded_curves_of_the_same_shape() {
+    use glassbox::train::{RunHistory, MAX_SERIES_POINTS};
+    let mut h = RunHistory::new("long");
+    for step in 1..=100_000usize {
+        h.apply(&TrainEvent::Step {
+            step,
+            epoch: step / 1000,
+            loss: 1.0 / step as f32,
+            accuracy: Some(0.5),
+            lr: 0.001,
+            samples: step * 32,
+            elapsed_ms: step as f64,
+        });
+    }
+    assert!(
+        h.losses.len() <= MAX_SERIES_POINTS,
+        "{} points",
+        h.losses.len()
+    );
+    assert!(h.losses.len() >= MAX_SERIES_POINTS / 2);
+    assert!(h.accuracies.len() <= MAX_SERIES_POINTS);
+    // Steps still increase, the curve still falls, and the last step is there as it was.
+    assert!(h
+        .losses
+        .windows(2)
+        .all(|w| w[0][0] < w[1][0] && w[0][1] >= w[1][1]));
+    assert_eq!(
+        *h.losses.last().unwrap(),
+        [100_000.0, (1.0f32 / 100_000.0) as f64]
+    );
+    assert_eq!(h.step, 100_000);
+}
+
+#[test]
+fn batch_size_one_trains_on_every_sample() {
+    // It used to drop every batch as a "lone leftover sample" and finish untrained.
+    let mut p = preset("mlp-iris");
+    p.training.batch_size = 1;
+    p.training.epochs = 3;
+    p.training.lr = 0.003;
+    let mut steps = 0;
+    let end = TrainHandle::spawn(TrainRequest::new(p)).unwrap().wait(|e| {
+        if matches!(e, TrainEvent::Step { .. }) {
+            steps += 1;
+        }
+    });
+    let Some(TrainEvent::Finished {
+        test: Some(test), ..
+    }) = end
+    else {
+        panic!("{end:?}")
+    };
+    assert_eq!(steps, 3 * 105, "one step per training sample per epoch");
+    assert!(test.accuracy.unwrap() > 0.8, "{test:?}");
+}

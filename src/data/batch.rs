@@ -14,7 +14,9 @@ pub fn epoch_batches(
     order.shuffle(rng);
     order
         .chunks(batch_size.max(1))
-        .filter(|c| c.len() > 1 || indices.len() == 1)
+        // A lone leftover sample makes a batch statistic of one (batch norm): it waits for
+        // the next epoch. At batch size 1 every batch is a lone sample, and all are kept.
+        .filter(|c| c.len() > 1 || batch_size <= 1 || indices.len() == 1)
         .map(<[usize]>::to_vec)
         .collect()
 }

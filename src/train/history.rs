@@ -43,15 +43,38 @@ impl RunState {
 
 /// Throughput is measured over this many recent steps.
 const RATE_WINDOW: usize = 20;
+/// Most points a per-step series keeps: past it, neighbouring points are averaged in pairs,
+/// so memory stays flat however long a run goes while the curve keeps its shape.
+pub const MAX_SERIES_POINTS: usize = 2_048;
+/// Generated texts kept (the newest).
+const MAX_SAMPLES_TEXT: usize = 64;
+
+/// Appends `p`; a series at its cap first halves by averaging neighbouring pairs.
+fn push_bounded(series: &mut Vec<[f64; 2]>, p: [f64; 2]) {
+    if series.len() >= MAX_SERIES_POINTS {
+        let halved: Vec<[f64; 2]> = series
+            .chunks(2)
+            .map(|c| {
+                let n = c.len() as f64;
+                [
+                    c.iter().map(|q| q[0]).sum::<f64>() / n,
+                    c.iter().map(|q| q[1]).sum::<f64>() / n,
+                ]
+            })
+            .collect();
+        *series = halved;
+    }
+    series.push(p);
+}
 
 #[derive(Clone, Debug)]
 pub struct RunHistory {
     pub label: String,
     pub state: RunState,
     pub info: Option<RunInfo>,
-    /// (step, loss) for every step.
+    /// (step, loss) per step; long runs average neighbouring steps (`MAX_SERIES_POINTS`).
     pub losses: Vec<[f64; 2]>,
-    /// (step, batch accuracy) for every step, where accuracy applies.
+    /// (step, batch accuracy) per step where accuracy applies, bounded likewise.
     pub accuracies: Vec<[f64; 2]>,
     pub epochs: Vec<EpochMetrics>,
     /// (epoch, text) a language model generated after each epoch, oldest first.
@@ -113,9 +136,9 @@ impl RunHistory {
                 samples,
                 elapsed_ms,
             } => {
-                self.losses.push([*step as f64, *loss as f64]);
+                push_bounded(&mut self.losses, [*step as f64, *loss as f64]);
                 if let Some(a) = accuracy {
-                    self.accuracies.push([*step as f64, *a as f64]);
+                    push_bounded(&mut self.accuracies, [*step as f64, *a as f64]);
                 }
                 self.step = *step;
                 self.epoch = *epoch;
@@ -130,13 +153,14 @@ impl RunHistory {
             TrainEvent::Boundary(_) | TrainEvent::Snapshot(_) => {}
             TrainEvent::Generated { epoch, text, .. } => {
                 self.samples_text.push((*epoch, text.clone()));
+                if self.samples_text.len() > MAX_SAMPLES_TEXT {
+                    self.samples_text.remove(0);
+                }
             }
             TrainEvent::Metrics { step, values } => {
                 for (name, v) in values {
-                    self.metrics
-                        .entry(name.clone())
-                        .or_default()
-                        .push([*step as f64, *v as f64]);
+                    let series = self.metrics.entry(name.clone()).or_default();
+                    push_bounded(series, [*step as f64, *v as f64]);
                 }
             }
             TrainEvent::Samples { step, dims, images } => {

@@ -17,7 +17,7 @@ pub use boundary::boundary_map;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSpec};
 pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 pub use guard::first_bad_layer;
-pub use history::{downsample, RunHistory, RunState};
+pub use history::{downsample, RunHistory, RunState, MAX_SERIES_POINTS};
 pub use mode::{mode_step, StepOutcome, StepResult, TrainStep};
 pub use optim::Optim;
 pub use run::{run_training, Control, InsightOptions, TrainError, TrainRequest};

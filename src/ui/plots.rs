@@ -316,7 +316,8 @@ fn loss_plot_ui(ui: &mut Ui, cache: &PlotCache, log: bool, height: f32) {
                     .radius(3.5),
             );
         }
-        for &s in &c.epochs {
+        // Epoch boundaries help while they are few; hundreds are a grey wash (and a cost).
+        for &s in c.epochs.iter().filter(|_| c.epochs.len() <= 100) {
             p.vline(
                 VLine::new("", s)
                     .color(Color32::from_gray(120).gamma_multiply(0.5))
