@@ -305,3 +305,50 @@ fn a_killed_training_run_resumes_from_its_last_checkpoint() {
     ]);
     assert!(!ok && text.contains("made for other settings"), "{text}");
 }
+
+#[test]
+fn a_network_larger_than_the_machine_is_refused_with_numbers() {
+    // Eight 32000×32000 Dense layers: each within the per-layer cap, together about 122 GiB
+    // of weights, gradients and Adam state.
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(preset("mlp-iris")).unwrap()).unwrap();
+    let mut nodes =
+        vec![serde_json::json!({"id": "input", "layer": {"type": "Input", "shape": [32000]}})];
+    let mut edges = Vec::new();
+    let mut prev = "input".to_string();
+    for i in 0..8 {
+        let id = format!("fc{i}");
+        nodes.push(serde_json::json!({"id": id, "layer": {"type": "Dense", "units": 32000}}));
+        edges.push(serde_json::json!({"from": prev, "to": id}));
+        prev = id;
+    }
+    nodes.push(serde_json::json!({"id": "head", "layer": {"type": "Dense", "units": 3}}));
+    nodes.push(
+        serde_json::json!({"id": "output", "layer": {"type": "Output", "loss": "CrossEntropy"}}),
+    );
+    edges.push(serde_json::json!({"from": prev, "to": "head"}));
+    edges.push(serde_json::json!({"from": "head", "to": "output"}));
+    v["graph"] = serde_json::json!({"nodes": nodes, "edges": edges});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.json");
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    for args in [
+        vec!["check", path.to_str().unwrap()],
+        vec!["train", path.to_str().unwrap(), "--quiet"],
+    ] {
+        let t0 = std::time::Instant::now();
+        let (ok, text) = glassbox(&args);
+        assert!(!ok, "{text}");
+        assert!(
+            text.contains("training needs about")
+                && text.contains("available")
+                && text.contains("GiB"),
+            "{text}"
+        );
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t0.elapsed()
+        );
+    }
+}

@@ -622,3 +622,42 @@ fn every_kind_has_a_default_that_passes_its_own_checks_and_a_tooltip() {
         .iter()
         .all(|x| glassbox::graph::layer_output(&zero, &[x]).is_err()));
 }
+
+#[test]
+fn the_memory_estimate_counts_parameters_and_activations_and_names_the_largest() {
+    use glassbox::graph::estimate;
+    let g = Graph::chain(vec![
+        input(&[100]),
+        Node::new(
+            "big",
+            Layer::Dense {
+                units: 1000,
+                bias: true,
+            },
+        ),
+        Node::new(
+            "small",
+            Layer::Dense {
+                units: 10,
+                bias: true,
+            },
+        ),
+        Node::new("out", out(Loss::CrossEntropy)),
+    ]);
+    let a = analyze(&g);
+    assert!(a.is_ok(), "{:?}", a.errors);
+    let e = estimate(&g, &a, 32);
+    // 101,000 + 10,010 parameters, 16 bytes each; per sample the Input's 100, the layers'
+    // 1000 and 10 and the Output's 10 values, 8 bytes each (value and gradient).
+    assert_eq!(e.params_bytes, (101_000 + 10_010) * 16);
+    assert_eq!(e.activations_bytes, (100 + 1000 + 10 + 10) * 32 * 8);
+    assert_eq!(e.largest.as_ref().unwrap().0, "Dense 'big'");
+    assert!(e.refusal(1 << 30).is_none());
+    let why = e.refusal(1 << 20).expect("1 MiB is too little");
+    assert!(
+        why.contains("batch size 32")
+            && why.contains("Dense 'big'")
+            && why.contains("1 MiB available"),
+        "{why}"
+    );
+}

@@ -340,6 +340,17 @@ fn check(path: &Path) -> Result<()> {
         println!("warning: {w}");
     }
     if a.is_ok() {
+        let needs = crate::graph::estimate(g, &a, project.training.batch_size);
+        println!(
+            "memory: about {} to train at batch size {}",
+            crate::graph::memory::gib(needs.total_bytes()),
+            needs.batch
+        );
+        if let Some(why) = crate::graph::available_bytes().and_then(|m| needs.refusal(m)) {
+            anyhow::bail!("{why}");
+        }
+    }
+    if a.is_ok() {
         println!(
             "ok: {} nodes, {} parameters",
             g.nodes.len(),

@@ -5,6 +5,7 @@ mod error;
 mod fit;
 mod gan;
 mod kind;
+pub mod memory;
 mod shape;
 mod spec;
 mod validate;
@@ -12,7 +13,11 @@ mod validate;
 pub use error::GraphError;
 pub use fit::{fit_to_data, DataShape};
 pub use gan::{gan_parts, GanParts, DISCRIMINATOR_GROUP, GENERATED, GENERATOR_GROUP};
-pub use shape::{concat_axis_with_batch, conv_transpose_out, layer_output};
+pub use memory::{available_bytes, estimate, MemoryEstimate};
+pub use shape::{
+    bounded_numel, concat_axis_with_batch, conv_transpose_out, layer_output, MAX_LAYER_PARAMS,
+    MAX_SAMPLE_VALUES, MAX_SIZE,
+};
 pub use spec::{
     DType, Edge, Graph, Layer, LayerFamily, LayerKind, Loss, Node, Target, TensorShape,
     TrainingMode,

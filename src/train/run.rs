@@ -233,6 +233,12 @@ fn train(
             req.project_dir.as_deref(),
         )?),
     };
+    // A network that cannot fit is refused with numbers, before its weights are allocated.
+    let analysis = crate::graph::analyze(&req.project.graph);
+    let needs = crate::graph::estimate(&req.project.graph, &analysis, settings.batch_size);
+    if let Some(why) = crate::graph::available_bytes().and_then(|a| needs.refusal(a)) {
+        return Err(TrainError::Settings(why));
+    }
     // A checkpoint to resume from replaces any initial weights.
     let resumed = match &req.checkpoint {
         Some(spec) if spec.resume => checkpoint::load(&spec.dir, &req.project)?,
