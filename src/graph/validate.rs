@@ -186,7 +186,7 @@ pub fn analyze(graph: &Graph) -> Analysis {
         }
     }
 
-    let order = topological_order(n, &sources, &succ);
+    let order = topological_order(n, &succ);
     if order.len() < n {
         let on_cycle: Vec<bool> = {
             let mut placed = vec![false; n];
@@ -265,11 +265,13 @@ pub fn analyze(graph: &Graph) -> Analysis {
 }
 
 /// Kahn's algorithm; nodes on or after a cycle are left out.
-fn topological_order(n: usize, sources: &[Vec<Option<usize>>], succ: &[Vec<usize>]) -> Vec<usize> {
-    let mut indegree: Vec<usize> = (0..n)
-        .map(|i| sources[i].iter().flatten().count())
-        .collect();
-    // Count wires as edges (a node wired twice into another counts twice on both sides).
+fn topological_order(n: usize, succ: &[Vec<usize>]) -> Vec<usize> {
+    // Counted from the same wires the loop below walks, so a port wired twice (an error
+    // reported elsewhere) cannot take a count below zero.
+    let mut indegree = vec![0usize; n];
+    for &j in succ.iter().flatten() {
+        indegree[j] += 1;
+    }
     let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
     ready.reverse();
     let mut order = Vec::with_capacity(n);
