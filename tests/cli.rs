@@ -308,15 +308,15 @@ fn a_killed_training_run_resumes_from_its_last_checkpoint() {
 
 #[test]
 fn a_network_larger_than_the_machine_is_refused_with_numbers() {
-    // Eight 32000×32000 Dense layers: each within the per-layer cap, together about 122 GiB
-    // of weights, gradients and Adam state.
+    // 64 Dense layers of 32000×32000: each within the per-layer cap, together about 1 TiB of
+    // weights, gradients and Adam state, more than any machine this runs on.
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(preset("mlp-iris")).unwrap()).unwrap();
     let mut nodes =
         vec![serde_json::json!({"id": "input", "layer": {"type": "Input", "shape": [32000]}})];
     let mut edges = Vec::new();
     let mut prev = "input".to_string();
-    for i in 0..8 {
+    for i in 0..64 {
         let id = format!("fc{i}");
         nodes.push(serde_json::json!({"id": id, "layer": {"type": "Dense", "units": 32000}}));
         edges.push(serde_json::json!({"from": prev, "to": id}));
