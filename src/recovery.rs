@@ -44,6 +44,16 @@ impl RecoveryFile {
         self.dir.join(FILE_NAME)
     }
 
+    /// Where the studio's runs keep their per-epoch checkpoint.
+    pub fn run_checkpoint_dir(&self) -> PathBuf {
+        self.dir.join("run")
+    }
+
+    /// Forgets the run checkpoint (the run finished, or the user declined to resume it).
+    pub fn clear_run_checkpoint(&self) {
+        let _ = std::fs::remove_dir_all(self.run_checkpoint_dir());
+    }
+
     pub fn write(&self, project: &Project, path: Option<&Path>) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let rec = Recovered {

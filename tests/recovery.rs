@@ -165,3 +165,53 @@ fn project_files_survive_sigkill_at_random_moments_in_200_save_cycles() {
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
 }
+
+#[test]
+fn an_interrupted_run_is_offered_and_resumes_after_its_last_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = RecoveryFile::new(dir.path());
+    let mut p = glassbox::presets::load("mlp-iris").unwrap();
+    p.training.epochs = 6;
+    // What a run killed after epoch 4 leaves behind.
+    let weights = glassbox::model::Model::build(&p.graph, 1)
+        .unwrap()
+        .weights()
+        .unwrap();
+    let spec = glassbox::train::CheckpointSpec {
+        dir: file.run_checkpoint_dir(),
+        resume: false,
+    };
+    glassbox::train::checkpoint::save(&spec, &p, 4, &weights).unwrap();
+    let mut s = Studio::new(p, None, StudioSettings::default());
+    s.dialogs.native = false;
+    s.enable_autosave(file.clone());
+    let mut h = harness(s);
+    assert!(h.query_by_label("Resume interrupted training?").is_some());
+    assert!(h
+        .query_by_label_contains("stopped after epoch 4 of 6")
+        .is_some());
+    let t0 = std::time::Instant::now();
+    while h.state().data.summary.is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the data did not load"
+        );
+        h.step();
+    }
+    h.get_by_label("Resume training").click();
+    h.run_steps(2);
+    while h.state().is_training() || h.state().weights.is_none() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            h.state().run_state()
+        );
+        h.step();
+    }
+    let r = h.state().history.clone().unwrap();
+    let epochs: Vec<usize> = r.epochs.iter().map(|e| e.epoch).collect();
+    assert_eq!(epochs, [5, 6], "only the epochs after the checkpoint ran");
+    assert!(h.query_by_label("Resume interrupted training?").is_none());
+    // A finished run leaves no checkpoint to offer next time.
+    assert!(!file.run_checkpoint_dir().join("checkpoint.json").exists());
+}

@@ -92,6 +92,9 @@ impl TrainRequest {
     }
 }
 
+/// Least time between two checkpoints of a run.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+
 /// Flags the caller flips and the loop checks between steps.
 #[derive(Debug, Default)]
 pub struct Control {
@@ -286,6 +289,7 @@ fn train(
         epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng);
     }
     let mut step = start_epoch * steps_per_epoch;
+    let mut last_checkpoint: Option<Instant> = None;
     let mut samples = 0usize;
     let mut last_boundary = f64::NEG_INFINITY;
     let mut last_snapshot = f64::NEG_INFINITY;
@@ -373,8 +377,14 @@ fn train(
         for event in mode.after_epoch(epoch, step, last)? {
             emit(event);
         }
+        // Short epochs are not each worth a synced write: at most one every few seconds,
+        // and always the first and the last.
         if let Some(spec) = &req.checkpoint {
-            checkpoint::save(spec, &req.project, epoch + 1, &mode.weights()?)?;
+            let due = last_checkpoint.is_none_or(|t: Instant| t.elapsed() >= CHECKPOINT_EVERY);
+            if due || last {
+                checkpoint::save(spec, &req.project, epoch + 1, &mode.weights()?)?;
+                last_checkpoint = Some(Instant::now());
+            }
         }
     }
     if let Some(spec) = req.boundary {

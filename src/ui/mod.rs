@@ -108,6 +108,7 @@ impl Studio {
         self.sync_graph(gesture);
         self.dialogs_ui(&ctx);
         self.recovery_prompt_ui(&ctx);
+        self.resume_prompt_ui(&ctx);
         self.apply_commands(&ctx);
         self.update_title(&ctx);
         self.perf

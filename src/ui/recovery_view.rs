@@ -18,6 +18,10 @@ pub struct Autosave {
     written: Option<Project>,
     /// Found at start: offered to the user until answered.
     pub offer: Option<Recovered>,
+    /// An interrupted run of the open project: the epochs it completed, offered until answered.
+    pub run_offer: Option<usize>,
+    /// The next run starts from the checkpoint.
+    pub resume_next: bool,
 }
 
 impl Autosave {
@@ -33,6 +37,8 @@ impl Autosave {
             last_s: f64::NEG_INFINITY,
             written: None,
             offer,
+            run_offer: None,
+            resume_next: false,
         };
         (a, error)
     }
@@ -41,10 +47,71 @@ impl Autosave {
 impl Studio {
     /// Turns autosave on (the app does; tests pick their own folder).
     pub fn enable_autosave(&mut self, file: RecoveryFile) {
-        let (a, error) = Autosave::new(file);
+        let (mut a, error) = Autosave::new(file);
+        // A run of this very project that was cut short left its last epoch behind.
+        if let Ok(Some(c)) =
+            crate::train::checkpoint::load(&a.file.run_checkpoint_dir(), &self.project)
+        {
+            a.run_offer = Some(c.epochs_done);
+        }
         self.autosave = Some(a);
         if let Some(e) = error {
             self.notify_error(format!("A recovery file was found but cannot be read: {e}"));
+        }
+    }
+
+    /// Where the next run writes its checkpoints, and whether it resumes (taken once).
+    pub(super) fn run_checkpoint(&mut self) -> Option<crate::train::CheckpointSpec> {
+        let a = self.autosave.as_mut()?;
+        Some(crate::train::CheckpointSpec {
+            dir: a.file.run_checkpoint_dir(),
+            resume: std::mem::take(&mut a.resume_next),
+        })
+    }
+
+    /// A run that finished needs no checkpoint any more.
+    pub(super) fn run_finished(&mut self) {
+        if let Some(a) = &self.autosave {
+            a.file.clear_run_checkpoint();
+        }
+    }
+
+    /// "Resume the interrupted training?", while there is such a run and no project to recover.
+    pub(super) fn resume_prompt_ui(&mut self, ctx: &egui::Context) {
+        let Some(a) = &self.autosave else { return };
+        let (Some(done), None) = (a.run_offer, &a.offer) else {
+            return;
+        };
+        let epochs = self.project.training.epochs;
+        let mut answer = None;
+        egui::Window::new("Resume interrupted training?")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ctx, |ui| {
+                ui.label(format!(
+                    "The last run of “{}” stopped after epoch {done} of {epochs}.",
+                    self.project.name
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Resume training").clicked() {
+                        answer = Some(true);
+                    }
+                    if ui.button("Start over").clicked() {
+                        answer = Some(false);
+                    }
+                });
+            });
+        let Some(resume) = answer else { return };
+        if let Some(a) = &mut self.autosave {
+            a.run_offer = None;
+            a.resume_next = resume;
+            if !resume {
+                a.file.clear_run_checkpoint();
+            }
+        }
+        if resume {
+            self.push(crate::ui::command::Command::Train);
         }
     }
 

@@ -1,0 +1,150 @@
+//! The training run as the studio drives it: starting a run (with the data already loaded,
+//! snapshots, checkpoints) and taking its events every frame without waiting.
+
+use super::*;
+
+impl Studio {
+    /// Drains training events without waiting; called every frame.
+    pub fn poll(&mut self) {
+        let Some(handle) = &self.run else { return };
+        let mut ended = None;
+        let mut warnings = Vec::new();
+        while let Some(ev) = handle.try_recv() {
+            if let TrainEvent::Boundary(map) = ev {
+                self.data.boundary = Some(map);
+                continue;
+            }
+            if let TrainEvent::Snapshot(s) = ev {
+                self.insight.take_snapshot(*s);
+                continue;
+            }
+            if let TrainEvent::Started(info) = &ev {
+                warnings = info.warnings();
+            }
+            if let Some(h) = &mut self.history {
+                h.apply(&ev);
+            }
+            if ev.is_terminal() {
+                ended = Some(ev);
+                break;
+            }
+        }
+        if !warnings.is_empty() {
+            self.notify_error(format!("Before trusting this run: {}", warnings.join("; ")));
+        }
+        if self.perf_log.is_some()
+            && !self.first_step_logged
+            && self.history.as_ref().is_some_and(|h| h.step > 0)
+        {
+            self.first_step_logged = true;
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            eprintln!(
+                "perf first training step {:.2}s after the studio opened (unix time {unix:.3})",
+                self.created.elapsed().as_secs_f64()
+            );
+        }
+        if let Some(ev) = ended {
+            if let Some(h) = self.run.take() {
+                h.stop_and_join();
+            }
+            match ev {
+                TrainEvent::Finished { test, weights, .. } => {
+                    self.run_finished();
+                    self.insight.new_weights(weights.clone());
+                    self.weights = Some(weights);
+                    let acc = test
+                        .and_then(|t| t.accuracy)
+                        .map(|a| format!(": test accuracy {:.2} %", a * 100.0))
+                        .unwrap_or_default();
+                    self.notify(format!("Training finished{acc}"));
+                }
+                TrainEvent::Stopped { step, weights } => {
+                    self.insight.new_weights(weights.clone());
+                    if self.perf_log.is_some() {
+                        eprintln!("perf t={:.1}s run stopped at step {step}", self.now);
+                    }
+                    self.weights = Some(weights);
+                    self.notify(format!("Stopped at step {step}"));
+                }
+                TrainEvent::Failed { reason } => {
+                    self.notify_error(format!("Training failed: {reason}"))
+                }
+                TrainEvent::Diverged { step, what, .. } => {
+                    self.notify_error(format!("Diverged at step {step}: {what}"))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(super) fn start_training(&mut self, ctx: &egui::Context) {
+        if self.is_training() {
+            return;
+        }
+        self.project.graph = self.editor.graph();
+        self.analysis = analyze(&self.project.graph);
+        if let Some(e) = self.analysis.errors.first() {
+            let more = self.analysis.errors.len() - 1;
+            let more = if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            };
+            self.notify_error(format!("Cannot train yet: {e}{more}"));
+            return;
+        }
+        let mut req = TrainRequest::new(self.project.clone());
+        req.project_dir = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        // Reuse the data the data panel already loaded for these settings.
+        req.dataset = self
+            .data
+            .dataset_for(&self.project.data, req.project_dir.as_deref());
+        req.insight = Some(crate::train::InsightOptions {
+            probe: req
+                .dataset
+                .as_ref()
+                .map(|d| crate::train::InsightOptions::default_probe(d, 8))
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+        if req.dataset.is_some() {
+            req.boundary = self
+                .data
+                .summary
+                .as_ref()
+                .and_then(crate::ui::data::boundary_spec);
+        }
+        if self.continue_training {
+            req.initial_weights = self.weights.clone();
+        }
+        req.checkpoint = self.run_checkpoint();
+        let repaint = ctx.clone();
+        let delay = self.repaint_ms.clone();
+        let notify: crate::train::Notify = Box::new(move || {
+            repaint.request_repaint_after(Duration::from_millis(delay.load(Ordering::Relaxed)))
+        });
+        match TrainHandle::spawn_with_notify(req, Some(notify)) {
+            Ok(handle) => {
+                self.runs_started += 1;
+                if let Some(prev) = self.history.take() {
+                    if self.settings.keep_overlays && !prev.losses.is_empty() {
+                        self.past_runs.push(prev);
+                        if self.past_runs.len() > MAX_OVERLAYS {
+                            self.past_runs.remove(0);
+                        }
+                    }
+                }
+                self.history = Some(RunHistory::new(format!("run {}", self.runs_started)));
+                self.run = Some(handle);
+                self.welcome = None;
+                self.notify("Training started");
+            }
+            Err(e) => self.notify_error(format!("Cannot start the training thread: {e}")),
+        }
+    }
+}
