@@ -130,7 +130,15 @@ impl Studio {
             }
             return;
         }
-        if now - a.last_s < AUTOSAVE_S || a.written.as_ref() == Some(&self.project) {
+        if a.written.as_ref() == Some(&self.project) {
+            return;
+        }
+        if now - a.last_s < AUTOSAVE_S {
+            // egui draws only on events: make sure a frame comes when the write is due.
+            if let Some(ctx) = &self.ctx {
+                let wait = (AUTOSAVE_S - (now - a.last_s)).max(0.1);
+                ctx.request_repaint_after(std::time::Duration::from_secs_f64(wait));
+            }
             return;
         }
         a.last_s = now;
