@@ -78,7 +78,19 @@ pub fn attention_maps(model: &Model, ids: &[u32]) -> Result<Vec<AttentionMap>> {
         .forward_all(&x, &mut ForwardCtx::eval())?
         .into_iter()
         .collect();
-    let weights = model.weights()?;
+    // Only the q/k/v projections are read, not a copy of every weight.
+    let vars = model.store().all();
+    let var = |name: String| -> Result<Option<Vec<f32>>> {
+        match vars.iter().find(|(n, _)| *n == name) {
+            Some((_, v)) => Ok(Some(
+                v.as_tensor()
+                    .flatten_all()?
+                    .to_dtype(DType::F32)?
+                    .to_vec1()?,
+            )),
+            None => Ok(None),
+        }
+    };
     let graph = model.graph();
     let mut maps = Vec::new();
     for node in &graph.nodes {
@@ -94,8 +106,8 @@ pub fn attention_maps(model: &Model, ids: &[u32]) -> Result<Vec<AttentionMap>> {
             continue; // not on the way to the prediction
         };
         let (Some(w), Some(b)) = (
-            weights.tensors.get(&format!("{}.qkv_weight", node.id)),
-            weights.tensors.get(&format!("{}.qkv_bias", node.id)),
+            var(format!("{}.qkv_weight", node.id))?,
+            var(format!("{}.qkv_bias", node.id))?,
         ) else {
             return Err(AttentionError::Weights(
                 node.id.clone(),
@@ -103,9 +115,7 @@ pub fn attention_maps(model: &Model, ids: &[u32]) -> Result<Vec<AttentionMap>> {
             ));
         };
         let input: Vec<Vec<f32>> = source.get(0)?.to_dtype(DType::F32)?.to_vec2()?;
-        maps.push(head_weights(
-            &node.id, &input, &w.data, &b.data, heads, causal,
-        )?);
+        maps.push(head_weights(&node.id, &input, &w, &b, heads, causal)?);
     }
     if maps.is_empty() {
         return Err(AttentionError::NoAttention);

@@ -371,15 +371,21 @@ pub fn resize_bilinear(src: &[f32], h: usize, w: usize, nh: usize, nw: usize) ->
     out
 }
 
+/// Class probabilities [n, classes] of a batch: softmax of the scores, or for a single logit
+/// (binary cross-entropy) the pair 1 − σ, σ.
+pub fn class_probabilities(model: &Model, xs: &Tensor) -> Result<Tensor> {
+    let pred = model.forward(xs, &mut ForwardCtx::eval())?;
+    if pred.dim(1)? == 1 {
+        let p = candle_nn::ops::sigmoid(&pred)?;
+        Tensor::cat(&[p.affine(-1.0, 1.0)?, p], 1)
+    } else {
+        candle_nn::ops::softmax(&pred, 1)
+    }
+}
+
 /// The model's top classes for `x` [1, ...] as (class, probability).
 pub fn top_classes(model: &Model, x: &Tensor, k: usize) -> Result<Vec<(usize, f32)>> {
-    let pred = model.forward(x, &mut ForwardCtx::eval())?;
-    let probs = if pred.dim(1)? == 1 {
-        let p = candle_nn::ops::sigmoid(&pred)?;
-        Tensor::cat(&[p.affine(-1.0, 1.0)?, p], 1)?
-    } else {
-        candle_nn::ops::softmax(&pred, 1)?
-    };
+    let probs = class_probabilities(model, x)?;
     let mut v: Vec<(usize, f32)> = to_vec(&probs)?.into_iter().enumerate().collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
     v.truncate(k);

@@ -101,6 +101,14 @@ fn generate_from(g: &Model, z: Vec<f32>, noise_dim: usize) -> Result<Vec<Vec<f32
         .map_err(err)
 }
 
+/// Noise interpolation needs a GAN, or says so.
+pub fn require_gan(project: &Project) -> Result<(), String> {
+    match project.mode {
+        TrainingMode::Gan { .. } => Ok(()),
+        _ => Err("noise interpolation belongs to a GAN: set the training mode to GAN".into()),
+    }
+}
+
 /// A GAN's samples along the great circle between two noise vectors drawn from `seed`
 /// (spherical interpolation keeps every step as likely as the ends under N(0, I)).
 pub fn gan_interpolation(
@@ -109,9 +117,7 @@ pub fn gan_interpolation(
     steps: usize,
     seed: u64,
 ) -> Result<Vec<Vec<f32>>, String> {
-    if !matches!(project.mode, TrainingMode::Gan { .. }) {
-        return Err("noise interpolation belongs to a GAN: set the training mode to GAN".into());
-    }
+    require_gan(project)?;
     let (g, dim) = generator(project, weights)?;
     interpolate_noise(&g, dim, steps, seed)
 }

@@ -1,9 +1,9 @@
 //! "Try it": the user's own input through a trained classifier, a typed text or a drawn
 //! image, giving every class's probability and the parts of the input the prediction rests on.
 
-use super::saliency::{saliency, SaliencyMethod};
+use super::saliency::{class_probabilities, saliency, SaliencyMethod};
 use crate::data::{encode_text, Dataset, TokenKind, PAD};
-use crate::model::{ForwardCtx, Model};
+use crate::model::Model;
 use crate::train::EVAL_BATCH;
 use candle_core::{Device, Tensor};
 use thiserror::Error;
@@ -55,16 +55,11 @@ pub struct ImageVerdict {
     pub saliency: Vec<f32>,
 }
 
-/// Class probabilities of each row of `x` (sigmoid for a single logit, softmax otherwise).
+/// Class probabilities of each row of `x`.
 fn probabilities(model: &Model, x: &Tensor) -> candle_core::Result<Vec<Vec<f32>>> {
-    let pred = model.forward(x, &mut ForwardCtx::eval())?;
-    let probs = if pred.dim(1)? == 1 {
-        let p = candle_nn::ops::sigmoid(&pred)?;
-        Tensor::cat(&[p.affine(-1.0, 1.0)?, p], 1)?
-    } else {
-        candle_nn::ops::softmax(&pred, 1)?
-    };
-    probs.to_dtype(candle_core::DType::F32)?.to_vec2()
+    class_probabilities(model, x)?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec2()
 }
 
 fn argmax(v: &[f32]) -> usize {

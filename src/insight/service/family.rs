@@ -6,7 +6,7 @@ use crate::data::DataSource;
 use crate::graph::TrainingMode;
 use crate::insight::attention::attention_maps_of;
 use crate::insight::latent::{decode, latent_map, reconstruct};
-use crate::insight::samples::interpolate_noise;
+use crate::insight::samples::{interpolate_noise, require_gan};
 use crate::insight::tryit::{center_of_mass, classify_image, classify_text};
 use crate::model::{check_language_model, encode_prompt, generate};
 use std::time::Instant;
@@ -101,11 +101,7 @@ impl Worker {
                 Ok(InsightReply::Attention { tokens, maps })
             }
             InsightRequest::GanInterpolation { steps, seed } => {
-                if !matches!(self.project.mode, TrainingMode::Gan { .. }) {
-                    return Err(
-                        "noise interpolation belongs to a GAN: set the training mode to GAN".into(),
-                    );
-                }
+                require_gan(&self.project)?;
                 // The worker's model is the generator already.
                 let noise_dim = self.model.input_shape().numel();
                 Ok(InsightReply::Interpolated {

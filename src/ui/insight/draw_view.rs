@@ -77,24 +77,27 @@ pub(super) fn draw_ui(ui: &mut Ui, studio: &mut Studio) {
             );
         });
         ui.separator();
-        ui.vertical(|ui| {
-            ui.label(
-                RichText::new(format!(
-                    "prediction: {} ({:.1} %)",
-                    class_name(studio, v.class),
-                    v.probs[v.class] * 100.0
-                ))
-                .strong()
-                .size(18.0),
-            );
-            probability_bars_ui(ui, &class_names(studio), &v.probs, v.class);
-        });
+        ui.vertical(|ui| prediction_ui(ui, studio, &v.probs, v.class));
     });
     studio.tryit_send(LiveInput::Drawing);
 }
 
+/// The predicted class and its probability, above one bar per class.
+pub(super) fn prediction_ui(ui: &mut Ui, studio: &Studio, probs: &[f32], class: usize) {
+    ui.label(
+        RichText::new(format!(
+            "prediction: {} ({:.1} %)",
+            class_name(studio, class),
+            probs[class] * 100.0
+        ))
+        .strong()
+        .size(18.0),
+    );
+    probability_bars_ui(ui, &class_names(studio), probs, class);
+}
+
 /// One bar per class, the predicted one highlighted.
-pub(super) fn probability_bars_ui(ui: &mut Ui, names: &[String], probs: &[f32], best: usize) {
+fn probability_bars_ui(ui: &mut Ui, names: &[String], probs: &[f32], best: usize) {
     for (k, &p) in probs.iter().enumerate() {
         let name = names.get(k).cloned().unwrap_or_else(|| k.to_string());
         ui.horizontal(|ui| {

@@ -32,7 +32,8 @@ pub(super) fn gan_ui(ui: &mut Ui, studio: &mut Studio) {
             match &grid {
                 Some((step, dims, images)) => {
                     ui.label(RichText::new(format!("samples from fixed noise, step {step}")).strong());
-                    if let Some(img) = grid_image(images, dims) {
+                    let cols = (images.len() as f64).sqrt().ceil() as usize;
+                    if let Some(img) = grid_image(images, dims, cols) {
                         let tex = studio.insight.texture(&ctx, "gan-grid", img);
                         ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(300.0, 300.0)));
                     }
@@ -102,7 +103,7 @@ fn interpolation_ui(ui: &mut Ui, studio: &mut Studio) {
     });
     let ctx = ui.ctx().clone();
     if let Some(strip) = studio.insight.family.interpolation.clone() {
-        if let Some(img) = strip_image(&strip.images, &strip.dims) {
+        if let Some(img) = grid_image(&strip.images, &strip.dims, strip.images.len()) {
             let tex = studio.insight.texture(&ctx, "gan-strip", img);
             let w = 36.0 * strip.images.len() as f32;
             ui.add(egui::Image::new(&tex).fit_to_exact_size(egui::vec2(w, 36.0)));
@@ -113,31 +114,9 @@ fn interpolation_ui(ui: &mut Ui, studio: &mut Studio) {
 /// Samples in one interpolation strip.
 const INTERPOLATION_STEPS: usize = 10;
 
-/// Images side by side in one row.
-fn strip_image(images: &[Vec<f32>], dims: &[usize]) -> Option<ColorImage> {
-    let lo = if images.iter().flatten().any(|&v| v < -0.01) {
-        -1.0
-    } else {
-        0.0
-    };
-    let first = sample_image_in(images.first()?, dims, lo, 1.0)?;
-    let [w, h] = first.size;
-    let gw = images.len() * (w + 1) + 1;
-    let mut out = ColorImage::new([gw, h + 2], vec![Color32::from_gray(40); gw * (h + 2)]);
-    for (k, v) in images.iter().enumerate() {
-        let img = sample_image_in(v, dims, lo, 1.0)?;
-        for y in 0..h {
-            for x in 0..w {
-                out.pixels[(1 + y) * gw + 1 + k * (w + 1) + x] = img.pixels[y * w + x];
-            }
-        }
-    }
-    Some(out)
-}
-
-/// All samples in one image, a square grid with 1-pixel gaps, on 0..1 (or -1..1 for a
+/// All samples in one image, `cols` to a row with 1-pixel gaps, on 0..1 (or -1..1 for a
 /// tanh generator).
-fn grid_image(images: &[Vec<f32>], dims: &[usize]) -> Option<ColorImage> {
+fn grid_image(images: &[Vec<f32>], dims: &[usize], cols: usize) -> Option<ColorImage> {
     let lo = if images.iter().flatten().any(|&v| v < -0.01) {
         -1.0
     } else {
@@ -145,7 +124,7 @@ fn grid_image(images: &[Vec<f32>], dims: &[usize]) -> Option<ColorImage> {
     };
     let first = sample_image_in(images.first()?, dims, lo, 1.0)?;
     let [w, h] = first.size;
-    let cols = (images.len() as f64).sqrt().ceil() as usize;
+    let cols = cols.max(1);
     let rows = images.len().div_ceil(cols);
     let (gw, gh) = (cols * (w + 1) + 1, rows * (h + 1) + 1);
     let mut out = ColorImage::new([gw, gh], vec![Color32::from_gray(40); gw * gh]);

@@ -2,8 +2,7 @@
 //! character or word, how much the prediction rests on it.
 
 use super::class_name;
-use super::class_names;
-use super::draw_view::probability_bars_ui;
+use super::draw_view::prediction_ui;
 use super::tryit::LiveInput;
 use crate::ui::colormap::diverging;
 use crate::ui::studio::Studio;
@@ -29,16 +28,7 @@ pub(super) fn text_ui(ui: &mut Ui, studio: &mut Studio) {
     ui.add_space(6.0);
     match studio.insight.tryit.text_verdict.clone() {
         Some(v) => {
-            ui.label(
-                RichText::new(format!(
-                    "prediction: {} ({:.1} %)",
-                    class_name(studio, v.class),
-                    v.probs[v.class] * 100.0
-                ))
-                .strong()
-                .size(18.0),
-            );
-            probability_bars_ui(ui, &class_names(studio), &v.probs, v.class);
+            prediction_ui(ui, studio, &v.probs, v.class);
             ui.add_space(6.0);
             ui.label(RichText::new("what it rests on").strong());
             let scale = v
