@@ -7,55 +7,10 @@ use egui_kittest::Harness;
 use glassbox::data::{DataSettings, DataSource, SplitSettings};
 use glassbox::graph::{DType, Graph, Layer, Loss, Node, Target};
 use glassbox::project::Project;
-use glassbox::ui::{Studio, StudioSettings};
-use std::time::{Duration, Instant};
+use glassbox::ui::Studio;
 
-fn harness(project: Project) -> Harness<'static, Studio> {
-    let mut s = Studio::new(project, None, StudioSettings::default());
-    s.dialogs.native = false;
-    s.editor.identity_transform = true;
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1500.0, 950.0))
-        .with_max_steps(12)
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, s: &mut Studio| s.ui(ui), s);
-    h.run_steps(3);
-    h
-}
-
-fn has_text(h: &Harness<'static, Studio>, text: &str) -> bool {
-    h.query_all_by_label_contains(text).next().is_some()
-}
-
-/// Steps the UI until `done` holds or `secs` pass; false on time-out (never hangs).
-fn wait_for(h: &mut Harness<'static, Studio>, secs: f32, done: impl Fn(&Studio) -> bool) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs_f32(secs) {
-        h.step();
-        if done(h.state()) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-/// Trains the studio's project with the Train button and opens the Insight tab.
-fn train_then_open_insight(h: &mut Harness<'static, Studio>) {
-    assert!(
-        wait_for(h, 20.0, |s| s.data.summary.is_some()),
-        "the data did not load"
-    );
-    h.get_by_label("▶ Train").click();
-    h.step();
-    assert!(
-        wait_for(h, 60.0, |s| s.weights.is_some() && !s.is_training()),
-        "training did not finish: {:?}",
-        h.state().run_state()
-    );
-    h.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
-    h.run_steps(2);
-}
+mod common;
+use common::ui::{harness, has_text, train_then_open_insight, wait_for};
 
 fn click(h: &mut Harness<'static, Studio>, at: Pos2) {
     h.hover_at(at);
@@ -138,7 +93,7 @@ fn char_model(dir: &tempfile::TempDir) -> Project {
 fn the_generation_box_continues_a_prompt_and_names_unknown_characters() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(char_model(&dir));
-    train_then_open_insight(&mut h);
+    train_then_open_insight(&mut h, 60.0);
     h.get_by_label("Generate text").click();
     h.run_steps(2);
     // The samples generated while training are listed.
@@ -172,7 +127,7 @@ fn a_click_on_the_latent_plane_decodes_that_point() {
     p.data.max_train_samples = Some(3_000);
     p.training.epochs = 1;
     let mut h = harness(p);
-    train_then_open_insight(&mut h);
+    train_then_open_insight(&mut h, 60.0);
     assert!(has_text(&h, "Autoencoder"));
     assert!(
         !has_text(&h, "Saliency & explanations"),

@@ -3,7 +3,7 @@
 //! inputs that do not fit.
 
 use glassbox::data::{encode_text, read_image_sample, Dataset, TokenKind};
-use glassbox::graph::{DType, Graph, Layer, Loss, Node, Target};
+use glassbox::graph::{Layer, Node};
 use glassbox::insight::tryit::center_of_mass;
 use glassbox::insight::{
     attention_maps, gan_interpolation, InsightHandle, InsightReply, InsightRequest,
@@ -186,38 +186,15 @@ fn a_drawing_is_classified_and_wrong_drawings_are_named() {
 fn attention_maps_are_the_weights_the_layer_mixes_with() {
     let vocab = 12;
     let (t, d, heads) = (9, 16, 4);
-    let nodes = vec![
-        Node::new(
-            "input",
-            Layer::Input {
-                shape: vec![t],
-                dtype: DType::TokenId,
-            },
-        ),
-        Node::new("embed", Layer::Embedding { vocab, dim: d }),
-        Node::new(
-            "attn",
-            Layer::SelfAttention {
-                heads,
-                causal: true,
-            },
-        ),
-        Node::new(
-            "head",
-            Layer::Dense {
-                units: vocab,
-                bias: true,
-            },
-        ),
-        Node::new(
-            "output",
-            Layer::Output {
-                loss: Loss::CrossEntropy,
-                target: Target::Label,
-            },
-        ),
-    ];
-    let model = Model::build(&Graph::chain(nodes), 5).unwrap();
+    let attn = Node::new(
+        "attn",
+        Layer::SelfAttention {
+            heads,
+            causal: true,
+        },
+    );
+    let graph = common::token_classifier(t, vocab, d, vec![attn], vocab);
+    let model = Model::build(&graph, 5).unwrap();
     let ids: Vec<u32> = (0..t as u32).map(|i| (i * 5 + 2) % vocab as u32).collect();
     let maps = attention_maps(&model, &ids).unwrap();
     assert_eq!(maps.len(), 1);
@@ -278,34 +255,7 @@ fn attention_maps_are_the_weights_the_layer_mixes_with() {
         worst < 1e-4,
         "recomputed attention output differs by {worst}"
     );
-    let none = Model::build(
-        &Graph::chain(vec![
-            Node::new(
-                "input",
-                Layer::Input {
-                    shape: vec![t],
-                    dtype: DType::TokenId,
-                },
-            ),
-            Node::new("embed", Layer::Embedding { vocab, dim: d }),
-            Node::new(
-                "head",
-                Layer::Dense {
-                    units: vocab,
-                    bias: true,
-                },
-            ),
-            Node::new(
-                "output",
-                Layer::Output {
-                    loss: Loss::CrossEntropy,
-                    target: Target::Label,
-                },
-            ),
-        ]),
-        1,
-    )
-    .unwrap();
+    let none = Model::build(&common::token_classifier(t, vocab, d, Vec::new(), vocab), 1).unwrap();
     let e = attention_maps(&none, &ids).unwrap_err().to_string();
     assert!(e.contains("no self-attention layer"), "{e}");
 }
@@ -466,38 +416,14 @@ fn every_request_gets_one_reply_and_a_broken_worker_answers_with_its_reason() {
 fn attention_of_a_text_classifier_reads_the_padded_row() {
     let dir = tempfile::tempdir().unwrap();
     let mut p = common::x_spotter(&dir);
-    p.graph = Graph::chain(vec![
-        Node::new(
-            "input",
-            Layer::Input {
-                shape: vec![10],
-                dtype: DType::TokenId,
-            },
-        ),
-        Node::new("embed", Layer::Embedding { vocab: 6, dim: 8 }),
-        Node::new(
-            "attn",
-            Layer::SelfAttention {
-                heads: 2,
-                causal: false,
-            },
-        ),
-        Node::new("flat", Layer::Flatten),
-        Node::new(
-            "head",
-            Layer::Dense {
-                units: 2,
-                bias: true,
-            },
-        ),
-        Node::new(
-            "output",
-            Layer::Output {
-                loss: Loss::CrossEntropy,
-                target: Target::Label,
-            },
-        ),
-    ]);
+    let attn = Node::new(
+        "attn",
+        Layer::SelfAttention {
+            heads: 2,
+            causal: false,
+        },
+    );
+    p.graph = common::token_classifier(10, 6, 8, vec![attn, Node::new("flat", Layer::Flatten)], 2);
     p.training.epochs = 1;
     let (data, weights) = train(&p);
     let h = InsightHandle::spawn(p, data, weights, None).unwrap();

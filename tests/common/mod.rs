@@ -1,6 +1,8 @@
 //! Shared by the test binaries: finite-difference gradient checks on small graphs.
 #![allow(dead_code)]
 
+pub mod ui;
+
 use candle_core::{DType, Device, Tensor, Var};
 use glassbox::graph::{DType as GDType, Graph, Layer, Loss, Node, Target};
 use glassbox::model::{ForwardCtx, Model, TargetBatch};
@@ -150,45 +152,24 @@ pub fn x_spotter(dir: &tempfile::TempDir) -> glassbox::project::Project {
     }
     let path = dir.path().join("x.csv");
     std::fs::write(&path, csv).unwrap();
-    let nodes = vec![
-        Node::new(
-            "input",
-            Layer::Input {
-                shape: vec![10],
-                dtype: GDType::TokenId,
-            },
-        ),
-        Node::new("embed", Layer::Embedding { vocab: 6, dim: 8 }),
-        Node::new(
-            "conv",
-            Layer::Conv1d {
-                filters: 16,
-                kernel: 1,
-                stride: 1,
-                padding: 0,
-                bias: true,
-            },
-        ),
+    let conv = Node::new(
+        "conv",
+        Layer::Conv1d {
+            filters: 16,
+            kernel: 1,
+            stride: 1,
+            padding: 0,
+            bias: true,
+        },
+    );
+    let middle = vec![
+        conv,
         Node::new("relu", Layer::ReLU),
         Node::new("pool", Layer::GlobalMaxPool),
-        Node::new(
-            "head",
-            Layer::Dense {
-                units: 2,
-                bias: true,
-            },
-        ),
-        Node::new(
-            "output",
-            Layer::Output {
-                loss: Loss::CrossEntropy,
-                target: Target::Label,
-            },
-        ),
     ];
     let mut p = glassbox::project::Project {
         name: "x".into(),
-        graph: Graph::chain(nodes),
+        graph: token_classifier(10, 6, 8, middle, 2),
         data: glassbox::data::DataSettings {
             source: glassbox::data::DataSource::TextClass {
                 path: path.display().to_string(),
@@ -204,4 +185,41 @@ pub fn x_spotter(dir: &tempfile::TempDir) -> glassbox::project::Project {
     p.training.epochs = 8;
     p.training.lr = 0.02;
     p
+}
+
+/// A token-sequence classifier: an Input of `len` token ids, an Embedding of `vocab` × `dim`,
+/// the `middle` layers, then a Dense head of `classes` units and a cross-entropy Output.
+pub fn token_classifier(
+    len: usize,
+    vocab: usize,
+    dim: usize,
+    middle: Vec<Node>,
+    classes: usize,
+) -> Graph {
+    let mut nodes = vec![
+        Node::new(
+            "input",
+            Layer::Input {
+                shape: vec![len],
+                dtype: GDType::TokenId,
+            },
+        ),
+        Node::new("embed", Layer::Embedding { vocab, dim }),
+    ];
+    nodes.extend(middle);
+    nodes.push(Node::new(
+        "head",
+        Layer::Dense {
+            units: classes,
+            bias: true,
+        },
+    ));
+    nodes.push(Node::new(
+        "output",
+        Layer::Output {
+            loss: Loss::CrossEntropy,
+            target: Target::Label,
+        },
+    ));
+    Graph::chain(nodes)
 }
