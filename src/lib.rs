@@ -28,6 +28,7 @@ pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod data;
+pub mod deploy;
 pub mod fsutil;
 pub mod graph;
 pub mod insight;

@@ -20,6 +20,20 @@ pub fn make_batch(
     make_batch_augmented(data, idx, encoding, model, None)
 }
 
+/// The samples `idx` as the model's input: token ids (u32) or features (f32).
+pub fn input_batch(data: &Dataset, idx: &[usize], model: &Model) -> candle_core::Result<Tensor> {
+    let shape = model.input_shape().with_batch(idx.len());
+    if data.is_tokens() {
+        let mut ids = Vec::new();
+        data.gather_tokens(idx, &mut ids);
+        Tensor::from_vec(ids, shape, &Device::Cpu)
+    } else {
+        let mut xs = Vec::new();
+        data.gather_features(idx, &mut xs);
+        Tensor::from_vec(xs, shape, &Device::Cpu)
+    }
+}
+
 /// `make_batch`, with training-time augmentation of image samples.
 pub fn make_batch_augmented(
     data: &Dataset,
@@ -28,18 +42,14 @@ pub fn make_batch_augmented(
     model: &Model,
     augment: Option<(&Augmentation, &mut ChaCha8Rng)>,
 ) -> candle_core::Result<(Tensor, TargetBatch, Vec<u32>)> {
-    let shape = model.input_shape().with_batch(idx.len());
-    let x = if data.is_tokens() {
-        let mut ids = Vec::new();
-        data.gather_tokens(idx, &mut ids);
-        Tensor::from_vec(ids, shape, &Device::Cpu)?
-    } else {
-        let mut xs = Vec::new();
-        data.gather_features(idx, &mut xs);
-        if let Some((aug, rng)) = augment {
+    let x = match augment {
+        Some((aug, rng)) if !data.is_tokens() => {
+            let mut xs = Vec::new();
+            data.gather_features(idx, &mut xs);
             augment_batch(&mut xs, &data.sample_shape, aug, rng);
+            Tensor::from_vec(xs, model.input_shape().with_batch(idx.len()), &Device::Cpu)?
         }
-        Tensor::from_vec(xs, shape, &Device::Cpu)?
+        _ => input_batch(data, idx, model)?,
     };
     let mut labels = Vec::new();
     if encoding == TargetEncoding::SequenceLabels {

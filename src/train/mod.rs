@@ -12,7 +12,7 @@ mod run;
 mod settings;
 mod worker;
 
-pub use batch::{evaluate, make_batch, make_batch_augmented, EVAL_BATCH};
+pub use batch::{evaluate, input_batch, make_batch, make_batch_augmented, EVAL_BATCH};
 pub use boundary::boundary_map;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSpec};
 pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};

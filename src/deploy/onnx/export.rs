@@ -1,0 +1,624 @@
+//! Graph + trained weights → an ONNX model (opset 17): one ONNX node or a short, fixed pattern of
+//! them per layer, weights embedded as initializers named like the weight file's tensors, a
+//! symbolic batch dimension, and `output` (the network's raw output) plus `probabilities` where
+//! the loss defines them.
+
+use super::builder::{Attr, GraphBuilder};
+use super::proto::{
+    tensor_proto::DataType, tensor_shape_proto, type_proto, GraphProto, ModelProto,
+    OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
+use super::{OnnxError, BATCH_DIM, INPUT, IR_VERSION, OPSET, OUTPUT, PROBABILITIES};
+use crate::graph::{
+    analyze, concat_axis_with_batch, DType, Graph, Layer, LayerKind, Loss, TensorShape,
+};
+use crate::model::{WeightTensor, Weights};
+use Attr::{Float, Int, Ints};
+
+/// The ONNX model of `graph` (Input → … → Output) with `weights`.
+pub fn export_graph(graph: &Graph, weights: &Weights, name: &str) -> Result<ModelProto, OnnxError> {
+    let analysis = analyze(graph);
+    if !analysis.is_ok() {
+        let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
+        return Err(OnnxError::Graph(errors.join("; ")));
+    }
+    let output = analysis
+        .single(graph, LayerKind::Output)
+        .ok_or_else(|| OnnxError::Graph("the graph needs one Output".into()))?;
+    let input = analysis
+        .single(graph, LayerKind::Input)
+        .ok_or_else(|| OnnxError::Graph("the graph needs one Input".into()))?;
+    let mut b = GraphBuilder::default();
+    let mut values: Vec<Option<String>> = vec![None; graph.nodes.len()];
+    let order = analysis.needed_for(output);
+    for &i in &order {
+        let node = &graph.nodes[i];
+        let shapes = &analysis.nodes[i];
+        let in_shapes: Vec<TensorShape> = shapes.inputs.iter().flatten().cloned().collect();
+        let out_shape = shapes
+            .output
+            .clone()
+            .expect("a valid graph has every shape");
+        let xs: Vec<String> = analysis.sources[i]
+            .iter()
+            .flatten()
+            .map(|&s| {
+                values[s]
+                    .clone()
+                    .expect("sources come first in topological order")
+            })
+            .collect();
+        let value = match &node.layer {
+            Layer::Input { .. } => INPUT.to_string(),
+            Layer::Output { .. } => xs[0].clone(),
+            layer => {
+                let target = value_name(&node.id);
+                let mut layer_export = LayerExport {
+                    b: &mut b,
+                    id: &node.id,
+                    weights,
+                    out: &target,
+                };
+                layer_export.emit(layer, &xs, &in_shapes, &out_shape)?;
+                target
+            }
+        };
+        values[i] = Some(value);
+    }
+
+    let (in_layer, out_node) = (&graph.nodes[input].layer, &graph.nodes[output]);
+    let in_shape = analysis.nodes[input].output.clone().expect("checked");
+    let pred_shape = analysis.nodes[output].inputs[0].clone().expect("checked");
+    let pred = values[output]
+        .clone()
+        .expect("the Output is in its own order");
+    b.op("Identity", OUTPUT, &[&pred], vec![], Some(OUTPUT));
+    let mut outputs = vec![value_info(OUTPUT, DType::F32, &pred_shape.dims)];
+    if let Layer::Output { loss, .. } = out_node.layer {
+        let probs = match loss {
+            Loss::CrossEntropy => Some("Softmax"),
+            Loss::BinaryCrossEntropy => Some("Sigmoid"),
+            Loss::Mse => None,
+        };
+        if let Some(op) = probs {
+            let attrs = if op == "Softmax" {
+                vec![("axis", Int(-1))]
+            } else {
+                vec![]
+            };
+            b.op(op, PROBABILITIES, &[OUTPUT], attrs, Some(PROBABILITIES));
+            outputs.push(value_info(PROBABILITIES, DType::F32, &pred_shape.dims));
+        }
+    }
+    let in_dtype = match in_layer {
+        Layer::Input { dtype, .. } => *dtype,
+        _ => DType::F32,
+    };
+    let graph_proto = GraphProto {
+        name: name.to_string(),
+        node: std::mem::take(&mut b.nodes),
+        initializer: std::mem::take(&mut b.initializers),
+        input: vec![value_info(INPUT, in_dtype, &in_shape.dims)],
+        output: outputs,
+        doc_string: "Exported by Glassbox. `output` is the network's raw output (logits for a \
+                     cross-entropy or binary cross-entropy Output); inputs are the data as \
+                     Glassbox feeds it (images scaled to [0, 1], table columns standardised, \
+                     text as token ids)."
+            .into(),
+        ..Default::default()
+    };
+    Ok(ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
+        producer_name: "glassbox".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph_proto),
+        metadata_props: vec![StringStringEntryProto {
+            key: "glassbox.graph".into(),
+            value: serde_json::to_string(graph).unwrap_or_default(),
+        }],
+        ..Default::default()
+    })
+}
+
+/// A node's value is named by its id, unless that would clash with the graph's own names.
+fn value_name(id: &str) -> String {
+    if [INPUT, OUTPUT, PROBABILITIES].contains(&id) {
+        format!("{id}:value")
+    } else {
+        id.to_string()
+    }
+}
+
+fn value_info(name: &str, dtype: DType, dims: &[usize]) -> ValueInfoProto {
+    let batch = tensor_shape_proto::Dimension {
+        value: Some(tensor_shape_proto::dimension::Value::DimParam(
+            BATCH_DIM.into(),
+        )),
+        ..Default::default()
+    };
+    let dim = std::iter::once(batch)
+        .chain(dims.iter().map(|&d| tensor_shape_proto::Dimension {
+            value: Some(tensor_shape_proto::dimension::Value::DimValue(d as i64)),
+            ..Default::default()
+        }))
+        .collect();
+    let elem_type = match dtype {
+        DType::F32 => DataType::Float,
+        DType::TokenId => DataType::Int64,
+    };
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: elem_type as i32,
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// One layer's ONNX nodes; the last one writes `out`.
+struct LayerExport<'a> {
+    b: &'a mut GraphBuilder,
+    id: &'a str,
+    weights: &'a Weights,
+    out: &'a str,
+}
+
+impl LayerExport<'_> {
+    /// The weight `<id>.<param>`, checked against the shape the layer needs.
+    fn weight(&self, param: &str, dims: &[usize]) -> Result<&WeightTensor, OnnxError> {
+        let name = format!("{}.{param}", self.id);
+        let t = self
+            .weights
+            .tensors
+            .get(&name)
+            .ok_or_else(|| OnnxError::MissingWeight {
+                node: self.id.to_string(),
+                name: name.clone(),
+            })?;
+        if t.shape != dims {
+            return Err(OnnxError::WeightShape {
+                node: self.id.to_string(),
+                name,
+                found: t.shape.clone(),
+                expected: dims.to_vec(),
+            });
+        }
+        Ok(t)
+    }
+
+    /// The weight as an initializer of the same name.
+    fn init(&mut self, param: &str, dims: &[usize]) -> Result<String, OnnxError> {
+        let t = self.weight(param, dims)?;
+        let (name, data) = (format!("{}.{param}", self.id), t.data.clone());
+        Ok(self.b.floats(name, dims, &data))
+    }
+
+    fn optional_bias(&mut self, has: bool, n: usize) -> Result<Option<String>, OnnxError> {
+        has.then(|| self.init("bias", &[n])).transpose()
+    }
+
+    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) -> String {
+        self.b.op(op, self.id, inputs, attrs, None)
+    }
+
+    fn last(&mut self, op: &str, inputs: &[&str], attrs: Vec<(&str, Attr)>) {
+        self.b.op(op, self.id, inputs, attrs, Some(self.out));
+    }
+
+    fn ints(&mut self, what: &str, v: &[i64]) -> String {
+        self.b.int_list(self.id, what, v)
+    }
+
+    /// x · wᵀ (+ b) over the last axis, for inputs of any rank.
+    fn linear(&mut self, x: &str, w: &str, b: Option<&str>, final_op: bool) -> String {
+        let wt = self.op("Transpose", &[w], vec![("perm", Ints(vec![1, 0]))]);
+        match b {
+            Some(b) => {
+                let y = self.op("MatMul", &[x, &wt], vec![]);
+                self.finish("Add", &[&y, b], vec![], final_op)
+            }
+            None => self.finish("MatMul", &[x, &wt], vec![], final_op),
+        }
+    }
+
+    fn finish(
+        &mut self,
+        op: &str,
+        inputs: &[&str],
+        attrs: Vec<(&str, Attr)>,
+        last: bool,
+    ) -> String {
+        if last {
+            self.last(op, inputs, attrs);
+            self.out.to_string()
+        } else {
+            self.op(op, inputs, attrs)
+        }
+    }
+
+    fn emit(
+        &mut self,
+        layer: &Layer,
+        xs: &[String],
+        in_shapes: &[TensorShape],
+        out_shape: &TensorShape,
+    ) -> Result<(), OnnxError> {
+        if let Layer::Noise { .. } = layer {
+            return Err(OnnxError::Unsupported {
+                node: self.id.to_string(),
+                reason: "a Noise node is a GAN generator's source: set the project's mode to \
+                         GAN (its generator becomes the exported model) or remove the node"
+                    .into(),
+            });
+        }
+        let (Some(x), Some(s)) = (xs.first(), in_shapes.first()) else {
+            return Err(OnnxError::Unsupported {
+                node: self.id.to_string(),
+                reason: "it has no input wired".into(),
+            });
+        };
+        let (x, s) = (x.as_str(), &s.dims);
+        match layer {
+            Layer::Input { .. } | Layer::Output { .. } | Layer::Noise { .. } => {
+                unreachable!("handled above and by the caller")
+            }
+            Layer::Dense { units, bias } => {
+                let fan_in = *s.last().expect("checked by shape inference");
+                let w = self.init("weight", &[*units, fan_in])?;
+                let b = self.optional_bias(*bias, *units)?;
+                if s.len() == 1 {
+                    let mut inputs = vec![x, w.as_str()];
+                    inputs.extend(b.as_deref());
+                    self.last("Gemm", &inputs, vec![("transB", Int(1))]);
+                } else {
+                    self.linear(x, &w, b.as_deref(), true);
+                }
+            }
+            Layer::Embedding { vocab, dim } => {
+                let w = self.init("weight", &[*vocab, *dim])?;
+                self.last("Gather", &[&w, x], vec![("axis", Int(0))]);
+            }
+            Layer::PositionalEmbedding { max_len } => {
+                let (t, d) = (s[0], s[1]);
+                let table = self.init("weight", &[*max_len, d])?;
+                let (starts, ends, axes) = (
+                    self.ints("starts", &[0]),
+                    self.ints("ends", &[t as i64]),
+                    self.ints("axes", &[0]),
+                );
+                let rows = self.op("Slice", &[&table, &starts, &ends, &axes], vec![]);
+                self.last("Add", &[x, &rows], vec![]);
+            }
+            Layer::Lstm { hidden, sequences }
+            | Layer::Gru { hidden, sequences }
+            | Layer::Rnn { hidden, sequences } => {
+                self.recurrent(layer, x, s[1], *hidden, *sequences)?;
+            }
+            Layer::SelfAttention { heads, causal } => {
+                self.attention(x, s[0], s[1], *heads, *causal)?;
+            }
+            Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                bias,
+            } => {
+                let w = self.init("weight", &[*filters, s[0], *kernel, *kernel])?;
+                let b = self.optional_bias(*bias, *filters)?;
+                let mut inputs = vec![x, w.as_str()];
+                inputs.extend(b.as_deref());
+                let (k, st, p) = (*kernel as i64, *stride as i64, *padding as i64);
+                self.last(
+                    "Conv",
+                    &inputs,
+                    vec![
+                        ("kernel_shape", Ints(vec![k, k])),
+                        ("strides", Ints(vec![st, st])),
+                        ("pads", Ints(vec![p, p, p, p])),
+                    ],
+                );
+            }
+            Layer::ConvTranspose2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+                bias,
+            } => {
+                let w = self.init("weight", &[s[0], *filters, *kernel, *kernel])?;
+                let b = self.optional_bias(*bias, *filters)?;
+                let mut inputs = vec![x, w.as_str()];
+                inputs.extend(b.as_deref());
+                let (k, st, p, op) = (
+                    *kernel as i64,
+                    *stride as i64,
+                    *padding as i64,
+                    *output_padding as i64,
+                );
+                self.last(
+                    "ConvTranspose",
+                    &inputs,
+                    vec![
+                        ("kernel_shape", Ints(vec![k, k])),
+                        ("strides", Ints(vec![st, st])),
+                        ("pads", Ints(vec![p, p, p, p])),
+                        ("output_padding", Ints(vec![op, op])),
+                    ],
+                );
+            }
+            Layer::Conv1d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                bias,
+            } => {
+                // The graph keeps sequences channels last; ONNX convolves channels first.
+                let w = self.init("weight", &[*filters, s[1], *kernel])?;
+                let b = self.optional_bias(*bias, *filters)?;
+                let xc = self.op("Transpose", &[x], vec![("perm", Ints(vec![0, 2, 1]))]);
+                let mut inputs = vec![xc.as_str(), w.as_str()];
+                inputs.extend(b.as_deref());
+                let (k, st, p) = (*kernel as i64, *stride as i64, *padding as i64);
+                let y = self.op(
+                    "Conv",
+                    &inputs,
+                    vec![
+                        ("kernel_shape", Ints(vec![k])),
+                        ("strides", Ints(vec![st])),
+                        ("pads", Ints(vec![p, p])),
+                    ],
+                );
+                self.last("Transpose", &[&y], vec![("perm", Ints(vec![0, 2, 1]))]);
+            }
+            Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
+                let op = if layer.kind() == LayerKind::MaxPool2d {
+                    "MaxPool"
+                } else {
+                    "AveragePool"
+                };
+                let (k, st) = (*kernel as i64, *stride as i64);
+                self.last(
+                    op,
+                    &[x],
+                    vec![
+                        ("kernel_shape", Ints(vec![k, k])),
+                        ("strides", Ints(vec![st, st])),
+                    ],
+                );
+            }
+            Layer::GlobalAvgPool | Layer::GlobalMaxPool => {
+                let avg = layer.kind() == LayerKind::GlobalAvgPool;
+                if s.len() == 3 {
+                    let op = if avg {
+                        "GlobalAveragePool"
+                    } else {
+                        "GlobalMaxPool"
+                    };
+                    let y = self.op(op, &[x], vec![]);
+                    self.last("Flatten", &[&y], vec![("axis", Int(1))]);
+                } else {
+                    let op = if avg { "ReduceMean" } else { "ReduceMax" };
+                    self.last(
+                        op,
+                        &[x],
+                        vec![("axes", Ints(vec![1])), ("keepdims", Int(0))],
+                    );
+                }
+            }
+            Layer::Sampling { .. } => {
+                // Deployed, a VAE's latent is its mean: the first half of the input.
+                let z = out_shape.dims[0] as i64;
+                let (starts, ends, axes) = (
+                    self.ints("starts", &[0]),
+                    self.ints("ends", &[z]),
+                    self.ints("axes", &[1]),
+                );
+                self.last("Slice", &[x, &starts, &ends, &axes], vec![]);
+            }
+            Layer::Flatten => self.last("Flatten", &[x], vec![("axis", Int(1))]),
+            Layer::Reshape { .. } => {
+                let dims: Vec<i64> = std::iter::once(-1)
+                    .chain(out_shape.dims.iter().map(|&d| d as i64))
+                    .collect();
+                let shape = self.ints("shape", &dims);
+                self.last("Reshape", &[x, &shape], vec![]);
+            }
+            Layer::ReLU => self.last("Relu", &[x], vec![]),
+            Layer::LeakyReLU { slope } => {
+                self.last("LeakyRelu", &[x], vec![("alpha", Float(*slope))])
+            }
+            Layer::Sigmoid => self.last("Sigmoid", &[x], vec![]),
+            Layer::Tanh => self.last("Tanh", &[x], vec![]),
+            Layer::GELU => {
+                // Opset 17 has no Gelu: 0.5·x·(1 + erf(x/√2)), as Glassbox computes it.
+                let inv_sqrt2 =
+                    self.b
+                        .scalar(self.id, "inv_sqrt2", std::f32::consts::FRAC_1_SQRT_2);
+                let (one, half) = (
+                    self.b.scalar(self.id, "one", 1.0),
+                    self.b.scalar(self.id, "half", 0.5),
+                );
+                let scaled = self.op("Mul", &[x, &inv_sqrt2], vec![]);
+                let erf = self.op("Erf", &[&scaled], vec![]);
+                let plus = self.op("Add", &[&erf, &one], vec![]);
+                let xh = self.op("Mul", &[x, &half], vec![]);
+                self.last("Mul", &[&xh, &plus], vec![]);
+            }
+            Layer::Softmax => self.last("Softmax", &[x], vec![("axis", Int(-1))]),
+            Layer::Dropout { .. } => self.last("Identity", &[x], vec![]),
+            Layer::BatchNorm { momentum, eps } => {
+                let c = s[0];
+                let gamma = self.init("weight", &[c])?;
+                let beta = self.init("bias", &[c])?;
+                let mean = self.init("running_mean", &[c])?;
+                let var = self.init("running_var", &[c])?;
+                self.last(
+                    "BatchNormalization",
+                    &[x, &gamma, &beta, &mean, &var],
+                    vec![
+                        ("epsilon", Float(*eps)),
+                        ("momentum", Float(1.0 - momentum)),
+                    ],
+                );
+            }
+            Layer::LayerNorm { eps } => {
+                let f = *s.last().expect("checked by shape inference");
+                let gamma = self.init("weight", &[f])?;
+                let beta = self.init("bias", &[f])?;
+                self.last(
+                    "LayerNormalization",
+                    &[x, &gamma, &beta],
+                    vec![("axis", Int(-1)), ("epsilon", Float(*eps))],
+                );
+            }
+            Layer::Add { .. } => {
+                let mut acc = x.to_string();
+                for (k, other) in xs.iter().enumerate().skip(1) {
+                    let inputs = [acc.as_str(), other.as_str()];
+                    acc = self.finish("Add", &inputs, vec![], k + 1 == xs.len());
+                }
+                if xs.len() == 1 {
+                    self.last("Identity", &[x], vec![]);
+                }
+            }
+            Layer::Concat { axis, .. } => {
+                let ax = concat_axis_with_batch(*axis, s.len()) as i64;
+                let inputs: Vec<&str> = xs.iter().map(String::as_str).collect();
+                self.last("Concat", &inputs, vec![("axis", Int(ax))]);
+            }
+        }
+        Ok(())
+    }
+
+    /// LSTM, GRU or RNN over [B, T, F]: ONNX's own recurrent ops read [T, B, F] and order the
+    /// gates differently (LSTM i, o, f, c; GRU z, r, h) from Glassbox and PyTorch (i, f, g, o;
+    /// r, z, n), so the weights are re-stacked.
+    fn recurrent(
+        &mut self,
+        layer: &Layer,
+        x: &str,
+        f: usize,
+        h: usize,
+        sequences: bool,
+    ) -> Result<(), OnnxError> {
+        let (op, gates, order): (&str, usize, &[usize]) = match layer.kind() {
+            LayerKind::Lstm => ("LSTM", 4, &[0, 3, 1, 2]),
+            LayerKind::Gru => ("GRU", 3, &[1, 0, 2]),
+            _ => ("RNN", 1, &[0]),
+        };
+        let restack = |t: &WeightTensor, cols: usize| -> Vec<f32> {
+            order
+                .iter()
+                .flat_map(|&g| t.data[g * h * cols..(g + 1) * h * cols].iter().copied())
+                .collect()
+        };
+        let wx = restack(self.weight("weight_ih", &[gates * h, f])?, f);
+        let wh = restack(self.weight("weight_hh", &[gates * h, h])?, h);
+        let bias: Vec<f32> = match layer.kind() {
+            LayerKind::Gru => {
+                let bx = restack(self.weight("bias_ih", &[gates * h])?, 1);
+                let bh = restack(self.weight("bias_hh", &[gates * h])?, 1);
+                bx.into_iter().chain(bh).collect()
+            }
+            _ => {
+                let b = restack(self.weight("bias", &[gates * h])?, 1);
+                let zeros = vec![0.0; b.len()];
+                b.into_iter().chain(zeros).collect()
+            }
+        };
+        let id = self.id;
+        let w = self.b.floats(format!("{id}/W"), &[1, gates * h, f], &wx);
+        let r = self.b.floats(format!("{id}/R"), &[1, gates * h, h], &wh);
+        let bn = self.b.floats(format!("{id}/B"), &[1, 2 * gates * h], &bias);
+        let xt = self.op("Transpose", &[x], vec![("perm", Ints(vec![1, 0, 2]))]);
+        let (y, y_h) = (self.b.fresh(id, "Y"), self.b.fresh(id, "Y_h"));
+        let mut attrs = vec![("hidden_size", Int(h as i64))];
+        if layer.kind() == LayerKind::Gru {
+            attrs.push(("linear_before_reset", Int(1)));
+        }
+        self.b.op_multi(
+            op,
+            id,
+            &[&xt, &w, &r, &bn],
+            attrs,
+            &[y.clone(), y_h.clone()],
+        );
+        if sequences {
+            // Y [T, 1, B, H] → [B, T, H].
+            let axes = self.ints("axes", &[1]);
+            let ys = self.op("Squeeze", &[&y, &axes], vec![]);
+            self.last("Transpose", &[&ys], vec![("perm", Ints(vec![1, 0, 2]))]);
+        } else {
+            // Y_h [1, B, H] → [B, H].
+            let axes = self.ints("axes", &[0]);
+            self.last("Squeeze", &[&y_h, &axes], vec![]);
+        }
+        Ok(())
+    }
+
+    /// Multi-head self-attention over [B, T, D] from MatMul, Softmax and reshapes, with the
+    /// packed q/k/v projection Glassbox trains (q, k, v one after another, heads contiguous).
+    fn attention(
+        &mut self,
+        x: &str,
+        t: usize,
+        d: usize,
+        heads: usize,
+        causal: bool,
+    ) -> Result<(), OnnxError> {
+        let hd = d / heads;
+        let wqkv = self.init("qkv_weight", &[3 * d, d])?;
+        let bqkv = self.init("qkv_bias", &[3 * d])?;
+        let wo = self.init("out_weight", &[d, d])?;
+        let bo = self.init("out_bias", &[d])?;
+        let qkv = self.linear(x, &wqkv, Some(&bqkv), false);
+        let split = self.ints("shape", &[-1, t as i64, 3, heads as i64, hd as i64]);
+        let qkv = self.op("Reshape", &[&qkv, &split], vec![]);
+        let parts = self.op(
+            "Transpose",
+            &[&qkv],
+            vec![("perm", Ints(vec![2, 0, 3, 1, 4]))],
+        );
+        let mut pick = |what: &str, index: i64| {
+            let idx = self.b.ints(self.id, what, &[], &[index]);
+            self.op("Gather", &[&parts, &idx], vec![("axis", Int(0))])
+        };
+        let (q, k, v) = (pick("q", 0), pick("k", 1), pick("v", 2));
+        let kt = self.op("Transpose", &[&k], vec![("perm", Ints(vec![0, 1, 3, 2]))]);
+        let scores = self.op("MatMul", &[&q, &kt], vec![]);
+        let scale = self.b.scalar(self.id, "scale", 1.0 / (hd as f32).sqrt());
+        let mut scores = self.op("Mul", &[&scores, &scale], vec![]);
+        if causal {
+            let mask: Vec<f32> = (0..t * t)
+                .map(|p| {
+                    if p % t > p / t {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let name = self.b.fresh(self.id, "causal_mask");
+            let mask = self.b.floats(name, &[t, t], &mask);
+            scores = self.op("Add", &[&scores, &mask], vec![]);
+        }
+        let p = self.op("Softmax", &[&scores], vec![("axis", Int(-1))]);
+        let y = self.op("MatMul", &[&p, &v], vec![]);
+        let y = self.op("Transpose", &[&y], vec![("perm", Ints(vec![0, 2, 1, 3]))]);
+        let merged = self.ints("shape", &[-1, t as i64, d as i64]);
+        let y = self.op("Reshape", &[&y, &merged], vec![]);
+        self.linear(&y, &wo, Some(&bo), true);
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Exports checked by the tools that consume them: every preset's ONNX file passes
+//! `onnx.checker` (full check) and onnxruntime reproduces Glassbox's outputs on 32 real samples.
+
+mod common;
+
+use candle_core::{Device, Tensor};
+use common::python::{deploy_check, python_with};
+use glassbox::data::Dataset;
+use glassbox::deploy::{deployable_graph, onnx::write_onnx};
+use glassbox::fsutil::presets_dir;
+use glassbox::graph::{Layer, TrainingMode};
+use glassbox::model::{ForwardCtx, Model, Weights};
+use glassbox::project::Project;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use std::path::Path;
+
+const SAMPLES: usize = 32;
+
+/// Initial weights with every constant tensor (norm scales and shifts, running statistics)
+/// replaced by random values, so a wrong eps, a swapped mean/variance or a dropped bias shows.
+fn perturbed(weights: Weights, rng: &mut ChaCha8Rng) -> Weights {
+    let mut w = weights;
+    for (name, t) in w.tensors.iter_mut() {
+        if t.data.windows(2).all(|p| p[0] == p[1]) {
+            let positive = name.ends_with("running_var") || name.ends_with(".weight");
+            for v in &mut t.data {
+                *v = if positive {
+                    rng.random_range(0.5..1.5)
+                } else {
+                    rng.random_range(-0.5..0.5)
+                };
+            }
+        }
+    }
+    w
+}
+
+fn write_f32(path: &Path, values: &[f32]) {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// One preset: its deployable network with perturbed weights, 32 of its test samples (noise
+/// for a GAN's generator), Glassbox's outputs for them, and the exported file.
+fn export_case(project: &Project, stem: &str, dir: &Path) -> serde_json::Value {
+    let graph = deployable_graph(project).unwrap();
+    let model = Model::build(&graph, 5).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let weights = perturbed(model.weights().unwrap(), &mut rng);
+    model.load_weights(&weights).unwrap();
+    let shape = model.input_shape().with_batch(SAMPLES);
+    let x = if let TrainingMode::Gan { .. } = project.mode {
+        let noise: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| rng.sample(rand_distr::StandardNormal))
+            .collect();
+        Tensor::from_vec(noise, shape.clone(), &Device::Cpu).unwrap()
+    } else {
+        let data = Dataset::load(&project.data, Some(&presets_dir())).unwrap();
+        let pool: Vec<usize> = [&data.test, &data.val, &data.train]
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let idx: Vec<usize> = (0..SAMPLES)
+            .map(|i| pool[i * pool.len() / SAMPLES])
+            .collect();
+        glassbox::train::input_batch(&data, &idx, &model).unwrap()
+    };
+    let y = model.forward(&x, &mut ForwardCtx::eval()).unwrap();
+    let expected: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+    assert!(
+        expected.iter().any(|v| *v != 0.0) && expected.iter().all(|v| v.is_finite()),
+        "{stem}: Glassbox's own output is degenerate"
+    );
+    let input_file = dir.join(format!("{stem}.input"));
+    let dtype = if x.dtype() == candle_core::DType::U32 {
+        let ids: Vec<u32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        let bytes: Vec<u8> = ids.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect();
+        std::fs::write(&input_file, bytes).unwrap();
+        "i64"
+    } else {
+        write_f32(
+            &input_file,
+            &x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+        );
+        "f32"
+    };
+    let expected_file = dir.join(format!("{stem}.expected"));
+    write_f32(&expected_file, &expected);
+    let model_file = dir.join(format!("{stem}.onnx"));
+    write_onnx(project, &weights, &model_file).unwrap();
+    json!({
+        "name": stem,
+        "model": model_file,
+        "input": {"file": input_file, "shape": shape, "dtype": dtype},
+        "expected": {"file": expected_file, "shape": y.dims(), "dtype": "f32"},
+    })
+}
+
+#[test]
+fn every_preset_exports_to_onnx_that_onnxruntime_runs_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases = Vec::new();
+    for path in glassbox::presets::list() {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let project = Project::load(&path).unwrap();
+        cases.push(export_case(&project, &stem, dir.path()));
+    }
+    assert!(cases.len() >= 12, "only {} presets found", cases.len());
+    let manifest = dir.path().join("manifest.json");
+    std::fs::write(&manifest, serde_json::to_vec(&cases).unwrap()).unwrap();
+    let Some(python) = python_with(&["onnx", "onnxruntime", "numpy"]) else {
+        return;
+    };
+    let results = deploy_check(&python, "onnx", &manifest);
+    assert_eq!(
+        results.len(),
+        cases.len(),
+        "one result per preset: {results:?}"
+    );
+    let mut failures = Vec::new();
+    for r in &results {
+        println!("{r}");
+        let diff = r["max_abs_diff"].as_f64();
+        if r["ok"] != true || diff.is_none_or(|d| d > 1e-4) {
+            failures.push(r.to_string());
+        }
+    }
+    assert!(failures.is_empty(), "exports that failed: {failures:#?}");
+}
+
+#[test]
+fn a_layer_onnx_cannot_express_is_named_and_no_file_is_written() {
+    // A Noise node only makes sense as a GAN's generator source; mixed into a supervised
+    // graph the exporter refuses it by name.
+    use glassbox::graph::{Edge, Graph, Loss, Node};
+    let graph = Graph {
+        nodes: vec![
+            common::input(&[4]),
+            Node::new("noise7", Layer::Noise { dim: 4 }),
+            Node::new(
+                "cat",
+                Layer::Concat {
+                    inputs: 2,
+                    axis: -1,
+                },
+            ),
+            Node::new(
+                "fc",
+                Layer::Dense {
+                    units: 3,
+                    bias: true,
+                },
+            ),
+            common::output(Loss::CrossEntropy),
+        ],
+        edges: vec![
+            Edge::new("in", "cat"),
+            Edge::new("noise7", "cat").to_port(1),
+            Edge::new("cat", "fc"),
+            Edge::new("fc", "out"),
+        ],
+    };
+    let project = Project {
+        graph,
+        ..Project::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.onnx");
+    let weights = Model::build(&project.graph, 1).unwrap().weights().unwrap();
+    let err = write_onnx(&project, &weights, &path).unwrap_err();
+    assert!(err.to_string().contains("'noise7'"), "{err}");
+    assert!(!path.exists(), "a failed export wrote {}", path.display());
+}
