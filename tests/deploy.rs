@@ -6,7 +6,7 @@ mod common;
 use candle_core::{Device, Tensor};
 use common::python::{deploy_check, python_with};
 use glassbox::data::Dataset;
-use glassbox::deploy::{deployable_graph, onnx::write_onnx};
+use glassbox::deploy::{deployable_graph, onnx::write_onnx, pytorch::pytorch_source};
 use glassbox::fsutil::presets_dir;
 use glassbox::graph::{Layer, TrainingMode};
 use glassbox::model::{ForwardCtx, Model, Weights};
@@ -91,16 +91,23 @@ fn export_case(project: &Project, stem: &str, dir: &Path) -> serde_json::Value {
     write_f32(&expected_file, &expected);
     let model_file = dir.join(format!("{stem}.onnx"));
     write_onnx(project, &weights, &model_file).unwrap();
+    let py_file = dir.join(format!("{stem}.py"));
+    let source = pytorch_source(project, &format!("{stem}.py")).unwrap();
+    std::fs::write(&py_file, source).unwrap();
+    let weights_file = dir.join(format!("{stem}.safetensors"));
+    weights.save(&weights_file).unwrap();
     json!({
         "name": stem,
         "model": model_file,
+        "torch_model": py_file,
+        "weights": weights_file,
         "input": {"file": input_file, "shape": shape, "dtype": dtype},
         "expected": {"file": expected_file, "shape": y.dims(), "dtype": "f32"},
     })
 }
 
-#[test]
-fn every_preset_exports_to_onnx_that_onnxruntime_runs_the_same() {
+/// Every preset exported once, with its manifest, shared by the checks below.
+fn exported_presets() -> (tempfile::TempDir, std::path::PathBuf, usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut cases = Vec::new();
     for path in glassbox::presets::list() {
@@ -111,17 +118,14 @@ fn every_preset_exports_to_onnx_that_onnxruntime_runs_the_same() {
     assert!(cases.len() >= 12, "only {} presets found", cases.len());
     let manifest = dir.path().join("manifest.json");
     std::fs::write(&manifest, serde_json::to_vec(&cases).unwrap()).unwrap();
-    let Some(python) = python_with(&["onnx", "onnxruntime", "numpy"]) else {
-        return;
-    };
-    let results = deploy_check(&python, "onnx", &manifest);
-    assert_eq!(
-        results.len(),
-        cases.len(),
-        "one result per preset: {results:?}"
-    );
+    (dir, manifest, cases.len())
+}
+
+/// Asserts one passing result per case, each within 1e-4 of Glassbox.
+fn assert_all_match(results: &[serde_json::Value], cases: usize) {
+    assert_eq!(results.len(), cases, "one result per preset: {results:?}");
     let mut failures = Vec::new();
-    for r in &results {
+    for r in results {
         println!("{r}");
         let diff = r["max_abs_diff"].as_f64();
         if r["ok"] != true || diff.is_none_or(|d| d > 1e-4) {
@@ -129,6 +133,45 @@ fn every_preset_exports_to_onnx_that_onnxruntime_runs_the_same() {
         }
     }
     assert!(failures.is_empty(), "exports that failed: {failures:#?}");
+}
+
+#[test]
+fn every_preset_exports_to_onnx_that_onnxruntime_runs_the_same() {
+    let (_dir, manifest, cases) = exported_presets();
+    let Some(python) = python_with(&["onnx", "onnxruntime", "numpy"]) else {
+        return;
+    };
+    assert_all_match(&deploy_check(&python, "onnx", &manifest), cases);
+}
+
+#[test]
+fn every_preset_exports_to_pytorch_that_compiles_and_where_torch_runs_matches() {
+    let (_dir, manifest, cases) = exported_presets();
+    let Some(python) = python_with(&["py_compile"]) else {
+        return;
+    };
+    let list: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    for case in &list {
+        let file = case["torch_model"].as_str().unwrap();
+        let out = std::process::Command::new(&python)
+            .args(["-m", "py_compile", file])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{file} does not compile: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Running the module needs torch, which CI does not install (a large download).
+    let torch = std::env::var_os("GLASSBOX_TORCH_PYTHON").map(std::path::PathBuf::from);
+    match torch {
+        Some(py) => assert_all_match(&deploy_check(&py, "torch", &manifest), cases),
+        None => {
+            eprintln!("SKIPPED the PyTorch run: set GLASSBOX_TORCH_PYTHON to a Python with torch")
+        }
+    }
 }
 
 #[test]

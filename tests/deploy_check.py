@@ -46,7 +46,7 @@ def check_torch(case):
 
     import torch
 
-    spec = importlib.util.spec_from_file_location("exported", case["model"])
+    spec = importlib.util.spec_from_file_location("exported", case["torch_model"])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     net = module.build_model(case["weights"])

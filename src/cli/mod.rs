@@ -1,5 +1,6 @@
-//! The headless command line: train, check, eval, generate, sample, bench.
+//! The headless command line: train, check, eval, generate, sample, export, predict, bench.
 
+mod deploy;
 mod sample;
 
 use crate::data::Dataset;
@@ -85,6 +86,33 @@ pub enum Command {
         #[arg(long)]
         classifier_weights: Option<PathBuf>,
     },
+    /// Write a trained model as ONNX, PyTorch code or safetensors.
+    Export {
+        project: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long, value_enum)]
+        format: deploy::ExportFormat,
+        /// The file to write (for pytorch, the weights go beside it as .safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// For pytorch: also write the training split as <output>.data.safetensors.
+        #[arg(long)]
+        with_data: bool,
+    },
+    /// Predict for the rows of a CSV file, an image, or the lines of a text file (or --text).
+    /// Several --weights (repeat the flag) make an ensemble: their probabilities are averaged.
+    Predict {
+        project: PathBuf,
+        #[arg(long, required = true)]
+        weights: Vec<PathBuf>,
+        input: Option<PathBuf>,
+        #[arg(long)]
+        text: Option<String>,
+        /// One JSON object per input.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure training throughput (see `glassbox bench --help`).
     Bench(crate::bench::BenchArgs),
 }
@@ -129,6 +157,20 @@ pub fn run(cmd: Command) -> ExitCode {
             seed,
             classifier.as_deref().zip(classifier_weights.as_deref()),
         ),
+        Command::Export {
+            project,
+            weights,
+            format,
+            output,
+            with_data,
+        } => deploy::export(&project, &weights, format, &output, with_data),
+        Command::Predict {
+            project,
+            weights,
+            input,
+            text,
+            json,
+        } => deploy::predict(&project, &weights, input.as_deref(), text.as_deref(), json),
         Command::Bench(args) => crate::bench::run(&args),
     };
     match result {

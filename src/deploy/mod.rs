@@ -2,6 +2,8 @@
 //! project deploys. No egui here.
 
 pub mod onnx;
+pub mod predict;
+pub mod pytorch;
 
 use crate::graph::{gan_parts, Graph, TrainingMode};
 use crate::project::Project;

@@ -1,0 +1,253 @@
+//! `glassbox export` and `glassbox predict`: a trained model out as ONNX, PyTorch or
+//! safetensors, and predictions for a CSV of rows, an image or a text.
+
+use super::load_project;
+use crate::data::{read_image_sample, Dataset};
+use crate::deploy::onnx::write_onnx;
+use crate::deploy::predict::{PredictInput, Predictor};
+use crate::deploy::pytorch::pytorch_source;
+use crate::fsutil::write_atomic;
+use crate::model::{Model, Weights};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// ONNX (opset 17), weights embedded: onnxruntime, OpenCV, TensorRT, browsers.
+    Onnx,
+    /// One .py file with an nn.Module, a weight loader and a (torchrun-ready) training loop;
+    /// the weights are written beside it.
+    Pytorch,
+    /// The weights as safetensors, checked against the project.
+    Safetensors,
+}
+
+/// The training split as the PyTorch file's --data: "x" (inputs as Glassbox feeds them) and
+/// "y" (class ids, next-token ids or target values), all float32.
+fn training_data(project: &crate::project::Project, project_path: &Path) -> Result<Weights> {
+    let data = Dataset::load(&project.data, project_path.parent())?;
+    let idx = &data.train;
+    let n = idx.len();
+    let (x, x_shape): (Vec<f32>, Vec<usize>) = if data.is_tokens() {
+        let mut ids = Vec::new();
+        data.gather_tokens(idx, &mut ids);
+        (
+            ids.into_iter().map(|v| v as f32).collect(),
+            vec![n, data.sample_len()],
+        )
+    } else {
+        let mut xs = Vec::new();
+        data.gather_features(idx, &mut xs);
+        let mut shape = vec![n];
+        shape.extend_from_slice(&data.sample_shape);
+        (xs, shape)
+    };
+    let mut y = Vec::new();
+    if data.is_windows() {
+        let mut ids = Vec::new();
+        data.gather_sequence_labels(idx, &mut ids);
+        y.extend(ids.into_iter().map(|v| v as f32));
+    } else if data.n_classes().is_some() {
+        let mut ids = Vec::new();
+        data.gather_labels(idx, &mut ids);
+        y.extend(ids.into_iter().map(|v| v as f32));
+    } else {
+        data.gather_values(idx, &mut y);
+    }
+    let y_shape = vec![n, y.len() / n.max(1)];
+    let tensor = |shape: Vec<usize>, data: Vec<f32>| crate::model::WeightTensor { shape, data };
+    Ok(Weights {
+        tensors: [
+            ("x".to_string(), tensor(x_shape, x)),
+            ("y".to_string(), tensor(y_shape, y)),
+        ]
+        .into_iter()
+        .collect(),
+    })
+}
+
+pub fn export(
+    project_path: &Path,
+    weights_path: &Path,
+    format: ExportFormat,
+    out: &Path,
+    with_data: bool,
+) -> Result<()> {
+    let project = load_project(project_path)?;
+    let weights = Weights::load(weights_path)?;
+    match format {
+        ExportFormat::Onnx => {
+            write_onnx(&project, &weights, out)?;
+            println!(
+                "wrote {} (ONNX opset {})",
+                out.display(),
+                crate::deploy::onnx::OPSET
+            );
+        }
+        ExportFormat::Pytorch => {
+            let file_name = out
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model.py".into());
+            let source = pytorch_source(&project, &file_name).map_err(anyhow::Error::msg)?;
+            let weights_out = out.with_extension("safetensors");
+            weights.save(&weights_out)?;
+            write_atomic(out, source.as_bytes())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "wrote {} and its weights {}",
+                out.display(),
+                weights_out.display()
+            );
+            let mut data_arg = String::new();
+            if with_data {
+                let data_out = out.with_extension("data.safetensors");
+                training_data(&project, project_path)?.save(&data_out)?;
+                println!("wrote the training split to {}", data_out.display());
+                data_arg = format!(" --data {}", data_out.display());
+            }
+            println!(
+                "  try: python {} --weights {}{data_arg}",
+                out.display(),
+                weights_out.display()
+            );
+        }
+        ExportFormat::Safetensors => {
+            let model = Model::build(&project.graph, project.training.seed)?;
+            model.load_weights(&weights)?;
+            weights.save(out)?;
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// The inputs a file (or `--text`) holds, in the data's raw units.
+fn read_inputs(input: &Path, predictor: &Predictor, data: &Dataset) -> Result<Vec<PredictInput>> {
+    let ext = input
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    if predictor.takes_text() {
+        let text = std::fs::read_to_string(input)
+            .with_context(|| format!("cannot read {} as text", input.display()))?;
+        return Ok(text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| PredictInput::Text(l.to_string()))
+            .collect());
+    }
+    if matches!(ext.as_str(), "png" | "jpg" | "jpeg" | "bmp") {
+        let shape = predictor.input_shape();
+        let values = read_image_sample(input, shape, shape.first() == Some(&1))?;
+        return Ok(vec![PredictInput::Values(values)]);
+    }
+    read_csv_rows(input, &data.feature_names)
+}
+
+/// Rows of numbers; with a header, the data set's feature columns are picked by name (so a
+/// row of the training CSV, target column and all, can be given as it is).
+fn read_csv_rows(path: &Path, features: &[String]) -> Result<Vec<PredictInput>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut rows: Vec<csv::StringRecord> = Vec::new();
+    for (i, r) in reader.records().enumerate() {
+        rows.push(r.with_context(|| format!("{} line {}", path.display(), i + 1))?);
+    }
+    // A header names at least one of the columns the model reads.
+    let is_header =
+        |r: &csv::StringRecord| r.iter().any(|c| features.iter().any(|f| f == c.trim()));
+    let columns: Option<Vec<usize>> = match rows.first() {
+        Some(head) if is_header(head) => {
+            let names: Vec<&str> = head.iter().map(str::trim).collect();
+            let picked = features
+                .iter()
+                .map(|f| {
+                    names.iter().position(|n| n == f).with_context(|| {
+                        format!(
+                            "{} has no column '{f}', which the model reads",
+                            path.display()
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            rows.remove(0);
+            Some(picked)
+        }
+        _ => None,
+    };
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let line = i + 1 + usize::from(columns.is_some());
+            let cells: Vec<&str> = match &columns {
+                Some(cols) => cols.iter().map(|&c| r.get(c).unwrap_or("")).collect(),
+                None => r.iter().collect(),
+            };
+            let values = cells
+                .iter()
+                .map(|c| {
+                    c.trim().parse::<f32>().with_context(|| {
+                        format!("{} line {line}: '{c}' is not a number", path.display())
+                    })
+                })
+                .collect::<Result<Vec<f32>>>()?;
+            Ok(PredictInput::Values(values))
+        })
+        .collect()
+}
+
+pub fn predict(
+    project_path: &Path,
+    weights_paths: &[PathBuf],
+    input: Option<&Path>,
+    text: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let project = load_project(project_path)?;
+    let weights = weights_paths
+        .iter()
+        .map(|p| Weights::load(p))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let data = Arc::new(Dataset::load(&project.data, project_path.parent())?);
+    let predictor = Predictor::new(&project, &weights, data.clone())?;
+    let inputs = match (text, input) {
+        (Some(t), _) => vec![PredictInput::Text(t.to_string())],
+        (None, Some(path)) => read_inputs(path, &predictor, &data)?,
+        (None, None) => bail!("give an input file (CSV rows, an image, a text file) or --text"),
+    };
+    let outputs = predictor.predict(&inputs)?;
+    for (i, out) in outputs.iter().enumerate() {
+        if json {
+            let line = serde_json::json!({
+                "label": out.label,
+                "probabilities": out.probabilities,
+                "output": out.values,
+            });
+            println!("{line}");
+            continue;
+        }
+        match (&out.label, &out.probabilities) {
+            (Some(label), Some(p)) => {
+                let names = predictor.class_names();
+                let mut ranked: Vec<(usize, f32)> = p.iter().copied().enumerate().collect();
+                ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+                let top: Vec<String> = ranked
+                    .iter()
+                    .take(3)
+                    .map(|&(c, q)| {
+                        let name = names.get(c).cloned().unwrap_or_else(|| c.to_string());
+                        format!("{name} {:.1}%", q * 100.0)
+                    })
+                    .collect();
+                println!("{}: {label}  ({})", i + 1, top.join(", "));
+            }
+            _ => println!("{}: {:?}", i + 1, out.values),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! The project as one self-contained PyTorch file: an `nn.Module` of the same layers, a loader
+//! for Glassbox's safetensors weights (and a writer back), and a training loop that also runs
+//! under `torchrun` (DistributedDataParallel). The fixed parts live in `pytorch_template.py`.
+
+use super::deployable_graph;
+use crate::graph::{analyze, concat_axis_with_batch, DType, Layer, LayerKind, Loss, TrainingMode};
+use crate::project::Project;
+use std::fmt::Write;
+
+const TEMPLATE: &str = include_str!("pytorch_template.py");
+
+/// `True`/`False` as Python spells them.
+fn py_bool(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+/// The generated file's text, or what stops the graph from being written.
+pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, String> {
+    let graph = deployable_graph(project)?;
+    let analysis = analyze(&graph);
+    if !analysis.is_ok() {
+        let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
+        return Err(errors.join("; "));
+    }
+    let output = analysis
+        .single(&graph, LayerKind::Output)
+        .ok_or("the graph needs one Output")?;
+    let input = analysis
+        .single(&graph, LayerKind::Input)
+        .ok_or("the graph needs one Input")?;
+    let (mut init, mut forward) = (String::new(), String::new());
+    let mut weight_map: Vec<(String, Vec<String>)> = Vec::new();
+    let var = |i: usize| format!("v{i}");
+    for i in analysis.needed_for(output) {
+        let node = &graph.nodes[i];
+        let id = &node.id;
+        let shapes = &analysis.nodes[i];
+        let ins: Vec<Vec<usize>> = shapes
+            .inputs
+            .iter()
+            .flatten()
+            .map(|s| s.dims.clone())
+            .collect();
+        let out = shapes
+            .output
+            .clone()
+            .expect("a valid graph has every shape")
+            .dims;
+        let xs: Vec<String> = analysis.sources[i]
+            .iter()
+            .flatten()
+            .map(|&s| var(s))
+            .collect();
+        let x = xs.first().cloned().unwrap_or_default();
+        let s = ins.first().cloned().unwrap_or_default();
+        let key = |p: &str| format!("layers.{id}.{p}");
+        let mut map = |gb: &str, torch: &[&str]| {
+            weight_map.push((format!("{id}.{gb}"), torch.iter().map(|t| key(t)).collect()));
+        };
+        let mut module = |expr: String| {
+            let _ = writeln!(init, "        self.layers[{id:?}] = {expr}");
+        };
+        let m = format!("m[{id:?}]");
+        let expr = match &node.layer {
+            Layer::Input { .. } => "x".to_string(),
+            Layer::Noise { .. } => {
+                return Err(format!(
+                    "node '{id}': a Noise node is a GAN generator's source; set the mode to GAN"
+                ))
+            }
+            Layer::Output { .. } => {
+                let _ = writeln!(forward, "        return {x}");
+                continue;
+            }
+            Layer::Dense { units, bias } => {
+                module(format!(
+                    "nn.Linear({}, {units}, bias={})",
+                    s.last().expect("checked"),
+                    py_bool(*bias)
+                ));
+                map("weight", &["weight"]);
+                if *bias {
+                    map("bias", &["bias"]);
+                }
+                format!("{m}({x})")
+            }
+            Layer::Embedding { vocab, dim } => {
+                module(format!("nn.Embedding({vocab}, {dim})"));
+                map("weight", &["weight"]);
+                format!("{m}({x}.long())")
+            }
+            Layer::PositionalEmbedding { max_len } => {
+                module(format!("PositionalEmbedding({max_len}, {})", s[1]));
+                map("weight", &["weight"]);
+                format!("{m}({x})")
+            }
+            Layer::Lstm { hidden, sequences }
+            | Layer::Gru { hidden, sequences }
+            | Layer::Rnn { hidden, sequences } => {
+                let class = match node.layer.kind() {
+                    LayerKind::Lstm => "LSTM",
+                    LayerKind::Gru => "GRU",
+                    _ => "RNN",
+                };
+                module(format!("nn.{class}({}, {hidden}, batch_first=True)", s[1]));
+                map("weight_ih", &["weight_ih_l0"]);
+                map("weight_hh", &["weight_hh_l0"]);
+                if class == "GRU" {
+                    map("bias_ih", &["bias_ih_l0"]);
+                    map("bias_hh", &["bias_hh_l0"]);
+                } else {
+                    map("bias", &["bias_ih_l0", "bias_hh_l0"]);
+                }
+                if *sequences {
+                    format!("{m}({x})[0]")
+                } else {
+                    format!("{m}({x})[0][:, -1]")
+                }
+            }
+            Layer::SelfAttention { heads, causal } => {
+                module(format!(
+                    "SelfAttention({}, {heads}, {})",
+                    s[1],
+                    py_bool(*causal)
+                ));
+                for p in ["qkv_weight", "qkv_bias", "out_weight", "out_bias"] {
+                    map(p, &[p]);
+                }
+                format!("{m}({x})")
+            }
+            Layer::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                bias,
+            } => {
+                module(format!(
+                    "nn.Conv2d({}, {filters}, {kernel}, stride={stride}, padding={padding}, bias={})",
+                    s[0],
+                    py_bool(*bias)
+                ));
+                map("weight", &["weight"]);
+                if *bias {
+                    map("bias", &["bias"]);
+                }
+                format!("{m}({x})")
+            }
+            Layer::ConvTranspose2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                output_padding,
+                bias,
+            } => {
+                module(format!(
+                    "nn.ConvTranspose2d({}, {filters}, {kernel}, stride={stride}, padding={padding}, output_padding={output_padding}, bias={})",
+                    s[0],
+                    py_bool(*bias)
+                ));
+                map("weight", &["weight"]);
+                if *bias {
+                    map("bias", &["bias"]);
+                }
+                format!("{m}({x})")
+            }
+            Layer::Conv1d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                bias,
+            } => {
+                module(format!(
+                    "nn.Conv1d({}, {filters}, {kernel}, stride={stride}, padding={padding}, bias={})",
+                    s[1],
+                    py_bool(*bias)
+                ));
+                map("weight", &["weight"]);
+                if *bias {
+                    map("bias", &["bias"]);
+                }
+                // Sequences stay channels last, as in Glassbox.
+                format!("{m}({x}.transpose(1, 2)).transpose(1, 2)")
+            }
+            Layer::MaxPool2d { kernel, stride } => {
+                module(format!("nn.MaxPool2d({kernel}, stride={stride})"));
+                format!("{m}({x})")
+            }
+            Layer::AvgPool2d { kernel, stride } => {
+                module(format!("nn.AvgPool2d({kernel}, stride={stride})"));
+                format!("{m}({x})")
+            }
+            Layer::GlobalAvgPool | Layer::GlobalMaxPool => {
+                let f = if node.layer.kind() == LayerKind::GlobalAvgPool {
+                    "mean"
+                } else {
+                    "amax"
+                };
+                let dims = if s.len() == 3 { "(2, 3)" } else { "1" };
+                format!("{x}.{f}(dim={dims})")
+            }
+            Layer::Sampling { beta } => {
+                module(format!("Sampling({beta})"));
+                format!("{m}({x})")
+            }
+            Layer::Flatten => format!("torch.flatten({x}, 1)"),
+            Layer::Reshape { .. } => {
+                let dims: Vec<String> = out.iter().map(|d| d.to_string()).collect();
+                format!("{x}.reshape({x}.shape[0], {})", dims.join(", "))
+            }
+            Layer::ReLU => format!("F.relu({x})"),
+            Layer::LeakyReLU { slope } => format!("F.leaky_relu({x}, {slope})"),
+            Layer::Sigmoid => format!("torch.sigmoid({x})"),
+            Layer::Tanh => format!("torch.tanh({x})"),
+            Layer::GELU => format!("F.gelu({x})"),
+            Layer::Softmax => format!("torch.softmax({x}, -1)"),
+            Layer::Dropout { p } => {
+                module(format!("nn.Dropout({p})"));
+                format!("{m}({x})")
+            }
+            Layer::BatchNorm { momentum, eps } => {
+                let class = if s.len() == 1 {
+                    "BatchNorm1d"
+                } else {
+                    "BatchNorm2d"
+                };
+                module(format!(
+                    "nn.{class}({}, eps={eps}, momentum={momentum})",
+                    s[0]
+                ));
+                for p in ["weight", "bias", "running_mean", "running_var"] {
+                    map(p, &[p]);
+                }
+                format!("{m}({x})")
+            }
+            Layer::LayerNorm { eps } => {
+                module(format!(
+                    "nn.LayerNorm({}, eps={eps})",
+                    s.last().expect("checked")
+                ));
+                map("weight", &["weight"]);
+                map("bias", &["bias"]);
+                format!("{m}({x})")
+            }
+            Layer::Add { .. } => xs.join(" + "),
+            Layer::Concat { axis, .. } => format!(
+                "torch.cat([{}], dim={})",
+                xs.join(", "),
+                concat_axis_with_batch(*axis, s.len())
+            ),
+        };
+        let _ = writeln!(forward, "        {} = {expr}  # {id}", var(i));
+    }
+    if init.is_empty() {
+        init.push_str("        pass\n");
+    }
+
+    let in_shape = analysis.nodes[input].output.clone().expect("checked");
+    let loss = match graph.nodes[output].layer {
+        Layer::Output { loss, .. } => loss,
+        _ => Loss::CrossEntropy,
+    };
+    let vocab = graph
+        .nodes
+        .iter()
+        .find_map(|n| match n.layer {
+            Layer::Embedding { vocab, .. } => Some(vocab),
+            _ => None,
+        })
+        .unwrap_or(2);
+    let t = &project.training;
+    let settings = format!(
+        "{{\"epochs\": {}, \"batch_size\": {}, \"lr\": {}, \"seed\": {}}}",
+        t.epochs, t.batch_size, t.lr, t.seed
+    );
+    let map_lines: Vec<String> = weight_map
+        .iter()
+        .map(|(gb, keys)| format!("    {gb:?}: {keys:?},"))
+        .collect();
+    let dims: Vec<String> = in_shape.dims.iter().map(|d| d.to_string()).collect();
+    let in_shape_py = format!("({},)", dims.join(", "));
+    Ok(TEMPLATE
+        .replace("{{NAME}}", &project.name.replace('"', "'"))
+        .replace("{{FILE}}", file_name)
+        .replace("{{INPUT_SHAPE}}", &in_shape_py)
+        .replace(
+            "{{INPUT_IS_TOKENS}}",
+            py_bool(in_shape.dtype == DType::TokenId),
+        )
+        .replace(
+            "{{LOSS}}",
+            match loss {
+                Loss::CrossEntropy => "cross_entropy",
+                Loss::Mse => "mse",
+                Loss::BinaryCrossEntropy => "bce",
+            },
+        )
+        .replace(
+            "{{TARGET_IS_INPUT}}",
+            py_bool(matches!(project.mode, TrainingMode::Autoencoder { .. })),
+        )
+        .replace("{{SETTINGS}}", &settings)
+        .replace(
+            "{{WEIGHT_MAP}}",
+            &format!("{{\n{}\n}}", map_lines.join("\n")),
+        )
+        .replace("{{VOCAB}}", &vocab.to_string())
+        .replace("{{INIT}}", init.trim_end_matches('\n'))
+        .replace("{{FORWARD}}", forward.trim_end_matches('\n')))
+}

@@ -1,0 +1,182 @@
+//! `glassbox export` and `glassbox predict` as a user runs them, and saved weights giving the
+//! same test figures when evaluated again.
+
+use std::path::Path;
+use std::process::Command;
+
+fn glassbox(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn preset(name: &str) -> String {
+    format!("{}/presets/{name}.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn train(name: &str, save: &Path, extra: &[&str]) -> String {
+    let project = preset(name);
+    let mut args = vec!["train", &project, "--quiet", "--save"];
+    let save = save.to_str().unwrap();
+    args.push(save);
+    args.extend_from_slice(extra);
+    let (ok, text) = glassbox(&args);
+    assert!(ok, "{text}");
+    text
+}
+
+/// "loss 0.1234 acc  91.37%" from the line starting with `prefix`.
+fn test_figures(text: &str, prefix: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line starting {prefix:?} in\n{text}"));
+    let from = line.find("loss").expect("a loss");
+    let to = line.find('%').expect("an accuracy") + 1;
+    line[from..to]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn saved_weights_evaluate_to_the_same_test_figures_to_the_last_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("mnist.safetensors");
+    // The whole training split: --max-train would also change the standardisation statistics,
+    // which `eval` takes from the project as saved.
+    let trained = train("mlp-mnist", &w, &["--epochs", "1"]);
+    let (ok, evaluated) = glassbox(&[
+        "eval",
+        &preset("mlp-mnist"),
+        "--weights",
+        w.to_str().unwrap(),
+    ]);
+    assert!(ok, "{evaluated}");
+    let (a, b) = (
+        test_figures(&trained, "test "),
+        test_figures(&evaluated, "test "),
+    );
+    assert_eq!(
+        a, b,
+        "after training:\n{trained}\nafter loading:\n{evaluated}"
+    );
+    assert!(!a.contains("100.00%") && !a.contains(" 0.00%"), "{a}");
+}
+
+#[test]
+fn export_writes_onnx_pytorch_and_safetensors_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("iris.safetensors");
+    train("mlp-iris", &w, &[]);
+    let w = w.to_str().unwrap();
+    for (format, file, magic) in [
+        ("onnx", "iris.onnx", &b"\x08"[..]),
+        ("pytorch", "iris_torch.py", b"\"\"\""),
+        ("safetensors", "copy.safetensors", b""),
+    ] {
+        let out = dir.path().join(file);
+        let (ok, text) = glassbox(&[
+            "export",
+            &preset("mlp-iris"),
+            "--weights",
+            w,
+            "--format",
+            format,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(ok, "{format}: {text}");
+        let bytes = std::fs::read(&out).unwrap();
+        assert!(
+            bytes.len() > 100 && bytes.starts_with(magic),
+            "{format}: {} bytes",
+            bytes.len()
+        );
+    }
+    let py = std::fs::read_to_string(dir.path().join("iris_torch.py")).unwrap();
+    assert!(
+        py.contains("nn.Linear(4, 16") && py.contains("DistributedDataParallel"),
+        "{py}"
+    );
+    assert!(dir.path().join("iris_torch.safetensors").exists());
+    // Weights of another network are refused before anything is written.
+    let out = dir.path().join("mnist.onnx");
+    let (ok, text) = glassbox(&[
+        "export",
+        &preset("mlp-mnist"),
+        "--weights",
+        w,
+        "--format",
+        "onnx",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok && text.contains("fc1"), "{text}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn predict_reads_csv_rows_by_column_name_and_averages_an_ensemble() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w1, w2) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
+    train("mlp-iris", &w1, &["--seed", "1"]);
+    train("mlp-iris", &w2, &["--seed", "2"]);
+    // Columns in another order than the training file, the label column included.
+    let rows = dir.path().join("rows.csv");
+    std::fs::write(
+        &rows,
+        "species,petal_width_cm,petal_length_cm,sepal_width_cm,sepal_length_cm\n\
+         ?,0.2,1.4,3.5,5.1\n?,1.3,4.0,2.8,5.7\n?,2.3,6.0,3.3,6.3\n",
+    )
+    .unwrap();
+    let (w1, w2, rows_s) = (
+        w1.to_str().unwrap(),
+        w2.to_str().unwrap(),
+        rows.to_str().unwrap(),
+    );
+    let (ok, text) = glassbox(&["predict", &preset("mlp-iris"), "--weights", w1, rows_s]);
+    assert!(ok, "{text}");
+    let labels: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(labels, ["setosa", "versicolor", "virginica"], "{text}");
+    let (ok, text) = glassbox(&[
+        "predict",
+        &preset("mlp-iris"),
+        "--weights",
+        w1,
+        "--weights",
+        w2,
+        rows_s,
+        "--json",
+    ]);
+    assert!(ok, "{text}");
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let p: Vec<f64> = serde_json::from_value(first["probabilities"].clone()).unwrap();
+    assert!(
+        (p.iter().sum::<f64>() - 1.0).abs() < 1e-4 && p[0] > 0.5,
+        "{p:?}"
+    );
+
+    std::fs::write(&rows, "5.1,3.5,1.4\n").unwrap();
+    let (ok, text) = glassbox(&["predict", &preset("mlp-iris"), "--weights", w1, rows_s]);
+    assert!(
+        !ok && text.contains("input 1 has 3 values; the model takes 4"),
+        "{text}"
+    );
+    std::fs::write(&rows, "5.1,3.5,x,0.2\n").unwrap();
+    let (ok, text) = glassbox(&["predict", &preset("mlp-iris"), "--weights", w1, rows_s]);
+    assert!(
+        !ok && text.contains("line 1: 'x' is not a number"),
+        "{text}"
+    );
+}
