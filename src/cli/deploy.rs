@@ -6,6 +6,7 @@ use crate::data::{read_image_sample, Dataset};
 use crate::deploy::onnx::write_onnx;
 use crate::deploy::predict::{PredictInput, Predictor};
 use crate::deploy::pytorch::pytorch_source;
+use crate::deploy::serve::{start, ServeConfig};
 use crate::fsutil::write_atomic;
 use crate::model::{Model, Weights};
 use anyhow::{bail, Context, Result};
@@ -199,6 +200,37 @@ fn read_csv_rows(path: &Path, features: &[String]) -> Result<Vec<PredictInput>> 
             Ok(PredictInput::Values(values))
         })
         .collect()
+}
+
+pub fn serve(
+    project_path: &Path,
+    weights_paths: &[PathBuf],
+    host: std::net::IpAddr,
+    port: u16,
+    max_body_bytes: usize,
+) -> Result<()> {
+    let project = load_project(project_path)?;
+    let weights = weights_paths
+        .iter()
+        .map(|p| Weights::load(p))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let data = Arc::new(Dataset::load(&project.data, project_path.parent())?);
+    let config = ServeConfig {
+        addr: std::net::SocketAddr::new(host, port),
+        max_body_bytes,
+        stop_on_ctrl_c: true,
+    };
+    let server = start(project, weights, data, config)?;
+    let addr = server.addr();
+    println!("serving on http://{addr}  (Ctrl-C stops)");
+    println!("  GET  http://{addr}/health");
+    println!("  POST http://{addr}/predict   body: {{\"inputs\": [[...one sample...], ...]}}");
+    if !host.is_loopback() {
+        eprintln!("warning: listening on {host}, reachable from other machines; nothing authenticates requests");
+    }
+    server.wait();
+    println!("stopped");
+    Ok(())
 }
 
 pub fn predict(

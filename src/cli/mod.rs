@@ -113,6 +113,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve predictions over HTTP: POST /predict with {"inputs": [...]}, GET /health.
+    Serve {
+        project: PathBuf,
+        /// Repeat for an ensemble (probabilities averaged).
+        #[arg(long, required = true)]
+        weights: Vec<PathBuf>,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Address to listen on; the default is reachable only from this machine.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Largest request body accepted (bigger ones get 400).
+        #[arg(long, default_value_t = crate::deploy::serve::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+    },
     /// Measure training throughput (see `glassbox bench --help`).
     Bench(crate::bench::BenchArgs),
 }
@@ -171,6 +186,13 @@ pub fn run(cmd: Command) -> ExitCode {
             text,
             json,
         } => deploy::predict(&project, &weights, input.as_deref(), text.as_deref(), json),
+        Command::Serve {
+            project,
+            weights,
+            port,
+            host,
+            max_body_bytes,
+        } => deploy::serve(&project, &weights, host, port, max_body_bytes),
         Command::Bench(args) => crate::bench::run(&args),
     };
     match result {

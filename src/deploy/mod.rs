@@ -4,6 +4,7 @@
 pub mod onnx;
 pub mod predict;
 pub mod pytorch;
+pub mod serve;
 
 use crate::graph::{gan_parts, Graph, TrainingMode};
 use crate::project::Project;

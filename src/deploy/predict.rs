@@ -13,8 +13,8 @@ use thiserror::Error;
 /// Most inputs one call predicts at once.
 pub const MAX_BATCH: usize = 1024;
 
-#[derive(Debug, Error, PartialEq)]
 /// Input numbers in messages count from 1, as a person reading a file does.
+#[derive(Clone, Debug, Error, PartialEq)]
 pub enum PredictError {
     #[error("no inputs: give at least one")]
     Empty,
@@ -183,6 +183,11 @@ impl Predictor {
             xs.extend(self.data.normalize_raw(v));
         }
         Ok(Tensor::from_vec(xs, dims, &Device::Cpu)?)
+    }
+
+    /// Whether `inputs` can be predicted, or the first problem.
+    pub fn check(&self, inputs: &[PredictInput]) -> Result<(), PredictError> {
+        self.batch(inputs).map(|_| ())
     }
 
     /// Predictions for `inputs`, averaged over the members.

@@ -1,0 +1,355 @@
+//! A prediction server: `POST /predict` with JSON inputs → class probabilities or values,
+//! `GET /health`. axum on a tokio runtime of its own thread; the model lives on one more
+//! thread (candle models are not `Send`), which takes every request waiting and runs them as
+//! one batch. Bound to 127.0.0.1 unless told otherwise; stops gracefully.
+
+use super::predict::{PredictError, PredictInput, PredictOutput, Predictor, MAX_BATCH};
+use crate::data::Dataset;
+use crate::model::Weights;
+use crate::project::Project;
+use axum::body::{to_bytes, Body};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc};
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+/// Largest request body read (a batch of 64 MNIST images as JSON is about 300 kB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the model cannot be served: {0}")]
+    Model(String),
+    #[error("the server thread could not start: {0}")]
+    Thread(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    pub max_body_bytes: usize,
+    /// Also stop on Ctrl-C (the command line's server).
+    pub stop_on_ctrl_c: bool,
+}
+
+impl ServeConfig {
+    /// Loopback only, on `port` (0: any free port).
+    pub fn local(port: u16) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            stop_on_ctrl_c: false,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Vec<PredictOutput>, PredictError>>;
+
+struct Job {
+    inputs: Vec<PredictInput>,
+    reply: Reply,
+}
+
+struct AppState {
+    jobs: std::sync::Mutex<mpsc::Sender<Job>>,
+    health: Value,
+    max_body_bytes: usize,
+}
+
+/// A running server; dropping it (or `stop`) shuts it down.
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Finishes the requests in flight, then stops.
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Blocks until the server stops (it stops only when told to, or on a fatal error).
+    pub fn wait(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}
+
+/// Starts serving `project` with one weight file (several: an averaged ensemble).
+pub fn start(
+    project: Project,
+    weights: Vec<Weights>,
+    data: Arc<Dataset>,
+    config: ServeConfig,
+) -> Result<Server, ServeError> {
+    // The model thread: builds the predictor (not Send) and answers jobs in batches.
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<Value, String>>();
+    let name = project.name.clone();
+    std::thread::Builder::new()
+        .name("glassbox-serve-model".into())
+        .spawn(move || {
+            let predictor = match Predictor::new(&project, &weights, data) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let health = json!({
+                "status": "ok",
+                "model": name,
+                "input_shape": predictor.input_shape(),
+                "input": if predictor.takes_text() { "text" } else { "numbers" },
+                "classes": predictor.class_names(),
+                "members": predictor.members(),
+            });
+            let _ = ready_tx.send(Ok(health));
+            model_loop(&predictor, &job_rx);
+        })
+        .map_err(|e| ServeError::Thread(e.to_string()))?;
+    let health = ready_rx
+        .recv()
+        .map_err(|_| ServeError::Thread("the model thread ended".into()))?
+        .map_err(ServeError::Model)?;
+
+    let state = Arc::new(AppState {
+        jobs: std::sync::Mutex::new(job_tx),
+        health,
+        max_body_bytes: config.max_body_bytes,
+    });
+    let app = Router::new()
+        .route("/health", get(health_handler))
+        .route("/predict", post(predict_handler))
+        .with_state(state);
+    let (bound_tx, bound_rx) = mpsc::channel::<Result<SocketAddr, ServeError>>();
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let (addr, ctrl_c) = (config.addr, config.stop_on_ctrl_c);
+    let thread = std::thread::Builder::new()
+        .name("glassbox-serve-http".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = bound_tx.send(Err(ServeError::Thread(e.to_string())));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => l,
+                    Err(source) => {
+                        let _ = bound_tx.send(Err(ServeError::Bind { addr, source }));
+                        return;
+                    }
+                };
+                let local = listener.local_addr().unwrap_or(addr);
+                let _ = bound_tx.send(Ok(local));
+                let _ = axum::serve(listener, app)
+                    .with_graceful_shutdown(async move {
+                        if ctrl_c {
+                            tokio::select! {
+                                _ = shutdown_rx => {}
+                                _ = tokio::signal::ctrl_c() => {}
+                            }
+                        } else {
+                            let _ = shutdown_rx.await;
+                        }
+                    })
+                    .await;
+            });
+        })
+        .map_err(|e| ServeError::Thread(e.to_string()))?;
+    let addr = bound_rx
+        .recv()
+        .map_err(|_| ServeError::Thread("the server thread ended".into()))??;
+    Ok(Server {
+        addr,
+        shutdown: Some(shutdown_tx),
+        thread: Some(thread),
+    })
+}
+
+/// Takes a job, then every job already waiting (up to MAX_BATCH inputs), and answers them
+/// from one forward pass; a job whose inputs are wrong gets its own error.
+fn model_loop(predictor: &Predictor, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        let mut count = batch[0].inputs.len();
+        while count < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    count += job.inputs.len();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let (good, bad): (Vec<Job>, Vec<Job>) = batch
+            .into_iter()
+            .partition(|j| predictor.check(&j.inputs).is_ok());
+        for job in bad {
+            let err = predictor.check(&job.inputs).expect_err("partitioned on it");
+            let _ = job.reply.send(Err(err));
+        }
+        if good.is_empty() {
+            continue;
+        }
+        let all: Vec<PredictInput> = good.iter().flat_map(|j| j.inputs.clone()).collect();
+        match predictor.predict(&all) {
+            Ok(mut outputs) => {
+                for job in good.into_iter().rev() {
+                    let mine = outputs.split_off(outputs.len() - job.inputs.len());
+                    let _ = job.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                for job in good {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+async fn health_handler(State(state): State<Arc<AppState>>) -> Response {
+    Json(state.health.clone()).into_response()
+}
+
+/// `{"inputs": [...]}`: each input a list of numbers (nested as the sample's shape, or flat)
+/// or a string for text models.
+fn parse_inputs(body: &[u8]) -> Result<Vec<PredictInput>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
+    let Some(items) = value.get("inputs") else {
+        return Err(
+            r#"the body needs an "inputs" list, e.g. {"inputs": [[5.1, 3.5, 1.4, 0.2]]}"#.into(),
+        );
+    };
+    let Some(items) = items.as_array() else {
+        return Err(r#""inputs" must be a list of inputs"#.into());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(s) => Ok(PredictInput::Text(s.clone())),
+            Value::Array(_) => {
+                let mut flat = Vec::new();
+                flatten_numbers(item, &mut flat)
+                    .map_err(|bad| format!("input {} holds {bad} where a number belongs", i + 1))?;
+                Ok(PredictInput::Values(flat))
+            }
+            other => Err(format!(
+                "input {} is {}, not a list of numbers or a text",
+                i + 1,
+                json_kind(other)
+            )),
+        })
+        .collect()
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a single number",
+        Value::String(_) => "a text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn flatten_numbers(v: &Value, out: &mut Vec<f32>) -> Result<(), String> {
+    match v {
+        Value::Array(items) => items.iter().try_for_each(|x| flatten_numbers(x, out)),
+        Value::Number(n) => {
+            out.push(n.as_f64().unwrap_or(f64::NAN) as f32);
+            Ok(())
+        }
+        other => Err(json_kind(other).to_string()),
+    }
+}
+
+async fn predict_handler(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    let limit = state.max_body_bytes;
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is larger than {limit} bytes: send fewer inputs per request"),
+        );
+    };
+    let inputs = match parse_inputs(&bytes) {
+        Ok(i) => i,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let (reply, answer) = oneshot::channel();
+    let sent = state
+        .jobs
+        .lock()
+        .map(|tx| tx.send(Job { inputs, reply }).is_ok())
+        .unwrap_or(false);
+    if !sent {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model thread has stopped",
+        );
+    }
+    match answer.await {
+        Ok(Ok(outputs)) => {
+            let predictions: Vec<Value> = outputs
+                .into_iter()
+                .map(|o| json!({"label": o.label, "probabilities": o.probabilities, "output": o.values}))
+                .collect();
+            Json(json!({ "predictions": predictions })).into_response()
+        }
+        Ok(Err(PredictError::Model(e))) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model thread has stopped",
+        ),
+    }
+}

@@ -1,0 +1,184 @@
+//! The prediction server over real loopback HTTP: answers, each kind of bad request getting a
+//! 400 that names its problem, a bounded load test at 1 and 8 clients, graceful stop.
+
+mod common;
+
+use common::http::request;
+use glassbox::data::Dataset;
+use glassbox::deploy::serve::{start, ServeConfig};
+use glassbox::fsutil::presets_dir;
+use glassbox::model::{Model, Weights};
+use glassbox::project::Project;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn serve(preset: &str, weights: Weights, max_body_bytes: usize) -> glassbox::deploy::serve::Server {
+    let project = Project::load(&presets_dir().join(format!("{preset}.json"))).unwrap();
+    let data = Arc::new(Dataset::load(&project.data, Some(&presets_dir())).unwrap());
+    let config = ServeConfig {
+        max_body_bytes,
+        ..ServeConfig::local(0)
+    };
+    start(project, vec![weights], data, config).unwrap()
+}
+
+fn trained_iris() -> Weights {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iris.safetensors");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args([
+            "train",
+            &presets_dir().join("mlp-iris.json").to_string_lossy(),
+            "--quiet",
+            "--save",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Weights::load(&path).unwrap()
+}
+
+#[test]
+fn predictions_and_a_400_naming_each_bad_request() {
+    let server = serve("mlp-iris", trained_iris(), 64 << 10);
+    let addr = server.addr();
+    assert!(addr.ip().is_loopback());
+
+    let (status, body) = request(addr, "GET", "/health", b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["classes"][2], "virginica", "{body}");
+
+    let rows =
+        br#"{"inputs": [[5.1, 3.5, 1.4, 0.2], [5.7, 2.8, 4.1, 1.3], [[6.3, 3.3], [6.0, 2.5]]]}"#;
+    let (status, body) = request(addr, "POST", "/predict", rows).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let labels: Vec<&str> = v["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["setosa", "versicolor", "virginica"], "{body}");
+
+    let oversized = format!(
+        r#"{{"inputs": [{}]}}"#,
+        vec!["[1, 2, 3, 4]"; 8000].join(",")
+    );
+    for (what, body, needle) in [
+        (
+            "wrong shape",
+            br#"{"inputs": [[5.1, 3.5, 1.4]]}"#.to_vec(),
+            "has 3 values; the model takes 4",
+        ),
+        (
+            "wrong type",
+            br#"{"inputs": ["a flower"]}"#.to_vec(),
+            "is a text; this model takes a list of numbers",
+        ),
+        (
+            "a text among numbers",
+            br#"{"inputs": [[5.1, "x", 1.4, 0.2]]}"#.to_vec(),
+            "holds a text where a number belongs",
+        ),
+        (
+            "no inputs key",
+            br#"{"rows": []}"#.to_vec(),
+            r#"needs an "inputs" list"#,
+        ),
+        (
+            "invalid JSON",
+            br#"{"inputs": [[5.1,"#.to_vec(),
+            "not valid JSON",
+        ),
+        (
+            "oversized body",
+            oversized.into_bytes(),
+            "larger than 65536 bytes",
+        ),
+    ] {
+        let (status, reply) = request(addr, "POST", "/predict", &body).unwrap();
+        assert_eq!(status, 400, "{what}: {reply}");
+        let v: Value =
+            serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{what}: {e}: {reply}"));
+        let message = v["error"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{what}: {message}");
+    }
+    server.stop();
+    assert!(
+        request(addr, "GET", "/health", b"").is_err(),
+        "still answering after stop"
+    );
+}
+
+/// Fixed request count per level, a deadline for the whole test; prints requests/s and latency.
+#[test]
+fn load_test_at_1_and_8_clients_has_no_errors() {
+    let project = Project::load(&presets_dir().join("cnn-mnist.json")).unwrap();
+    let weights = Model::build(&project.graph, 1).unwrap().weights().unwrap();
+    let server = serve("cnn-mnist", weights, 4 << 20);
+    let addr = server.addr();
+    let image: Vec<String> = (0..784).map(|i| ((i * 37) % 256).to_string()).collect();
+    let body = Arc::new(format!(r#"{{"inputs": [[{}]]}}"#, image.join(",")).into_bytes());
+    const REQUESTS: usize = 240;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for clients in [1usize, 8] {
+        let started = Instant::now();
+        let threads: Vec<_> = (0..clients)
+            .map(|_| {
+                let body = body.clone();
+                std::thread::spawn(move || {
+                    let mut latencies = Vec::new();
+                    let mut errors = Vec::new();
+                    for _ in 0..REQUESTS / clients {
+                        if Instant::now() > deadline {
+                            errors.push("deadline passed".to_string());
+                            break;
+                        }
+                        let t = Instant::now();
+                        match request(addr, "POST", "/predict", &body) {
+                            Ok((200, reply)) if reply.contains("probabilities") => {
+                                latencies.push(t.elapsed())
+                            }
+                            Ok((status, reply)) => errors.push(format!("{status}: {reply}")),
+                            Err(e) => errors.push(e.to_string()),
+                        }
+                    }
+                    (latencies, errors)
+                })
+            })
+            .collect();
+        let mut latencies = Vec::new();
+        let mut errors = Vec::new();
+        for t in threads {
+            let (l, e) = t.join().unwrap();
+            latencies.extend(l);
+            errors.extend(e);
+        }
+        let wall = started.elapsed().as_secs_f64();
+        assert!(
+            errors.is_empty(),
+            "{clients} clients: {} errors, first {:?}",
+            errors.len(),
+            errors.first()
+        );
+        assert_eq!(latencies.len(), REQUESTS);
+        latencies.sort();
+        let pct =
+            |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+        println!(
+            "cnn-mnist, {clients} client(s): {REQUESTS} requests in {wall:.2} s = {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms",
+            REQUESTS as f64 / wall,
+            pct(0.5),
+            pct(0.99)
+        );
+    }
+    server.stop();
+}
