@@ -724,6 +724,8 @@ fn splits_too_small_to_measure_are_warned_about_before_training() {
         data_name: "d".into(),
         setup_ms: 0.0,
         resumed_from_epoch: None,
+        transfer: None,
+        frozen_params: 0,
     };
     assert!(info(1000, 200, 200).warnings().is_empty());
     let w = info(1000, 4, 200).warnings();

@@ -246,6 +246,10 @@ pub struct TrainOptions {
     /// Continue from the checkpoint in the --checkpoint folder, if there is one.
     #[arg(long, requires = "checkpoint")]
     resume: bool,
+    /// Start from the tensors of these weights that fit by node id and shape (transfer
+    /// learning; overrides the project's own "init_from").
+    #[arg(long)]
+    init_from: Option<PathBuf>,
 }
 
 fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
@@ -259,6 +263,11 @@ fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
     }
     if let Some(s) = opts.seed {
         project.training.seed = s;
+    }
+    if let Some(w) = &opts.init_from {
+        // Relative to where the user stands, not to the project.
+        let abs = std::path::absolute(w).unwrap_or_else(|_| w.clone());
+        project.training.init_from = Some(abs.to_string_lossy().into_owned());
     }
     let mut req = TrainRequest::new(project.clone());
     req.project_dir = path.parent().map(Path::to_path_buf);
@@ -289,6 +298,12 @@ fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
                 "{}: {} train / {} validation / {} test samples, {} parameters, {} steps per epoch (setup {:.0} ms)",
                 i.data_name, i.train_samples, i.val_samples, i.test_samples, i.params, i.steps_per_epoch, i.setup_ms
             );
+            if let Some(t) = &i.transfer {
+                println!("start weights {t}");
+            }
+            if i.frozen_params > 0 {
+                println!("{} of {} parameters frozen", i.frozen_params, i.params);
+            }
             if let Some(k) = i.resumed_from_epoch {
                 println!("resuming from the checkpoint written after epoch {k}");
             }

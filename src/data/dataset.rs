@@ -248,11 +248,18 @@ impl Dataset {
         if n == 0 {
             return Err(DataError::Settings(format!("{name} has no samples")));
         }
-        let (mut train, val, test) = if contiguous {
+        let (mut train, mut val, mut test) = if contiguous {
             split_contiguous(n, &settings.split)?
         } else {
             split(n, raw.source_test_start, &raw.targets, &settings.split)?
         };
+        let mut targets = raw.targets;
+        if !settings.classes.is_empty() {
+            let keep = keep_classes(&mut targets, &settings.classes, &name)?;
+            for part in [&mut train, &mut val, &mut test] {
+                part.retain(|&i| keep[i]);
+            }
+        }
         if let Some(max) = settings.max_train_samples {
             train.truncate(max.max(1));
         }
@@ -267,7 +274,7 @@ impl Dataset {
             name,
             sample_shape: raw.sample_shape,
             feature_names: raw.feature_names,
-            targets: raw.targets,
+            targets,
             vocab: raw.vocab,
             notes: raw.notes,
             load_ms: 0.0,
@@ -440,6 +447,42 @@ impl Dataset {
         // Overlapping windows index one corpus, not a copy per sample.
         self.features.bytes() + targets + (self.train.len() + self.val.len() + self.test.len()) * 8
     }
+}
+
+/// Renumbers the classes named in `wanted` 0, 1, … in that order and says, per sample,
+/// whether it belongs to one of them.
+fn keep_classes(
+    targets: &mut Targets,
+    wanted: &[String],
+    name: &str,
+) -> Result<Vec<bool>, DataError> {
+    let Targets::Classes { labels, names } = targets else {
+        return Err(DataError::Settings(format!(
+            "{name} has numeric targets, not classes: clear the class filter"
+        )));
+    };
+    let mut new_id = vec![None; names.len()];
+    for (k, w) in wanted.iter().enumerate() {
+        let Some(old) = names.iter().position(|n| n == w) else {
+            return Err(DataError::Settings(format!(
+                "{name} has no class '{w}'; its classes are {}",
+                names.join(", ")
+            )));
+        };
+        new_id[old] = Some(k as u32);
+    }
+    let keep = labels
+        .iter_mut()
+        .map(|l| match new_id.get(*l as usize).copied().flatten() {
+            Some(k) => {
+                *l = k;
+                true
+            }
+            None => false,
+        })
+        .collect();
+    *names = wanted.to_vec();
+    Ok(keep)
 }
 
 /// Train, validation and test indices.

@@ -259,6 +259,9 @@ pub struct DataSettings {
     /// Random changes to training images (never to validation or test).
     #[serde(default, skip_serializing_if = "Augmentation::is_off")]
     pub augmentation: Augmentation,
+    /// Keep only these classes (by name), numbered in this order; empty keeps all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
 /// On-the-fly image augmentation, applied to training batches only.
@@ -290,6 +293,7 @@ impl Default for DataSettings {
             split: SplitSettings::default(),
             normalization: Normalization::default(),
             max_train_samples: None,
+            classes: Vec::new(),
             augmentation: Augmentation::default(),
         }
     }

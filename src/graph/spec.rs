@@ -469,6 +469,14 @@ pub struct Node {
     /// Named sub-graph (encoder/decoder, generator/discriminator) for later training modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Frozen: training leaves this node's weights (and a BatchNorm's statistics) as they are,
+    /// as when fine-tuning on top of pre-trained layers.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub frozen: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Node {
@@ -478,6 +486,7 @@ impl Node {
             layer,
             pos: [0.0, 0.0],
             group: None,
+            frozen: false,
         }
     }
 

@@ -100,7 +100,10 @@ impl Model {
                 .output
                 .clone()
                 .expect("a valid graph has every shape");
-            let op = Op::build(&node.layer, &node.id, &inputs, &out_shape, &store)?;
+            let mut op = Op::build(&node.layer, &node.id, &inputs, &out_shape, &store)?;
+            if node.frozen {
+                op.freeze_statistics();
+            }
             let sources = analysis.sources[i].iter().flatten().copied().collect();
             steps.push(Step {
                 node: i,
@@ -185,6 +188,21 @@ impl Model {
     /// Trainable parameters, in graph order.
     pub fn trainable(&self) -> Vec<(String, Var)> {
         self.store.trainable()
+    }
+
+    /// The parameters training updates: the trainable ones outside frozen nodes.
+    pub fn updated(&self) -> Vec<(String, Var)> {
+        let frozen: Vec<String> = self
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| n.frozen)
+            .map(|n| format!("{}.", n.id))
+            .collect();
+        self.trainable()
+            .into_iter()
+            .filter(|(name, _)| !frozen.iter().any(|p| name.starts_with(p.as_str())))
+            .collect()
     }
 
     pub fn param_count(&self) -> usize {

@@ -126,6 +126,8 @@ pub(crate) enum Op {
         running_var: Var,
         momentum: f64,
         eps: f64,
+        /// Frozen: normalise with the running statistics and leave them as they are.
+        fixed: bool,
     },
     LayerNorm {
         gamma: Tensor,
@@ -139,6 +141,14 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// For a frozen node: a BatchNorm keeps its running statistics (the weights are kept by
+    /// leaving them out of the optimiser).
+    pub(crate) fn freeze_statistics(&mut self) {
+        if let Op::BatchNorm { fixed, .. } = self {
+            *fixed = true;
+        }
+    }
+
     /// The same op reading detached copies of its parameters: gradients then flow only to the
     /// input (saliency, activation maximisation), and no parameter gradient is computed.
     pub(crate) fn frozen(&self) -> Op {
@@ -262,6 +272,7 @@ impl Op {
                 running_var,
                 momentum,
                 eps,
+                fixed,
             } => Op::BatchNorm {
                 gamma: d(gamma),
                 beta: d(beta),
@@ -269,6 +280,7 @@ impl Op {
                 running_var: running_var.clone(),
                 momentum: *momentum,
                 eps: *eps,
+                fixed: *fixed,
             },
             Op::LayerNorm { gamma, beta, eps } => Op::LayerNorm {
                 gamma: d(gamma),
@@ -394,6 +406,7 @@ impl Op {
                 running_var,
                 momentum,
                 eps,
+                fixed,
             } => batch_norm(
                 x,
                 gamma,
@@ -402,7 +415,7 @@ impl Op {
                 running_var,
                 *momentum,
                 *eps,
-                ctx.train,
+                ctx.train && !fixed,
             ),
             Op::LayerNorm { gamma, beta, eps } => layer_norm(x, gamma, beta, *eps),
             Op::Add => {

@@ -8,6 +8,7 @@ mod layers;
 mod loss;
 mod op_build;
 mod params;
+mod transfer;
 mod weights;
 
 pub use build::{Model, ModelError, TargetEncoding};
@@ -17,4 +18,5 @@ pub use generate::{
 pub use layers::ForwardCtx;
 pub use loss::{correct, loss, TargetBatch};
 pub use params::ParamStore;
+pub use transfer::TransferReport;
 pub use weights::{WeightTensor, Weights, WeightsError};

@@ -230,6 +230,7 @@ impl Op {
                     running_var,
                     momentum: *momentum as f64,
                     eps: *eps as f64,
+                    fixed: false,
                 }
             }
             Layer::LayerNorm { eps } => {

@@ -19,6 +19,10 @@ pub struct RunInfo {
     pub setup_ms: f64,
     /// The run continues from the checkpoint written after this many epochs.
     pub resumed_from_epoch: Option<usize>,
+    /// What was taken from the settings' `init_from` weights (transfer learning).
+    pub transfer: Option<String>,
+    /// Parameters training leaves as they are (frozen nodes).
+    pub frozen_params: usize,
 }
 
 /// Fewer samples than this in a split that is meant to measure something earn a warning: one
@@ -45,6 +49,9 @@ impl RunInfo {
                 "no validation or test samples: nothing measures how well the model generalises"
                     .into(),
             );
+        }
+        if self.params > 0 && self.frozen_params >= self.params {
+            out.push("every layer is frozen: training will change nothing; unfreeze some".into());
         }
         if self.train_samples < self.batch_size {
             out.push(format!(

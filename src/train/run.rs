@@ -134,6 +134,26 @@ pub enum TrainError {
 }
 
 /// Runs a whole training and reports through `emit`; the last event is always terminal.
+/// Loads the tensors of the weight file at `path` that fit `model`; an error when none do.
+fn transfer_into(
+    model: &crate::model::Model,
+    path: &str,
+    project_dir: Option<&std::path::Path>,
+) -> Result<String, TrainError> {
+    let file = crate::fsutil::resolve_data_path(path, project_dir);
+    let weights = Weights::load(&file)
+        .map_err(|e| TrainError::Settings(format!("start-from weights: {e}")))?;
+    let report = model.load_matching(&weights)?;
+    if report.is_empty() {
+        return Err(TrainError::Settings(format!(
+            "none of the {} tensors of {} fit this network (node ids and shapes differ): {report}",
+            weights.tensors.len(),
+            file.display()
+        )));
+    }
+    Ok(format!("from {}: {report}", file.display()))
+}
+
 pub fn run_training(req: TrainRequest, control: &Control, emit: &mut dyn FnMut(TrainEvent)) {
     let terminal = match train(req, control, emit) {
         Ok(ev) => ev,
@@ -252,6 +272,19 @@ fn train(
         .map(|c| &c.weights)
         .or(req.initial_weights.as_ref());
     let mut mode = mode_step(&req.project, data.clone(), start_weights)?;
+    let transfer = match (&settings.init_from, start_weights) {
+        (Some(path), None) => Some(transfer_into(
+            mode.model(),
+            path,
+            req.project_dir.as_deref(),
+        )?),
+        _ => None,
+    };
+    let frozen_params = {
+        let model = mode.model();
+        let updated: usize = model.updated().iter().map(|(_, v)| v.elem_count()).sum();
+        model.param_count() - updated
+    };
     let start_epoch = resumed
         .as_ref()
         .map_or(0, |c| c.epochs_done.min(settings.epochs));
@@ -271,6 +304,8 @@ fn train(
         data_name: data.name.clone(),
         setup_ms: setup_start.elapsed().as_secs_f64() * 1e3,
         resumed_from_epoch: resumed.as_ref().map(|_| start_epoch),
+        transfer,
+        frozen_params,
     }));
 
     let mut shuffle_rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(1));

@@ -151,6 +151,10 @@ pub struct TrainSettings {
     pub epochs: usize,
     /// Seeds weights, shuffling and dropout: the same seed gives the same curve.
     pub seed: u64,
+    /// Start from the tensors of this weight file that fit by node id and shape (transfer
+    /// learning); the rest start fresh. Relative paths resolve like data paths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<String>,
 }
 
 impl Default for TrainSettings {
@@ -163,6 +167,7 @@ impl Default for TrainSettings {
             batch_size: 64,
             epochs: 3,
             seed: 1,
+            init_from: None,
         }
     }
 }

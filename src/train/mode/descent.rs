@@ -26,7 +26,7 @@ pub(crate) type Descended = Result<(f32, Option<Vec<ParamHealth>>), crate::train
 impl Descent {
     pub fn new(model: &Model, settings: &TrainSettings) -> Self {
         Self {
-            optim: Optim::new(settings.optimizer, settings.weight_decay, model.trainable()),
+            optim: Optim::new(settings.optimizer, settings.weight_decay, model.updated()),
             first_loss: None,
             steps: 0,
         }
