@@ -217,3 +217,118 @@ fn a_layer_onnx_cannot_express_is_named_and_no_file_is_written() {
     assert!(err.to_string().contains("'noise7'"), "{err}");
     assert!(!path.exists(), "a failed export wrote {}", path.display());
 }
+
+/// A prediction of `graph` with `weights` on the case's saved input.
+fn outputs_of(
+    graph: &glassbox::graph::Graph,
+    weights: &Weights,
+    case: &serde_json::Value,
+) -> Vec<f32> {
+    let model = Model::build(graph, 1).unwrap();
+    model.load_weights(weights).unwrap();
+    let shape: Vec<usize> = serde_json::from_value(case["input"]["shape"].clone()).unwrap();
+    let bytes = std::fs::read(case["input"]["file"].as_str().unwrap()).unwrap();
+    let x = if case["input"]["dtype"] == "i64" {
+        let ids: Vec<u32> = bytes
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()) as u32)
+            .collect();
+        Tensor::from_vec(ids, shape, &Device::Cpu).unwrap()
+    } else {
+        let v: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    };
+    let y = model.forward(&x, &mut ForwardCtx::eval()).unwrap();
+    y.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+fn expected_of(case: &serde_json::Value) -> Vec<f32> {
+    let bytes = std::fs::read(case["expected"]["file"].as_str().unwrap()).unwrap();
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn export_then_import_gives_the_same_graph_and_outputs() {
+    use glassbox::deploy::onnx::{import_onnx, proto::ModelProto};
+    use prost::Message;
+    let (_dir, manifest, _) = exported_presets();
+    let cases: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    let mut read_op_by_op = 0;
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let bytes = std::fs::read(case["model"].as_str().unwrap()).unwrap();
+        let back = import_onnx(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let project = Project::load(&presets_dir().join(format!("{name}.json"))).unwrap();
+        let graph = deployable_graph(&project).unwrap();
+        let strip = |g: &glassbox::graph::Graph| -> Vec<(String, Layer)> {
+            g.nodes
+                .iter()
+                .map(|n| (n.id.clone(), n.layer.clone()))
+                .collect()
+        };
+        assert_eq!(strip(&back.graph), strip(&graph), "{name}");
+        assert_eq!(back.graph.edges, graph.edges, "{name}");
+        let d = max_diff(
+            &outputs_of(&back.graph, &back.weights, case),
+            &expected_of(case),
+        );
+        assert!(d < 1e-6, "{name}: {d}");
+
+        // Without Glassbox's metadata, as a file from another tool: read op by op, where
+        // every op is one the reader knows.
+        let mut model = ModelProto::decode(&bytes[..]).unwrap();
+        model.metadata_props.clear();
+        match import_onnx(&model.encode_to_vec()) {
+            Ok(other) => {
+                let d = max_diff(
+                    &outputs_of(&other.graph, &other.weights, case),
+                    &expected_of(case),
+                );
+                assert!(d < 1e-5, "{name} read op by op: {d}");
+                println!(
+                    "{name}: read op by op, {} nodes, outputs within {d:e}",
+                    other.graph.nodes.len()
+                );
+                read_op_by_op += 1;
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                println!("{name}: not read op by op: {msg}");
+                assert!(
+                    msg.contains("cannot be exported") || msg.contains("import"),
+                    "{name}: {msg}"
+                );
+            }
+        }
+    }
+    assert!(
+        read_op_by_op >= 6,
+        "only {read_op_by_op} presets read op by op"
+    );
+}
+
+#[test]
+fn a_broken_onnx_file_is_an_error_naming_the_problem() {
+    use glassbox::deploy::onnx::import_onnx;
+    let err = import_onnx(b"definitely not protobuf \xff\xff")
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("not an ONNX model file"), "{err}");
+    let err = import_onnx(&[]).err().expect("refused");
+    assert!(err.to_string().contains("no graph"), "{err}");
+}

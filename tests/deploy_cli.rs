@@ -98,6 +98,27 @@ fn export_writes_onnx_pytorch_and_safetensors_files() {
             bytes.len()
         );
     }
+    // The ONNX file opens as a project again: same data, same test figures.
+    let back = dir.path().join("back.json");
+    let onnx = dir.path().join("iris.onnx");
+    let (ok, text) = glassbox(&[
+        "import-onnx",
+        onnx.to_str().unwrap(),
+        "-o",
+        back.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let back_w = dir.path().join("back.safetensors");
+    let (ok, a) = glassbox(&[
+        "eval",
+        back.to_str().unwrap(),
+        "--weights",
+        back_w.to_str().unwrap(),
+    ]);
+    assert!(ok, "{a}");
+    let (ok, b) = glassbox(&["eval", &preset("mlp-iris"), "--weights", w]);
+    assert!(ok, "{b}");
+    assert_eq!(test_figures(&a, "test "), test_figures(&b, "test "));
     let py = std::fs::read_to_string(dir.path().join("iris_torch.py")).unwrap();
     assert!(
         py.contains("nn.Linear(4, 16") && py.contains("DistributedDataParallel"),

@@ -202,6 +202,24 @@ fn read_csv_rows(path: &Path, features: &[String]) -> Result<Vec<PredictInput>> 
         .collect()
 }
 
+pub fn import_onnx(file: &Path, out: &Path) -> Result<()> {
+    let (project, weights, notes) = crate::deploy::onnx::import_project(file)?;
+    for n in &notes {
+        println!("note: {n}");
+    }
+    let weights_out = out.with_extension("safetensors");
+    project.save(out)?;
+    weights.save(&weights_out)?;
+    println!(
+        "wrote {} ({} nodes) and its weights {}\n  try: glassbox check {}",
+        out.display(),
+        project.graph.nodes.len(),
+        weights_out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
 pub fn serve(
     project_path: &Path,
     weights_paths: &[PathBuf],

@@ -113,6 +113,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Open an ONNX file as a project (its weights are written beside it).
+    ImportOnnx {
+        file: PathBuf,
+        /// The project file to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Serve predictions over HTTP: POST /predict with {"inputs": [...]}, GET /health.
     Serve {
         project: PathBuf,
@@ -186,6 +193,7 @@ pub fn run(cmd: Command) -> ExitCode {
             text,
             json,
         } => deploy::predict(&project, &weights, input.as_deref(), text.as_deref(), json),
+        Command::ImportOnnx { file, output } => deploy::import_onnx(&file, &output),
         Command::Serve {
             project,
             weights,

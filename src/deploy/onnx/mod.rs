@@ -4,8 +4,10 @@
 
 mod builder;
 mod export;
+mod import;
 
 pub use export::export_graph;
+pub use import::{import_onnx, Imported};
 
 use crate::deploy::deployable_graph;
 use crate::fsutil::write_atomic;
@@ -38,6 +40,8 @@ pub enum OnnxError {
     Graph(String),
     #[error("node '{node}' cannot be exported to ONNX: {reason}")]
     Unsupported { node: String, reason: String },
+    #[error("ONNX node '{node}' cannot be imported: {reason}")]
+    NotImportable { node: String, reason: String },
     #[error("node '{node}' has no trained tensor '{name}' in the weights")]
     MissingWeight { node: String, name: String },
     #[error("node '{node}': the weights' '{name}' is {found:?}, the layer needs {expected:?}")]
@@ -46,6 +50,12 @@ pub enum OnnxError {
         name: String,
         found: Vec<usize>,
         expected: Vec<usize>,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("cannot write {path}: {source}")]
     Write {
@@ -58,7 +68,83 @@ pub enum OnnxError {
 /// The project's deployable network (see `deployable_graph`) with `weights`, as ONNX bytes.
 pub fn export_project(project: &Project, weights: &Weights) -> Result<Vec<u8>, OnnxError> {
     let graph = deployable_graph(project).map_err(OnnxError::Graph)?;
-    Ok(export_graph(&graph, weights, &project.name)?.encode_to_vec())
+    let mut model = export_graph(&graph, weights, &project.name)?;
+    // Enough of the project to open the file as one again: its data and training settings.
+    let mut meta = vec![
+        ("glassbox.data", serde_json::to_string(&project.data)),
+        (
+            "glassbox.training",
+            serde_json::to_string(&project.training),
+        ),
+    ];
+    if !matches!(project.mode, crate::graph::TrainingMode::Gan { .. }) {
+        meta.push(("glassbox.mode", serde_json::to_string(&project.mode)));
+    }
+    for (key, value) in meta {
+        if let Ok(value) = value {
+            model.metadata_props.push(proto::StringStringEntryProto {
+                key: key.into(),
+                value,
+            });
+        }
+    }
+    Ok(model.encode_to_vec())
+}
+
+/// A project setting the exporter stored in the file's metadata; an unreadable one is noted.
+fn read_meta<T: serde::de::DeserializeOwned>(
+    imported: &Imported,
+    key: &str,
+    notes: &mut Vec<String>,
+) -> Option<T> {
+    let text = imported.metadata.get(key)?;
+    serde_json::from_str(text)
+        .map_err(|e| {
+            notes.push(format!(
+                "the file's {key} is unreadable ({e}): left at the default"
+            ))
+        })
+        .ok()
+}
+
+/// Reads an ONNX file as a new project (data: MNIST for [1, 28, 28] images, else the
+/// default for the user to choose) and its weights.
+pub fn import_project(path: &Path) -> Result<(Project, Weights, Vec<String>), OnnxError> {
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let imported = import_onnx(&bytes)?;
+    let mut notes = imported.notes.clone();
+    let data: Option<crate::data::DataSettings> = read_meta(&imported, "glassbox.data", &mut notes);
+    let training: Option<crate::train::TrainSettings> =
+        read_meta(&imported, "glassbox.training", &mut notes);
+    let mode: Option<crate::graph::TrainingMode> =
+        read_meta(&imported, "glassbox.mode", &mut notes);
+    let mut project = Project {
+        name: path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "Imported".into()),
+        description: format!("Imported from {}", path.display()),
+        graph: imported.graph,
+        ..Project::default()
+    };
+    let mnist_shaped = project.graph.nodes.iter().any(
+        |n| matches!(&n.layer, crate::graph::Layer::Input { shape, .. } if shape == &[1, 28, 28]),
+    );
+    match data {
+        Some(d) => project.data = d,
+        None if mnist_shaped => project.data.source = crate::data::DataSource::Mnist,
+        None => {}
+    }
+    if let Some(t) = training {
+        project.training = t;
+    }
+    if let Some(m) = mode {
+        project.mode = m;
+    }
+    Ok((project, imported.weights, notes))
 }
 
 /// Exports and writes `path`; nothing is written when the export fails.
