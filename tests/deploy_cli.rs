@@ -201,3 +201,67 @@ fn predict_reads_csv_rows_by_column_name_and_averages_an_ensemble() {
         "{text}"
     );
 }
+
+#[test]
+fn an_ensemble_is_measured_beside_its_members_and_a_model_card_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w1, w2) = (
+        dir.path().join("a.safetensors"),
+        dir.path().join("b.safetensors"),
+    );
+    train("mlp-iris", &w1, &["--seed", "3", "--epochs", "5"]);
+    train("mlp-iris", &w2, &["--seed", "4", "--epochs", "5"]);
+    let (w1, w2) = (w1.to_str().unwrap(), w2.to_str().unwrap());
+    let (ok, text) = glassbox(&[
+        "eval",
+        &preset("mlp-iris"),
+        "--weights",
+        w1,
+        "--weights",
+        w2,
+    ]);
+    assert!(ok, "{text}");
+    let test_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("test")).collect();
+    assert_eq!(test_lines.len(), 3, "{text}");
+    assert!(
+        test_lines[2].contains("ensemble of 2 on 30 samples"),
+        "{text}"
+    );
+
+    let card = dir.path().join("card.md");
+    let (ok, text) = glassbox(&[
+        "export",
+        &preset("mlp-iris"),
+        "--weights",
+        w1,
+        "--format",
+        "card",
+        "-o",
+        card.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let md = std::fs::read_to_string(&card).unwrap();
+    let html = std::fs::read_to_string(card.with_extension("html")).unwrap();
+    // The card's test accuracy is the one `eval` measures for the same weights.
+    let member = test_lines[0]
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('%');
+    assert!(
+        md.contains(&format!("| test | 30 |")) && md.contains(&format!("{member} %")),
+        "{member}\n{md}"
+    );
+    for needle in [
+        "## Architecture",
+        "| fc1 | Dense | 16 units",
+        "## Confusion matrix (test)",
+        "| setosa |",
+    ] {
+        assert!(md.contains(needle), "{needle} missing:\n{md}");
+    }
+    assert!(
+        html.contains("<table>") && html.contains("setosa"),
+        "{html}"
+    );
+}

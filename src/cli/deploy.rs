@@ -22,6 +22,9 @@ pub enum ExportFormat {
     Pytorch,
     /// The weights as safetensors, checked against the project.
     Safetensors,
+    /// A model card: Markdown (and .html beside it) with the architecture, data, settings
+    /// and figures measured now on the validation and test splits.
+    Card,
 }
 
 /// The training split as the PyTorch file's --data: "x" (inputs as Glassbox feeds them) and
@@ -114,6 +117,21 @@ pub fn export(
                 weights_out.display()
             );
         }
+        ExportFormat::Card => {
+            let data = Arc::new(Dataset::load(&project.data, project_path.parent())?);
+            let stem = out
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "model-card".into());
+            let card = crate::deploy::card::model_card(&project, &weights, data, None, &stem)
+                .map_err(anyhow::Error::msg)?;
+            let written = card
+                .write(out)
+                .with_context(|| format!("cannot write the model card to {}", out.display()))?;
+            for f in written {
+                println!("wrote {}", f.display());
+            }
+        }
         ExportFormat::Safetensors => {
             let model = Model::build(&project.graph, project.training.seed)?;
             model.load_weights(&weights)?;
@@ -200,6 +218,29 @@ fn read_csv_rows(path: &Path, features: &[String]) -> Result<Vec<PredictInput>> 
             Ok(PredictInput::Values(values))
         })
         .collect()
+}
+
+pub fn eval_ensemble(project_path: &Path, weights_paths: &[PathBuf]) -> Result<()> {
+    let project = load_project(project_path)?;
+    let weights = weights_paths
+        .iter()
+        .map(|p| Weights::load(p))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let data = Dataset::load(&project.data, project_path.parent())?;
+    for (name, idx) in [("validation", &data.val), ("test", &data.test)] {
+        let r = crate::deploy::ensemble::ensemble_accuracy(&project, &weights, &data, idx)
+            .map_err(anyhow::Error::msg)?;
+        for (path, acc) in weights_paths.iter().zip(&r.members) {
+            println!("{name:<10} {:6.2}%  {}", acc * 100.0, path.display());
+        }
+        println!(
+            "{name:<10} {:6.2}%  ensemble of {} on {} samples",
+            r.ensemble * 100.0,
+            weights.len(),
+            r.samples
+        );
+    }
+    Ok(())
 }
 
 pub fn import_onnx(file: &Path, out: &Path) -> Result<()> {

@@ -42,11 +42,12 @@ pub enum Command {
     },
     /// Print every node's output shape and parameter count, or the graph's errors.
     Check { project: PathBuf },
-    /// Evaluate saved weights on the project's validation and test data.
+    /// Evaluate saved weights on the project's validation and test data. Several --weights
+    /// (repeat the flag) are measured one by one and as an averaged ensemble.
     Eval {
         project: PathBuf,
-        #[arg(long)]
-        weights: PathBuf,
+        #[arg(long, required = true)]
+        weights: Vec<PathBuf>,
     },
     /// Generate text from a trained character language model.
     Generate {
@@ -143,7 +144,10 @@ pub fn run(cmd: Command) -> ExitCode {
     let result = match cmd {
         Command::Train { project, opts } => train(&project, &opts),
         Command::Check { project } => check(&project),
-        Command::Eval { project, weights } => eval(&project, &weights),
+        Command::Eval { project, weights } => match &weights[..] {
+            [one] => eval(&project, one),
+            many => deploy::eval_ensemble(&project, many),
+        },
         Command::Generate {
             project,
             weights,

@@ -1,6 +1,8 @@
 //! Ways out of Glassbox for a trained model: ONNX files other runtimes load, and the graph a
 //! project deploys. No egui here.
 
+pub mod card;
+pub mod ensemble;
 pub mod onnx;
 pub mod predict;
 pub mod pytorch;

@@ -1,0 +1,76 @@
+//! Ensembles: several trained weight files of one project evaluated as one model whose class
+//! probabilities are the members' average, with each member's own accuracy beside it.
+
+use crate::data::Dataset;
+use crate::insight::saliency::class_probabilities;
+use crate::model::{Model, Weights};
+use crate::project::Project;
+use crate::train::{make_batch, EVAL_BATCH};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnsembleReport {
+    /// Each member's accuracy, in the order given.
+    pub members: Vec<f32>,
+    /// The averaged model's accuracy.
+    pub ensemble: f32,
+    pub samples: usize,
+}
+
+/// Accuracy of every member and of their average on `indices` (a classifier's data).
+pub fn ensemble_accuracy(
+    project: &Project,
+    weights: &[Weights],
+    data: &Dataset,
+    indices: &[usize],
+) -> Result<EnsembleReport, String> {
+    if data.n_classes().is_none() || data.is_windows() {
+        return Err("ensembles are measured on classifiers (labelled classes)".into());
+    }
+    if indices.is_empty() {
+        return Err("there are no samples to measure on".into());
+    }
+    let mut models = Vec::new();
+    for (i, w) in weights.iter().enumerate() {
+        let model =
+            Model::build(&project.graph, project.training.seed).map_err(|e| e.to_string())?;
+        model
+            .load_weights(w)
+            .map_err(|e| format!("member {}: {e}", i + 1))?;
+        models.push(model);
+    }
+    let encoding = models[0].bind_data(data).map_err(|e| e.to_string())?;
+    let argmax = |row: &[f32]| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b]));
+    let mut right = vec![0usize; models.len()];
+    let mut right_avg = 0usize;
+    for chunk in indices.chunks(EVAL_BATCH) {
+        let (x, _, labels) =
+            make_batch(data, chunk, encoding, &models[0]).map_err(|e| e.to_string())?;
+        let mut sum: Option<Vec<Vec<f32>>> = None;
+        for (m, model) in models.iter().enumerate() {
+            let p: Vec<Vec<f32>> = class_probabilities(model, &x)
+                .and_then(|p| p.to_vec2())
+                .map_err(|e| e.to_string())?;
+            for (row, &l) in p.iter().zip(&labels) {
+                right[m] += usize::from(argmax(row) == Some(l as usize));
+            }
+            sum = Some(match sum {
+                None => p,
+                Some(mut s) => {
+                    s.iter_mut()
+                        .zip(&p)
+                        .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(x, y)| *x += y));
+                    s
+                }
+            });
+        }
+        for (row, &l) in sum.unwrap_or_default().iter().zip(&labels) {
+            right_avg += usize::from(argmax(row) == Some(l as usize));
+        }
+    }
+    let n = indices.len() as f32;
+    Ok(EnsembleReport {
+        members: right.iter().map(|&r| r as f32 / n).collect(),
+        ensemble: right_avg as f32 / n,
+        samples: indices.len(),
+    })
+}
