@@ -249,7 +249,7 @@ fn an_ensemble_is_measured_beside_its_members_and_a_model_card_is_written() {
         .unwrap()
         .trim_end_matches('%');
     assert!(
-        md.contains(&format!("| test | 30 |")) && md.contains(&format!("{member} %")),
+        md.contains("| test | 30 |") && md.contains(&format!("{member} %")),
         "{member}\n{md}"
     );
     for needle in [
