@@ -32,12 +32,20 @@ pub enum Command {
     ShowShortcuts,
     ShowAbout,
     Quit,
+    /// Export, import, transfer and serve (see `studio::deploy`).
+    Deploy(super::studio::DeployAction),
 }
 
 impl Command {
     /// Commands that throw away the open project and so ask about unsaved changes first.
     pub fn discards_project(&self) -> bool {
-        matches!(self, Command::New | Command::Open(_) | Command::Quit)
+        matches!(
+            self,
+            Command::New
+                | Command::Open(_)
+                | Command::Quit
+                | Command::Deploy(super::studio::DeployAction::ImportOnnx(_))
+        )
     }
 }
 

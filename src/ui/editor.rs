@@ -593,11 +593,14 @@ impl SnarlViewer<Node> for Viewer<'_> {
         };
         let kind = n.layer.kind().name();
         // "Input input" reads badly: show the kind alone when the name only repeats it.
-        let text = if n.id.eq_ignore_ascii_case(kind) {
+        let mut text = if n.id.eq_ignore_ascii_case(kind) {
             kind.to_string()
         } else {
             format!("{kind}  {}", n.id)
         };
+        if n.frozen {
+            text = format!("🔒 {text}");
+        }
         let title = RichText::new(text).strong().color(text_color);
         let resp = ui
             .add(egui::Label::new(title).sense(Sense::click()))

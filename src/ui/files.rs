@@ -15,6 +15,11 @@ pub enum FilePurpose {
     DataFile,
     /// A folder of class folders for the data panel.
     DataFolder,
+    /// Where to write an export.
+    Export(crate::ui::studio::ExportKind),
+    ImportOnnx,
+    /// Weights to start the next run from (transfer learning).
+    StartFrom,
 }
 
 impl FilePurpose {
@@ -25,6 +30,9 @@ impl FilePurpose {
             FilePurpose::LoadWeights => "Load weights",
             FilePurpose::DataFile => "Choose a data file",
             FilePurpose::DataFolder => "Choose an image folder",
+            FilePurpose::Export(_) => "Export to a file",
+            FilePurpose::ImportOnnx => "Import an ONNX model",
+            FilePurpose::StartFrom => "Start from the weights of…",
         }
     }
 
@@ -36,6 +44,9 @@ impl FilePurpose {
             FilePurpose::LoadWeights => ("Weights", &["safetensors"]),
             FilePurpose::DataFile => ("Data", &["csv", "tsv", "txt", "gz", "idx", "ubyte"]),
             FilePurpose::DataFolder => ("Folder", &[]),
+            FilePurpose::Export(kind) => ("Export", kind.extensions()),
+            FilePurpose::ImportOnnx => ("ONNX model", &["onnx"]),
+            FilePurpose::StartFrom => ("Weights", &["safetensors"]),
         }
     }
 }
@@ -105,11 +116,13 @@ impl FileDialogs {
                     d = d.set_file_name(f);
                 }
                 let picked = match purpose {
-                    FilePurpose::SaveProjectAs => d.save_file(),
+                    FilePurpose::SaveProjectAs | FilePurpose::Export(_) => d.save_file(),
                     FilePurpose::DataFolder => d.pick_folder(),
-                    FilePurpose::OpenProject | FilePurpose::LoadWeights | FilePurpose::DataFile => {
-                        d.pick_file()
-                    }
+                    FilePurpose::OpenProject
+                    | FilePurpose::LoadWeights
+                    | FilePurpose::DataFile
+                    | FilePurpose::ImportOnnx
+                    | FilePurpose::StartFrom => d.pick_file(),
                 };
                 let _ = tx.send(picked);
             });

@@ -79,9 +79,14 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
         ui.colored_label(ERROR, format!("⚠ {e}"));
     }
     ui.separator();
+    let has_weights = shapes.as_ref().is_some_and(|s| s.params > 0);
     ui.add_enabled_ui(!locked, |ui| {
         if let Some(n) = studio.editor.node_mut(id) {
             layer_params_ui(ui, &mut n.layer);
+            if has_weights {
+                ui.checkbox(&mut n.frozen, "🔒 Frozen")
+                    .on_hover_text("Training leaves this layer's weights (and a BatchNorm's statistics) as they are: fine-tune the layers after it on top of pre-trained ones");
+            }
         }
     });
     if locked {
@@ -590,6 +595,20 @@ fn training_ui(ui: &mut Ui, studio: &mut Studio) {
         ui.label("Seed");
         ui.add(DragValue::new(&mut t.seed));
     });
+    if let Some(from) = t.init_from.clone() {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(format!("Starts from the weights of {from}")).weak());
+            if ui
+                .small_button("fresh instead")
+                .on_hover_text("Start the next run from freshly initialised weights")
+                .clicked()
+            {
+                studio.push(crate::ui::command::Command::Deploy(
+                    crate::ui::studio::DeployAction::ClearStartFrom,
+                ));
+            }
+        });
+    }
 }
 
 fn summary_ui(ui: &mut Ui, studio: &mut Studio) {

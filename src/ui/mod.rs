@@ -35,6 +35,11 @@ impl Studio {
         self.poll_data(&ctx);
         self.poll_insight();
         self.autosave_tick();
+        self.poll_deploy();
+        if self.deploy.busy() {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(100));
+        }
         if let Some(outcome) = self.dialogs.poll() {
             self.dialog_outcome(outcome);
         }
@@ -314,6 +319,8 @@ impl Studio {
                     ui.close();
                 }
                 ui.separator();
+                studio::deploy_file_menu_ui(ui, self);
+                ui.separator();
                 if ui.button("Quit").clicked() {
                     self.push(Command::Quit);
                     ui.close();
@@ -362,6 +369,8 @@ impl Studio {
                     self.push(Command::Stop);
                     ui.close();
                 }
+                ui.separator();
+                studio::serve_menu_ui(ui, self);
             });
             ui.menu_button("View", |ui| {
                 let dark = self.settings.theme == theme::ThemeChoice::Dark;
@@ -484,6 +493,7 @@ impl Studio {
                     ui.horizontal(|ui| {
                         let label = match prompt.purpose {
                             FilePurpose::SaveProjectAs => "Save",
+                            FilePurpose::Export(_) => "Export",
                             _ => "Open",
                         };
                         if (ui.button(label).clicked() || enter) && !prompt.text.trim().is_empty() {

@@ -13,7 +13,9 @@ use crate::train::{RunHistory, RunState, TrainEvent, TrainHandle, TrainRequest};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod deploy;
 mod run_control;
+pub use deploy::{deploy_file_menu_ui, serve_menu_ui, DeployAction, DeployState, ExportKind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,6 +122,8 @@ pub struct Studio {
     pub(super) now: f64,
     /// Autosave to the recovery file (None: off, as in tests that do not ask for it).
     pub autosave: Option<super::recovery_view::Autosave>,
+    /// The prediction server and background exports.
+    pub deploy: DeployState,
 }
 
 impl Studio {
@@ -166,6 +170,7 @@ impl Studio {
             title: String::new(),
             now: 0.0,
             autosave: None,
+            deploy: DeployState::default(),
         }
     }
 
@@ -410,6 +415,14 @@ impl Studio {
             .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf));
+        let stem = self.project.name.to_lowercase().replace(' ', "-");
+        if let FilePurpose::Export(kind) = purpose {
+            let name = format!("{stem}.{}", kind.extension());
+            if let Some(outcome) = self.dialogs.request(purpose, dir, Some(name)) {
+                self.dialog_outcome(outcome);
+            }
+            return;
+        }
         let name = (purpose == FilePurpose::SaveProjectAs).then(|| {
             self.path
                 .as_ref()
@@ -453,6 +466,9 @@ impl Studio {
             FilePurpose::OpenProject => Command::Open(path),
             FilePurpose::SaveProjectAs => Command::SaveAs(path),
             FilePurpose::LoadWeights => Command::LoadWeights(path),
+            FilePurpose::Export(kind) => Command::Deploy(DeployAction::Export(kind, path)),
+            FilePurpose::ImportOnnx => Command::Deploy(DeployAction::ImportOnnx(path)),
+            FilePurpose::StartFrom => Command::Deploy(DeployAction::StartFrom(path)),
             FilePurpose::DataFile | FilePurpose::DataFolder => {
                 if let Some(p) = self.project.data.source.path_mut() {
                     *p = path.display().to_string();
@@ -648,6 +664,7 @@ impl Studio {
             }
             Command::ShowShortcuts => self.show_shortcuts = true,
             Command::ShowAbout => self.show_about = true,
+            Command::Deploy(action) => self.apply_deploy(action),
             Command::Quit => {
                 self.quit_confirmed = true;
                 self.shutdown();

@@ -4,7 +4,9 @@
 
 mod builder;
 mod export;
+mod export_sequence;
 mod import;
+mod reader;
 
 pub use export::export_graph;
 pub use import::{import_onnx, Imported};

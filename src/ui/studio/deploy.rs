@@ -1,0 +1,385 @@
+//! The studio's ways out and in: File ▸ Export (weights, ONNX, PyTorch, model card), File ▸
+//! Import ONNX, File ▸ Start from weights of… (transfer learning), and Run ▸ Serve. Slow work
+//! (the model card measures the model; the server loads its data) runs on threads of its own.
+
+use super::Studio;
+use crate::deploy::serve::{start, ServeConfig, Server};
+use crate::model::{Model, Weights};
+use crate::ui::command::Command;
+use crate::ui::files::FilePurpose;
+use egui::Ui;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+
+/// The port the studio's server listens on (127.0.0.1 only).
+pub const SERVE_PORT: u16 = 8080;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKind {
+    Weights,
+    Onnx,
+    Pytorch,
+    Card,
+}
+
+impl ExportKind {
+    pub const ALL: [ExportKind; 4] = [
+        ExportKind::Weights,
+        ExportKind::Onnx,
+        ExportKind::Pytorch,
+        ExportKind::Card,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ExportKind::Weights => "Weights (safetensors)…",
+            ExportKind::Onnx => "ONNX…",
+            ExportKind::Pytorch => "PyTorch code…",
+            ExportKind::Card => "Model card…",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportKind::Weights => "safetensors",
+            ExportKind::Onnx => "onnx",
+            ExportKind::Pytorch => "py",
+            ExportKind::Card => "md",
+        }
+    }
+
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            ExportKind::Weights => &["safetensors"],
+            ExportKind::Onnx => &["onnx"],
+            ExportKind::Pytorch => &["py"],
+            ExportKind::Card => &["md"],
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            ExportKind::Weights => "The trained tensors, by node id: for Glassbox, PyTorch and safetensors readers",
+            ExportKind::Onnx => "One portable file (opset 17, weights inside) for onnxruntime, OpenCV, TensorRT, browsers",
+            ExportKind::Pytorch => "A .py file with the same layers as an nn.Module, a weight loader and a torchrun-ready training loop; the weights go beside it",
+            ExportKind::Card => "A Markdown + HTML report: architecture, data, settings, figures measured now, loss curve, confusion matrix",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeployAction {
+    ExportDialog(ExportKind),
+    Export(ExportKind, PathBuf),
+    ImportOnnxDialog,
+    ImportOnnx(PathBuf),
+    StartFromDialog,
+    StartFrom(PathBuf),
+    ClearStartFrom,
+    ToggleServe,
+}
+
+/// The server and the background jobs in flight.
+pub struct DeployState {
+    pub server: Option<Server>,
+    /// Where Serve listens (127.0.0.1); 0 picks a free port (tests).
+    pub port: u16,
+    starting: Option<Receiver<Result<Server, String>>>,
+    /// A background export: what it writes, and its outcome message.
+    job: Option<(String, Receiver<Result<String, String>>)>,
+}
+
+impl Default for DeployState {
+    fn default() -> Self {
+        Self {
+            server: None,
+            port: SERVE_PORT,
+            starting: None,
+            job: None,
+        }
+    }
+}
+
+impl DeployState {
+    pub fn serving(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().map(Server::addr)
+    }
+
+    pub fn busy(&self) -> bool {
+        self.starting.is_some() || self.job.is_some()
+    }
+}
+
+/// The File menu's export/import/transfer entries.
+pub fn deploy_file_menu_ui(ui: &mut Ui, studio: &mut Studio) {
+    let trained = studio.weights.is_some();
+    ui.menu_button("Export model", |ui| {
+        for kind in ExportKind::ALL {
+            let resp = ui
+                .add_enabled(trained, egui::Button::new(kind.label()))
+                .on_hover_text(kind.hint())
+                .on_disabled_hover_text("Train the network (or load weights) first");
+            if resp.clicked() {
+                studio.push(Command::Deploy(DeployAction::ExportDialog(kind)));
+                ui.close();
+            }
+        }
+    });
+    if ui
+        .button("Import ONNX…")
+        .on_hover_text("Open an .onnx file as a project you can look at, edit and train")
+        .clicked()
+    {
+        studio.push(Command::Deploy(DeployAction::ImportOnnxDialog));
+        ui.close();
+    }
+    if ui
+        .button("Start from weights of…")
+        .on_hover_text("Transfer learning: the next run starts from the tensors of a weight file that fit this network by node id and shape")
+        .clicked()
+    {
+        studio.push(Command::Deploy(DeployAction::StartFromDialog));
+        ui.close();
+    }
+}
+
+/// The Run menu's Serve toggle.
+pub fn serve_menu_ui(ui: &mut Ui, studio: &mut Studio) {
+    let label = match (studio.deploy.serving(), studio.deploy.starting.is_some()) {
+        (Some(addr), _) => format!("■ Stop serving on http://{addr}"),
+        (None, true) => "Starting the server…".to_string(),
+        (None, false) => format!("Serve predictions on 127.0.0.1:{}", studio.deploy.port),
+    };
+    let can = studio.weights.is_some() || studio.deploy.server.is_some();
+    if ui
+        .add_enabled(
+            can && studio.deploy.starting.is_none(),
+            egui::Button::new(label),
+        )
+        .on_hover_text("POST /predict with {\"inputs\": [...]} → class probabilities; GET /health")
+        .on_disabled_hover_text("Train the network (or load weights) first")
+        .clicked()
+    {
+        studio.push(Command::Deploy(DeployAction::ToggleServe));
+        ui.close();
+    }
+}
+
+fn write_export(
+    kind: ExportKind,
+    project: &crate::project::Project,
+    weights: &Weights,
+    path: &Path,
+) -> Result<String, String> {
+    match kind {
+        ExportKind::Weights => weights.save(path).map_err(|e| e.to_string())?,
+        ExportKind::Onnx => {
+            crate::deploy::onnx::write_onnx(project, weights, path).map_err(|e| e.to_string())?
+        }
+        ExportKind::Pytorch => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let source = crate::deploy::pytorch::pytorch_source(project, &name)?;
+            let beside = path.with_extension("safetensors");
+            weights.save(&beside).map_err(|e| e.to_string())?;
+            crate::fsutil::write_atomic(path, source.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            return Ok(format!(
+                "Wrote {} and its weights {}",
+                path.display(),
+                beside.display()
+            ));
+        }
+        ExportKind::Card => unreachable!("written on a thread of its own"),
+    }
+    Ok(format!("Exported {}", path.display()))
+}
+
+impl Studio {
+    pub(super) fn apply_deploy(&mut self, action: DeployAction) {
+        match action {
+            DeployAction::ExportDialog(kind) => {
+                if self.weights.is_none() {
+                    return self.notify_error("No trained weights yet: train the network first");
+                }
+                self.ask_file(FilePurpose::Export(kind));
+            }
+            DeployAction::Export(kind, mut path) => {
+                let Some(weights) = self.weights.clone() else {
+                    return self.notify_error("No trained weights yet: train the network first");
+                };
+                if path.extension().is_none() {
+                    path.set_extension(kind.extension());
+                }
+                if kind == ExportKind::Card {
+                    return self.card_in_background(weights, path);
+                }
+                match write_export(kind, &self.project, &weights, &path) {
+                    Ok(msg) => self.notify(msg),
+                    Err(e) => self.notify_error(e),
+                }
+            }
+            DeployAction::ImportOnnxDialog => self.ask_file(FilePurpose::ImportOnnx),
+            DeployAction::ImportOnnx(path) => match crate::deploy::onnx::import_project(&path) {
+                Ok((project, weights, notes)) => {
+                    self.open_project(project, None);
+                    self.weights = Some(weights);
+                    self.continue_training = true;
+                    self.notify(format!(
+                        "Imported {} with its weights ({}); save it as a project to keep it",
+                        path.display(),
+                        notes.join("; ")
+                    ));
+                }
+                Err(e) => self.notify_error(e.to_string()),
+            },
+            DeployAction::StartFromDialog => self.ask_file(FilePurpose::StartFrom),
+            DeployAction::StartFrom(path) => {
+                let report = Weights::load(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|w| {
+                        let model =
+                            Model::build(&self.project.graph, 0).map_err(|e| e.to_string())?;
+                        model.load_matching(&w).map_err(|e| e.to_string())
+                    });
+                match report {
+                    Ok(r) if r.is_empty() => self.notify_error(format!(
+                        "None of the tensors of {} fit this network (node ids and shapes differ)",
+                        path.display()
+                    )),
+                    Ok(r) => {
+                        self.project.training.init_from = Some(path.display().to_string());
+                        self.continue_training = false;
+                        self.notify(format!("The next run starts from {}: {r}", path.display()));
+                    }
+                    Err(e) => self.notify_error(e),
+                }
+            }
+            DeployAction::ClearStartFrom => {
+                self.project.training.init_from = None;
+                self.notify("The next run starts from fresh weights");
+            }
+            DeployAction::ToggleServe => self.toggle_serve(),
+        }
+    }
+
+    fn card_in_background(&mut self, weights: Weights, path: PathBuf) {
+        let project = self.project.clone();
+        let history = self.history.clone();
+        let dir = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let data = self.data.dataset_for(&project.data, dir.as_deref());
+        let (tx, rx) = channel();
+        let what = path.display().to_string();
+        let spawned = std::thread::Builder::new()
+            .name("glassbox-model-card".into())
+            .spawn(move || {
+                let result = (|| -> Result<String, String> {
+                    let data = match data {
+                        Some(d) => d,
+                        None => Arc::new(
+                            crate::data::Dataset::load(&project.data, dir.as_deref())
+                                .map_err(|e| e.to_string())?,
+                        ),
+                    };
+                    let stem = path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "model-card".into());
+                    let card = crate::deploy::card::model_card(
+                        &project,
+                        &weights,
+                        data,
+                        history.as_ref(),
+                        &stem,
+                    )?;
+                    card.write(&path)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    Ok(format!(
+                        "Wrote the model card {} (and its .html)",
+                        path.display()
+                    ))
+                })();
+                let _ = tx.send(result);
+            });
+        match spawned {
+            Ok(_) => {
+                self.deploy.job = Some((what, rx));
+                self.notify("Writing the model card: measuring the model on its splits…");
+            }
+            Err(e) => self.notify_error(format!("cannot start the model card: {e}")),
+        }
+    }
+
+    fn toggle_serve(&mut self) {
+        if let Some(server) = self.deploy.server.take() {
+            server.stop();
+            return self.notify("Stopped serving");
+        }
+        let Some(weights) = self.weights.clone() else {
+            return self.notify_error("No trained weights yet: train the network first");
+        };
+        let project = self.project.clone();
+        let dir = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let data = self.data.dataset_for(&project.data, dir.as_deref());
+        let (tx, rx) = channel();
+        let port = self.deploy.port;
+        let spawned = std::thread::Builder::new()
+            .name("glassbox-serve-start".into())
+            .spawn(move || {
+                let result = (|| -> Result<Server, String> {
+                    let data = match data {
+                        Some(d) => d,
+                        None => Arc::new(
+                            crate::data::Dataset::load(&project.data, dir.as_deref())
+                                .map_err(|e| e.to_string())?,
+                        ),
+                    };
+                    start(project, vec![weights], data, ServeConfig::local(port))
+                        .map_err(|e| e.to_string())
+                })();
+                let _ = tx.send(result);
+            });
+        match spawned {
+            Ok(_) => self.deploy.starting = Some(rx),
+            Err(e) => self.notify_error(format!("cannot start the server: {e}")),
+        }
+    }
+
+    /// Picks up finished background work; never blocks.
+    pub(crate) fn poll_deploy(&mut self) {
+        if let Some(rx) = &self.deploy.starting {
+            if let Ok(result) = rx.try_recv() {
+                self.deploy.starting = None;
+                match result {
+                    Ok(server) => {
+                        let addr = server.addr();
+                        self.deploy.server = Some(server);
+                        self.notify(format!(
+                            "Serving on http://{addr}: POST /predict with {{\"inputs\": [...]}}"
+                        ));
+                    }
+                    Err(e) => self.notify_error(format!("Cannot serve: {e}")),
+                }
+            }
+        }
+        if let Some((what, rx)) = &self.deploy.job {
+            if let Ok(result) = rx.try_recv() {
+                let what = what.clone();
+                self.deploy.job = None;
+                match result {
+                    Ok(msg) => self.notify(msg),
+                    Err(e) => self.notify_error(format!("{what}: {e}")),
+                }
+            }
+        }
+    }
+}
