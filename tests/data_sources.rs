@@ -294,6 +294,7 @@ fn a_text_file_becomes_next_character_examples() {
         path: p.display().to_string(),
         context: 4,
         stride: 1,
+        vocab_from: None,
     });
     s.split = SplitSettings {
         validation: 0.1,
@@ -322,6 +323,7 @@ fn a_text_file_becomes_next_character_examples() {
         path: p.display().to_string(),
         context: 4,
         stride: 4,
+        vocab_from: None,
     };
     let strided = Dataset::load(&s, None).unwrap();
     for part in [&strided.train, &strided.val, &strided.test] {
@@ -333,6 +335,7 @@ fn a_text_file_becomes_next_character_examples() {
         path: p.display().to_string(),
         context: 4,
         stride: 1,
+        vocab_from: None,
     });
     assert!(e.contains("not UTF-8"), "{e}");
 }

@@ -357,6 +357,7 @@ fn memorise(text: &str, layers: Vec<Layer>, dir: &tempfile::TempDir) -> Project 
                 path: path.display().to_string(),
                 context,
                 stride: 1,
+                vocab_from: None,
             },
             split: SplitSettings {
                 validation: 0.0,

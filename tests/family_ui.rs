@@ -75,6 +75,7 @@ fn char_model(dir: &tempfile::TempDir) -> Project {
                 path: path.display().to_string(),
                 context: 16,
                 stride: 4,
+                vocab_from: None,
             },
             split: SplitSettings {
                 test: 0.1,

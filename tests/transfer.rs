@@ -133,3 +133,21 @@ fn fine_tuning_the_pretrained_cnn_beats_training_from_scratch_on_500_images() {
     assert!(a.samples > 4000);
     assert!(a.accuracy.unwrap() > b.accuracy.unwrap(), "{a:?} vs {b:?}");
 }
+
+#[test]
+fn fine_tuning_the_pretrained_transformer_beats_scratch_on_held_out_text() {
+    let ft = presets::load("transformer-finetune-text").unwrap();
+    let mut scratch = ft.clone();
+    scratch.training.init_from = None;
+    let (_, ft_test, transfer) = train(TrainRequest::new(ft));
+    let (_, scratch_test, _) = train(TrainRequest::new(scratch));
+    let transfer = transfer.unwrap();
+    assert!(transfer.contains("0 skipped, 0 freshly initialised"), "{transfer}");
+    let (a, b) = (ft_test.unwrap(), scratch_test.unwrap());
+    println!(
+        "names (held-out {} windows): fine-tuned test loss {:.3} vs from scratch {:.3}",
+        a.samples, a.loss, b.loss
+    );
+    assert!(a.samples >= 20);
+    assert!(a.loss < b.loss, "{a:?} vs {b:?}");
+}

@@ -189,9 +189,15 @@ impl Dataset {
                 format!("{} toy", kind.name()),
                 toy(*kind, *samples, *noise, settings.split.seed),
             ),
-            DataSource::TextLm { path, context, .. } => {
+            DataSource::TextLm {
+                path,
+                context,
+                vocab_from,
+                ..
+            } => {
                 let (file, name) = file_name(path);
-                (name, char_lm(&file, *context)?)
+                let vocab = vocab_from.as_deref().map(|v| file_name(v).0);
+                (name, char_lm(&file, *context, vocab.as_deref())?)
             }
             DataSource::TextClass {
                 path,

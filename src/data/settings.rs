@@ -54,6 +54,10 @@ pub enum DataSource {
         /// length gives non-overlapping windows (enough when every position is predicted).
         #[serde(default = "one")]
         stride: usize,
+        /// Take the characters (and their ids) from this text instead, so a model pre-trained
+        /// on it reads this one the same way; other characters become <unk>.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vocab_from: Option<String>,
     },
     /// Text classification from a CSV of (text, label) rows.
     TextClass {

@@ -27,7 +27,9 @@ pub fn read_text(path: &Path) -> Result<String, DataError> {
 
 /// Next-character prediction: sample i is characters [i, i + context), its label the character
 /// after them. The corpus is stored once; samples are windows into it.
-pub fn char_lm(path: &Path, context: usize) -> Result<RawData, DataError> {
+/// `vocab_from`: another text whose characters (and so ids) the vocabulary is; characters of
+/// this text outside it are read as <unk>.
+pub fn char_lm(path: &Path, context: usize, vocab_from: Option<&Path>) -> Result<RawData, DataError> {
     let text = read_text(path)?;
     let table_err = |reason: String| DataError::Table {
         path: path.to_path_buf(),
@@ -45,7 +47,10 @@ pub fn char_lm(path: &Path, context: usize) -> Result<RawData, DataError> {
             chars.len()
         )));
     }
-    let alphabet: BTreeSet<char> = chars.iter().copied().collect();
+    let alphabet: BTreeSet<char> = match vocab_from {
+        Some(other) => read_text(other)?.chars().collect(),
+        None => chars.iter().copied().collect(),
+    };
     // Ids 0 and 1 are reserved (pad, unknown) so every text vocabulary looks alike.
     let mut vocab: Vec<String> = vec!["<pad>".into(), "<unk>".into()];
     vocab.extend(alphabet.iter().map(|c| c.to_string()));
@@ -54,7 +59,12 @@ pub fn char_lm(path: &Path, context: usize) -> Result<RawData, DataError> {
         .enumerate()
         .map(|(i, &c)| (c, i as u32 + 2))
         .collect();
-    let corpus: Vec<u32> = chars.iter().map(|c| index[c]).collect();
+    // Id 1 is <unk>: only a borrowed vocabulary can miss characters.
+    let corpus: Vec<u32> = chars
+        .iter()
+        .map(|c| index.get(c).copied().unwrap_or(1))
+        .collect();
+    let unknown = corpus.iter().filter(|&&id| id == 1).count();
     let labels: Vec<u32> = corpus[context..].to_vec();
     Ok(RawData {
         sample_shape: vec![context],
@@ -69,11 +79,15 @@ pub fn char_lm(path: &Path, context: usize) -> Result<RawData, DataError> {
         feature_names: Vec::new(),
         source_test_start: None,
         vocab: Some(vocab),
-        notes: vec![format!(
+        notes: std::iter::once(format!(
             "{} characters, {} distinct",
             chars.len(),
             alphabet.len()
-        )],
+        ))
+        .chain((unknown > 0).then(|| {
+            format!("{unknown} character(s) are not in the borrowed vocabulary and read as <unk>")
+        }))
+        .collect(),
     })
 }
 

@@ -48,6 +48,7 @@ fn builtin_sources() -> Vec<(&'static str, DataSource)> {
                 path: "assets/data/text/moby_dick.txt.gz".into(),
                 context: 16,
                 stride: 1,
+                vocab_from: None,
             },
         ),
         (
@@ -97,6 +98,7 @@ fn own_sources() -> Vec<(&'static str, DataSource)> {
                 path: String::new(),
                 context: 16,
                 stride: 1,
+                vocab_from: None,
             },
         ),
         (
@@ -440,6 +442,7 @@ fn source_fields_ui(
             path,
             context,
             stride,
+            ..
         } => {
             path_row(ui, "Text", path, false, browse);
             ui.horizontal(|ui| {
