@@ -125,6 +125,11 @@ fn export_writes_onnx_pytorch_and_safetensors_files() {
         "{py}"
     );
     assert!(dir.path().join("iris_torch.safetensors").exists());
+    let candle = std::fs::read_to_string(dir.path().join("iris_torch_candle.rs")).unwrap();
+    assert!(
+        candle.contains("vb.get((16, 4,), \"fc1.weight\")"),
+        "{candle}"
+    );
     // Weights of another network are refused before anything is written.
     let out = dir.path().join("mnist.onnx");
     let (ok, text) = glassbox(&[

@@ -142,7 +142,10 @@ fn fine_tuning_the_pretrained_transformer_beats_scratch_on_held_out_text() {
     let (_, ft_test, transfer) = train(TrainRequest::new(ft));
     let (_, scratch_test, _) = train(TrainRequest::new(scratch));
     let transfer = transfer.unwrap();
-    assert!(transfer.contains("0 skipped, 0 freshly initialised"), "{transfer}");
+    assert!(
+        transfer.contains("0 skipped, 0 freshly initialised"),
+        "{transfer}"
+    );
     let (a, b) = (ft_test.unwrap(), scratch_test.unwrap());
     println!(
         "names (held-out {} windows): fine-tuned test loss {:.3} vs from scratch {:.3}",

@@ -104,6 +104,23 @@ pub fn export(
                 out.display(),
                 weights_out.display()
             );
+            let candle_out = out.with_file_name(format!(
+                "{}_candle.rs",
+                out.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ));
+            match crate::deploy::candle_code::candle_source(&project) {
+                Ok(code) => {
+                    write_atomic(&candle_out, code.as_bytes())
+                        .with_context(|| format!("cannot write {}", candle_out.display()))?;
+                    println!(
+                        "wrote the same model as candle code: {}",
+                        candle_out.display()
+                    );
+                }
+                Err(why) => println!("no candle snippet: {why}"),
+            }
             let mut data_arg = String::new();
             if with_data {
                 let data_out = out.with_extension("data.safetensors");

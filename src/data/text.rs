@@ -29,7 +29,11 @@ pub fn read_text(path: &Path) -> Result<String, DataError> {
 /// after them. The corpus is stored once; samples are windows into it.
 /// `vocab_from`: another text whose characters (and so ids) the vocabulary is; characters of
 /// this text outside it are read as <unk>.
-pub fn char_lm(path: &Path, context: usize, vocab_from: Option<&Path>) -> Result<RawData, DataError> {
+pub fn char_lm(
+    path: &Path,
+    context: usize,
+    vocab_from: Option<&Path>,
+) -> Result<RawData, DataError> {
     let text = read_text(path)?;
     let table_err = |reason: String| DataError::Table {
         path: path.to_path_buf(),

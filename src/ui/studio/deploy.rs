@@ -187,8 +187,16 @@ fn write_export(
             weights.save(&beside).map_err(|e| e.to_string())?;
             crate::fsutil::write_atomic(path, source.as_bytes())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let candle = path.with_file_name(format!("{}_candle.rs", stem.unwrap_or_default()));
+            let candle_note = match crate::deploy::candle_code::candle_source(project) {
+                Ok(code) => crate::fsutil::write_atomic(&candle, code.as_bytes())
+                    .map(|_| format!(", and the candle code {}", candle.display()))
+                    .map_err(|e| format!("cannot write {}: {e}", candle.display()))?,
+                Err(why) => format!(" (no candle code: {why})"),
+            };
             return Ok(format!(
-                "Wrote {} and its weights {}",
+                "Wrote {} and its weights {}{candle_note}",
                 path.display(),
                 beside.display()
             ));
