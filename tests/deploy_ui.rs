@@ -70,6 +70,7 @@ fn export_serve_and_import_from_the_menus() {
     assert!(md.contains("## Confusion matrix (test)"), "{md}");
     // Written from a run's record: the loss curve is there.
     assert!(dir.path().join("card-loss.png").exists(), "{md}");
+    assert!(dir.path().join("card-accuracy.png").exists(), "{md}");
 
     h.get_by_label("Run").click();
     h.run_steps(2);

@@ -211,10 +211,12 @@ pub fn candle_source(project: &Project) -> Result<String, String> {
             | Layer::Lstm { .. }
             | Layer::Gru { .. }
             | Layer::Rnn { .. }
-            | Layer::SelfAttention { .. } => return Err(format!(
+            | Layer::SelfAttention { .. } => {
+                return Err(format!(
                 "node '{id}' ({}) is not in the candle snippet yet: use the ONNX or PyTorch export",
                 node.layer.kind().name()
-            )),
+            ))
+            }
         };
         let _ = writeln!(body, "        let {} = {expr}; // {id}", v(i));
     }

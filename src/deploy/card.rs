@@ -150,21 +150,27 @@ pub fn model_card(
     ));
 
     if let Some(h) = history.filter(|h| !h.losses.is_empty()) {
-        let file = format!("{stem}-loss.png");
-        images.push((file.clone(), loss_png(h)));
-        let (lo, hi) = loss_range(h);
-        blocks.push(Block::Image {
-            file,
-            caption: format!(
-                "Loss: blue, training loss per step; orange, validation loss after each epoch. \
-                 The y axis runs from {lo:.3} to {hi:.3} over {} steps.",
-                h.step
-            ),
-        });
+        for (what, curve) in [("loss", Curve::loss(h)), ("accuracy", Curve::accuracy(h))] {
+            if curve.steps.is_empty() {
+                continue;
+            }
+            let file = format!("{stem}-{what}.png");
+            images.push((file.clone(), curve.png()));
+            let (lo, hi) = curve.range();
+            blocks.push(Block::Image {
+                file,
+                caption: format!(
+                    "{}: blue, training {what} per step; orange, validation {what} after each \
+                     epoch. The y axis runs from {lo:.3} to {hi:.3} over {} steps.",
+                    if what == "loss" { "Loss" } else { "Accuracy" },
+                    h.step
+                ),
+            });
+        }
     } else {
         blocks.push(Block::Text(
-            "No loss curve: the card was written without a run's record (write it from the \
-             studio after training to include one)."
+            "No curves: the card was written without a run's record (write it from the \
+             studio after training to include them)."
                 .into(),
         ));
     }
@@ -212,69 +218,100 @@ pub fn model_card(
     Ok(ModelCard { blocks, images })
 }
 
-fn loss_range(h: &RunHistory) -> (f64, f64) {
-    let vals = h
-        .losses
-        .iter()
-        .map(|p| p[1])
-        .chain(h.epochs.iter().filter_map(|e| e.val.map(|v| v.loss as f64)))
-        .filter(|v| v.is_finite());
-    let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    if lo < hi {
-        (lo, hi)
-    } else {
-        (lo - 0.5, lo + 0.5)
-    }
+/// A run's per-step series and per-epoch validation points, for one chart.
+struct Curve {
+    steps: Vec<[f64; 2]>,
+    epochs: Vec<[f64; 2]>,
+    total_steps: usize,
 }
 
-/// A 640×360 line chart of the run's losses (no text: the caption carries the numbers).
-fn loss_png(h: &RunHistory) -> Vec<u8> {
-    let (w, ht) = (640u32, 360u32);
-    let mut img = image::RgbImage::from_pixel(w, ht, image::Rgb([255, 255, 255]));
-    let (lo, hi) = loss_range(h);
-    let steps = h.step.max(1) as f64;
-    let margin = 20.0;
-    let to_px = |step: f64, v: f64| -> (f64, f64) {
-        let x = margin + (w as f64 - 2.0 * margin) * step / steps;
-        let y = margin + (ht as f64 - 2.0 * margin) * (1.0 - (v - lo) / (hi - lo));
-        (x, y)
-    };
-    for k in 0..=4 {
-        let y = (margin + (ht as f64 - 2.0 * margin) * k as f64 / 4.0) as u32;
-        for x in margin as u32..w - margin as u32 {
-            img.put_pixel(x, y, image::Rgb([225, 225, 225]));
+impl Curve {
+    fn loss(h: &RunHistory) -> Self {
+        Self {
+            steps: h.losses.clone(),
+            epochs: h
+                .epochs
+                .iter()
+                .filter_map(|e| e.val.map(|v| [e.step as f64, v.loss as f64]))
+                .collect(),
+            total_steps: h.step,
         }
     }
-    let mut line = |pts: &[(f64, f64)], color: [u8; 3]| {
-        for pair in pts.windows(2) {
-            let (a, b) = (pair[0], pair[1]);
-            let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) as usize).max(1);
-            for i in 0..=n {
-                let t = i as f64 / n as f64;
-                let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-                for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
-                    let (px, py) = (x as i64 + dx, y as i64 + dy);
-                    if px >= 0 && py >= 0 && (px as u32) < w && (py as u32) < ht {
-                        img.put_pixel(px as u32, py as u32, image::Rgb(color));
+
+    fn accuracy(h: &RunHistory) -> Self {
+        Self {
+            steps: h.accuracies.iter().map(|p| [p[0], p[1]]).collect(),
+            epochs: h
+                .epochs
+                .iter()
+                .filter_map(|e| {
+                    e.val
+                        .and_then(|v| v.accuracy)
+                        .map(|a| [e.step as f64, a as f64])
+                })
+                .collect(),
+            total_steps: h.step,
+        }
+    }
+
+    fn range(&self) -> (f64, f64) {
+        let vals = self
+            .steps
+            .iter()
+            .chain(&self.epochs)
+            .map(|p| p[1])
+            .filter(|v| v.is_finite());
+        let (lo, hi) = vals.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        if lo < hi {
+            (lo, hi)
+        } else {
+            (lo - 0.5, lo + 0.5)
+        }
+    }
+
+    /// A 640×360 line chart (no text: the caption carries the numbers).
+    fn png(&self) -> Vec<u8> {
+        let (w, ht) = (640u32, 360u32);
+        let mut img = image::RgbImage::from_pixel(w, ht, image::Rgb([255, 255, 255]));
+        let (lo, hi) = self.range();
+        let steps = self.total_steps.max(1) as f64;
+        let margin = 20.0;
+        let to_px = |p: &[f64; 2]| -> (f64, f64) {
+            let x = margin + (w as f64 - 2.0 * margin) * p[0] / steps;
+            let y = margin + (ht as f64 - 2.0 * margin) * (1.0 - (p[1] - lo) / (hi - lo));
+            (x, y)
+        };
+        for k in 0..=4 {
+            let y = (margin + (ht as f64 - 2.0 * margin) * k as f64 / 4.0) as u32;
+            for x in margin as u32..w - margin as u32 {
+                img.put_pixel(x, y, image::Rgb([225, 225, 225]));
+            }
+        }
+        let mut line = |pts: Vec<(f64, f64)>, color: [u8; 3]| {
+            for pair in pts.windows(2) {
+                let (a, b) = (pair[0], pair[1]);
+                let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) as usize).max(1);
+                for i in 0..=n {
+                    let t = i as f64 / n as f64;
+                    let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+                    for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
+                        let (px, py) = (x as i64 + dx, y as i64 + dy);
+                        if px >= 0 && py >= 0 && (px as u32) < w && (py as u32) < ht {
+                            img.put_pixel(px as u32, py as u32, image::Rgb(color));
+                        }
                     }
                 }
             }
-        }
-    };
-    let train: Vec<(f64, f64)> = h.losses.iter().map(|p| to_px(p[0], p[1])).collect();
-    line(&train, [40, 100, 200]);
-    let val: Vec<(f64, f64)> = h
-        .epochs
-        .iter()
-        .filter_map(|e| e.val.map(|v| to_px(e.step as f64, v.loss as f64)))
-        .collect();
-    line(&val, [230, 120, 20]);
-    let mut png = Vec::new();
-    let _ = image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png);
-    png
+        };
+        line(self.steps.iter().map(to_px).collect(), [40, 100, 200]);
+        line(self.epochs.iter().map(to_px).collect(), [230, 120, 20]);
+        let mut png = Vec::new();
+        let _ = image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png);
+        png
+    }
 }
 
 fn html_escape(s: &str) -> String {
@@ -351,7 +388,7 @@ impl ModelCard {
                 Block::Image { file, caption } => {
                     let _ = writeln!(
                         body,
-                        "<figure><img src=\"{}\" alt=\"loss curve\"><figcaption>{}</figcaption></figure>",
+                        "<figure><img src=\"{}\" alt=\"training curve\"><figcaption>{}</figcaption></figure>",
                         html_escape(file),
                         html_escape(caption)
                     );
