@@ -236,14 +236,7 @@ pub fn compare(args: &BenchArgs) -> Result<()> {
     } else {
         vec![args.workload.as_str()]
     };
-    let counts: Vec<usize> = match &args.thread_counts {
-        Some(list) => list
-            .split(',')
-            .map(|s| s.trim().parse::<usize>())
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("--thread-counts '{list}': expected e.g. 1,2"))?,
-        None => vec![crate::model::kernels::gemm::threads()],
-    };
+    let counts = thread_counts(args)?;
     let script = match &args.torch {
         Some(_) => {
             let path = std::env::temp_dir()
@@ -324,6 +317,18 @@ fn report(ours: &Measured, theirs: Option<&Measured>, json: bool) -> Result<()> 
 }
 
 /// CPU model and core count, for the record.
+/// `--thread-counts 1,2`, or the current count.
+pub(super) fn thread_counts(args: &BenchArgs) -> Result<Vec<usize>> {
+    Ok(match &args.thread_counts {
+        Some(list) => list
+            .split(',')
+            .map(|s| s.trim().parse::<usize>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("--thread-counts '{list}': expected e.g. 1,2"))?,
+        None => vec![crate::model::kernels::gemm::threads()],
+    })
+}
+
 fn machine_line() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()

@@ -2,6 +2,7 @@
 //! and the studio's own costs (worker overhead, data loading, snapshots, explanations).
 
 mod compare;
+mod infer;
 mod kernels;
 mod training;
 
@@ -25,7 +26,9 @@ pub struct BenchArgs {
     /// `transformer`, `saliency` or `all` of them. Glassbox only: `kernels` (each hand-written
     /// kernel against candle's own ops), `worker` (the cnn-mnist preset through the training
     /// worker vs a bare candle loop), `data` (loading MNIST), `snapshots` (training with and
-    /// without insight snapshots), `saliency-methods` (time per explanation method).
+    /// without insight snapshots), `saliency-methods` (time per explanation method), `infer`
+    /// (prediction latency beside onnxruntime and PyTorch on Glassbox's own exports; --torch
+    /// names the Python that has them).
     #[arg(default_value = "all")]
     pub workload: String,
     /// Python with torch installed: run `benches/torch_bench.py` (built in) after each
@@ -64,9 +67,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "data" => data_load(args),
         "snapshots" => snapshot_overhead(args),
         "saliency-methods" => saliency_methods(args),
+        "infer" if args.child => infer::child(args),
+        "infer" => infer::run(args, &compare::thread_counts(args)?),
         other => bail!(
             "unknown workload '{other}' (known: all, mlp, cnn, lstm, transformer, saliency, \
-             kernels, worker, data, snapshots, saliency-methods)"
+             kernels, worker, data, snapshots, saliency-methods, infer)"
         ),
     }
 }
