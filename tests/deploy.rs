@@ -332,3 +332,100 @@ fn a_broken_onnx_file_is_an_error_naming_the_problem() {
     let err = import_onnx(&[]).err().expect("refused");
     assert!(err.to_string().contains("no graph"), "{err}");
 }
+
+#[test]
+fn malformed_onnx_graphs_are_errors_naming_the_node_not_panics() {
+    use glassbox::deploy::onnx::import_onnx;
+    use glassbox::deploy::onnx::proto::{
+        tensor_proto::DataType,
+        tensor_shape_proto::{dimension::Value as Dim, Dimension},
+        type_proto, GraphProto, ModelProto, NodeProto, TensorProto, TensorShapeProto, TypeProto,
+        ValueInfoProto,
+    };
+    use prost::Message;
+    let tensor = |name: &str, dims: &[i64]| TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: DataType::Float as i32,
+        float_data: vec![0.5; dims.iter().product::<i64>() as usize],
+        ..Default::default()
+    };
+    let input = ValueInfoProto {
+        name: "x".into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: DataType::Float as i32,
+                shape: Some(TensorShapeProto {
+                    dim: [Dim::DimParam("b".into()), Dim::DimValue(4)]
+                        .into_iter()
+                        .map(|v| Dimension {
+                            value: Some(v),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let node = |op: &str, inputs: &[&str]| NodeProto {
+        name: "bad".into(),
+        op_type: op.into(),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec!["y".into()],
+        ..Default::default()
+    };
+    let file = |n: NodeProto, inits: Vec<TensorProto>| {
+        ModelProto {
+            graph: Some(GraphProto {
+                node: vec![n],
+                initializer: inits,
+                input: vec![input.clone()],
+                output: vec![ValueInfoProto {
+                    name: "y".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    for (what, bytes, needle) in [
+        (
+            "a Gemm without its weight",
+            file(node("Gemm", &["x"]), vec![]),
+            "input 2 must be",
+        ),
+        (
+            "a Gemm with a 1-D weight",
+            file(node("Gemm", &["x", "w"]), vec![tensor("w", &[4])]),
+            "not a matrix",
+        ),
+        (
+            "a MatMul with a 3-D weight",
+            file(node("MatMul", &["x", "w"]), vec![tensor("w", &[2, 2, 1])]),
+            "not a matrix",
+        ),
+        (
+            "a Gather from a 1-D table",
+            file(node("Gather", &["t", "x"]), vec![tensor("t", &[9])]),
+            "not a matrix",
+        ),
+        (
+            "a Gemm whose bias is computed",
+            file(node("Gemm", &["x", "w", "x"]), vec![tensor("w", &[3, 4])]),
+            "constant bias",
+        ),
+    ] {
+        let err = import_onnx(&bytes)
+            .err()
+            .unwrap_or_else(|| panic!("{what} was accepted"));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("'bad'") && msg.contains(needle),
+            "{what}: {msg}"
+        );
+    }
+}

@@ -176,7 +176,12 @@ pub fn saliency(
                     (a.min(v), b.max(v))
                 });
             // σ is relative to the input's range, as in the SmoothGrad paper.
-            let noise = Normal::new(0.0f32, (sigma * (hi - lo)).max(1e-6)).expect("positive std");
+            // A non-finite value in the input makes the range, and so the noise, unusable.
+            let noise = Normal::new(0.0f32, (sigma * (hi - lo)).max(1e-6)).map_err(|_| {
+                candle_core::Error::Msg(format!(
+                    "SmoothGrad needs finite inputs, but this one ranges over [{lo}, {hi}]"
+                ))
+            })?;
             let samples = (*samples).max(1);
             let mut sum = vec![0f32; n];
             let mut done = 0;

@@ -56,6 +56,19 @@ impl Reader {
         self.consts.get(name)
     }
 
+    /// The node's input `k`, which must be a constant (`what` says what it should be).
+    fn const_input(
+        &self,
+        node: &NodeProto,
+        k: usize,
+        what: &str,
+    ) -> Result<(Vec<usize>, Vec<f32>), OnnxError> {
+        node.input
+            .get(k)
+            .and_then(|n| self.konst(n).cloned())
+            .ok_or_else(|| unsupported(node, format!("its input {} must be {what}", k + 1)))
+    }
+
     pub(super) fn read(
         mut self,
         graph: &super::proto::GraphProto,
@@ -91,17 +104,13 @@ impl Reader {
                 !node.input.is_empty() && node.input.iter().all(|v| self.consts.contains_key(v));
             match node.op_type.as_str() {
                 "Transpose" if all_const => {
-                    let (d, v) = self.konst(&x).cloned().expect("checked");
-                    if d.len() != 2 {
-                        return Err(unsupported(node, "only 2-D constants are transposed"));
-                    }
-                    self.consts
-                        .insert(out, (vec![d[1], d[0]], transpose2(&d, &v)));
+                    let (d, v) = self.const_input(node, 0, "a constant")?;
+                    let (r, c) = matrix(node, &d)?;
+                    self.consts.insert(out, (vec![c, r], transpose2(&d, &v)));
                 }
                 "Gemm" => {
-                    let (wd, wv) = self.konst(&node.input[1]).cloned().ok_or_else(|| {
-                        unsupported(node, "Gemm with a weight that is not a constant")
-                    })?;
+                    let (wd, wv) = self.const_input(node, 1, "a weight that is a constant")?;
+                    let (rows, cols) = matrix(node, &wd)?;
                     if attr_int(node, "transA").unwrap_or(0) != 0
                         || attr_float(node, "alpha").unwrap_or(1.0) != 1.0
                         || attr_float(node, "beta").unwrap_or(1.0) != 1.0
@@ -109,12 +118,17 @@ impl Reader {
                         return Err(unsupported(node, "Gemm with transA, alpha or beta"));
                     }
                     let (w, units) = if attr_int(node, "transB").unwrap_or(0) == 1 {
-                        (wv, wd[0])
+                        (wv, rows)
                     } else {
-                        (transpose2(&wd, &wv), wd[1])
+                        (transpose2(&wd, &wv), cols)
                     };
                     let fan_in = w.len() / units.max(1);
-                    let bias = node.input.get(2).and_then(|b| self.konst(b).cloned());
+                    let bias = node
+                        .input
+                        .get(2)
+                        .filter(|b| !b.is_empty())
+                        .map(|_| self.const_input(node, 2, "a constant bias"))
+                        .transpose()?;
                     let id = self.add(
                         "fc",
                         Layer::Dense {
@@ -130,20 +144,22 @@ impl Reader {
                     }
                 }
                 "MatMul" => {
-                    let (wd, wv) = self
-                        .konst(&node.input[1])
-                        .cloned()
-                        .ok_or_else(|| unsupported(node, "MatMul of two computed values (attention is read only from Glassbox's own files)"))?;
-                    let units = wd[1];
+                    let (wd, wv) = self.const_input(
+                        node,
+                        1,
+                        "a constant second input (attention is read only from Glassbox's own files)",
+                    )?;
+                    let (fan_in, units) = matrix(node, &wd)?;
                     let next = graph.node.get(i + 1).filter(|n| {
                         n.op_type == "Add"
                             && n.input.first() == Some(&out)
                             && n.input.get(1).is_some_and(|b| self.consts.contains_key(b))
+                            && !n.output.is_empty()
                     });
                     let (out, bias) = match next {
                         Some(add) => {
                             skip.insert(i + 1);
-                            (add.output[0].clone(), self.konst(&add.input[1]).cloned())
+                            (add.output[0].clone(), Some(self.const_input(add, 1, "a bias")?))
                         }
                         None => (out, None),
                     };
@@ -156,7 +172,7 @@ impl Reader {
                         &[&x],
                         &out,
                     )?;
-                    self.weight(&id, "weight", vec![units, wd[0]], transpose2(&wd, &wv));
+                    self.weight(&id, "weight", vec![units, fan_in], transpose2(&wd, &wv));
                     if let Some((_, b)) = bias {
                         self.weight(&id, "bias", vec![units], b);
                     }
@@ -273,14 +289,12 @@ impl Reader {
                     self.weight(&id, "bias", vec![f], b.1);
                 }
                 "Gather" if self.consts.contains_key(&x) => {
-                    let (d, v) = self.konst(&x).cloned().expect("checked");
+                    let (d, v) = self.const_input(node, 0, "a constant table")?;
+                    let (vocab, dim) = matrix(node, &d)?;
                     let ids = node.input.get(1).cloned().unwrap_or_default();
                     let id = self.add(
                         "embed",
-                        Layer::Embedding {
-                            vocab: d[0],
-                            dim: d[1],
-                        },
+                        Layer::Embedding { vocab, dim },
                         &[&ids],
                         &out,
                     )?;
@@ -422,7 +436,12 @@ impl Reader {
             ));
         }
         let (kernel, stride, padding) = (k[0] as usize, s[0] as usize, p[0] as usize);
-        let bias = node.input.get(2).and_then(|b| self.konst(b).cloned());
+        let bias = node
+            .input
+            .get(2)
+            .filter(|b| !b.is_empty())
+            .map(|_| self.const_input(node, 2, "a constant bias"))
+            .transpose()?;
         let has_bias = bias.is_some();
         let (layer, filters) = if node.op_type == "Conv" {
             (
@@ -456,6 +475,17 @@ impl Reader {
             self.weight(&id, "bias", vec![filters], b);
         }
         Ok(())
+    }
+}
+
+/// The two sizes of a constant that must be a matrix (a weight or a table).
+fn matrix(node: &NodeProto, dims: &[usize]) -> Result<(usize, usize), OnnxError> {
+    match dims {
+        [r, c] => Ok((*r, *c)),
+        _ => Err(unsupported(
+            node,
+            format!("its weight has shape {dims:?}, not a matrix"),
+        )),
     }
 }
 
