@@ -4,7 +4,7 @@
 //! ONNX exports cover them); a graph using them gets an error naming the node.
 
 use super::deployable_graph;
-use crate::graph::{analyze, concat_axis_with_batch, Layer, LayerKind};
+use crate::graph::{concat_axis_with_batch, Layer, LayerKind};
 use crate::project::Project;
 use std::fmt::Write;
 
@@ -26,38 +26,16 @@ fn field(id: &str, param: &str) -> String {
 /// The snippet's text, or which node it cannot express.
 pub fn candle_source(project: &Project) -> Result<String, String> {
     let graph = deployable_graph(project)?;
-    let analysis = analyze(&graph);
-    if !analysis.is_ok() {
-        let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
-        return Err(errors.join("; "));
-    }
-    let output = analysis
-        .single(&graph, LayerKind::Output)
-        .ok_or("the graph needs one Output")?;
+    let plan = super::plan::plan(&graph)?;
     let (mut fields, mut loads, mut body) = (String::new(), String::new(), String::new());
-    let mut names = Vec::new();
     let v = |i: usize| format!("v{i}");
-    for i in analysis.needed_for(output) {
-        let node = &graph.nodes[i];
+    for step in &plan.steps {
+        let (i, node) = (step.index, &graph.nodes[step.index]);
         let id = node.id.as_str();
-        let ins: Vec<Vec<usize>> = analysis.nodes[i]
-            .inputs
-            .iter()
-            .flatten()
-            .map(|s| s.dims.clone())
-            .collect();
-        let out = analysis.nodes[i]
-            .output
-            .clone()
-            .map(|s| s.dims)
-            .unwrap_or_default();
-        let xs: Vec<String> = analysis.sources[i]
-            .iter()
-            .flatten()
-            .map(|&s| v(s))
-            .collect();
+        let out = &step.output.dims;
+        let xs: Vec<String> = step.sources.iter().map(|&s| v(s)).collect();
         let x = xs.first().cloned().unwrap_or_default();
-        let s = ins.first().cloned().unwrap_or_default();
+        let s = step.first_dims();
         let mut param = |p: &str, shape: &[usize]| -> String {
             let f = field(id, p);
             let _ = writeln!(fields, "    {f}: Tensor,");
@@ -67,7 +45,6 @@ pub fn candle_source(project: &Project) -> Result<String, String> {
                 "            {f}: vb.get(({},), \"{id}.{p}\")?,",
                 dims.join(", ")
             );
-            names.push(f.clone());
             format!("self.{f}")
         };
         let expr = match &node.layer {

@@ -5,6 +5,7 @@ pub mod candle_code;
 pub mod card;
 pub mod ensemble;
 pub mod onnx;
+pub mod plan;
 pub mod predict;
 pub mod pytorch;
 pub mod serve;

@@ -3,7 +3,7 @@
 //! under `torchrun` (DistributedDataParallel). The fixed parts live in `pytorch_template.py`.
 
 use super::deployable_graph;
-use crate::graph::{analyze, concat_axis_with_batch, DType, Layer, LayerKind, Loss, TrainingMode};
+use crate::graph::{concat_axis_with_batch, DType, Layer, LayerKind, Loss, TrainingMode};
 use crate::project::Project;
 use std::fmt::Write;
 
@@ -18,45 +18,28 @@ fn py_bool(b: bool) -> &'static str {
     }
 }
 
+/// Most layers' tensors keep their names in PyTorch: a weight, and a bias when there is one.
+fn weight_and_bias(map: &mut impl FnMut(&str, &[&str]), bias: bool) {
+    map("weight", &["weight"]);
+    if bias {
+        map("bias", &["bias"]);
+    }
+}
+
 /// The generated file's text, or what stops the graph from being written.
 pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, String> {
     let graph = deployable_graph(project)?;
-    let analysis = analyze(&graph);
-    if !analysis.is_ok() {
-        let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
-        return Err(errors.join("; "));
-    }
-    let output = analysis
-        .single(&graph, LayerKind::Output)
-        .ok_or("the graph needs one Output")?;
-    let input = analysis
-        .single(&graph, LayerKind::Input)
-        .ok_or("the graph needs one Input")?;
+    let plan = super::plan::plan(&graph)?;
     let (mut init, mut forward) = (String::new(), String::new());
     let mut weight_map: Vec<(String, Vec<String>)> = Vec::new();
     let var = |i: usize| format!("v{i}");
-    for i in analysis.needed_for(output) {
-        let node = &graph.nodes[i];
+    for step in &plan.steps {
+        let (i, node) = (step.index, &graph.nodes[step.index]);
         let id = &node.id;
-        let shapes = &analysis.nodes[i];
-        let ins: Vec<Vec<usize>> = shapes
-            .inputs
-            .iter()
-            .flatten()
-            .map(|s| s.dims.clone())
-            .collect();
-        let out = shapes
-            .output
-            .clone()
-            .expect("a valid graph has every shape")
-            .dims;
-        let xs: Vec<String> = analysis.sources[i]
-            .iter()
-            .flatten()
-            .map(|&s| var(s))
-            .collect();
+        let out = &step.output.dims;
+        let xs: Vec<String> = step.sources.iter().map(|&s| var(s)).collect();
         let x = xs.first().cloned().unwrap_or_default();
-        let s = ins.first().cloned().unwrap_or_default();
+        let s = step.first_dims();
         let key = |p: &str| format!("layers.{id}.{p}");
         let mut map = |gb: &str, torch: &[&str]| {
             weight_map.push((format!("{id}.{gb}"), torch.iter().map(|t| key(t)).collect()));
@@ -82,10 +65,7 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Stri
                     s.last().expect("checked"),
                     py_bool(*bias)
                 ));
-                map("weight", &["weight"]);
-                if *bias {
-                    map("bias", &["bias"]);
-                }
+                weight_and_bias(&mut map, *bias);
                 format!("{m}({x})")
             }
             Layer::Embedding { vocab, dim } => {
@@ -144,10 +124,7 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Stri
                     s[0],
                     py_bool(*bias)
                 ));
-                map("weight", &["weight"]);
-                if *bias {
-                    map("bias", &["bias"]);
-                }
+                weight_and_bias(&mut map, *bias);
                 format!("{m}({x})")
             }
             Layer::ConvTranspose2d {
@@ -163,10 +140,7 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Stri
                     s[0],
                     py_bool(*bias)
                 ));
-                map("weight", &["weight"]);
-                if *bias {
-                    map("bias", &["bias"]);
-                }
+                weight_and_bias(&mut map, *bias);
                 format!("{m}({x})")
             }
             Layer::Conv1d {
@@ -181,10 +155,7 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Stri
                     s[1],
                     py_bool(*bias)
                 ));
-                map("weight", &["weight"]);
-                if *bias {
-                    map("bias", &["bias"]);
-                }
+                weight_and_bias(&mut map, *bias);
                 // Sequences stay channels last, as in Glassbox.
                 format!("{m}({x}.transpose(1, 2)).transpose(1, 2)")
             }
@@ -244,8 +215,7 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Stri
                     "nn.LayerNorm({}, eps={eps})",
                     s.last().expect("checked")
                 ));
-                map("weight", &["weight"]);
-                map("bias", &["bias"]);
+                weight_and_bias(&mut map, true);
                 format!("{m}({x})")
             }
             Layer::Add { .. } => xs.join(" + "),
@@ -261,8 +231,8 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Stri
         init.push_str("        pass\n");
     }
 
-    let in_shape = analysis.nodes[input].output.clone().expect("checked");
-    let loss = match graph.nodes[output].layer {
+    let in_shape = &plan.input_shape;
+    let loss = match graph.nodes[plan.output].layer {
         Layer::Output { loss, .. } => loss,
         _ => Loss::CrossEntropy,
     };

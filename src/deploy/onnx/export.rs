@@ -9,39 +9,20 @@ use super::proto::{
     OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use super::{OnnxError, BATCH_DIM, INPUT, IR_VERSION, OPSET, OUTPUT, PROBABILITIES};
-use crate::graph::{
-    analyze, concat_axis_with_batch, DType, Graph, Layer, LayerKind, Loss, TensorShape,
-};
+use crate::graph::{concat_axis_with_batch, DType, Graph, Layer, LayerKind, Loss, TensorShape};
 use crate::model::{WeightTensor, Weights};
 use Attr::{Float, Int, Ints};
 
 /// The ONNX model of `graph` (Input → … → Output) with `weights`.
 pub fn export_graph(graph: &Graph, weights: &Weights, name: &str) -> Result<ModelProto, OnnxError> {
-    let analysis = analyze(graph);
-    if !analysis.is_ok() {
-        let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
-        return Err(OnnxError::Graph(errors.join("; ")));
-    }
-    let output = analysis
-        .single(graph, LayerKind::Output)
-        .ok_or_else(|| OnnxError::Graph("the graph needs one Output".into()))?;
-    let input = analysis
-        .single(graph, LayerKind::Input)
-        .ok_or_else(|| OnnxError::Graph("the graph needs one Input".into()))?;
+    let plan = crate::deploy::plan::plan(graph).map_err(OnnxError::Graph)?;
     let mut b = GraphBuilder::default();
     let mut values: Vec<Option<String>> = vec![None; graph.nodes.len()];
-    let order = analysis.needed_for(output);
-    for &i in &order {
-        let node = &graph.nodes[i];
-        let shapes = &analysis.nodes[i];
-        let in_shapes: Vec<TensorShape> = shapes.inputs.iter().flatten().cloned().collect();
-        let out_shape = shapes
-            .output
-            .clone()
-            .expect("a valid graph has every shape");
-        let xs: Vec<String> = analysis.sources[i]
+    for step in &plan.steps {
+        let node = &graph.nodes[step.index];
+        let xs: Vec<String> = step
+            .sources
             .iter()
-            .flatten()
             .map(|&s| {
                 values[s]
                     .clone()
@@ -59,17 +40,16 @@ pub fn export_graph(graph: &Graph, weights: &Weights, name: &str) -> Result<Mode
                     weights,
                     out: &target,
                 };
-                layer_export.emit(layer, &xs, &in_shapes, &out_shape)?;
+                layer_export.emit(layer, &xs, &step.inputs, &step.output)?;
                 target
             }
         };
-        values[i] = Some(value);
+        values[step.index] = Some(value);
     }
 
-    let (in_layer, out_node) = (&graph.nodes[input].layer, &graph.nodes[output]);
-    let in_shape = analysis.nodes[input].output.clone().expect("checked");
-    let pred_shape = analysis.nodes[output].inputs[0].clone().expect("checked");
-    let pred = values[output]
+    let (in_layer, out_node) = (&graph.nodes[plan.input].layer, &graph.nodes[plan.output]);
+    let (in_shape, pred_shape) = (&plan.input_shape, &plan.prediction_shape);
+    let pred = values[plan.output]
         .clone()
         .expect("the Output is in its own order");
     b.op("Identity", OUTPUT, &[&pred], vec![], Some(OUTPUT));
