@@ -1,20 +1,8 @@
 //! The command line as a user runs it.
 
-use std::process::Command;
+mod common;
 
-fn glassbox(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-fn preset(name: &str) -> String {
-    format!("{}/presets/{name}.json", env!("CARGO_MANIFEST_DIR"))
-}
+use common::cli::{glassbox, preset};
 
 #[test]
 fn check_prints_every_node_with_shape_and_params() {

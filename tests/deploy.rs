@@ -37,11 +37,6 @@ fn perturbed(weights: Weights, rng: &mut ChaCha8Rng) -> Weights {
     w
 }
 
-fn write_f32(path: &Path, values: &[f32]) {
-    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    std::fs::write(path, bytes).unwrap();
-}
-
 /// One preset: its deployable network with perturbed weights, 32 of its test samples (noise
 /// for a GAN's generator), Glassbox's outputs for them, and the exported file.
 fn export_case(project: &Project, stem: &str, dir: &Path) -> serde_json::Value {
@@ -75,20 +70,9 @@ fn export_case(project: &Project, stem: &str, dir: &Path) -> serde_json::Value {
         "{stem}: Glassbox's own output is degenerate"
     );
     let input_file = dir.join(format!("{stem}.input"));
-    let dtype = if x.dtype() == candle_core::DType::U32 {
-        let ids: Vec<u32> = x.flatten_all().unwrap().to_vec1().unwrap();
-        let bytes: Vec<u8> = ids.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect();
-        std::fs::write(&input_file, bytes).unwrap();
-        "i64"
-    } else {
-        write_f32(
-            &input_file,
-            &x.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-        );
-        "f32"
-    };
+    let dtype = glassbox::deploy::write_raw_batch(&x, &input_file).unwrap();
     let expected_file = dir.join(format!("{stem}.expected"));
-    write_f32(&expected_file, &expected);
+    glassbox::deploy::write_raw_batch(&y, &expected_file).unwrap();
     let model_file = dir.join(format!("{stem}.onnx"));
     write_onnx(project, &weights, &model_file).unwrap();
     let py_file = dir.join(format!("{stem}.py"));

@@ -2,21 +2,9 @@
 //! same test figures when evaluated again.
 
 use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn glassbox(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_glassbox"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-fn preset(name: &str) -> String {
-    format!("{}/presets/{name}.json", env!("CARGO_MANIFEST_DIR"))
-}
+use common::cli::{glassbox, preset};
 
 fn train(name: &str, save: &Path, extra: &[&str]) -> String {
     let project = preset(name);

@@ -26,21 +26,14 @@ fn serve(preset: &str, weights: Weights, max_body_bytes: usize) -> glassbox::dep
 fn trained_iris() -> Weights {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iris.safetensors");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
-        .args([
-            "train",
-            &presets_dir().join("mlp-iris.json").to_string_lossy(),
-            "--quiet",
-            "--save",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, text) = common::cli::glassbox(&[
+        "train",
+        &common::cli::preset("mlp-iris"),
+        "--quiet",
+        "--save",
+        path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
     Weights::load(&path).unwrap()
 }
 

@@ -105,17 +105,7 @@ fn write_cases(dir: &Path) -> Result<std::path::PathBuf> {
         for batch in BATCHES {
             let x = input(&model, &project, batch)?;
             let file = dir.join(format!("{name}-{batch}.input"));
-            let (bytes, dtype): (Vec<u8>, &str) = if x.dtype() == candle_core::DType::U32 {
-                let ids: Vec<u32> = x.flatten_all()?.to_vec1()?;
-                (
-                    ids.iter().flat_map(|&v| (v as i64).to_le_bytes()).collect(),
-                    "i64",
-                )
-            } else {
-                let v: Vec<f32> = x.flatten_all()?.to_vec1()?;
-                (v.iter().flat_map(|v| v.to_le_bytes()).collect(), "f32")
-            };
-            std::fs::write(&file, bytes)?;
+            let dtype = crate::deploy::write_raw_batch(&x, &file)?;
             cases.push(
                 serde_json::json!({"workload": name, "batch": batch, "onnx": onnx,
                 "torch_model": py, "weights": w,

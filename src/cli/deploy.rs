@@ -159,6 +159,14 @@ pub fn export(
     Ok(())
 }
 
+/// Every weight file given (an ensemble's members), or the first that cannot be read.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Weights>> {
+    Ok(paths
+        .iter()
+        .map(|p| Weights::load(p))
+        .collect::<std::result::Result<_, _>>()?)
+}
+
 /// The inputs a file (or `--text`) holds, in the data's raw units.
 fn read_inputs(input: &Path, predictor: &Predictor, data: &Dataset) -> Result<Vec<PredictInput>> {
     let ext = input
@@ -239,10 +247,7 @@ fn read_csv_rows(path: &Path, features: &[String]) -> Result<Vec<PredictInput>> 
 
 pub fn eval_ensemble(project_path: &Path, weights_paths: &[PathBuf]) -> Result<()> {
     let project = load_project(project_path)?;
-    let weights = weights_paths
-        .iter()
-        .map(|p| Weights::load(p))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let weights = load_all(weights_paths)?;
     let data = Dataset::load(&project.data, project_path.parent())?;
     for (name, idx) in [("validation", &data.val), ("test", &data.test)] {
         let r = crate::deploy::ensemble::ensemble_accuracy(&project, &weights, &data, idx)
@@ -286,10 +291,7 @@ pub fn serve(
     max_body_bytes: usize,
 ) -> Result<()> {
     let project = load_project(project_path)?;
-    let weights = weights_paths
-        .iter()
-        .map(|p| Weights::load(p))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let weights = load_all(weights_paths)?;
     let data = Arc::new(Dataset::load(&project.data, project_path.parent())?);
     let config = ServeConfig {
         addr: std::net::SocketAddr::new(host, port),
@@ -317,10 +319,7 @@ pub fn predict(
     json: bool,
 ) -> Result<()> {
     let project = load_project(project_path)?;
-    let weights = weights_paths
-        .iter()
-        .map(|p| Weights::load(p))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let weights = load_all(weights_paths)?;
     let data = Arc::new(Dataset::load(&project.data, project_path.parent())?);
     let predictor = Predictor::new(&project, &weights, data.clone())?;
     let inputs = match (text, input) {

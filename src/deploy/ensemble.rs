@@ -3,7 +3,7 @@
 
 use crate::data::Dataset;
 use crate::insight::saliency::class_probabilities;
-use crate::model::{Model, Weights};
+use crate::model::Weights;
 use crate::project::Project;
 use crate::train::{make_batch, EVAL_BATCH};
 
@@ -29,15 +29,7 @@ pub fn ensemble_accuracy(
     if indices.is_empty() {
         return Err("there are no samples to measure on".into());
     }
-    let mut models = Vec::new();
-    for (i, w) in weights.iter().enumerate() {
-        let model =
-            Model::build(&project.graph, project.training.seed).map_err(|e| e.to_string())?;
-        model
-            .load_weights(w)
-            .map_err(|e| format!("member {}: {e}", i + 1))?;
-        models.push(model);
-    }
+    let models = super::predict::members(project, weights).map_err(|e| e.to_string())?;
     let encoding = models[0].bind_data(data).map_err(|e| e.to_string())?;
     let argmax = |row: &[f32]| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b]));
     let mut right = vec![0usize; models.len()];

@@ -13,6 +13,32 @@ pub mod serve;
 use crate::graph::{gan_parts, Graph, TrainingMode};
 use crate::project::Project;
 
+/// Writes a batch as the raw little-endian file the Python checks and benchmarks read
+/// (`tests/deploy_check.py`, `benches/infer_bench.py`): float32, or token ids as int64 (what
+/// ONNX's Gather takes). Returns the dtype's name there ("f32" or "i64").
+pub fn write_raw_batch(
+    x: &candle_core::Tensor,
+    path: &std::path::Path,
+) -> anyhow::Result<&'static str> {
+    let (bytes, dtype): (Vec<u8>, &str) = if x.dtype() == candle_core::DType::U32 {
+        let ids: Vec<u32> = x.flatten_all()?.to_vec1()?;
+        (
+            ids.iter()
+                .flat_map(|&v| i64::from(v).to_le_bytes())
+                .collect(),
+            "i64",
+        )
+    } else {
+        let v: Vec<f32> = x
+            .flatten_all()?
+            .to_dtype(candle_core::DType::F32)?
+            .to_vec1()?;
+        (v.iter().flat_map(|v| v.to_le_bytes()).collect(), "f32")
+    };
+    std::fs::write(path, bytes)?;
+    Ok(dtype)
+}
+
 /// The network a project deploys: a GAN's generator (noise in, sample out), otherwise the
 /// graph itself (data in, prediction out).
 pub fn deployable_graph(project: &Project) -> Result<Graph, String> {

@@ -3,7 +3,7 @@
 //! data set was, and run as one batch. Ensembles average the members' probabilities.
 
 use crate::data::{encode_text, DataSource, Dataset, TokenKind};
-use crate::insight::saliency::class_probabilities;
+use crate::insight::saliency::probabilities_of;
 use crate::model::{ForwardCtx, Model, ModelError, Weights};
 use crate::project::Project;
 use candle_core::{Device, Tensor};
@@ -68,6 +68,28 @@ pub struct PredictOutput {
     pub values: Vec<f32>,
 }
 
+/// One model of the project's graph per weight file (an ensemble's members); with several,
+/// a file that does not fit is named by its place.
+pub fn members(project: &Project, weights: &[Weights]) -> Result<Vec<Model>, ModelError> {
+    if weights.is_empty() {
+        return Err(ModelError::Weights("no weight files given".into()));
+    }
+    weights
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let model = Model::build(&project.graph, project.training.seed)?;
+            model.load_weights(w).map_err(|e| match e {
+                ModelError::Weights(why) if weights.len() > 1 => {
+                    ModelError::Weights(format!("member {}: {why}", i + 1))
+                }
+                e => e,
+            })?;
+            Ok(model)
+        })
+        .collect()
+}
+
 /// Trained models of one project (one, or several averaged: an ensemble) with what they need
 /// to read outside inputs. Not `Send` (candle models): build it on the thread that uses it.
 pub struct Predictor {
@@ -88,15 +110,7 @@ impl Predictor {
                 "a GAN draws new samples rather than predicting: use `glassbox sample`".into(),
             ));
         }
-        let mut models = Vec::with_capacity(weights.len());
-        for w in weights {
-            let model = Model::build(&project.graph, project.training.seed)?;
-            model.load_weights(w)?;
-            models.push(model);
-        }
-        if models.is_empty() {
-            return Err(ModelError::Weights("no weight files given".into()));
-        }
+        let models = members(project, weights)?;
         if data.is_windows() {
             return Err(ModelError::Data(
                 "a language model continues text: use `glassbox generate` instead".into(),
@@ -130,8 +144,9 @@ impl Predictor {
         self.models.len()
     }
 
-    /// Checks every input before running any, so one bad input names itself.
-    fn batch(&self, inputs: &[PredictInput]) -> Result<Tensor, PredictError> {
+    /// The inputs as one batch for the model, every input checked before any runs, so one bad
+    /// input names itself.
+    pub fn batch(&self, inputs: &[PredictInput]) -> Result<Tensor, PredictError> {
         if inputs.is_empty() {
             return Err(PredictError::Empty);
         }
@@ -185,33 +200,31 @@ impl Predictor {
         Ok(Tensor::from_vec(xs, dims, &Device::Cpu)?)
     }
 
-    /// Whether `inputs` can be predicted, or the first problem.
-    pub fn check(&self, inputs: &[PredictInput]) -> Result<(), PredictError> {
-        self.batch(inputs).map(|_| ())
-    }
-
     /// Predictions for `inputs`, averaged over the members.
     pub fn predict(&self, inputs: &[PredictInput]) -> Result<Vec<PredictOutput>, PredictError> {
-        let x = self.batch(inputs)?;
+        self.predict_batch(&self.batch(inputs)?)
+    }
+
+    /// Predictions for a batch made by `batch` (or several of them concatenated).
+    pub fn predict_batch(&self, x: &Tensor) -> Result<Vec<PredictOutput>, PredictError> {
         let classes = self.data.n_classes().is_some();
         let n = self.models.len() as f64;
         let mut raw: Option<Tensor> = None;
         let mut probs: Option<Tensor> = None;
         for model in &self.models {
-            let y = model
-                .forward(&x, &mut ForwardCtx::eval())?
-                .flatten_from(1)?;
-            raw = Some(match raw {
-                Some(acc) => (acc + y)?,
-                None => y,
-            });
+            let y = model.forward(x, &mut ForwardCtx::eval())?;
             if classes {
-                let p = class_probabilities(model, &x)?;
+                let p = probabilities_of(&y)?;
                 probs = Some(match probs {
                     Some(acc) => (acc + p)?,
                     None => p,
                 });
             }
+            let y = y.flatten_from(1)?;
+            raw = Some(match raw {
+                Some(acc) => (acc + y)?,
+                None => y,
+            });
         }
         let raw: Vec<Vec<f32>> = (raw.expect("at least one member") / n)?.to_vec2()?;
         let probs: Option<Vec<Vec<f32>>> = probs.map(|p| (p / n)?.to_vec2()).transpose()?;

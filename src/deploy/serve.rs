@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use candle_core::Tensor;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
@@ -223,26 +224,31 @@ fn model_loop(predictor: &Predictor, jobs: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let (good, bad): (Vec<Job>, Vec<Job>) = batch
-            .into_iter()
-            .partition(|j| predictor.check(&j.inputs).is_ok());
-        for job in bad {
-            let err = predictor.check(&job.inputs).expect_err("partitioned on it");
-            let _ = job.reply.send(Err(err));
+        // Each job's inputs are checked and turned into a tensor once; the good ones run as
+        // one forward pass.
+        let mut good = Vec::new();
+        for job in batch {
+            match predictor.batch(&job.inputs) {
+                Ok(x) => good.push((job, x)),
+                Err(e) => {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
         }
         if good.is_empty() {
             continue;
         }
-        let all: Vec<PredictInput> = good.iter().flat_map(|j| j.inputs.clone()).collect();
-        match predictor.predict(&all) {
+        let xs: Vec<&Tensor> = good.iter().map(|(_, x)| x).collect();
+        let all = Tensor::cat(&xs, 0).map_err(PredictError::from);
+        match all.and_then(|x| predictor.predict_batch(&x)) {
             Ok(mut outputs) => {
-                for job in good.into_iter().rev() {
+                for (job, _) in good.into_iter().rev() {
                     let mine = outputs.split_off(outputs.len() - job.inputs.len());
                     let _ = job.reply.send(Ok(mine));
                 }
             }
             Err(e) => {
-                for job in good {
+                for (job, _) in good {
                     let _ = job.reply.send(Err(e.clone()));
                 }
             }

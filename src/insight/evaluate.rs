@@ -37,13 +37,9 @@ pub struct Evaluation {
 }
 
 fn probabilities(pred: &Tensor) -> Result<Vec<Vec<f32>>> {
-    let p = if pred.dim(1)? == 1 {
-        let p1 = candle_nn::ops::sigmoid(pred)?;
-        Tensor::cat(&[p1.affine(-1.0, 1.0)?, p1], 1)?
-    } else {
-        candle_nn::ops::softmax(pred, 1)?
-    };
-    p.to_dtype(DType::F32)?.to_vec2::<f32>()
+    super::saliency::probabilities_of(pred)?
+        .to_dtype(DType::F32)?
+        .to_vec2::<f32>()
 }
 
 /// Predictions for the samples `indices` of a classification data set.

@@ -379,12 +379,17 @@ pub fn resize_bilinear(src: &[f32], h: usize, w: usize, nh: usize, nw: usize) ->
 /// Class probabilities [n, classes] of a batch: softmax of the scores, or for a single logit
 /// (binary cross-entropy) the pair 1 − σ, σ.
 pub fn class_probabilities(model: &Model, xs: &Tensor) -> Result<Tensor> {
-    let pred = model.forward(xs, &mut ForwardCtx::eval())?;
+    probabilities_of(&model.forward(xs, &mut ForwardCtx::eval())?)
+}
+
+/// Class probabilities from a classifier's output [B, C]: softmax, or (1 − σ, σ) for a single
+/// logit.
+pub fn probabilities_of(pred: &Tensor) -> Result<Tensor> {
     if pred.dim(1)? == 1 {
-        let p = candle_nn::ops::sigmoid(&pred)?;
+        let p = candle_nn::ops::sigmoid(pred)?;
         Tensor::cat(&[p.affine(-1.0, 1.0)?, p], 1)
     } else {
-        candle_nn::ops::softmax(&pred, 1)
+        candle_nn::ops::softmax(pred, 1)
     }
 }
 

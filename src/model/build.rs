@@ -7,7 +7,7 @@ use super::params::ParamStore;
 use super::weights::{WeightTensor, Weights};
 use crate::data::Dataset;
 use crate::graph::{analyze, Analysis, Graph, GraphError, LayerKind, Loss, TensorShape};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -427,10 +427,7 @@ impl Model {
                     var.dims()
                 )));
             }
-            values.push(
-                Tensor::from_vec(t.data.clone(), t.shape.clone(), &Device::Cpu)?
-                    .to_dtype(var.dtype())?,
-            );
+            values.push(t.to_tensor(var.dtype())?);
         }
         if let Some(extra) = weights
             .tensors

@@ -3,7 +3,6 @@
 
 use super::build::{Model, ModelError};
 use super::weights::Weights;
-use candle_core::{Device, Tensor};
 use std::fmt;
 
 /// What a transfer did, tensor by tensor.
@@ -59,9 +58,7 @@ impl Model {
         for (name, var) in &vars {
             match weights.tensors.get(name) {
                 Some(t) if t.shape == var.dims() => {
-                    let value = Tensor::from_vec(t.data.clone(), t.shape.clone(), &Device::Cpu)?
-                        .to_dtype(var.dtype())?;
-                    var.set(&value)?;
+                    var.set(&t.to_tensor(var.dtype())?)?;
                     report.loaded.push(name.clone());
                 }
                 Some(t) => {

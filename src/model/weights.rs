@@ -19,6 +19,18 @@ pub struct Weights {
     pub tensors: BTreeMap<String, WeightTensor>,
 }
 
+impl WeightTensor {
+    /// The tensor on the CPU, in `dtype` (a model's parameters may be f64 in gradient checks).
+    pub fn to_tensor(&self, dtype: candle_core::DType) -> candle_core::Result<candle_core::Tensor> {
+        candle_core::Tensor::from_vec(
+            self.data.clone(),
+            self.shape.clone(),
+            &candle_core::Device::Cpu,
+        )?
+        .to_dtype(dtype)
+    }
+}
+
 impl Weights {
     /// The tensors named in `names` (one network's share of a GAN's weights).
     pub fn only(&self, names: &[String]) -> Weights {

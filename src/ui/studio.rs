@@ -416,25 +416,17 @@ impl Studio {
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf));
         let stem = self.project.name.to_lowercase().replace(' ', "-");
-        if let FilePurpose::Export(kind) = purpose {
-            let name = format!("{stem}.{}", kind.extension());
-            if let Some(outcome) = self.dialogs.request(purpose, dir, Some(name)) {
-                self.dialog_outcome(outcome);
-            }
-            return;
-        }
-        let name = (purpose == FilePurpose::SaveProjectAs).then(|| {
-            self.path
-                .as_ref()
-                .and_then(|p| p.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| {
-                    format!(
-                        "{}.json",
-                        self.project.name.to_lowercase().replace(' ', "-")
-                    )
-                })
-        });
+        let name = match purpose {
+            FilePurpose::SaveProjectAs => Some(
+                self.path
+                    .as_ref()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| format!("{stem}.json")),
+            ),
+            FilePurpose::Export(kind) => Some(format!("{stem}.{}", kind.extension())),
+            _ => None,
+        };
         if let Some(outcome) = self.dialogs.request(purpose, dir, name) {
             self.dialog_outcome(outcome);
         }

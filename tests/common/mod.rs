@@ -1,6 +1,7 @@
 //! Shared by the test binaries: finite-difference gradient checks on small graphs.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod http;
 pub mod python;
 pub mod ui;

@@ -206,7 +206,36 @@ fn write_export(
     Ok(format!("Exported {}", path.display()))
 }
 
+/// The project's data for a background thread: the data panel's copy when it has the same
+/// settings, otherwise loaded on that thread (never on the UI thread).
+struct DataSource {
+    loaded: Option<Arc<crate::data::Dataset>>,
+    dir: Option<PathBuf>,
+}
+
+impl DataSource {
+    fn get(self, project: &crate::project::Project) -> Result<Arc<crate::data::Dataset>, String> {
+        match self.loaded {
+            Some(d) => Ok(d),
+            None => crate::data::Dataset::load(&project.data, self.dir.as_deref())
+                .map(Arc::new)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
 impl Studio {
+    fn data_source(&self) -> DataSource {
+        let dir = self
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        DataSource {
+            loaded: self.data.dataset_for(&self.project.data, dir.as_deref()),
+            dir,
+        }
+    }
+
     pub(super) fn apply_deploy(&mut self, action: DeployAction) {
         match action {
             DeployAction::ExportDialog(kind) => {
@@ -277,24 +306,14 @@ impl Studio {
     fn card_in_background(&mut self, weights: Weights, path: PathBuf) {
         let project = self.project.clone();
         let history = self.history.clone();
-        let dir = self
-            .path
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
-        let data = self.data.dataset_for(&project.data, dir.as_deref());
+        let data = self.data_source();
         let (tx, rx) = channel();
         let what = path.display().to_string();
         let spawned = std::thread::Builder::new()
             .name("glassbox-model-card".into())
             .spawn(move || {
                 let result = (|| -> Result<String, String> {
-                    let data = match data {
-                        Some(d) => d,
-                        None => Arc::new(
-                            crate::data::Dataset::load(&project.data, dir.as_deref())
-                                .map_err(|e| e.to_string())?,
-                        ),
-                    };
+                    let data = data.get(&project)?;
                     let stem = path
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())
@@ -333,24 +352,14 @@ impl Studio {
             return self.notify_error("No trained weights yet: train the network first");
         };
         let project = self.project.clone();
-        let dir = self
-            .path
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
-        let data = self.data.dataset_for(&project.data, dir.as_deref());
+        let data = self.data_source();
         let (tx, rx) = channel();
         let port = self.deploy.port;
         let spawned = std::thread::Builder::new()
             .name("glassbox-serve-start".into())
             .spawn(move || {
                 let result = (|| -> Result<Server, String> {
-                    let data = match data {
-                        Some(d) => d,
-                        None => Arc::new(
-                            crate::data::Dataset::load(&project.data, dir.as_deref())
-                                .map_err(|e| e.to_string())?,
-                        ),
-                    };
+                    let data = data.get(&project)?;
                     start(project, vec![weights], data, ServeConfig::local(port))
                         .map_err(|e| e.to_string())
                 })();
