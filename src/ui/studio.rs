@@ -442,6 +442,19 @@ impl Studio {
                         .as_ref()
                         .map(|p| p.display().to_string())
                         .unwrap_or_default(),
+                    // An export goes beside the project (or into the working folder).
+                    FilePurpose::Export(kind) => {
+                        let dir = self
+                            .path
+                            .as_ref()
+                            .and_then(|p| p.parent().map(Path::to_path_buf))
+                            .or_else(|| std::env::current_dir().ok())
+                            .unwrap_or_default();
+                        let stem = self.project.name.to_lowercase().replace(' ', "-");
+                        dir.join(format!("{stem}.{}", kind.extension()))
+                            .display()
+                            .to_string()
+                    }
                     _ => String::new(),
                 };
                 self.prompt = Some(PathPrompt {
