@@ -5,9 +5,8 @@ use super::load_project;
 use crate::data::{read_image_sample, Dataset};
 use crate::deploy::onnx::write_onnx;
 use crate::deploy::predict::{PredictInput, Predictor};
-use crate::deploy::pytorch::pytorch_source;
+use crate::deploy::pytorch::write_pytorch;
 use crate::deploy::serve::{start, ServeConfig};
-use crate::fsutil::write_atomic;
 use crate::model::{Model, Weights};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -90,35 +89,14 @@ pub fn export(
             );
         }
         ExportFormat::Pytorch => {
-            let file_name = out
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "model.py".into());
-            let source = pytorch_source(&project, &file_name).map_err(anyhow::Error::msg)?;
-            let weights_out = out.with_extension("safetensors");
-            weights.save(&weights_out)?;
-            write_atomic(out, source.as_bytes())
-                .with_context(|| format!("cannot write {}", out.display()))?;
+            let files = write_pytorch(&project, &weights, out).map_err(anyhow::Error::msg)?;
             println!(
                 "wrote {} and its weights {}",
-                out.display(),
-                weights_out.display()
+                files.module.display(),
+                files.weights.display()
             );
-            let candle_out = out.with_file_name(format!(
-                "{}_candle.rs",
-                out.file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
-            match crate::deploy::candle_code::candle_source(&project) {
-                Ok(code) => {
-                    write_atomic(&candle_out, code.as_bytes())
-                        .with_context(|| format!("cannot write {}", candle_out.display()))?;
-                    println!(
-                        "wrote the same model as candle code: {}",
-                        candle_out.display()
-                    );
-                }
+            match &files.candle {
+                Ok(file) => println!("wrote the same model as candle code: {}", file.display()),
                 Err(why) => println!("no candle snippet: {why}"),
             }
             let mut data_arg = String::new();
@@ -131,7 +109,7 @@ pub fn export(
             println!(
                 "  try: python {} --weights {}{data_arg}",
                 out.display(),
-                weights_out.display()
+                files.weights.display()
             );
         }
         ExportFormat::Card => {

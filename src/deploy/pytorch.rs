@@ -3,9 +3,12 @@
 //! under `torchrun` (DistributedDataParallel). The fixed parts live in `pytorch_template.py`.
 
 use super::deployable_graph;
+use crate::fsutil::write_atomic;
 use crate::graph::{concat_axis_with_batch, DType, Layer, LayerKind, Loss, TrainingMode};
+use crate::model::Weights;
 use crate::project::Project;
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 const TEMPLATE: &str = include_str!("pytorch_template.py");
 
@@ -283,4 +286,49 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Stri
         .replace("{{VOCAB}}", &vocab.to_string())
         .replace("{{INIT}}", init.trim_end_matches('\n'))
         .replace("{{FORWARD}}", forward.trim_end_matches('\n')))
+}
+
+/// What `write_pytorch` wrote.
+pub struct PytorchFiles {
+    pub module: PathBuf,
+    pub weights: PathBuf,
+    /// The candle snippet beside them, or why the graph has none.
+    pub candle: Result<PathBuf, String>,
+}
+
+/// Writes `path` (the .py), the weights beside it as .safetensors, and the candle snippet as
+/// `<stem>_candle.rs` when the graph has one.
+pub fn write_pytorch(
+    project: &Project,
+    weights: &Weights,
+    path: &Path,
+) -> Result<PytorchFiles, String> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model.py".into());
+    let source = pytorch_source(project, &name)?;
+    let beside = path.with_extension("safetensors");
+    weights.save(&beside).map_err(|e| e.to_string())?;
+    let write = |p: &Path, text: &str| {
+        write_atomic(p, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    };
+    write(path, &source)?;
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let candle = match super::candle_code::candle_source(project) {
+        Ok(code) => {
+            let file = path.with_file_name(format!("{stem}_candle.rs"));
+            write(&file, &code)?;
+            Ok(file)
+        }
+        Err(why) => Err(why),
+    };
+    Ok(PytorchFiles {
+        module: path.to_path_buf(),
+        weights: beside,
+        candle,
+    })
 }

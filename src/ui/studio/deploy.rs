@@ -178,27 +178,15 @@ fn write_export(
             crate::deploy::onnx::write_onnx(project, weights, path).map_err(|e| e.to_string())?
         }
         ExportKind::Pytorch => {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let source = crate::deploy::pytorch::pytorch_source(project, &name)?;
-            let beside = path.with_extension("safetensors");
-            weights.save(&beside).map_err(|e| e.to_string())?;
-            crate::fsutil::write_atomic(path, source.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let candle = path.with_file_name(format!("{}_candle.rs", stem.unwrap_or_default()));
-            let candle_note = match crate::deploy::candle_code::candle_source(project) {
-                Ok(code) => crate::fsutil::write_atomic(&candle, code.as_bytes())
-                    .map(|_| format!(", and the candle code {}", candle.display()))
-                    .map_err(|e| format!("cannot write {}: {e}", candle.display()))?,
+            let files = crate::deploy::pytorch::write_pytorch(project, weights, path)?;
+            let candle_note = match &files.candle {
+                Ok(file) => format!(", and the candle code {}", file.display()),
                 Err(why) => format!(" (no candle code: {why})"),
             };
             return Ok(format!(
                 "Wrote {} and its weights {}{candle_note}",
-                path.display(),
-                beside.display()
+                files.module.display(),
+                files.weights.display()
             ));
         }
         ExportKind::Card => unreachable!("written on a thread of its own"),
