@@ -36,5 +36,6 @@ pub mod model;
 pub mod presets;
 pub mod project;
 pub mod recovery;
+pub mod runs;
 pub mod train;
 pub mod ui;

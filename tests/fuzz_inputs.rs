@@ -24,9 +24,13 @@ fn config() -> Config {
 }
 
 fn presets() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir("presets")
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+    // The presets and the lessons' projects.
+    let mut v: Vec<String> = ["presets", "presets/lessons"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
     v.sort();
     v

@@ -109,8 +109,12 @@ fn save_is_atomic_and_a_failed_save_keeps_the_old_file() {
 
 #[test]
 fn unknown_keys_are_reported_by_name_and_presets_have_none() {
-    for entry in std::fs::read_dir("presets").unwrap() {
-        let path = entry.unwrap().path();
+    let files = ["presets", "presets/lessons"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"));
+    for path in files {
         let (_, unknown) = Project::load_reporting(&path).unwrap();
         assert!(unknown.is_empty(), "{}: {unknown:?}", path.display());
     }

@@ -1,16 +1,19 @@
 //! The headless command line: train, check, eval, generate, sample, export, predict, bench.
 
 mod deploy;
+mod experiments;
 mod sample;
+mod train;
+
+pub use train::TrainOptions;
 
 use crate::data::Dataset;
 use crate::graph::analyze;
 use crate::model::{generate, Model, SampleOptions, Weights};
 use crate::project::Project;
-use crate::train::{mode_step, Control, EvalMetrics, TrainEvent, TrainHandle, TrainRequest};
-use anyhow::{bail, Context, Result};
+use crate::train::{mode_step, Control, EvalMetrics};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -136,13 +139,56 @@ pub enum Command {
         #[arg(long, default_value_t = crate::deploy::serve::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
     },
+    /// List the project's recorded runs (its `<name>.runs` folder), newest first.
+    Runs {
+        project: PathBuf,
+        #[arg(long)]
+        json: bool,
+        /// Runs folder to read instead of the one beside the project.
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+    },
+    /// Run a grid, random or successive-halving search (a JSON spec) into run folders.
+    Sweep {
+        project: PathBuf,
+        #[arg(long)]
+        spec: PathBuf,
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+    },
+    /// Learning-rate range test: ramp the rate up and suggest where the loss falls fastest.
+    LrFind {
+        project: PathBuf,
+        #[arg(long, default_value_t = 1e-6)]
+        min_lr: f64,
+        #[arg(long, default_value_t = 1.0)]
+        max_lr: f64,
+        #[arg(long, default_value_t = 100)]
+        steps: usize,
+        /// Write the loss-vs-rate chart to <PLOT>.png and <PLOT>.csv.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Save the suggested rate into the project file.
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Write a run folder's charts (loss, accuracy, rate, metrics) as PNG and CSV.
+    Plot {
+        /// A run folder (inside <project>.runs).
+        run: PathBuf,
+        /// Folder to write into (default: the run folder).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "step")]
+        x: PlotAxis,
+    },
     /// Measure training throughput (see `glassbox bench --help`).
     Bench(crate::bench::BenchArgs),
 }
 
 pub fn run(cmd: Command) -> ExitCode {
     let result = match cmd {
-        Command::Train { project, opts } => train(&project, &opts),
+        Command::Train { project, opts } => train::train(&project, &opts),
         Command::Check { project } => check(&project),
         Command::Eval { project, weights } => match &weights[..] {
             [one] => eval(&project, one),
@@ -205,6 +251,35 @@ pub fn run(cmd: Command) -> ExitCode {
             host,
             max_body_bytes,
         } => deploy::serve(&project, &weights, host, port, max_body_bytes),
+        Command::Runs {
+            project,
+            json,
+            runs_dir,
+        } => experiments::runs(&project, json, runs_dir.as_deref()),
+        Command::Sweep {
+            project,
+            spec,
+            runs_dir,
+        } => experiments::sweep(&project, &spec, runs_dir.as_deref()),
+        Command::LrFind {
+            project,
+            min_lr,
+            max_lr,
+            steps,
+            plot,
+            apply,
+        } => experiments::lr_find(
+            &project,
+            &crate::runs::lr_finder::LrFinderOptions {
+                min_lr,
+                max_lr,
+                steps,
+                ..Default::default()
+            },
+            plot.as_deref(),
+            apply,
+        ),
+        Command::Plot { run, output, x } => experiments::plot(&run, output.as_deref(), x.into()),
         Command::Bench(args) => crate::bench::run(&args),
     };
     match result {
@@ -212,6 +287,23 @@ pub fn run(cmd: Command) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PlotAxis {
+    Step,
+    Epoch,
+    Wall,
+}
+
+impl From<PlotAxis> for crate::runs::XAxis {
+    fn from(a: PlotAxis) -> Self {
+        match a {
+            PlotAxis::Step => Self::Step,
+            PlotAxis::Epoch => Self::Epoch,
+            PlotAxis::Wall => Self::WallTime,
         }
     }
 }
@@ -232,164 +324,6 @@ fn fmt_eval(m: &Option<EvalMetrics>) -> String {
     match m {
         Some(m) => format!("loss {:.4} acc {}", m.loss, fmt_acc(m.accuracy)),
         None => "(no samples)".into(),
-    }
-}
-
-#[derive(clap::Args, Debug)]
-pub struct TrainOptions {
-    /// Override the project's number of epochs.
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Save the trained weights here (safetensors).
-    #[arg(long)]
-    save: Option<PathBuf>,
-    /// Train on at most this many samples.
-    #[arg(long)]
-    max_train: Option<usize>,
-    /// Override the project's seed.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// No progress bar (for logs).
-    #[arg(long)]
-    quiet: bool,
-    /// Write a checkpoint into this folder after every epoch.
-    #[arg(long)]
-    checkpoint: Option<PathBuf>,
-    /// Continue from the checkpoint in the --checkpoint folder, if there is one.
-    #[arg(long, requires = "checkpoint")]
-    resume: bool,
-    /// Start from the tensors of these weights that fit by node id and shape (transfer
-    /// learning; overrides the project's own "init_from").
-    #[arg(long)]
-    init_from: Option<PathBuf>,
-}
-
-fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
-    let (save, quiet) = (opts.save.as_deref(), opts.quiet);
-    let mut project = load_project(path)?;
-    if let Some(e) = opts.epochs {
-        project.training.epochs = e;
-    }
-    if let Some(m) = opts.max_train {
-        project.data.max_train_samples = Some(m);
-    }
-    if let Some(s) = opts.seed {
-        project.training.seed = s;
-    }
-    if let Some(w) = &opts.init_from {
-        // Relative to where the user stands, not to the project.
-        let abs = std::path::absolute(w).unwrap_or_else(|_| w.clone());
-        project.training.init_from = Some(abs.to_string_lossy().into_owned());
-    }
-    let mut req = TrainRequest::new(project.clone());
-    req.project_dir = path.parent().map(Path::to_path_buf);
-    req.checkpoint = opts
-        .checkpoint
-        .clone()
-        .map(|dir| crate::train::CheckpointSpec {
-            dir,
-            resume: opts.resume,
-        });
-    println!(
-        "training {} ({}) for {} epoch(s)",
-        project.name,
-        path.display(),
-        project.training.epochs
-    );
-    let handle = TrainHandle::spawn(req).context("cannot start the training thread")?;
-    let mut bar: Option<ProgressBar> = None;
-    let style = ProgressStyle::with_template(
-        "epoch {prefix} [{bar:30}] {pos}/{len} steps  loss {msg}  {per_sec} eta {eta}",
-    )
-    .expect("static template")
-    .progress_chars("=> ");
-    let mut info = None;
-    let terminal = handle.wait(|ev| match ev {
-        TrainEvent::Started(i) => {
-            println!(
-                "{}: {} train / {} validation / {} test samples, {} parameters, {} steps per epoch (setup {:.0} ms)",
-                i.data_name, i.train_samples, i.val_samples, i.test_samples, i.params, i.steps_per_epoch, i.setup_ms
-            );
-            if let Some(t) = &i.transfer {
-                println!("start weights {t}");
-            }
-            if i.frozen_params > 0 {
-                println!("{} of {} parameters frozen", i.frozen_params, i.params);
-            }
-            if let Some(k) = i.resumed_from_epoch {
-                println!("resuming from the checkpoint written after epoch {k}");
-            }
-            for w in i.warnings() {
-                eprintln!("warning: {w}");
-            }
-            info = Some(i.clone());
-        }
-        TrainEvent::Step { step, epoch, loss, .. } => {
-            if quiet {
-                return;
-            }
-            let spe = info.as_ref().map_or(1, |i| i.steps_per_epoch);
-            let b = bar.get_or_insert_with(|| {
-                let b = ProgressBar::new(spe as u64).with_style(style.clone());
-                b.set_prefix(format!("{}", epoch + 1));
-                b
-            });
-            b.set_position(((step - 1) % spe + 1) as u64);
-            b.set_message(format!("{loss:.4}"));
-        }
-        TrainEvent::Generated { epoch, text, .. } => {
-            println!("sample after epoch {epoch}: {text:?}");
-        }
-        TrainEvent::Epoch(m) => {
-            if let Some(b) = bar.take() {
-                b.finish_and_clear();
-            }
-            println!(
-                "epoch {:>3}  train loss {:.4} acc {}  val {}  ({:.1} s)",
-                m.epoch,
-                m.train_loss,
-                fmt_acc(m.train_acc),
-                fmt_eval(&m.val),
-                m.elapsed_ms / 1e3
-            );
-        }
-        _ => {}
-    });
-    if let Some(b) = bar.take() {
-        b.finish_and_clear();
-    }
-    match terminal {
-        Some(TrainEvent::Finished {
-            test,
-            weights,
-            elapsed_ms,
-        }) => {
-            println!(
-                "test {}  (trained in {:.1} s)",
-                fmt_eval(&test),
-                elapsed_ms / 1e3
-            );
-            if let Some(test) =
-                test.filter(|_| project.mode == crate::graph::TrainingMode::Supervised)
-            {
-                if let Some(a) = test.accuracy {
-                    println!(
-                        "final test accuracy: {:.2}% on {} samples",
-                        a * 100.0,
-                        test.samples
-                    );
-                }
-            }
-            if let Some(p) = save {
-                weights.save(p)?;
-                println!("saved weights to {}", p.display());
-            }
-            Ok(())
-        }
-        Some(TrainEvent::Diverged { step, what, .. }) => bail!("diverged at step {step}: {what}"),
-        Some(TrainEvent::Failed { reason }) => bail!("training failed: {reason}"),
-        Some(TrainEvent::Stopped { step, .. }) => bail!("stopped at step {step}"),
-        _ => bail!("the training thread ended without a result"),
     }
 }
 

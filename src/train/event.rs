@@ -139,6 +139,23 @@ pub enum TrainEvent {
         prompt: String,
         text: String,
     },
+    /// The epoch just ended is the best so far by the watched validation figure; its weights.
+    Best {
+        epoch: usize,
+        monitor: super::Monitor,
+        value: f64,
+        weights: Weights,
+    },
+    /// Early stopping ended the run after `epoch` (1-based); `best_epoch`'s weights are kept
+    /// when `restored`.
+    EarlyStopped {
+        epoch: usize,
+        best_epoch: usize,
+        restored: bool,
+    },
+    /// Something the user should know that does not end the run (the run folder could not be
+    /// written, say).
+    Warning(String),
     /// Every node's output on the probe batch, gradient health and (optionally) the weights.
     Snapshot(Box<crate::insight::Snapshot>),
     /// The run completed; test metrics where the data has a test split.

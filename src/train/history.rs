@@ -84,6 +84,10 @@ pub struct RunHistory {
     /// The newest samples from the fixed noise: step, one sample's dims, the samples.
     pub generated: Option<(usize, Vec<usize>, Vec<Vec<f32>>)>,
     pub test: Option<EvalMetrics>,
+    /// The best epoch so far by the watched validation figure (1-based).
+    pub best_epoch: Option<usize>,
+    /// Early stopping ended the run after this epoch.
+    pub stopped_early_after: Option<usize>,
     pub step: usize,
     pub epoch: usize,
     pub samples: usize,
@@ -107,6 +111,8 @@ impl RunHistory {
             metrics: Default::default(),
             generated: None,
             test: None,
+            best_epoch: None,
+            stopped_early_after: None,
             step: 0,
             epoch: 0,
             samples: 0,
@@ -150,7 +156,9 @@ impl RunHistory {
                     self.recent.pop_front();
                 }
             }
-            TrainEvent::Boundary(_) | TrainEvent::Snapshot(_) => {}
+            TrainEvent::Boundary(_) | TrainEvent::Snapshot(_) | TrainEvent::Warning(_) => {}
+            TrainEvent::Best { epoch, .. } => self.best_epoch = Some(*epoch),
+            TrainEvent::EarlyStopped { epoch, .. } => self.stopped_early_after = Some(*epoch),
             TrainEvent::Generated { epoch, text, .. } => {
                 self.samples_text.push((*epoch, text.clone()));
                 if self.samples_text.len() > MAX_SAMPLES_TEXT {

@@ -1,6 +1,7 @@
 //! Training: settings, optimisers, the loop, and the worker thread. No egui here.
 
 mod batch;
+mod best;
 mod boundary;
 pub mod checkpoint;
 mod event;
@@ -13,6 +14,7 @@ mod settings;
 mod worker;
 
 pub use batch::{evaluate, input_batch, make_batch, make_batch_augmented, EVAL_BATCH};
+pub use best::BestTracker;
 pub use boundary::boundary_map;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSpec};
 pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
@@ -21,5 +23,5 @@ pub use history::{downsample, RunHistory, RunState, MAX_SERIES_POINTS};
 pub use mode::{mode_step, StepOutcome, StepResult, TrainStep};
 pub use optim::Optim;
 pub use run::{run_training, Control, InsightOptions, TrainError, TrainRequest};
-pub use settings::{Optimizer, Schedule, TrainSettings};
+pub use settings::{EarlyStopping, Monitor, Optimizer, Schedule, TrainSettings};
 pub use worker::{math_pool, Notify, TrainHandle};

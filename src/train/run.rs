@@ -1,5 +1,6 @@
 //! The training loop itself, independent of threads: the worker, the CLI and tests all call it.
 
+use super::best::{BestTracker, Verdict};
 use super::boundary::boundary_map;
 use super::checkpoint::{self, CheckpointError, CheckpointSpec};
 use super::event::{BoundarySpec, EpochMetrics, RunInfo, TrainEvent};
@@ -39,6 +40,8 @@ pub struct TrainRequest {
     pub fault_at_step: Option<usize>,
     /// Save a checkpoint after every epoch here (and start from the one there, if asked).
     pub checkpoint: Option<CheckpointSpec>,
+    /// Record the run into this run folder (settings, figures, best and last weights).
+    pub record: Option<crate::runs::RunFolder>,
 }
 
 /// How often, and on which samples, the worker looks inside the model.
@@ -88,6 +91,7 @@ impl TrainRequest {
             insight: None,
             fault_at_step: None,
             checkpoint: None,
+            record: None,
         }
     }
 }
@@ -271,6 +275,11 @@ fn train(
         .as_ref()
         .map(|c| &c.weights)
         .or(req.initial_weights.as_ref());
+    if settings.early_stopping.is_some() && data.val.is_empty() {
+        return Err(TrainError::Settings(
+            "early stopping watches the validation split, which is empty: give validation a share in the data's split, or turn early stopping off".into(),
+        ));
+    }
     let mut mode = mode_step(&req.project, data.clone(), start_weights)?;
     let transfer = match (&settings.init_from, start_weights) {
         (Some(path), None) => Some(transfer_into(
@@ -333,6 +342,9 @@ fn train(
         None => None,
     };
 
+    let early = settings.early_stopping;
+    let mut best = BestTracker::new(early.map(|e| e.monitor).unwrap_or_default(), early);
+    let mut best_weights = None;
     'epochs: for epoch in start_epoch..settings.epochs {
         let mut tally = EpochTally::default();
         for batch in epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng) {
@@ -408,7 +420,21 @@ fn train(
             val,
             elapsed_ms: clock.elapsed_ms(),
         }));
-        let last = epoch + 1 == settings.epochs || step >= total_steps;
+        let verdict = best.observe(epoch + 1, val.as_ref());
+        if let (Verdict::Improved, Some((best_epoch, value))) = (verdict, best.best()) {
+            let weights = mode.weights()?;
+            if early.is_some_and(|e| e.restore_best) {
+                best_weights = Some(weights.clone());
+            }
+            emit(TrainEvent::Best {
+                epoch: best_epoch,
+                monitor: best.monitor(),
+                value,
+                weights,
+            });
+        }
+        let stop_early = verdict == Verdict::Stop;
+        let last = epoch + 1 == settings.epochs || step >= total_steps || stop_early;
         for event in mode.after_epoch(epoch, step, last)? {
             emit(event);
         }
@@ -420,6 +446,19 @@ fn train(
                 checkpoint::save(spec, &req.project, epoch + 1, &mode.weights()?)?;
                 last_checkpoint = Some(Instant::now());
             }
+        }
+        if stop_early {
+            let restored = best_weights.is_some();
+            emit(TrainEvent::EarlyStopped {
+                epoch: epoch + 1,
+                best_epoch: best.best().map_or(0, |b| b.0),
+                restored,
+            });
+            if let Some(w) = best_weights.take() {
+                // Rebuilt from the best epoch's weights: the test figures are that epoch's.
+                mode = mode_step(&req.project, data.clone(), Some(&w))?;
+            }
+            break;
         }
     }
     if let Some(spec) = req.boundary {

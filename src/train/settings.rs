@@ -155,6 +155,64 @@ pub struct TrainSettings {
     /// learning); the rest start fresh. Relative paths resolve like data paths.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<String>,
+    /// Stop when the validation figure stops improving (None: train every epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub early_stopping: Option<EarlyStopping>,
+}
+
+/// Which validation figure a run watches for its best epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Monitor {
+    #[default]
+    ValLoss,
+    ValAccuracy,
+}
+
+impl Monitor {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "validation loss",
+            Monitor::ValAccuracy => "validation accuracy",
+        }
+    }
+
+    /// The watched figure of a validation pass (None: this pass has no such figure).
+    pub fn value(&self, val: &super::EvalMetrics) -> Option<f64> {
+        match self {
+            Monitor::ValLoss => Some(val.loss as f64),
+            Monitor::ValAccuracy => val.accuracy.map(f64::from),
+        }
+    }
+
+    /// Whether `new` beats `best` by more than `min_delta`.
+    pub fn improves(&self, new: f64, best: f64, min_delta: f64) -> bool {
+        match self {
+            Monitor::ValLoss => new < best - min_delta,
+            Monitor::ValAccuracy => new > best + min_delta,
+        }
+    }
+}
+
+/// Keras-style early stopping: after `patience_epochs` epochs without an improvement of more
+/// than `min_delta`, the run ends (as Finished), with the best epoch's weights if asked.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EarlyStopping {
+    pub monitor: Monitor,
+    pub patience_epochs: usize,
+    pub min_delta: f64,
+    pub restore_best: bool,
+}
+
+impl Default for EarlyStopping {
+    fn default() -> Self {
+        Self {
+            monitor: Monitor::ValLoss,
+            patience_epochs: 3,
+            min_delta: 0.0,
+            restore_best: true,
+        }
+    }
 }
 
 impl Default for TrainSettings {
@@ -168,6 +226,7 @@ impl Default for TrainSettings {
             epochs: 3,
             seed: 1,
             init_from: None,
+            early_stopping: None,
         }
     }
 }
@@ -198,6 +257,17 @@ impl TrainSettings {
         } = self.schedule
         {
             return Err("the step schedule needs 'every epochs' of at least 1".into());
+        }
+        if let Some(es) = &self.early_stopping {
+            if es.patience_epochs == 0 {
+                return Err("early stopping needs a patience of at least 1 epoch".into());
+            }
+            if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+                return Err(format!(
+                    "early stopping's minimum change is {}; it must be 0 or more",
+                    es.min_delta
+                ));
+            }
         }
         Ok(())
     }

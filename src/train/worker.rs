@@ -37,7 +37,10 @@ impl TrainHandle {
         Self::spawn_with_notify(req, None)
     }
 
-    pub fn spawn_with_notify(req: TrainRequest, notify: Option<Notify>) -> std::io::Result<Self> {
+    pub fn spawn_with_notify(
+        mut req: TrainRequest,
+        notify: Option<Notify>,
+    ) -> std::io::Result<Self> {
         crate::keep_freed_memory();
         let (tx, rx) = channel();
         let control = Arc::new(Control::default());
@@ -47,8 +50,25 @@ impl TrainHandle {
             .spawn(move || {
                 let body = move || {
                     let sent_terminal = std::cell::Cell::new(false);
+                    // The recorder lives here, not in the loop, so a panic's Failed is written too.
+                    let mut recorder = None;
+                    let mut early_warning = None;
+                    match req.record.take().map(crate::runs::Recorder::new) {
+                        Some(Ok(r)) => recorder = Some(r),
+                        Some(Err(e)) => {
+                            early_warning = Some(format!("this run is not recorded: {e}"))
+                        }
+                        None => {}
+                    }
                     let mut emit = |ev: TrainEvent| {
                         sent_terminal.set(sent_terminal.get() | ev.is_terminal());
+                        let failed = recorder.as_mut().and_then(|r| r.record(&ev).err());
+                        if let Some(e) = failed {
+                            recorder = None;
+                            let _ = tx.send(TrainEvent::Warning(format!(
+                                "recording this run stopped: {e}"
+                            )));
+                        }
                         // A closed channel means nobody listens any more: stop quietly.
                         if tx.send(ev).is_err() {
                             worker_control.stop.store(true, Ordering::Relaxed);
@@ -57,6 +77,9 @@ impl TrainHandle {
                             n();
                         }
                     };
+                    if let Some(w) = early_warning {
+                        emit(TrainEvent::Warning(w));
+                    }
                     let result = catch_unwind(AssertUnwindSafe(|| {
                         run_training(req, &worker_control, &mut emit)
                     }));

@@ -32,6 +32,8 @@ pub enum Command {
     ShowShortcuts,
     ShowAbout,
     Quit,
+    /// Open a recorded run's project and weights (by run folder name).
+    OpenRun(String),
     /// Export, import, transfer and serve (see `studio::deploy`).
     Deploy(super::studio::DeployAction),
 }
@@ -43,6 +45,7 @@ impl Command {
             self,
             Command::New
                 | Command::Open(_)
+                | Command::OpenRun(_)
                 | Command::Quit
                 | Command::Deploy(super::studio::DeployAction::ImportOnnx(_))
         )
@@ -63,7 +66,7 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+Enter / F5", "Train"),
     ("F6", "Pause / resume"),
     ("Shift+F5", "Stop"),
-    ("Ctrl+1 / Ctrl+2 / Ctrl+3", "Training / Data / Insight tab"),
+    ("Ctrl+1 … Ctrl+4", "Training / Data / Insight / Runs tab"),
     ("Shift+click, Shift+drag", "Select nodes on the canvas"),
     ("Right-click canvas", "Add a layer there"),
     ("Double-click canvas", "Fit the graph in view"),

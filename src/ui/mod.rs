@@ -4,6 +4,7 @@ pub mod colormap;
 pub mod command;
 pub mod data;
 pub mod editor;
+pub mod experiments;
 pub mod files;
 mod groups;
 pub mod insight;
@@ -14,6 +15,7 @@ pub mod plots;
 pub mod recovery_view;
 pub mod studio;
 pub mod theme;
+mod training_settings_view;
 
 use command::{Command, SHORTCUTS};
 use egui::{Key, KeyboardShortcut, Modifiers, RichText, Ui};
@@ -36,6 +38,7 @@ impl Studio {
         self.poll_insight();
         self.autosave_tick();
         self.poll_deploy();
+        self.poll_experiments();
         if self.deploy.busy() {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(100));
@@ -77,6 +80,11 @@ impl Studio {
                         studio::BottomTab::Insight,
                         RichText::new("Insight").strong(),
                     );
+                    ui.selectable_value(
+                        tab,
+                        studio::BottomTab::Runs,
+                        RichText::new("Runs").strong(),
+                    );
                 });
                 ui.separator();
                 // Content scrolls inside the panel rather than growing it: the panel keeps the
@@ -92,6 +100,7 @@ impl Studio {
                             studio::BottomTab::Training => plots::training_panel_ui(ui, self),
                             studio::BottomTab::Data => data::data_panel_ui(ui, self),
                             studio::BottomTab::Insight => insight::insight_panel_ui(ui, self),
+                            studio::BottomTab::Runs => experiments::runs_panel_ui(ui, self),
                         }
                     });
             });
@@ -114,6 +123,8 @@ impl Studio {
         self.dialogs_ui(&ctx);
         self.recovery_prompt_ui(&ctx);
         self.resume_prompt_ui(&ctx);
+        experiments::sweep_window_ui(&ctx, self);
+        experiments::lr_finder_window_ui(&ctx, self);
         self.apply_commands(&ctx);
         self.update_title(&ctx);
         self.perf
@@ -249,6 +260,7 @@ impl Studio {
             (Key::Num1, studio::BottomTab::Training),
             (Key::Num2, studio::BottomTab::Data),
             (Key::Num3, studio::BottomTab::Insight),
+            (Key::Num4, studio::BottomTab::Runs),
         ] {
             if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(cmd, key))) {
                 self.settings.bottom_tab = tab;
@@ -367,6 +379,19 @@ impl Studio {
                     .clicked()
                 {
                     self.push(Command::Stop);
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Sweep…").clicked() {
+                    self.experiments.show_sweep = true;
+                    ui.close();
+                }
+                if ui.button("Find learning rate…").clicked() {
+                    self.experiments.show_lr = true;
+                    ui.close();
+                }
+                if ui.button("Runs").clicked() {
+                    self.settings.bottom_tab = studio::BottomTab::Runs;
                     ui.close();
                 }
                 ui.separator();

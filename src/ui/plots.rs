@@ -144,17 +144,63 @@ pub fn training_panel_ui(ui: &mut Ui, studio: &mut Studio) {
     let cache = &studio.plot_cache;
     let avail = ui.available_size();
     let height = (avail.y - 4.0).max(180.0);
+    let has_curves = !cache.current.raw.is_empty();
+    let mut export = None;
     ui.horizontal(|ui| {
         let w = (avail.x - 16.0) / 2.0;
         ui.vertical(|ui| {
             ui.set_width(w);
-            loss_plot_ui(ui, cache, log, height);
+            if crate::ui::experiments::export_button_ui(ui, has_curves) {
+                export = Some(loss_chart(cache, log));
+            }
+            loss_plot_ui(ui, cache, log, height - 24.0);
         });
         ui.vertical(|ui| {
             ui.set_width(w);
-            accuracy_plot_ui(ui, cache, height);
+            if crate::ui::experiments::export_button_ui(ui, !cache.current.batch_acc.is_empty()) {
+                export = Some(accuracy_chart(cache));
+            }
+            accuracy_plot_ui(ui, cache, height - 24.0);
         });
     });
+    if let Some((name, chart)) = export {
+        crate::ui::experiments::save_chart(studio, name, &chart);
+    }
+}
+
+fn unplot(v: &[PlotPoint], log: bool) -> Vec<[f64; 2]> {
+    v.iter()
+        .map(|p| [p.x, if log { 10f64.powf(p.y) } else { p.y }])
+        .collect()
+}
+
+/// The loss chart as drawn, in data units, for export.
+fn loss_chart(cache: &PlotCache, log: bool) -> (&'static str, crate::runs::chart::Chart) {
+    let c = &cache.current;
+    let mut chart = crate::runs::chart::Chart::new("Loss", "step", "loss")
+        .with("train loss (per step)", unplot(&c.raw, log))
+        .with("train loss (smoothed)", unplot(&c.smooth, log))
+        .with("train loss (epoch mean)", unplot(&c.train_epoch_loss, log))
+        .with("validation loss", unplot(&c.val_loss, log));
+    for (label, line) in &cache.past {
+        chart = chart.with(&format!("{label} (earlier)"), unplot(line, log));
+    }
+    chart.series.retain(|s| !s.points.is_empty());
+    chart.log_y = log;
+    ("loss", chart)
+}
+
+fn accuracy_chart(cache: &PlotCache) -> (&'static str, crate::runs::chart::Chart) {
+    let c = &cache.current;
+    let mut chart = crate::runs::chart::Chart::new("Accuracy", "step", "accuracy %")
+        .with(
+            "train accuracy (batches, smoothed)",
+            unplot(&c.batch_acc, false),
+        )
+        .with("train accuracy (epoch)", unplot(&c.train_acc, false))
+        .with("validation accuracy", unplot(&c.val_acc, false));
+    chart.series.retain(|s| !s.points.is_empty());
+    ("accuracy", chart)
 }
 
 fn controls_ui(ui: &mut Ui, studio: &mut Studio) {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 mod deploy;
+mod file_ops;
 mod run_control;
 pub use deploy::{deploy_file_menu_ui, serve_menu_ui, DeployAction, DeployState, ExportKind};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +54,7 @@ pub enum BottomTab {
     Training,
     Data,
     Insight,
+    Runs,
 }
 
 impl Default for StudioSettings {
@@ -124,6 +126,8 @@ pub struct Studio {
     pub autosave: Option<super::recovery_view::Autosave>,
     /// The prediction server and background exports.
     pub deploy: DeployState,
+    /// Recorded runs, comparison, sweeps and the LR finder.
+    pub experiments: super::experiments::ExperimentsState,
 }
 
 impl Studio {
@@ -171,6 +175,7 @@ impl Studio {
             now: 0.0,
             autosave: None,
             deploy: DeployState::default(),
+            experiments: Default::default(),
         }
     }
 
@@ -179,6 +184,8 @@ impl Studio {
     pub fn startup(path: Option<PathBuf>, settings: StudioSettings) -> Self {
         let mut studio = Self::open_at_start(path, settings);
         if let Some(dir) = crate::recovery::RecoveryFile::default_dir() {
+            studio.experiments.record = true;
+            studio.experiments.fallback_dir = Some(dir.clone());
             studio.enable_autosave(crate::recovery::RecoveryFile::new(dir));
         }
         studio
@@ -221,6 +228,11 @@ impl Studio {
             studio.notify_error(e);
         }
         studio
+    }
+
+    /// The project as last saved (or opened).
+    pub(crate) fn saved_project(&self) -> &Project {
+        &self.saved
     }
 
     pub fn is_dirty(&self) -> bool {
@@ -292,6 +304,7 @@ impl Studio {
 
     /// Stops a run and waits for its thread (window closing).
     pub fn shutdown(&mut self) {
+        self.stop_experiments();
         if let Some(h) = self.run.take() {
             h.stop_and_join();
             if let Some(hist) = &mut self.history {
@@ -356,132 +369,6 @@ impl Studio {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
             self.title = title;
         }
-    }
-
-    fn remember(&mut self, path: &Path) {
-        let p = path.to_path_buf();
-        self.settings.recent.retain(|r| r != &p);
-        self.settings.recent.insert(0, p.clone());
-        self.settings.recent.truncate(MAX_RECENT);
-        self.settings.last_project = Some(p);
-    }
-
-    /// Opens `project` as changed from `saved` (the file's content), so it counts as unsaved.
-    pub(super) fn open_recovered(
-        &mut self,
-        project: Project,
-        path: Option<PathBuf>,
-        saved: Project,
-    ) {
-        self.open_project(project, path);
-        self.saved = saved;
-    }
-
-    fn open_project(&mut self, project: Project, path: Option<PathBuf>) {
-        self.shutdown();
-        self.editor.load(&project.graph);
-        self.analysis = analyze(&project.graph);
-        self.saved = project.clone();
-        self.project = project;
-        self.path = path;
-        self.history = None;
-        self.past_runs.clear();
-        self.weights = None;
-        self.continue_training = false;
-        self.welcome = None;
-        self.rename = None;
-        self.insight.reset();
-    }
-
-    fn save_to(&mut self, path: PathBuf) {
-        self.project.graph = self.editor.graph();
-        match self.project.save(&path) {
-            Ok(()) => {
-                self.saved = self.project.clone();
-                self.remember(&path);
-                self.notify(format!("Saved {}", path.display()));
-                self.path = Some(path);
-            }
-            Err(e) => self.notify_error(e.to_string()),
-        }
-    }
-
-    fn weights_path(&self) -> Option<PathBuf> {
-        self.path.as_ref().map(|p| p.with_extension("safetensors"))
-    }
-
-    pub(super) fn ask_file(&mut self, purpose: FilePurpose) {
-        let dir = self
-            .path
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
-        let stem = self.project.name.to_lowercase().replace(' ', "-");
-        let name = match purpose {
-            FilePurpose::SaveProjectAs => Some(
-                self.path
-                    .as_ref()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| format!("{stem}.json")),
-            ),
-            FilePurpose::Export(kind) => Some(format!("{stem}.{}", kind.extension())),
-            _ => None,
-        };
-        if let Some(outcome) = self.dialogs.request(purpose, dir, name) {
-            self.dialog_outcome(outcome);
-        }
-    }
-
-    pub(super) fn dialog_outcome(&mut self, outcome: DialogOutcome) {
-        match outcome {
-            DialogOutcome::Chosen(purpose, path) => self.file_chosen(purpose, path),
-            DialogOutcome::NeedPrompt(purpose, note) => {
-                let text = match purpose {
-                    FilePurpose::SaveProjectAs => self
-                        .path
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
-                    // An export goes beside the project (or into the working folder).
-                    FilePurpose::Export(kind) => {
-                        let dir = self
-                            .path
-                            .as_ref()
-                            .and_then(|p| p.parent().map(Path::to_path_buf))
-                            .or_else(|| std::env::current_dir().ok())
-                            .unwrap_or_default();
-                        let stem = self.project.name.to_lowercase().replace(' ', "-");
-                        dir.join(format!("{stem}.{}", kind.extension()))
-                            .display()
-                            .to_string()
-                    }
-                    _ => String::new(),
-                };
-                self.prompt = Some(PathPrompt {
-                    purpose,
-                    text,
-                    note: (!note.is_empty()).then_some(note),
-                });
-            }
-        }
-    }
-
-    pub(super) fn file_chosen(&mut self, purpose: FilePurpose, path: PathBuf) {
-        let cmd = match purpose {
-            FilePurpose::OpenProject => Command::Open(path),
-            FilePurpose::SaveProjectAs => Command::SaveAs(path),
-            FilePurpose::LoadWeights => Command::LoadWeights(path),
-            FilePurpose::Export(kind) => Command::Deploy(DeployAction::Export(kind, path)),
-            FilePurpose::ImportOnnx => Command::Deploy(DeployAction::ImportOnnx(path)),
-            FilePurpose::StartFrom => Command::Deploy(DeployAction::StartFrom(path)),
-            FilePurpose::DataFile | FilePurpose::DataFolder => {
-                if let Some(p) = self.project.data.source.path_mut() {
-                    *p = path.display().to_string();
-                }
-                return;
-            }
-        };
-        self.commands.push(cmd);
     }
 
     /// Carries out the queued commands. `ctx` is used for repaint requests and window commands.
@@ -670,6 +557,7 @@ impl Studio {
             Command::ShowShortcuts => self.show_shortcuts = true,
             Command::ShowAbout => self.show_about = true,
             Command::Deploy(action) => self.apply_deploy(action),
+            Command::OpenRun(id) => self.open_run(&id),
             Command::Quit => {
                 self.quit_confirmed = true;
                 self.shutdown();

@@ -60,7 +60,24 @@ pub(super) fn preview_ui(ui: &mut Ui, studio: &mut Studio) {
         .strong(),
     );
     if !summary.points.is_empty() {
+        let export = crate::ui::experiments::export_button_ui(ui, true).then(|| {
+            let mut chart = crate::runs::chart::Chart::new(&summary.name, "x₁", "x₂")
+                .styled(crate::runs::chart::ChartStyle::Points);
+            for (k, name) in summary.classes.iter().enumerate() {
+                let pts = summary
+                    .points
+                    .iter()
+                    .filter(|q| q.2 == k as u32)
+                    .map(|q| [q.0 as f64, q.1 as f64])
+                    .collect();
+                chart = chart.with(name, pts);
+            }
+            chart
+        });
         scatter_ui(ui, summary, &state.boundary, &mut state.boundary_texture);
+        if let Some(chart) = export {
+            crate::ui::experiments::save_chart(studio, "data-scatter", &chart);
+        }
         return;
     }
     match &summary.preview {

@@ -52,7 +52,22 @@ pub(super) fn stats_ui(ui: &mut Ui, studio: &mut Studio) {
         .color(color)
     };
     let names = s.classes.clone();
+    let mut export = None;
+    let counts = s.class_counts.clone();
     ui.horizontal(|ui| {
+        if crate::ui::experiments::export_button_ui(ui, true) {
+            let mut chart = crate::runs::chart::Chart::new("Class balance", "class", "samples")
+                .styled(crate::runs::chart::ChartStyle::Bars);
+            for (split, name) in ["train", "validation", "test"].iter().enumerate() {
+                let pts = counts[split]
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &c)| [k as f64, c as f64])
+                    .collect();
+                chart = chart.with(name, pts);
+            }
+            export = Some(chart);
+        }
         ui.colored_label(TRAIN, "■ train");
         ui.colored_label(VAL, "■ validation");
         ui.colored_label(Color32::GRAY, "■ test");
@@ -76,4 +91,7 @@ pub(super) fn stats_ui(ui: &mut Ui, studio: &mut Studio) {
             p.bar_chart(bars(1, 0.0, VAL));
             p.bar_chart(bars(2, 0.3, Color32::GRAY));
         });
+    if let Some(chart) = export {
+        crate::ui::experiments::save_chart(studio, "class-balance", &chart);
+    }
 }

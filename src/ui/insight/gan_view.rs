@@ -54,6 +54,13 @@ pub(super) fn gan_ui(ui: &mut Ui, studio: &mut Studio) {
                 "D(x)" => OK,
                 _ => ERROR,
             };
+            if crate::ui::experiments::export_button_ui(ui, !lines.is_empty()) {
+                let mut chart = crate::runs::chart::Chart::new("GAN: the two players", "step", "value");
+                for (name, pts) in &lines {
+                    chart = chart.with(name, pts.clone());
+                }
+                crate::ui::experiments::save_chart(studio, "gan-metrics", &chart);
+            }
             Plot::new("gan-metrics")
                 .height(220.0)
                 .width(ui.available_width().clamp(300.0, 640.0))

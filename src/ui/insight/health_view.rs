@@ -55,17 +55,27 @@ pub(super) fn health_ui(ui: &mut Ui, studio: &mut Studio) {
             }
         });
         ui.separator();
-        ui.vertical(|ui| health_plots_ui(ui, &studio.insight.health));
+        let export = ui
+            .vertical(|ui| health_plots_ui(ui, &studio.insight.health))
+            .inner;
+        if let Some((name, chart)) = export {
+            crate::ui::experiments::save_chart(studio, name, &chart);
+        }
     });
 }
 
-fn health_plots_ui(ui: &mut Ui, health: &[(usize, Vec<ParamHealth>)]) {
+/// The two health charts; the one whose export button was clicked, built for saving.
+fn health_plots_ui(
+    ui: &mut Ui,
+    health: &[(usize, Vec<ParamHealth>)],
+) -> Option<(&'static str, crate::runs::chart::Chart)> {
+    let mut export = None;
     if health.is_empty() {
         ui.label(
             RichText::new("Per-layer gradient norms and update sizes appear here while training.")
                 .weak(),
         );
-        return;
+        return None;
     }
     let params: Vec<String> = health[health.len() - 1]
         .1
@@ -104,6 +114,13 @@ fn health_plots_ui(ui: &mut Ui, health: &[(usize, Vec<ParamHealth>)]) {
             ),
         ] {
             let data = series(f);
+            if crate::ui::experiments::export_button_ui(ui, !data.is_empty()) {
+                let mut chart = crate::runs::chart::Chart::new(title, "step", title);
+                for (name, pts) in &data {
+                    chart = chart.with(name, pts.clone());
+                }
+                export = Some((id, chart));
+            }
             Plot::new(id)
                 .width(w)
                 .height(h)
@@ -129,4 +146,5 @@ fn health_plots_ui(ui: &mut Ui, health: &[(usize, Vec<ParamHealth>)]) {
                 });
         }
     });
+    export
 }

@@ -112,8 +112,24 @@ fn plane_ui(ui: &mut Ui, studio: &mut Studio) {
         } else {
             format!("latent '{}'", map.node)
         };
-        ui.label(RichText::new(title).strong());
+        ui.label(RichText::new(&title).strong());
         classes_key_ui(ui, &map.labels);
+        if crate::ui::experiments::export_button_ui(ui, !map.points.is_empty()) {
+            let mut by_class: std::collections::BTreeMap<Option<u32>, Vec<[f64; 2]>> =
+                Default::default();
+            for (pt, label) in map.points.iter().zip(&map.labels) {
+                by_class
+                    .entry(*label)
+                    .or_default()
+                    .push([pt[0] as f64, pt[1] as f64]);
+            }
+            let mut chart = crate::runs::chart::Chart::new(&title, "z₁", "z₂")
+                .styled(crate::runs::chart::ChartStyle::Points);
+            for (label, pts) in by_class {
+                chart = chart.with(&label.map_or("samples".to_string(), |l| l.to_string()), pts);
+            }
+            crate::ui::experiments::save_chart(studio, "latent", &chart);
+        }
         let response = Plot::new("latent-plane")
             .width(360.0)
             .height(180.0)

@@ -95,6 +95,12 @@ pub(super) fn maximize_ui(ui: &mut Ui, studio: &mut Studio) {
             .enumerate()
             .map(|(i, v)| [i as f64, *v as f64])
             .collect();
+        if crate::ui::experiments::export_button_ui(ui, !pts.is_empty()) {
+            let chart =
+                crate::runs::chart::Chart::new("Activation maximisation", "update", "class score")
+                    .with("score", pts.clone());
+            crate::ui::experiments::save_chart(studio, "maximize", &chart);
+        }
         Plot::new("max-objective")
             .height(200.0)
             .width(360.0)

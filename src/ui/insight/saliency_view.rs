@@ -260,6 +260,22 @@ fn map_image_ui(
         })
         .collect();
     let labels = names.clone();
+    if crate::ui::experiments::export_button_ui(ui, !m.values.is_empty()) {
+        let pts = m
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| [i as f64, v as f64])
+            .collect();
+        let chart = crate::runs::chart::Chart::new(
+            &format!("{name} attribution"),
+            "feature",
+            "attribution",
+        )
+        .styled(crate::runs::chart::ChartStyle::Bars)
+        .with(name, pts);
+        crate::ui::experiments::save_chart(studio, &format!("attribution-{name}"), &chart);
+    }
     Plot::new(format!("bars-{name}"))
         .height(side)
         .width(side * 1.8)

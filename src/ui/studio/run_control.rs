@@ -9,6 +9,7 @@ impl Studio {
         let Some(handle) = &self.run else { return };
         let mut ended = None;
         let mut warnings = Vec::new();
+        let mut early = None;
         while let Some(ev) = handle.try_recv() {
             if let TrainEvent::Boundary(map) = ev {
                 self.data.boundary = Some(map);
@@ -20,6 +21,15 @@ impl Studio {
             }
             if let TrainEvent::Started(info) = &ev {
                 warnings = info.warnings();
+            }
+            if let TrainEvent::Warning(w) = &ev {
+                warnings.push(w.clone());
+            }
+            if let TrainEvent::EarlyStopped {
+                epoch, best_epoch, ..
+            } = &ev
+            {
+                early = Some((*epoch, *best_epoch));
             }
             if let Some(h) = &mut self.history {
                 h.apply(&ev);
@@ -49,6 +59,7 @@ impl Studio {
             if let Some(h) = self.run.take() {
                 h.stop_and_join();
             }
+            self.refresh_runs(true);
             match ev {
                 TrainEvent::Finished { test, weights, .. } => {
                     self.run_finished();
@@ -58,7 +69,12 @@ impl Studio {
                         .and_then(|t| t.accuracy)
                         .map(|a| format!(": test accuracy {:.2} %", a * 100.0))
                         .unwrap_or_default();
-                    self.notify(format!("Training finished{acc}"));
+                    match early {
+                        Some((e, b)) => self.notify(format!(
+                            "Early stopping after epoch {e}: epoch {b} was best and its weights are kept{acc}"
+                        )),
+                        None => self.notify(format!("Training finished{acc}")),
+                    }
                 }
                 TrainEvent::Stopped { step, weights } => {
                     self.insight.new_weights(weights.clone());
@@ -123,6 +139,7 @@ impl Studio {
             req.initial_weights = self.weights.clone();
         }
         req.checkpoint = self.run_checkpoint();
+        req.record = self.record_folder();
         let repaint = ctx.clone();
         let delay = self.repaint_ms.clone();
         let notify: crate::train::Notify = Box::new(move || {
