@@ -32,6 +32,7 @@ pub mod deploy;
 pub mod fsutil;
 pub mod graph;
 pub mod insight;
+pub mod lessons;
 pub mod model;
 pub mod presets;
 pub mod project;

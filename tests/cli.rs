@@ -340,3 +340,26 @@ fn a_network_larger_than_the_machine_is_refused_with_numbers() {
         );
     }
 }
+
+#[test]
+fn check_reports_a_network_that_does_not_fit_its_data() {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(preset("mlp-iris")).unwrap()).unwrap();
+    // Iris rows have 4 numbers and 3 classes: an Input of [13] does not fit them.
+    for n in v["graph"]["nodes"].as_array_mut().unwrap() {
+        if n["layer"]["type"] == "Input" {
+            n["layer"]["shape"] = serde_json::json!([13]);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("misfit.json");
+    std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+    let (ok, text) = glassbox(&["check", path.to_str().unwrap()]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("does not fit its data") && text.contains("[4]"),
+        "{text}"
+    );
+    let (ok, text) = glassbox(&["check", &preset("mlp-iris")]);
+    assert!(ok && text.contains("fits the network"), "{text}");
+}

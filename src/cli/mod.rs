@@ -12,7 +12,7 @@ use crate::graph::analyze;
 use crate::model::{generate, Model, SampleOptions, Weights};
 use crate::project::Project;
 use crate::train::{mode_step, Control, EvalMetrics};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -376,6 +376,9 @@ fn check(path: &Path) -> Result<()> {
         }
     }
     if a.is_ok() {
+        data_fit(path, &project)?;
+    }
+    if a.is_ok() {
         println!(
             "ok: {} nodes, {} parameters",
             g.nodes.len(),
@@ -388,6 +391,24 @@ fn check(path: &Path) -> Result<()> {
         }
         bail!("{} has {} problem(s)", path.display(), a.errors.len())
     }
+}
+
+/// The graph against the project's own data: what the studio would change to make it fit.
+fn data_fit(path: &Path, project: &Project) -> Result<()> {
+    let data = Dataset::load(&project.data, path.parent())
+        .with_context(|| format!("the project's data ({})", project.data.source.label()))?;
+    let shape = crate::data::DataSummary::of(&data).shape(&project.mode);
+    let mut fitted = project.graph.clone();
+    let changes = crate::graph::fit_to_data(&mut fitted, &shape);
+    if !changes.is_empty() {
+        bail!(
+            "the network does not fit its data ({}): {} (the studio makes these changes when the data is chosen)",
+            data.name,
+            changes.join("; ")
+        );
+    }
+    println!("data: {} fits the network", data.name);
+    Ok(())
 }
 
 fn eval(path: &Path, weights_path: &Path) -> Result<()> {

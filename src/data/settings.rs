@@ -113,6 +113,31 @@ impl DataSource {
     }
 
     /// A file path the source reads, if it reads one (for the file picker).
+    /// What the user has yet to give before there is anything to load (an empty path, no
+    /// target column), in words; None when the source is complete.
+    pub fn missing_input(&self) -> Option<String> {
+        match self {
+            DataSource::Csv { path, .. } if path.trim().is_empty() => {
+                Some("Type the path of a CSV or TSV file, or press Browse…".into())
+            }
+            DataSource::Csv { target, .. } if target.trim().is_empty() => {
+                Some("Choose the target column: the one the network should predict".into())
+            }
+            DataSource::ImageFolder { path, .. } if path.trim().is_empty() => {
+                Some("Choose a folder with one sub-folder of images per class".into())
+            }
+            DataSource::TextLm { path, .. } | DataSource::TextClass { path, .. }
+                if path.trim().is_empty() =>
+            {
+                Some("Choose a text file".into())
+            }
+            DataSource::Idx { train_images, .. } if train_images.trim().is_empty() => {
+                Some("Choose the IDX image and label files".into())
+            }
+            _ => None,
+        }
+    }
+
     pub fn path_mut(&mut self) -> Option<&mut String> {
         match self {
             DataSource::Csv { path, .. }

@@ -437,6 +437,30 @@ fn format_number(x: f64) -> String {
 }
 
 /// Column names of a table file, read from its first rows only (for pickers in the UI).
+/// The column a table most likely predicts: one named like a label (label, target, class, y,
+/// …; any case), else the last.
+pub fn guess_target(columns: &[String]) -> Option<String> {
+    const NAMES: [&str; 12] = [
+        "label",
+        "labels",
+        "target",
+        "class",
+        "classes",
+        "y",
+        "category",
+        "species",
+        "outcome",
+        "output",
+        "result",
+        "diagnosis",
+    ];
+    columns
+        .iter()
+        .find(|c| NAMES.contains(&c.trim().to_lowercase().as_str()))
+        .or_else(|| columns.last())
+        .cloned()
+}
+
 pub fn peek_columns(path: &Path) -> Result<Vec<String>, DataError> {
     let mut head = Vec::new();
     open(path)?

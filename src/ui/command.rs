@@ -32,6 +32,8 @@ pub enum Command {
     ShowShortcuts,
     ShowAbout,
     Quit,
+    /// Open a lesson step's project (lesson index, step index).
+    OpenLesson(usize, usize),
     /// Open a recorded run's project and weights (by run folder name).
     OpenRun(String),
     /// Export, import, transfer and serve (see `studio::deploy`).
@@ -46,6 +48,7 @@ impl Command {
             Command::New
                 | Command::Open(_)
                 | Command::OpenRun(_)
+                | Command::OpenLesson(..)
                 | Command::Quit
                 | Command::Deploy(super::studio::DeployAction::ImportOnnx(_))
         )

@@ -285,7 +285,7 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
         Layer::Dropout { p } => {
             ui.horizontal(|ui| {
                 ui.label("Drop probability");
-                ui.add(egui::Slider::new(p, 0.0..=0.95));
+                ui.add(egui::Slider::new(p, 0.0..=0.95).clamping(egui::SliderClamping::Edits));
             });
         }
         Layer::BatchNorm { momentum, eps } => {
@@ -337,7 +337,11 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
 fn eps_ui(ui: &mut Ui, eps: &mut f32) {
     ui.horizontal(|ui| {
         ui.label("Epsilon");
-        ui.add(egui::Slider::new(eps, 1e-8..=1e-2).logarithmic(true));
+        ui.add(
+            egui::Slider::new(eps, 1e-8..=1e-2)
+                .logarithmic(true)
+                .clamping(egui::SliderClamping::Edits),
+        );
     });
 }
 
@@ -454,7 +458,11 @@ fn mode_choice_ui(ui: &mut Ui, studio: &mut Studio) {
         ] {
             ui.horizontal(|ui| {
                 ui.label(format!("{group} learning rate"));
-                ui.add(egui::Slider::new(lr, 1e-5..=1e-2).logarithmic(true));
+                ui.add(
+                    egui::Slider::new(lr, 1e-5..=1e-2)
+                        .logarithmic(true)
+                        .clamping(egui::SliderClamping::Edits),
+                );
             });
         }
         ui.horizontal(|ui| {
@@ -467,7 +475,7 @@ fn mode_choice_ui(ui: &mut Ui, studio: &mut Studio) {
     if let TrainingMode::Autoencoder { noise_std } = mode {
         ui.horizontal(|ui| {
             ui.label("Denoising noise σ");
-            ui.add(egui::Slider::new(noise_std, 0.0..=1.0));
+            ui.add(egui::Slider::new(noise_std, 0.0..=1.0).clamping(egui::SliderClamping::Edits));
         })
         .response
         .on_hover_text("Gaussian noise added to the input while training: the network learns to reconstruct the clean input (0 = off)");

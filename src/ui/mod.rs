@@ -9,6 +9,7 @@ pub mod files;
 mod groups;
 pub mod insight;
 pub mod inspector;
+pub mod lessons_view;
 pub mod palette;
 pub mod perf;
 pub mod plots;
@@ -112,6 +113,12 @@ impl Studio {
                     palette::palette_ui(ui, &mut self.commands)
                 });
             });
+        if self.lessons.show {
+            egui::Panel::right("lessons")
+                .resizable(true)
+                .default_size(360.0)
+                .show(ui, |ui| lessons_view::lessons_panel_ui(ui, self));
+        }
         egui::Panel::right("inspector")
             .resizable(true)
             .default_size(320.0)
@@ -177,8 +184,19 @@ impl Studio {
                 );
             }
         });
-        if let Some(w) = &self.welcome {
-            ui.label(RichText::new(w).strong().color(theme::VAL));
+        if let Some(w) = self.welcome.clone() {
+            ui.horizontal_wrapped(|ui| {
+                ui.label(RichText::new(w).strong().color(theme::VAL));
+                if ui
+                    .button("📖 Start the lessons")
+                    .on_hover_text(
+                        "The primer's chapters, each with a project, a task and its outcome",
+                    )
+                    .clicked()
+                {
+                    self.lessons.show = true;
+                }
+            });
         }
         if self.is_training() {
             ui.label(
@@ -413,6 +431,10 @@ impl Studio {
                 );
             });
             ui.menu_button("Help", |ui| {
+                if ui.button("Lessons").clicked() {
+                    self.lessons.show = true;
+                    ui.close();
+                }
                 if ui.button("Shortcuts").clicked() {
                     self.push(Command::ShowShortcuts);
                     ui.close();

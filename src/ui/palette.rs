@@ -20,6 +20,8 @@ const GROUPS: [(LayerFamily, &str); 8] = [
 ];
 
 pub fn palette_ui(ui: &mut Ui, commands: &mut Vec<Command>) {
+    // A drag from an item must carry the layer, not select the list's text.
+    ui.style_mut().interaction.selectable_labels = false;
     ui.heading("Layers");
     ui.label(
         RichText::new("Drag onto the canvas, or double-click")
@@ -44,7 +46,11 @@ fn item_ui(ui: &mut Ui, kind: LayerKind, commands: &mut Vec<Command>) {
         ui.painter()
             .rect_filled(rect, 2.0, family_color(kind.family(), dark));
         let resp = ui
-            .add(Label::new(format!("+ {}", kind.name())).sense(Sense::click_and_drag()))
+            .add(
+                Label::new(format!("+ {}", kind.name()))
+                    .selectable(false)
+                    .sense(Sense::click_and_drag()),
+            )
             .on_hover_text(kind.description());
         resp.dnd_set_drag_payload(kind);
         if resp.dragged() {

@@ -128,6 +128,26 @@ pub struct Studio {
     pub deploy: DeployState,
     /// Recorded runs, comparison, sweeps and the LR finder.
     pub experiments: super::experiments::ExperimentsState,
+    /// The lesson panel.
+    pub lessons: super::lessons_view::LessonState,
+    /// The graph's ends changed: fit them to the data once the gesture ends.
+    fit_pending: bool,
+}
+
+/// Whether `new` has an Input or Output node, or a wire into an Output, that `old` lacks.
+fn ends_changed(old: &crate::graph::Graph, new: &crate::graph::Graph) -> bool {
+    use crate::graph::Layer;
+    let is_end = |l: &Layer| matches!(l, Layer::Input { .. } | Layer::Output { .. });
+    let new_end = new
+        .nodes
+        .iter()
+        .any(|n| is_end(&n.layer) && old.node(&n.id).is_none());
+    let new_wire = new.edges.iter().any(|e| {
+        new.node(&e.to)
+            .is_some_and(|n| matches!(n.layer, Layer::Output { .. }))
+            && !old.edges.contains(e)
+    });
+    new_end || new_wire
 }
 
 impl Studio {
@@ -176,6 +196,8 @@ impl Studio {
             autosave: None,
             deploy: DeployState::default(),
             experiments: Default::default(),
+            lessons: Default::default(),
+            fit_pending: false,
         }
     }
 
@@ -295,10 +317,18 @@ impl Studio {
         }
         if !same_structure(&graph, &self.project.graph) {
             self.analysis = analyze(&graph);
+            self.fit_pending |= ends_changed(&self.project.graph, &graph);
         }
         self.project.graph = graph;
         if !gesture_in_progress {
             self.editor.commit_if_changed();
+            // A new Input or Output, or a new wire into the Output: the ends follow the data
+            // (its own undo step, announced in the status line).
+            if std::mem::take(&mut self.fit_pending) {
+                self.fit_graph_to_data();
+                self.project.graph = self.editor.graph();
+                self.analysis = analyze(&self.project.graph);
+            }
         }
     }
 
@@ -534,6 +564,10 @@ impl Studio {
             Command::Tidy => self.editor.tidy(),
             Command::AddNode(kind) => {
                 self.editor.add_node(kind, None);
+                self.fit_pending |= matches!(
+                    kind,
+                    crate::graph::LayerKind::Input | crate::graph::LayerKind::Output
+                );
             }
             Command::Train => self.start_training(ctx),
             Command::TogglePause => {
@@ -558,6 +592,7 @@ impl Studio {
             Command::ShowAbout => self.show_about = true,
             Command::Deploy(action) => self.apply_deploy(action),
             Command::OpenRun(id) => self.open_run(&id),
+            Command::OpenLesson(lesson, step) => self.open_lesson_step(lesson, step),
             Command::Quit => {
                 self.quit_confirmed = true;
                 self.shutdown();

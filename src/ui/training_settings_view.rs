@@ -14,7 +14,12 @@ pub fn training_settings_ui(ui: &mut Ui, studio: &mut Studio) {
     }
     ui.horizontal(|ui| {
         ui.label("Weight decay");
-        ui.add(egui::Slider::new(&mut t.weight_decay, 0.0..=0.1).logarithmic(true));
+        // Edits clamp; values a project (or a lesson) brings keep what they are.
+        ui.add(
+            egui::Slider::new(&mut t.weight_decay, 0.0..=0.1)
+                .logarithmic(true)
+                .clamping(egui::SliderClamping::Edits),
+        );
     });
     ui.horizontal(|ui| {
         ui.label("Schedule");
@@ -146,6 +151,10 @@ fn optimizer_ui(ui: &mut Ui, t: &mut crate::train::TrainSettings) {
     }
     ui.horizontal(|ui| {
         ui.label("Learning rate");
-        ui.add(egui::Slider::new(&mut t.lr, 1e-5..=10.0).logarithmic(true));
+        ui.add(
+            egui::Slider::new(&mut t.lr, 1e-5..=10.0)
+                .logarithmic(true)
+                .clamping(egui::SliderClamping::Edits),
+        );
     });
 }

@@ -311,7 +311,8 @@ fn walk<'a>(mut v: &'a mut Value, parts: &[&str], path: &str) -> Result<&'a mut 
         if i + 1 < parts.len() && !obj.contains_key(*p) {
             return Err(spec_err(format!("setting {path}: there is no {p}")));
         }
-        if i + 1 == parts.len() && !obj.contains_key(*p) && !path.starts_with("training.") {
+        let optional_ok = path.starts_with("training.") || path.starts_with("data.");
+        if i + 1 == parts.len() && !obj.contains_key(*p) && !optional_ok {
             return Err(spec_err(format!("setting {path}: there is no {p}")));
         }
         v = obj.entry(p.to_string()).or_insert(Value::Null);

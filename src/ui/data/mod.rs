@@ -42,6 +42,8 @@ pub struct DataState {
     pub summary: Option<DataSummary>,
     pub dataset: Option<Arc<Dataset>>,
     pub error: Option<String>,
+    /// What the user has yet to give before anything can load (no error: nothing went wrong).
+    pub pending: Option<String>,
     /// Settings (and project folder) the loaded data set was made from.
     loaded_for: Option<(DataSettings, Option<PathBuf>)>,
     failed_for: Option<(DataSettings, Option<PathBuf>)>,
@@ -136,6 +138,17 @@ impl Studio {
         if up_to_date {
             return;
         }
+        if let Some(why) = self.project.data.source.missing_input() {
+            // Nothing to load yet: no error, and no preview of the previous data set.
+            self.data.pending = Some(why);
+            self.data.error = None;
+            self.data.summary = None;
+            self.data.dataset = None;
+            self.data.loaded_for = None;
+            self.data.failed_for = Some(key);
+            return;
+        }
+        self.data.pending = None;
         let settled = self
             .data
             .changed_at

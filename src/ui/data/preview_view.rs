@@ -44,8 +44,11 @@ pub(super) fn preview_ui(ui: &mut Ui, studio: &mut Studio) {
     if let Some(e) = &state.error {
         ui.colored_label(ERROR, format!("⚠ {e}"));
     }
+    if let Some(p) = &state.pending {
+        ui.label(RichText::new(p).strong());
+    }
     let Some(summary) = &state.summary else {
-        if !state.is_loading() && state.error.is_none() {
+        if !state.is_loading() && state.error.is_none() && state.pending.is_none() {
             ui.label(RichText::new("Choose a data set on the left.").weak());
         }
         return;

@@ -278,6 +278,12 @@ fn source_fields_ui(
         } => {
             path_row(ui, "File", path, false, browse);
             let cols = peeked_columns(columns, path, project).to_vec();
+            // A fresh table gets the likeliest target at once (the user can change it).
+            if target.is_empty() {
+                if let Some(t) = crate::data::guess_target(&cols) {
+                    *target = t;
+                }
+            }
             column_pick(ui, "Target", target, &cols);
             ui.horizontal(|ui| {
                 ui.label("Task");

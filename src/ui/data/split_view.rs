@@ -16,7 +16,11 @@ pub(super) fn split_ui(ui: &mut Ui, data: &mut DataSettings) {
     let split = &mut data.split;
     ui.horizontal(|ui| {
         ui.label("Validation");
-        ui.add(egui::Slider::new(&mut split.validation, 0.0..=0.5).fixed_decimals(2));
+        ui.add(
+            egui::Slider::new(&mut split.validation, 0.0..=0.5)
+                .fixed_decimals(2)
+                .clamping(egui::SliderClamping::Edits),
+        );
     });
     if own_test {
         ui.checkbox(
@@ -27,7 +31,11 @@ pub(super) fn split_ui(ui: &mut Ui, data: &mut DataSettings) {
     if !own_test || !split.use_source_test {
         ui.horizontal(|ui| {
             ui.label("Test");
-            ui.add(egui::Slider::new(&mut split.test, 0.0..=0.5).fixed_decimals(2));
+            ui.add(
+                egui::Slider::new(&mut split.test, 0.0..=0.5)
+                    .fixed_decimals(2)
+                    .clamping(egui::SliderClamping::Edits),
+            );
         });
     }
     ui.horizontal(|ui| {

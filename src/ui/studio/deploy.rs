@@ -243,7 +243,10 @@ impl Studio {
                     return self.card_in_background(weights, path);
                 }
                 match write_export(kind, &self.project, &weights, &path) {
-                    Ok(msg) => self.notify(msg),
+                    Ok(msg) => {
+                        self.lessons.exported = true;
+                        self.notify(msg)
+                    }
                     Err(e) => self.notify_error(e),
                 }
             }

@@ -3,6 +3,11 @@
 use super::*;
 
 impl Studio {
+    /// Opens a lesson's project as a new, unsaved one.
+    pub(crate) fn open_lesson_project(&mut self, project: Project) {
+        self.open_project(project, None);
+    }
+
     pub(super) fn remember(&mut self, path: &Path) {
         let p = path.to_path_buf();
         self.settings.recent.retain(|r| r != &p);
