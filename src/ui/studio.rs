@@ -65,7 +65,8 @@ impl Default for StudioSettings {
             last_project: None,
             welcomed: false,
             smoothing: 0.6,
-            log_scale: false,
+            // A log axis keeps the first steps' spike from flattening the rest of the curve.
+            log_scale: true,
             keep_overlays: true,
             show_perf: true,
             bottom_tab: BottomTab::Training,
