@@ -17,6 +17,15 @@ pub fn list() -> Vec<PathBuf> {
     files
 }
 
+/// `project` laid out left to right in snaking bands (presets open readable, not as stored);
+/// a graph with named groups (a GAN's two networks) keeps its own positions, which frame them.
+pub fn laid_out(mut project: Project) -> Project {
+    if project.graph.nodes.iter().all(|n| n.group.is_none()) {
+        project.graph.layout_left_to_right();
+    }
+    project
+}
+
 /// Loads a preset by file stem ("cnn-mnist").
 pub fn load(name: &str) -> Result<Project, ProjectError> {
     Project::load(&presets_dir().join(format!("{name}.json")))

@@ -661,3 +661,31 @@ fn the_memory_estimate_counts_parameters_and_activations_and_names_the_largest()
         "{why}"
     );
 }
+
+#[test]
+fn the_layout_snakes_so_no_wire_runs_back_across_the_canvas() {
+    let mut nodes = vec![input(&[4])];
+    for i in 0..11 {
+        nodes.push(Node::new(format!("a{i}"), Layer::ReLU));
+    }
+    nodes.push(Node::new("out", out(Loss::Mse)));
+    let mut g = Graph::chain(nodes);
+    g.layout_left_to_right();
+    let xs: Vec<f32> = g.nodes.iter().map(|n| n.pos[0]).collect();
+    let width =
+        xs.iter().cloned().fold(f32::MIN, f32::max) - xs.iter().cloned().fold(f32::MAX, f32::min);
+    assert!(width > 0.0);
+    for w in g.nodes.windows(2) {
+        let dx = (w[1].pos[0] - w[0].pos[0]).abs();
+        // One column step along a band, or straight down between bands: never the full width.
+        assert!(
+            dx < width * 0.5,
+            "{} → {}: dx {dx} of {width}",
+            w[0].id,
+            w[1].id
+        );
+    }
+    // It wrapped: 13 nodes do not fit one band.
+    let ys: std::collections::BTreeSet<i64> = g.nodes.iter().map(|n| n.pos[1] as i64).collect();
+    assert!(ys.len() >= 3, "{ys:?}");
+}

@@ -575,7 +575,8 @@ impl Graph {
     }
 
     /// Places nodes in columns by their longest distance from a source (rows in order within a
-    /// column), wrapping to a new band every `LAYOUT_COLUMNS` columns so long chains stay readable.
+    /// column), wrapping to a new band every `LAYOUT_COLUMNS` columns so long chains stay readable;
+    /// bands alternate direction (a snake), so no wire runs back across the canvas.
     pub fn layout_left_to_right(&mut self) {
         let n = self.nodes.len();
         let index: std::collections::HashMap<&str, usize> = self
@@ -624,6 +625,13 @@ impl Graph {
         for (i, node) in self.nodes.iter_mut().enumerate() {
             let d = depth[i];
             let (band, col) = (d / LAYOUT_COLUMNS, d % LAYOUT_COLUMNS);
+            // Odd bands run right to left, so the wire from one band's end to the next band's
+            // start drops straight down instead of crossing the whole canvas back.
+            let col = if band % 2 == 1 {
+                LAYOUT_COLUMNS - 1 - col
+            } else {
+                col
+            };
             node.pos = [
                 40.0 + col as f32 * LAYOUT_COL,
                 40.0 + band_top[band] + rows[d] as f32 * LAYOUT_ROW,

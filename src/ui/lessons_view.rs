@@ -137,7 +137,7 @@ impl Studio {
                 self.lessons.lesson = Some(lesson);
                 self.lessons.step = step;
                 self.lessons.exported = false;
-                self.open_lesson_project(p);
+                self.open_lesson_project(crate::presets::laid_out(p));
                 self.notify(format!("Lesson step opened: {}", s.task));
             }
             Err(e) => self.notify_error(e.to_string()),

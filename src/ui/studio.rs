@@ -226,6 +226,11 @@ impl Studio {
                 Ok(project) => {
                     let keep =
                         !p.starts_with(crate::fsutil::presets_dir()) && !p.starts_with("presets");
+                    let project = if keep {
+                        project
+                    } else {
+                        crate::presets::laid_out(project)
+                    };
                     return Self::new(project, keep.then_some(p), settings);
                 }
                 Err(e) => failed = Some(e.to_string()),
@@ -234,7 +239,7 @@ impl Studio {
         let first_run = !settings.welcomed;
         settings.welcomed = true;
         let (project, preset_path) = match crate::presets::load("cnn-mnist") {
-            Ok(p) => (p, None),
+            Ok(p) => (crate::presets::laid_out(p), None),
             Err(e) => {
                 failed.get_or_insert(e.to_string());
                 (Project::default(), None)
@@ -481,6 +486,11 @@ impl Studio {
             Command::Open(path) => match Project::load_reporting(&path) {
                 Ok((p, unknown)) => {
                     let in_presets = path.starts_with(crate::fsutil::presets_dir());
+                    let p = if in_presets {
+                        crate::presets::laid_out(p)
+                    } else {
+                        p
+                    };
                     self.open_project(p, (!in_presets).then(|| path.clone()));
                     if !in_presets {
                         self.remember(&path);
