@@ -682,14 +682,44 @@ impl SnarlViewer<Node> for Viewer<'_> {
             if !summary.is_empty() {
                 ui.label(RichText::new(summary));
             }
-            if let Some(s) = self.analysis.node(&n.id) {
-                if s.params > 0 {
-                    ui.label(RichText::new(format!("{} params", thousands(s.params))).weak());
-                }
+            // Layers with weights always show their count (0 while a setting is wrong), so
+            // the node does not shrink as its error appears.
+            use crate::graph::Layer as L;
+            let weighted = matches!(
+                n.layer,
+                L::Dense { .. }
+                    | L::Embedding { .. }
+                    | L::PositionalEmbedding { .. }
+                    | L::Lstm { .. }
+                    | L::Gru { .. }
+                    | L::Rnn { .. }
+                    | L::SelfAttention { .. }
+                    | L::Conv2d { .. }
+                    | L::ConvTranspose2d { .. }
+                    | L::Conv1d { .. }
+                    | L::BatchNorm { .. }
+                    | L::LayerNorm { .. }
+            );
+            let params = self.analysis.node(&n.id).map_or(0, |s| s.params);
+            if params > 0 || weighted {
+                ui.label(RichText::new(format!("{} params", thousands(params))).weak());
             }
-            if let Some(e) = self.analysis.errors_for(&n.id).next() {
-                ui.label(RichText::new(short_error(e)).small().color(ERROR))
-                    .on_hover_text(e.to_string());
+            // A badge of fixed size, present or not, so the node (and the ports a user aims
+            // at) keeps its size as errors come and go; the words are in the tooltip, the
+            // red outline and the inspector.
+            let badge = RichText::new("⚠ why?").small();
+            match self.analysis.errors_for(&n.id).next() {
+                Some(e) => {
+                    ui.label(badge.color(ERROR)).on_hover_text(format!(
+                        "{}\n\n{}",
+                        short_error(e),
+                        e
+                    ));
+                }
+                None => {
+                    // The same height, and nothing for a screen reader to read.
+                    ui.add_space(ui.text_style_height(&egui::TextStyle::Small));
+                }
             }
         });
     }

@@ -183,6 +183,16 @@ impl Studio {
                         .join("\n"),
                 );
             }
+            // A graph that does not fit the loaded data: say what would change, fix in one click.
+            if let Some(changes) = self.data_misfit() {
+                if ui
+                    .add_enabled(!self.is_training(), egui::Button::new("Fit to the data"))
+                    .on_hover_text(format!("Does not fit the data: {}", changes.join("; ")))
+                    .clicked()
+                {
+                    self.fit_graph_to_data();
+                }
+            }
         });
         if let Some(w) = self.welcome.clone() {
             ui.horizontal_wrapped(|ui| {

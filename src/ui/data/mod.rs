@@ -185,6 +185,14 @@ impl Studio {
         }
     }
 
+    /// What fitting the graph to the loaded data would change (None: it fits, or no data).
+    pub fn data_misfit(&self) -> Option<Vec<String>> {
+        let summary = self.data.summary.as_ref()?;
+        let mut graph = self.project.graph.clone();
+        let changes = fit_to_data(&mut graph, &summary.shape(&self.project.mode));
+        (!changes.is_empty()).then_some(changes)
+    }
+
     /// The graph's ends follow the loaded data and the training mode (one undo step), unless
     /// a run holds the graph.
     pub fn fit_graph_to_data(&mut self) {

@@ -85,7 +85,12 @@ impl Studio {
                     self.notify(format!("Stopped at step {step}"));
                 }
                 TrainEvent::Failed { reason } => {
-                    self.notify_error(format!("Training failed: {reason}"))
+                    let hint = if self.data_misfit().is_some() {
+                        " — press “Fit to the data” above the canvas"
+                    } else {
+                        ""
+                    };
+                    self.notify_error(format!("Training failed: {reason}{hint}"))
                 }
                 TrainEvent::Diverged { step, what, .. } => {
                     self.notify_error(format!("Diverged at step {step}: {what}"))
