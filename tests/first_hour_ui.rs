@@ -4,36 +4,14 @@
 
 mod common;
 
-use common::ui::{has_text, wait_for};
+use common::ui::{drag, harness, has_text, wait_for};
 use egui::accesskit::Role;
-use egui::{Event, Key, Modifiers, PointerButton, Pos2};
+use egui::{Key, Modifiers, Pos2};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use glassbox::graph::Layer;
 use glassbox::project::Project;
-use glassbox::ui::{Studio, StudioSettings};
-
-fn press(h: &Harness<'static, Studio>, pos: Pos2, pressed: bool) {
-    h.event(Event::PointerButton {
-        pos,
-        button: PointerButton::Primary,
-        pressed,
-        modifiers: Modifiers::NONE,
-    });
-}
-
-fn drag(h: &mut Harness<'static, Studio>, from: Pos2, to: Pos2) {
-    h.hover_at(from);
-    h.step();
-    press(h, from, true);
-    h.step();
-    for i in 1..=8 {
-        h.hover_at(from + (to - from) * (i as f32 / 8.0));
-        h.step();
-    }
-    press(h, to, false);
-    h.run_steps(3);
-}
+use glassbox::ui::Studio;
 
 /// A table of 13 measurements and a class: each class raises a different group of columns.
 fn write_csv(path: &std::path::Path) {
@@ -102,15 +80,7 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("measurements.csv");
     write_csv(&csv);
-    let mut s = Studio::new(Project::default(), None, StudioSettings::default());
-    s.dialogs.native = false;
-    s.editor.identity_transform = true;
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1500.0, 950.0))
-        .with_max_steps(12)
-        .with_step_dt(0.05)
-        .build_ui_state(|ui, s: &mut Studio| s.ui(ui), s);
-    h.run_steps(3);
+    let mut h = harness(Project::default());
     assert!(h.state().project.graph.nodes.is_empty());
 
     // Data tab ▸ Data set ▸ CSV / TSV table…: no error before a path is given.

@@ -1,6 +1,9 @@
 //! The studio driven like a user would, headless with egui_kittest.
 
-use egui::{Event, Key, Modifiers, PointerButton, Pos2};
+mod common;
+
+use common::ui::{drag, press};
+use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use glassbox::project::Project;
@@ -27,29 +30,6 @@ fn harness(s: Studio) -> Harness<'static, Studio> {
         .build_ui_state(|ui, s: &mut Studio| s.ui(ui), s);
     h.run_steps(3);
     h
-}
-
-fn press(h: &Harness<'static, Studio>, pos: Pos2, pressed: bool) {
-    h.event(Event::PointerButton {
-        pos,
-        button: PointerButton::Primary,
-        pressed,
-        modifiers: Modifiers::NONE,
-    });
-}
-
-/// A mouse drag in small moves, one frame each, as a hand would do it.
-fn drag(h: &mut Harness<'static, Studio>, from: Pos2, to: Pos2) {
-    h.hover_at(from);
-    h.step();
-    press(h, from, true);
-    h.step();
-    for i in 1..=8 {
-        h.hover_at(from + (to - from) * (i as f32 / 8.0));
-        h.step();
-    }
-    press(h, to, false);
-    h.run_steps(3);
 }
 
 fn has_text(h: &Harness<'static, Studio>, text: &str) -> bool {

@@ -227,7 +227,7 @@ impl RunFolder {
     }
 }
 
-fn write_error(dir: &Path, source: std::io::Error) -> RunsError {
+pub(super) fn write_error(dir: &Path, source: std::io::Error) -> RunsError {
     RunsError::Write {
         dir: dir.to_path_buf(),
         source,

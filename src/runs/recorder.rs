@@ -3,8 +3,8 @@
 //! far; `run.json` says Running until a terminal event rewrites it.
 
 use super::folder::{
-    unix_now_s, write_meta, RunFolder, RunStatus, RunsError, BEST_WEIGHTS, LAST_WEIGHTS,
-    SCALARS_FILE,
+    unix_now_s, write_error, write_meta, RunFolder, RunStatus, RunsError, BEST_WEIGHTS,
+    LAST_WEIGHTS, SCALARS_FILE,
 };
 use crate::train::TrainEvent;
 use std::io::Write;
@@ -31,12 +31,9 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(folder: RunFolder) -> Result<Self, RunsError> {
         let path = folder.dir.join(SCALARS_FILE);
-        let file = std::fs::File::create(&path).map_err(|source| RunsError::Write {
-            dir: folder.dir.clone(),
-            source,
-        })?;
+        let file = std::fs::File::create(&path).map_err(|e| write_error(&folder.dir, e))?;
         let mut scalars = std::io::BufWriter::new(file);
-        writeln!(scalars, "{SCALARS_HEADER}").map_err(|e| write_err(&folder, e))?;
+        writeln!(scalars, "{SCALARS_HEADER}").map_err(|e| write_error(&folder.dir, e))?;
         Ok(Self {
             folder,
             scalars,
@@ -55,12 +52,14 @@ impl Recorder {
     fn row(&mut self, step: usize, epoch: f64, tag: &str, value: f64) -> Result<(), RunsError> {
         let wall = self.started.elapsed().as_secs_f64();
         writeln!(self.scalars, "{wall:.3},{step},{epoch:.4},{tag},{value}")
-            .map_err(|e| write_err(&self.folder, e))
+            .map_err(|e| write_error(&self.folder.dir, e))
     }
 
     fn flush(&mut self) -> Result<(), RunsError> {
         self.last_flush = Instant::now();
-        self.scalars.flush().map_err(|e| write_err(&self.folder, e))
+        self.scalars
+            .flush()
+            .map_err(|e| write_error(&self.folder.dir, e))
     }
 
     fn save_meta(&mut self) -> Result<(), RunsError> {
@@ -140,7 +139,9 @@ impl Recorder {
                 figures.best_value = Some(*value);
                 weights
                     .save(&self.folder.dir.join(BEST_WEIGHTS))
-                    .map_err(|e| write_err(&self.folder, std::io::Error::other(e.to_string())))?;
+                    .map_err(|e| {
+                        write_error(&self.folder.dir, std::io::Error::other(e.to_string()))
+                    })?;
             }
             TrainEvent::EarlyStopped { .. } => {
                 self.folder.meta.status = RunStatus::EarlyStopped;
@@ -189,16 +190,9 @@ impl Recorder {
         self.flush()?;
         if let Some(w) = weights {
             w.save(&self.folder.dir.join(LAST_WEIGHTS))
-                .map_err(|e| write_err(&self.folder, std::io::Error::other(e.to_string())))?;
+                .map_err(|e| write_error(&self.folder.dir, std::io::Error::other(e.to_string())))?;
         }
         self.folder.meta.ended_unix_s = Some(unix_now_s());
         self.save_meta()
-    }
-}
-
-fn write_err(folder: &RunFolder, source: std::io::Error) -> RunsError {
-    RunsError::Write {
-        dir: folder.dir.clone(),
-        source,
     }
 }

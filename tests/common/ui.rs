@@ -1,7 +1,7 @@
 //! The studio driven as a user would (egui_kittest): a harness, text queries and bounded waits
 //! shared by the UI test binaries.
 
-use egui::{Key, Modifiers};
+use egui::{Event, Key, Modifiers, PointerButton, Pos2};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
 use glassbox::project::Project;
@@ -58,4 +58,27 @@ pub fn train_then_open_insight(h: &mut Harness<'static, Studio>, secs: f32) {
     );
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
     h.run_steps(2);
+}
+
+pub fn press(h: &Harness<'static, Studio>, pos: Pos2, pressed: bool) {
+    h.event(Event::PointerButton {
+        pos,
+        button: PointerButton::Primary,
+        pressed,
+        modifiers: Modifiers::NONE,
+    });
+}
+
+/// A mouse drag in small moves, one frame each, as a hand would do it.
+pub fn drag(h: &mut Harness<'static, Studio>, from: Pos2, to: Pos2) {
+    h.hover_at(from);
+    h.step();
+    press(h, from, true);
+    h.step();
+    for i in 1..=8 {
+        h.hover_at(from + (to - from) * (i as f32 / 8.0));
+        h.step();
+    }
+    press(h, to, false);
+    h.run_steps(3);
 }

@@ -108,13 +108,14 @@ pub struct ExperimentsState {
 const RELIST_EVERY_S: f64 = 2.0;
 
 impl Studio {
-    /// This project's runs folder (None when recording is off and nothing says where).
+    /// This project's runs folder: beside a saved project, else under the fallback folder
+    /// (the temporary folder when none is set).
     pub fn runs_root(&self) -> Option<PathBuf> {
         let fallback = self
             .experiments
             .fallback_dir
             .clone()
-            .or_else(|| self.path.is_none().then(std::env::temp_dir))?;
+            .unwrap_or_else(std::env::temp_dir);
         let path = self
             .path
             .as_ref()
