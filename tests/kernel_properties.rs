@@ -1,9 +1,12 @@
 //! Every hand-written f32 kernel, on random shapes, strides, paddings and batch sizes (1
 //! included): values and every gradient against a reference built from candle's own ops
 //! (index_select / matmul / reductions, whose backward passes are right for any shape), and
-//! central finite differences on the f32 path itself. 200 random cases per kernel.
+//! central finite differences on the f32 path itself. 200 random cases per kernel, on the
+//! CPU's best instruction set and again (in a child run of this binary) on every lower one that
+//! `GLASSBOX_SIMD` can select, so the AVX2 path is tested on AVX-512 machines too.
 
 use candle_core::{DType, Device, Tensor, Var};
+use glassbox::model::kernels::dispatch::{self, SimdLevel, SIMD_ENV};
 use glassbox::model::kernels::{
     adam_update, attention, conv1d, conv2d, conv_transpose2d, gelu, gru, layer_norm, linear, lstm,
     pool2d, reference, relu, rnn, softmax_cross_entropy, AdamStep, PoolKind,
@@ -540,5 +543,52 @@ proptest! {
             prop_assert!((got[i] as f64 - wr[i]).abs() < 1e-5 * (1.0 + wr[i].abs()),
                 "w[{}]: {} vs {}", i, got[i], wr[i]);
         }
+    }
+}
+
+/// In a child run with `GLASSBOX_SIMD` set, the kernels really run at that level.
+#[test]
+fn the_simd_cap_is_obeyed() {
+    if let Ok(Some(cap)) = dispatch::requested_cap() {
+        assert_eq!(dispatch::simd_level(), cap.min(dispatch::detected()));
+    }
+}
+
+/// Runs this whole binary again at each level below the CPU's best (AVX2 and the baseline on an
+/// AVX-512 machine; the baseline on an AVX2 one): the same 200 cases per kernel must pass there.
+#[test]
+fn every_lower_simd_level_passes_the_same_properties() {
+    if std::env::var_os(SIMD_ENV).is_some() {
+        return; // the child itself
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let lower: Vec<SimdLevel> = [SimdLevel::Baseline, SimdLevel::Avx2]
+        .into_iter()
+        .filter(|l| *l < dispatch::detected())
+        .collect();
+    for level in lower {
+        let out = std::process::Command::new(&exe)
+            .env(SIMD_ENV, level.name())
+            .args(["--test-threads", "2"])
+            .output()
+            .expect("running the property tests again");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "the kernels fail at {SIMD_ENV}={}:\n{text}\n{}",
+            level.name(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Every property ran in the child, not just this test's early return.
+        let passed: usize = text
+            .split("test result: ok. ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            passed >= 10,
+            "only {passed} tests passed in the child:\n{text}"
+        );
     }
 }

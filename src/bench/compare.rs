@@ -4,6 +4,7 @@
 
 use super::{training, BenchArgs};
 use crate::insight::{saliency, SaliencyMethod};
+use crate::model::kernels::dispatch::{simd_level, SimdLevel, SIMD_ENV};
 use crate::model::Model;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -16,7 +17,16 @@ use std::time::Instant;
 /// The reference script, carried inside the binary so the comparison needs no checkout.
 const TORCH_BENCH: &str = include_str!("../../benches/torch_bench.py");
 
-pub const WORKLOADS: [&str; 5] = ["mlp", "cnn", "lstm", "transformer", "saliency"];
+pub const WORKLOADS: [&str; 8] = [
+    "mlp",
+    "cnn",
+    "lstm",
+    "transformer",
+    "saliency",
+    "autoencoder",
+    "gan",
+    "cnn1d",
+];
 
 /// One measured result, as both frameworks print it (one JSON object per line).
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -34,6 +44,10 @@ pub struct Measured {
     /// Peak resident memory of the process that measured it.
     #[serde(default)]
     pub peak_rss_mb: Option<f64>,
+    /// The instruction set the kernels ran on (`avx512`, `avx2`, `baseline`; PyTorch's own
+    /// name for its capability).
+    #[serde(default)]
+    pub simd: Option<String>,
 }
 
 impl Measured {
@@ -58,6 +72,7 @@ pub fn child(args: &BenchArgs) -> Result<()> {
             max,
             variant: Some("input gradient".into()),
             peak_rss_mb: peak_rss_self_mb(),
+            simd: Some(simd_level().name().into()),
         }
     } else {
         let work = training::workload(&args.workload)?;
@@ -72,6 +87,7 @@ pub fn child(args: &BenchArgs) -> Result<()> {
             max: r.max,
             variant: None,
             peak_rss_mb: peak_rss_self_mb(),
+            simd: Some(simd_level().name().into()),
         }
     };
     println!("{}", serde_json::to_string(&m)?);
@@ -157,9 +173,18 @@ fn wait_with_peak_rss(mut child: std::process::Child) -> Result<(bool, Option<f6
     Ok((child.wait()?.success(), None))
 }
 
-fn glassbox_in_child(workload: &str, threads: usize, args: &BenchArgs) -> Result<Measured> {
+fn glassbox_in_child(
+    workload: &str,
+    threads: usize,
+    simd: Option<SimdLevel>,
+    args: &BenchArgs,
+) -> Result<Measured> {
     let exe = std::env::current_exe().context("finding the glassbox executable")?;
     let mut cmd = Command::new(exe);
+    match simd {
+        Some(level) => cmd.env(SIMD_ENV, level.name()),
+        None => cmd.env_remove(SIMD_ENV),
+    };
     cmd.args(["bench", workload, "--child", "--threads"])
         .arg(threads.to_string())
         .arg("--reps")
@@ -182,9 +207,21 @@ fn torch_reference(
     script: &Path,
     workload: &str,
     threads: usize,
+    simd: Option<SimdLevel>,
     args: &BenchArgs,
 ) -> Result<Measured> {
     let mut cmd = Command::new(python);
+    // The same cap for PyTorch's own kernels, MKL's and oneDNN's.
+    let caps = match simd {
+        Some(SimdLevel::Avx2) => Some(("avx2", "AVX2", "AVX2")),
+        Some(SimdLevel::Baseline) => Some(("default", "SSE4_2", "SSE41")),
+        Some(SimdLevel::Avx512) | None => None,
+    };
+    if let Some((aten, mkl, onednn)) = caps {
+        cmd.env("ATEN_CPU_CAPABILITY", aten)
+            .env("MKL_ENABLE_INSTRUCTIONS", mkl)
+            .env("ONEDNN_MAX_CPU_ISA", onednn);
+    }
     cmd.arg(script)
         .arg(workload)
         .arg("--threads")
@@ -237,6 +274,7 @@ pub fn compare(args: &BenchArgs) -> Result<()> {
         vec![args.workload.as_str()]
     };
     let counts = thread_counts(args)?;
+    let levels = simd_levels(args)?;
     let script = match &args.torch {
         Some(_) => {
             let path = std::env::temp_dir()
@@ -249,19 +287,23 @@ pub fn compare(args: &BenchArgs) -> Result<()> {
     if !args.json {
         println!("{}", machine_line());
         println!(
-            "{:<12} {:>3}  {:<34} {:<34} {:>6}  {:>8} {:>8} {:>6}",
-            "workload", "thr", "glassbox", "pytorch", "ratio", "rss gb", "rss pt", "rss ÷"
+            "{:<12} {:>3} {:<8}  {:<34} {:<34} {:>6}  {:>8} {:>8} {:>6}",
+            "workload", "thr", "simd", "glassbox", "pytorch", "ratio", "rss gb", "rss pt", "rss ÷"
         );
     }
     let result = (|| -> Result<()> {
-        for &threads in &counts {
-            for &w in &workloads {
-                let ours = glassbox_in_child(w, threads, args)?;
-                let theirs = match (&args.torch, &script) {
-                    (Some(py), Some(s)) => Some(torch_reference(py, s, w, threads, args)?),
-                    _ => None,
-                };
-                report(&ours, theirs.as_ref(), args.json)?;
+        for &simd in &levels {
+            for &threads in &counts {
+                for &w in &workloads {
+                    let ours = glassbox_in_child(w, threads, simd, args)?;
+                    let theirs = match (&args.torch, &script) {
+                        (Some(py), Some(s)) => {
+                            Some(torch_reference(py, s, w, threads, simd, args)?)
+                        }
+                        _ => None,
+                    };
+                    report(&ours, theirs.as_ref(), args.json)?;
+                }
             }
         }
         Ok(())
@@ -283,6 +325,7 @@ fn report(ours: &Measured, theirs: Option<&Measured>, json: bool) -> Result<()> 
                 serde_json::json!({
                     "workload": ours.workload,
                     "threads": ours.threads,
+                    "simd": ours.simd,
                     "ratio": speed_ratio(ours, t),
                     "rss_ratio": rss_ratio,
                 })
@@ -302,10 +345,15 @@ fn report(ours: &Measured, theirs: Option<&Measured>, json: bool) -> Result<()> 
         ),
         None => ("(no --torch)".into(), "-".into(), "-".into(), "-".into()),
     };
+    let simd = match theirs.and_then(|t| t.simd.as_deref()) {
+        Some(t) => format!("{}/{t}", ours.simd.as_deref().unwrap_or("?")),
+        None => ours.simd.clone().unwrap_or_else(|| "?".into()),
+    };
     println!(
-        "{:<12} {:>3}  {:<34} {:<34} {:>6}  {:>8} {:>8} {:>6}",
+        "{:<12} {:>3} {:<8}  {:<34} {:<34} {:>6}  {:>8} {:>8} {:>6}",
         ours.workload,
         ours.threads,
+        simd,
         fmt_value(ours),
         pt,
         ratio,
@@ -314,6 +362,29 @@ fn report(ours: &Measured, theirs: Option<&Measured>, json: bool) -> Result<()> 
         rss_ratio
     );
     Ok(())
+}
+
+/// `--simd native,avx2`: the levels to run at (`None` = uncapped), each one the CPU has.
+pub(super) fn simd_levels(args: &BenchArgs) -> Result<Vec<Option<SimdLevel>>> {
+    let Some(list) = &args.simd else {
+        return Ok(vec![None]);
+    };
+    let best = crate::model::kernels::dispatch::detected();
+    list.split(',')
+        .map(|s| match s.trim() {
+            "native" => Ok(None),
+            other => {
+                let level = SimdLevel::parse(other).map_err(|e| anyhow::anyhow!("--simd: {e}"))?;
+                if level > best {
+                    bail!(
+                        "--simd {other}: this CPU has only {} (see `glassbox bench` with no --simd)",
+                        best.name()
+                    );
+                }
+                Ok(Some(level))
+            }
+        })
+        .collect()
 }
 
 /// CPU model and core count, for the record.
@@ -351,7 +422,8 @@ fn machine_line() -> String {
         }
     };
     format!(
-        "machine: {cpu}, {cores} logical cores, AVX-512 {}",
-        if avx512 { "yes" } else { "no" }
+        "machine: {cpu}, {cores} logical cores, AVX-512 {}; {}",
+        if avx512 { "yes" } else { "no" },
+        crate::model::kernels::dispatch::describe()
     )
 }

@@ -221,3 +221,56 @@ fn cases() -> Result<Vec<(&'static str, &'static str, Run<'static>, Run<'static>
     ));
     Ok(out)
 }
+
+/// `glassbox bench gemm`: the matrix kernel on the transformer's dense shapes, one thread
+/// against all of them inside a training-style pool, as GFLOP/s (how well the split scales).
+pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
+    use k::gemm::{matmul, View};
+    let shapes = [
+        (2048, 384, 128),
+        (2048, 512, 128),
+        (2048, 128, 512),
+        (512, 128, 2048),
+    ];
+    let pool = crate::train::math_pool();
+    println!(
+        "gemm C[m,n] = A[m,k]·B[k,n], median of {} runs, {}",
+        args.reps,
+        k::dispatch::describe()
+    );
+    for (m, n, kk) in shapes {
+        let a: Vec<f32> = (0..m * kk).map(|i| (i % 7) as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..kk * n).map(|i| (i % 5) as f32 * 0.1).collect();
+        let mut c = vec![0f32; m * n];
+        let gflop = 2.0 * (m * n * kk) as f64 / 1e9;
+        let mut one = |par: gemm::Parallelism| -> f64 {
+            let mut times = Vec::new();
+            for _ in 0..args.reps.max(5) {
+                let t = Instant::now();
+                matmul(
+                    m,
+                    n,
+                    kk,
+                    View::rows(&a, kk),
+                    View::rows(&b, n),
+                    &mut c,
+                    false,
+                    par,
+                );
+                times.push(t.elapsed().as_secs_f64());
+            }
+            gflop / median(&mut times)
+        };
+        let single = one(gemm::Parallelism::None);
+        let threads = k::gemm::threads();
+        let split = match &pool {
+            Some(p) => p.install(|| one(gemm::Parallelism::Rayon(threads))),
+            None => single,
+        };
+        println!(
+            "  [{m:>4},{kk:>4}]·[{kk:>4},{n:>4}]  1 thread {single:6.1} GFLOP/s   {threads} threads {split:6.1} GFLOP/s  ({:.2}×)",
+            split / single
+        );
+    }
+    Ok(())
+}

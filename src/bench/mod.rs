@@ -4,6 +4,7 @@
 mod compare;
 mod infer;
 mod kernels;
+mod profile;
 mod training;
 
 use crate::data::{epoch_batches, Dataset};
@@ -53,6 +54,15 @@ pub struct BenchArgs {
     /// Timed steps per measurement (`worker`, `snapshots`).
     #[arg(long, default_value_t = 30)]
     pub steps: usize,
+    /// Instruction sets to run Glassbox's kernels at, side by side: `native` (the CPU's best),
+    /// `avx2`, `baseline`, e.g. `native,avx2` (default: native). PyTorch gets the same cap
+    /// through ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA.
+    #[arg(long, value_name = "LIST")]
+    pub simd: Option<String>,
+    /// Instead of timing against PyTorch: where a training workload's step time goes, per
+    /// layer kind (forward), per hand-written kernel (backward) and per phase.
+    #[arg(long)]
+    pub profile: bool,
     /// Internal: measure one workload in this process and print its JSON line.
     #[arg(long, hide = true)]
     pub child: bool,
@@ -60,9 +70,15 @@ pub struct BenchArgs {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     match args.workload.as_str() {
+        w if args.profile && (w == "all" || training::NAMES.contains(&w)) => profile::run(args),
+        _ if args.profile => bail!(
+            "--profile breaks down training steps: use one of {} or all",
+            training::NAMES.join(", ")
+        ),
         w if args.child && compare::WORKLOADS.contains(&w) => compare::child(args),
         w if w == "all" || compare::WORKLOADS.contains(&w) => compare::compare(args),
         "kernels" => kernels::run(args),
+        "gemm" => kernels::gemm_scaling(args),
         "worker" => worker_vs_bare(args),
         "data" => data_load(args),
         "snapshots" => snapshot_overhead(args),

@@ -15,6 +15,17 @@ use rand_distr::{Distribution, StandardNormal};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The training workloads, in the order `all` runs them.
+pub const NAMES: [&str; 7] = [
+    "mlp",
+    "cnn",
+    "lstm",
+    "transformer",
+    "autoencoder",
+    "gan",
+    "cnn1d",
+];
+
 /// Random batches cycled through, as the reference does.
 const POOL: usize = 32;
 
@@ -100,7 +111,65 @@ fn random_tokens(vocab: usize, t: usize, n: usize, seed: u64) -> RawData {
     }
 }
 
+/// A convolutional autoencoder: two stride-2 convolutions down to [32, 7, 7], two transposed
+/// convolutions back up to [1, 28, 28], trained to reproduce its input (MSE).
+fn conv_autoencoder() -> Result<Graph> {
+    let conv = |filters: usize| Layer::Conv2d {
+        filters,
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+        bias: true,
+    };
+    let up = |filters: usize| Layer::ConvTranspose2d {
+        filters,
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+        output_padding: 1,
+        bias: true,
+    };
+    Ok(Graph::chain(vec![
+        node(
+            "input",
+            Layer::Input {
+                shape: vec![1, 28, 28],
+                dtype: DType::F32,
+            },
+        ),
+        node("enc1", conv(16)),
+        node("relu1", Layer::ReLU),
+        node("enc2", conv(32)),
+        node("relu2", Layer::ReLU),
+        node("dec1", up(16)),
+        node("relu3", Layer::ReLU),
+        node("dec2", up(1)),
+        node("pixels", Layer::Sigmoid),
+        node(
+            "output",
+            Layer::Output {
+                loss: Loss::Mse,
+                target: Target::Label,
+            },
+        ),
+    ]))
+}
+
+/// Random token windows of `t` with a class label each (a text classifier's data).
+fn random_texts(vocab: usize, t: usize, n: usize, classes: u32, seed: u64) -> RawData {
+    let mut raw = random_images(&[t], n, classes, seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed + 1);
+    raw.features = Features::Tokens(
+        (0..n * t)
+            .map(|_| rng.random_range(0..vocab as u32))
+            .collect(),
+    );
+    raw.vocab = Some((0..vocab).map(|c| c.to_string()).collect());
+    raw
+}
+
 pub fn workload(name: &str) -> Result<Workload> {
+    let mut mode = crate::graph::TrainingMode::Supervised;
     let (name, unit, batch, graph, raw, seq): (
         &'static str,
         &'static str,
@@ -314,9 +383,41 @@ pub fn workload(name: &str) -> Result<Workload> {
                 t,
             )
         }
-        other => bail!("unknown training workload '{other}' (mlp, cnn, lstm, transformer)"),
+        "autoencoder" => {
+            mode = crate::graph::TrainingMode::Autoencoder { noise_std: 0.0 };
+            (
+                "autoencoder",
+                "samples/s",
+                64,
+                conv_autoencoder()?,
+                random_images(&[1, 28, 28], POOL * 64, 10, 5),
+                1,
+            )
+        }
+        "gan" => {
+            let preset = crate::presets::load("gan-mnist")?;
+            mode = preset.mode;
+            (
+                "gan",
+                "samples/s",
+                64,
+                preset.graph,
+                random_images(&[1, 28, 28], POOL * 64, 10, 6),
+                1,
+            )
+        }
+        "cnn1d" => (
+            "cnn1d",
+            "samples/s",
+            64,
+            crate::presets::load("cnn1d-text")?.graph,
+            random_texts(56, 12, POOL * 64, 2, 7),
+            1,
+        ),
+        other => bail!("unknown training workload '{other}' ({})", NAMES.join(", ")),
     };
-    let p = project(name, graph, batch);
+    let mut p = project(name, graph, batch);
+    p.mode = mode;
     let data = Arc::new(Dataset::from_raw(name.to_string(), raw, &p.data)?);
     Ok(Workload {
         name,

@@ -280,6 +280,10 @@ impl Model {
                 .iter()
                 .map(|&s| values[s].as_ref().expect("topological order"))
                 .collect();
+            let _timed = super::profile::scope(
+                super::profile::Phase::Forward,
+                self.graph.nodes[step.node].layer.kind().name(),
+            );
             let y = step.op.forward(&inputs, ctx)?;
             values[step.node] = Some(y);
         }
@@ -287,6 +291,7 @@ impl Model {
     }
 
     pub fn loss(&self, pred: &Tensor, target: &TargetBatch) -> candle_core::Result<Tensor> {
+        let _timed = super::profile::scope(super::profile::Phase::Step, "loss");
         loss::loss(self.loss, pred, target)
     }
 

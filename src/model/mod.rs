@@ -8,6 +8,7 @@ mod layers;
 mod loss;
 mod op_build;
 mod params;
+pub mod profile;
 mod transfer;
 mod weights;
 

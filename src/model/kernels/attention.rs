@@ -3,8 +3,8 @@
 //! written in place through strides: no permute copies, and a backward that reuses the saved
 //! attention weights.
 
-use super::fastmath::exp;
 use super::gemm::{f32_slice, matmul, matmul_rows, threads, with_f32, View};
+use super::simd::{softmax_rows, softmax_rows_backward};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -62,21 +62,7 @@ impl Attention {
             let kt = g.head(qkv, 1, h).t();
             let p = &mut probs[h * t * t..(h + 1) * t * t];
             matmul(t, t, hd, q, kt, p, false, Parallelism::None);
-            for i in 0..t {
-                let row = &mut p[i * t..(i + 1) * t];
-                let valid = if self.causal { i + 1 } else { t };
-                let max = row[..valid]
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-                let mut sum = 0.0;
-                for v in &mut row[..valid] {
-                    *v = exp(*v * scale - max);
-                    sum += *v;
-                }
-                let inv = 1.0 / sum;
-                row[..valid].iter_mut().for_each(|v| *v *= inv);
-                row[valid..].fill(0.0);
-            }
+            softmax_rows(p, t, scale, self.causal);
             let v = g.head(qkv, 2, h);
             matmul_rows(
                 t,
@@ -123,13 +109,7 @@ impl Attention {
             let vt = g.head(qkv, 2, h).t();
             let ds = &mut scratch[..t * t];
             matmul(t, t, hd, d_out, vt, ds, false, Parallelism::None);
-            for i in 0..t {
-                let (pr, dr) = (&p[i * t..(i + 1) * t], &mut ds[i * t..(i + 1) * t]);
-                let dot: f32 = pr.iter().zip(dr.iter()).map(|(a, b)| a * b).sum();
-                for (dv, &pv) in dr.iter_mut().zip(pr) {
-                    *dv = pv * (*dv - dot) * scale;
-                }
-            }
+            softmax_rows_backward(p, ds, t, scale);
             // dQ = dS · K, dK = dSᵀ · Q
             let k = g.head(qkv, 1, h);
             let q = g.head(qkv, 0, h);
@@ -165,6 +145,8 @@ impl CustomOp1 for Attention {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let _timed =
+            crate::model::profile::scope(crate::model::profile::Phase::Kernel, self.name());
         let g = self.dims(l.dims())?;
         let qkv = f32_slice(s, l)?;
         let (t, d) = (g.t, g.d);
@@ -186,6 +168,8 @@ impl CustomOp1 for Attention {
     }
 
     fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let _timed =
+            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
         let g = self.dims(qkv.dims())?;
         let (t, d) = (g.t, g.d);
         let probs = std::mem::take(&mut *self.probs.lock().unwrap_or_else(|e| e.into_inner()));

@@ -124,6 +124,10 @@ impl CustomOp2 for ConvTranspose2d {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Kernel,
+            <Self as CustomOp2>::name(self),
+        );
         let g = self.geometry(xl.dims(), wl.dims())?;
         let out = self.forward(&g, f32_slice(xs, xl)?, f32_slice(ws, wl)?, None);
         Ok((CpuStorage::F32(out), out_shape(&g)))
@@ -136,6 +140,10 @@ impl CustomOp2 for ConvTranspose2d {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Backward,
+            <Self as CustomOp2>::name(self),
+        );
         let (dx, dw, _) = self.grads(x, w, grad)?;
         Ok((dx, dw))
     }
@@ -155,6 +163,10 @@ impl CustomOp3 for ConvTranspose2d {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Kernel,
+            <Self as CustomOp3>::name(self),
+        );
         let g = self.geometry(xl.dims(), wl.dims())?;
         let out = self.forward(
             &g,
@@ -173,6 +185,10 @@ impl CustomOp3 for ConvTranspose2d {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Backward,
+            <Self as CustomOp3>::name(self),
+        );
         let (dx, dw, db) = self.grads(x, w, grad)?;
         let db = db
             .map(|db| Tensor::from_vec(db, b.shape(), b.device()))

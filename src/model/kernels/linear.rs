@@ -7,18 +7,24 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 
 pub struct Linear;
 
-fn dims(x: &Layout, w: &Layout) -> Result<(usize, usize, usize)> {
-    let (&[n, k], &[m, k2]) = (x.dims(), w.dims()) else {
-        candle_core::bail!(
-            "linear expects x [N, K] and w [M, K], got {:?} and {:?}",
-            x.dims(),
-            w.dims()
-        );
+/// (rows over every leading axis, K, M) for x [..., K] and w [M, K].
+fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
+    let (Some((&k, lead)), &[m, k2]) = (x.split_last(), w) else {
+        candle_core::bail!("linear expects x [..., K] and w [M, K], got {x:?} and {w:?}");
     };
     if k != k2 {
         candle_core::bail!("linear: x has {k} features but w expects {k2}");
     }
-    Ok((n, k, m))
+    Ok((lead.iter().product(), k, m))
+}
+
+/// x's shape with the last axis `m` wide.
+fn out_shape(x: &[usize], m: usize) -> Shape {
+    let mut d = x.to_vec();
+    if let Some(last) = d.last_mut() {
+        *last = m;
+    }
+    Shape::from(d)
 }
 
 fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, k: usize, m: usize) -> Vec<f32> {
@@ -49,8 +55,7 @@ fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, k: usize, m: usize
 type Grads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
 
 fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
-    let (n, k) = x.dims2()?;
-    let m = w.dim(0)?;
+    let (n, k, m) = dims(x.dims(), w.dims())?;
     let (want_dx, want_dw) = (x.track_op(), w.track_op());
     let par = parallelism(2 * n * m * k);
     let (dx, dwb) = with_f32(x, |xv| {
@@ -93,7 +98,7 @@ fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
         })
     })???;
     let dx = dx
-        .map(|d| Tensor::from_vec(d, (n, k), x.device()))
+        .map(|d| Tensor::from_vec(d, x.shape(), x.device()))
         .transpose()?;
     let (dw, db) = match dwb {
         Some((dw, db)) => (Some(Tensor::from_vec(dw, (m, k), w.device())?), Some(db)),
@@ -114,9 +119,13 @@ impl CustomOp2 for Linear {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, k, m) = dims(xl, wl)?;
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Kernel,
+            <Self as CustomOp2>::name(self),
+        );
+        let (n, k, m) = dims(xl.dims(), wl.dims())?;
         let y = forward(f32_slice(xs, xl)?, f32_slice(ws, wl)?, None, n, k, m);
-        Ok((CpuStorage::F32(y), Shape::from((n, m))))
+        Ok((CpuStorage::F32(y), out_shape(xl.dims(), m)))
     }
 
     fn bwd(
@@ -126,6 +135,10 @@ impl CustomOp2 for Linear {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Backward,
+            <Self as CustomOp2>::name(self),
+        );
         let (dx, dw, _) = backward(x, w, grad)?;
         Ok((dx, dw))
     }
@@ -145,7 +158,11 @@ impl CustomOp3 for Linear {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, k, m) = dims(xl, wl)?;
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Kernel,
+            <Self as CustomOp3>::name(self),
+        );
+        let (n, k, m) = dims(xl.dims(), wl.dims())?;
         let y = forward(
             f32_slice(xs, xl)?,
             f32_slice(ws, wl)?,
@@ -154,7 +171,7 @@ impl CustomOp3 for Linear {
             k,
             m,
         );
-        Ok((CpuStorage::F32(y), Shape::from((n, m))))
+        Ok((CpuStorage::F32(y), out_shape(xl.dims(), m)))
     }
 
     fn bwd(
@@ -165,6 +182,10 @@ impl CustomOp3 for Linear {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Backward,
+            <Self as CustomOp3>::name(self),
+        );
         let (dx, dw, db) = backward(x, w, grad)?;
         let db = db
             .map(|d| Tensor::from_vec(d, b.shape(), b.device()))
@@ -179,14 +200,11 @@ pub fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
         // The exact f64 path (gradient checks) goes through candle.
         return super::reference::linear(x, w, b);
     }
-    let mut out_dims = x.dims().to_vec();
-    let k = *out_dims.last().unwrap_or(&0);
-    *out_dims.last_mut().expect("rank ≥ 1") = w.dim(0)?;
-    let x2 = x.reshape(((), k))?;
-    let (x2, w) = (x2.contiguous()?, w.contiguous()?);
-    let y = match b {
-        Some(b) => x2.apply_op3(&w, &b.contiguous()?, Linear)?,
-        None => x2.apply_op2(&w, Linear)?,
-    };
-    y.reshape(out_dims)
+    // Any rank goes straight in: a reshape around the op would add two nodes whose backward
+    // candle pays for with a zero-filled tensor and an addition each, the size of x and y.
+    let (x, w) = (x.contiguous()?, w.contiguous()?);
+    match b {
+        Some(b) => x.apply_op3(&w, &b.contiguous()?, Linear),
+        None => x.apply_op2(&w, Linear),
+    }
 }

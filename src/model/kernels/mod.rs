@@ -8,6 +8,7 @@ mod adam;
 mod attention;
 mod conv;
 mod conv_transpose;
+pub mod dispatch;
 pub mod fastmath;
 pub mod gemm;
 mod linear;

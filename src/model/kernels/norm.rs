@@ -3,7 +3,9 @@
 //! composed version takes a dozen passes; GELU's erf goes through scalar libm.
 
 use super::gemm::{f32_slice, with_f32};
-use super::simd::{gelu_backward, gelu_forward};
+use super::simd::{
+    gelu_backward, gelu_forward, layer_norm_rows, layer_norm_rows_backward, par_map, par_map2,
+};
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use std::sync::Mutex;
 
@@ -27,21 +29,20 @@ impl CustomOp3 for LayerNorm {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
+        let _timed = crate::model::profile::scope(
+            crate::model::profile::Phase::Kernel,
+            <Self as CustomOp3>::name(self),
+        );
         let d = *xl.dims().last().unwrap_or(&1);
         let (x, gamma, beta) = (f32_slice(xs, xl)?, f32_slice(gs, gl)?, f32_slice(bs, bl)?);
         if gamma.len() != d || beta.len() != d {
             candle_core::bail!("layer norm: {d} features but {} scales", gamma.len());
         }
         let mut y = vec![0f32; x.len()];
-        let mut stats = Vec::with_capacity(x.len() / d.max(1));
-        for (row, out) in x.chunks(d).zip(y.chunks_mut(d)) {
-            let mean = row.iter().sum::<f32>() / d as f32;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-            let rstd = 1.0 / (var + self.eps).sqrt();
-            for j in 0..d {
-                out[j] = (row[j] - mean) * rstd * gamma[j] + beta[j];
-            }
-            stats.push((mean, rstd));
+        let mut stats = vec![(0f32, 0f32); x.len() / d.max(1)];
+        // One thread: a band of a few hundred kB finishes before a second thread would wake.
+        if d > 0 {
+            layer_norm_rows(x, gamma, beta, self.eps, &mut y, &mut stats);
         }
         *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = stats;
         Ok((CpuStorage::F32(y), xl.shape().clone()))
@@ -55,36 +56,30 @@ impl CustomOp3 for LayerNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let _timed =
+            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
         let d = *x.dims().last().unwrap_or(&1);
         let stats = std::mem::take(&mut *self.saved.lock().unwrap_or_else(|e| e.into_inner()));
         let (dx, dg, db) = with_f32(x, |xv| {
             with_f32(gamma, |gv| {
                 with_f32(grad, |g| {
                     let mut dx = vec![0f32; xv.len()];
+                    if d == 0 {
+                        return (dx, Vec::new(), Vec::new());
+                    }
                     let mut dg = vec![0f32; d];
                     let mut db = vec![0f32; d];
-                    for (((row, gr), dxr), &(mean, rstd)) in xv
-                        .chunks(d)
-                        .zip(g.chunks(d))
-                        .zip(dx.chunks_mut(d))
-                        .zip(&stats)
-                    {
-                        // x̂ = (x − μ)·rstd; dx̂ = dy·γ; dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)).
-                        let (mut s1, mut s2) = (0f32, 0f32);
-                        for j in 0..d {
-                            let xh = (row[j] - mean) * rstd;
-                            let dxh = gr[j] * gv[j];
-                            s1 += dxh;
-                            s2 += dxh * xh;
-                            dg[j] += gr[j] * xh;
-                            db[j] += gr[j];
-                        }
-                        let (m1, m2) = (s1 / d as f32, s2 / d as f32);
-                        for j in 0..d {
-                            let xh = (row[j] - mean) * rstd;
-                            dxr[j] = rstd * (gr[j] * gv[j] - m1 - xh * m2);
-                        }
-                    }
+                    let mut scratch = vec![0f32; 2 * d];
+                    layer_norm_rows_backward(
+                        xv,
+                        g,
+                        &gv[..d],
+                        &stats,
+                        &mut dx,
+                        &mut dg,
+                        &mut db,
+                        &mut scratch,
+                    );
                     (dx, dg, db)
                 })
             })
@@ -118,18 +113,22 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let _timed =
+            crate::model::profile::scope(crate::model::profile::Phase::Kernel, self.name());
         let x = f32_slice(s, l)?;
         let mut y = vec![0f32; x.len()];
-        gelu_forward(x, &mut y);
+        par_map(x, &mut y, gelu_forward);
         Ok((CpuStorage::F32(y), l.shape().clone()))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let _timed =
+            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
         // d/dx x·Φ(x) = Φ(x) + x·φ(x)
         let dx = with_f32(arg, |x| {
             with_f32(grad, |g| {
                 let mut dx = vec![0f32; x.len()];
-                gelu_backward(x, g, &mut dx);
+                par_map2(x, g, &mut dx, gelu_backward);
                 dx
             })
         })??;

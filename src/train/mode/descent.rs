@@ -68,20 +68,28 @@ impl Descent {
                 layer,
             }));
         }
+        use crate::model::profile::{scope, Phase};
+        let timed = scope(Phase::Step, "backward (all)");
         let grads = loss.backward()?;
+        drop(timed);
         let before = if want_health {
             Some(crate::insight::snapshot::param_copies(model)?)
         } else {
             None
         };
+        let timed = scope(Phase::Step, "optimiser");
         self.optim.step(&grads, lr)?;
+        drop(timed);
         self.steps = step;
         let health = match before {
             Some(before) => Some(crate::insight::snapshot::health(model, &grads, &before)?),
             None => None,
         };
         // ReLU maps NaN to 0, so a poisoned weight can hide behind a finite loss: check them.
-        if let Some(name) = first_non_finite_param(model)? {
+        let timed = scope(Phase::Step, "finite-weight check");
+        let bad = first_non_finite_param(model)?;
+        drop(timed);
+        if let Some(name) = bad {
             return Ok(Err(TrainEvent::Diverged {
                 step,
                 what: format!(

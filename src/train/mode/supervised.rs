@@ -59,8 +59,10 @@ impl TrainStep for Supervised {
     ) -> Result<StepResult, TrainError> {
         let augment =
             (!self.augmentation.is_off()).then_some((&self.augmentation, &mut self.augment_rng));
+        let timed = crate::model::profile::scope(crate::model::profile::Phase::Step, "batch");
         let (x, target, labels) =
             make_batch_augmented(&self.data, batch, self.encoding, &self.model, augment)?;
+        drop(timed);
         let mut ctx = ForwardCtx::train(Some(&mut self.dropout_rng));
         let pred = self.model.forward(&x, &mut ctx)?;
         let mut loss = self.model.loss(&pred, &target)?;
