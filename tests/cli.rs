@@ -363,3 +363,54 @@ fn check_reports_a_network_that_does_not_fit_its_data() {
     let (ok, text) = glassbox(&["check", &preset("mlp-iris")]);
     assert!(ok && text.contains("fits the network"), "{text}");
 }
+
+/// `bench --profile` breaks a real training step down: the 1-D CNN's convolution kernels and
+/// dense layer show up with time on them, the remainders are named, and a cap on the
+/// instruction set is obeyed and reported. JSON rows, so the figures are read, not the layout.
+#[test]
+fn bench_profile_names_where_the_step_goes() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args([
+            "bench",
+            "cnn1d",
+            "--profile",
+            "--json",
+            "--reps",
+            "1",
+            "--target-s",
+            "0.3",
+        ])
+        .env("GLASSBOX_SIMD", "baseline")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let ms = |phase: &str, op: &str| {
+        rows.iter()
+            .find(|r| r["phase"] == phase && r["op"] == op)
+            .and_then(|r| r["ms_per_step"].as_f64())
+            .unwrap_or_else(|| panic!("no {phase} {op} row in\n{text}"))
+    };
+    assert!(ms("forward", "Conv1d") > 0.0 && ms("forward", "Dense") > 0.0);
+    assert!(ms("backward", "conv2d-bias") > 0.0, "{text}");
+    assert!(ms("step", "optimiser") > 0.0);
+    ms("backward", "candle's own ops and graph walk");
+    let shares: f64 = rows
+        .iter()
+        .filter(|r| r["phase"] != "kernel")
+        .filter_map(|r| r["share"].as_f64())
+        .sum();
+    assert!(
+        (0.9..1.2).contains(&shares),
+        "the rows add up to {shares} of the step"
+    );
+    assert!(rows.iter().all(|r| r["simd"] == "baseline"), "{text}");
+}

@@ -24,8 +24,9 @@ use std::time::Instant;
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// What to measure. Side by side with PyTorch (`--torch`): `mlp`, `cnn`, `lstm`,
-    /// `transformer`, `saliency` or `all` of them. Glassbox only: `kernels` (each hand-written
-    /// kernel against candle's own ops), `worker` (the cnn-mnist preset through the training
+    /// `transformer`, `saliency`, `autoencoder`, `gan`, `cnn1d` or `all` of them. Glassbox only:
+    /// `kernels` (each hand-written kernel against candle's own ops), `gemm` (the matrix kernel
+    /// at one thread and at all of them), `worker` (the cnn-mnist preset through the training
     /// worker vs a bare candle loop), `data` (loading MNIST), `snapshots` (training with and
     /// without insight snapshots), `saliency-methods` (time per explanation method), `infer`
     /// (prediction latency beside onnxruntime and PyTorch on Glassbox's own exports; --torch
@@ -87,7 +88,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "infer" => infer::run(args, &compare::thread_counts(args)?),
         other => bail!(
             "unknown workload '{other}' (known: all, mlp, cnn, lstm, transformer, saliency, \
-             kernels, worker, data, snapshots, saliency-methods, infer)"
+             autoencoder, gan, cnn1d, kernels, gemm, worker, data, snapshots, saliency-methods, \
+             infer)"
         ),
     }
 }

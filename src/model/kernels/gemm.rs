@@ -111,9 +111,11 @@ pub fn matmul_rows(
 const MIN_SPLIT: usize = 16;
 
 /// Splits the output into `threads` bands along its longer side and runs each band as a
-/// single-threaded gemm on its own thread. On 2–4 cores this scales better than the gemm
-/// crate's own threading (which splits inside the packing loops and waits at each), measured
-/// at 1.3× on 2 cores for the transformer's dense layers against ~1.9× split this way.
+/// single-threaded gemm on its own thread: no synchronisation inside the product. On the
+/// 2-vCPU AVX2 machine it took the transformer's dense backward from 44.8 to 37.1 ms per step
+/// against the gemm crate's own threading (`glassbox bench transformer --profile`); more is
+/// not there to take, as two single-threaded gemm processes side by side each run at 60 of
+/// the 94 GFLOP/s one gets alone (`glassbox bench gemm`).
 fn split(m: usize, n: usize, k: usize, block: Block, accumulate: bool, threads: usize) {
     use rayon::prelude::*;
     let by_rows = m >= n;
