@@ -14,6 +14,10 @@ fn main() -> std::process::ExitCode {
         // parallel matmul needs. One thread keeps them out.
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
+    if let Some(warning) = glassbox::model::kernels::dispatch::cap_warning() {
+        // A typo in a tuning variable should not stop the studio: say what runs instead.
+        eprintln!("warning: {warning}");
+    }
     match cli.command {
         None => match glassbox::app::run_studio(cli.project) {
             Ok(()) => std::process::ExitCode::SUCCESS,

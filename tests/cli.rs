@@ -414,3 +414,19 @@ fn bench_profile_names_where_the_step_goes() {
     );
     assert!(rows.iter().all(|r| r["simd"] == "baseline"), "{text}");
 }
+
+/// A mistyped GLASSBOX_SIMD is named on stderr with what runs instead, and the command still runs.
+#[test]
+fn a_bad_simd_cap_is_named_and_ignored() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glassbox"))
+        .args(["check", &preset("mlp-iris")])
+        .env("GLASSBOX_SIMD", "avx9")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("GLASSBOX_SIMD=\"avx9\" is not a level") && err.contains("the kernels run at"),
+        "{err}"
+    );
+}

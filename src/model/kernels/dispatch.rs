@@ -70,8 +70,8 @@ pub fn requested_cap() -> Result<Option<SimdLevel>, String> {
 }
 
 /// The level the kernels use, fixed for the life of the process on first use. A cap above what
-/// the CPU has is ignored (it could only crash); an unreadable one is reported by the CLI and
-/// the studio at start (`requested_cap`) and ignored here.
+/// the CPU has is ignored (it could only crash); an unreadable one is ignored here and reported
+/// at start by `main` (`cap_warning`).
 pub fn simd_level() -> SimdLevel {
     static LEVEL: OnceLock<SimdLevel> = OnceLock::new();
     *LEVEL.get_or_init(|| {
@@ -81,6 +81,20 @@ pub fn simd_level() -> SimdLevel {
             _ => best,
         }
     })
+}
+
+/// What is wrong with the `GLASSBOX_SIMD` setting, if anything, and what runs instead.
+pub fn cap_warning() -> Option<String> {
+    let best = detected();
+    match requested_cap() {
+        Err(e) => Some(format!("{e}; the kernels run at {}", best.name())),
+        Ok(Some(cap)) if cap > best => Some(format!(
+            "{SIMD_ENV}={} is above what this CPU has; the kernels run at {}",
+            cap.name(),
+            best.name()
+        )),
+        _ => None,
+    }
 }
 
 /// One line for benchmark reports: the level in use and why.
