@@ -242,15 +242,16 @@ mod capped {
     ) {
         let dst_ptr = block.dst;
         let (dst_cs, dst_rs) = (1isize, block.dst_rs);
-        let (a, b) = (block, block);
         // The micro-kernels want a column-oriented destination: compute Cᵀ = Bᵀ·Aᵀ instead.
         let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) = if dst_cs < dst_rs {
             (
-                n, m, dst_rs, dst_cs, b.b, b.b_rs, b.b_cs, a.a, a.a_rs, a.a_cs,
+                n, m, dst_rs, dst_cs, block.b, block.b_rs, block.b_cs, block.a, block.a_rs,
+                block.a_cs,
             )
         } else {
             (
-                m, n, dst_cs, dst_rs, a.a, a.a_cs, a.a_rs, b.b, b.b_cs, b.b_rs,
+                m, n, dst_cs, dst_rs, block.a, block.a_cs, block.a_rs, block.b, block.b_cs,
+                block.b_rs,
             )
         };
         macro_rules! run {
