@@ -61,6 +61,16 @@ pub fn scope(phase: Phase, name: &'static str) -> Scope {
     }
 }
 
+/// `scope(Phase::Kernel, name)`: a hand-written kernel's own forward computation.
+pub fn kernel(name: &'static str) -> Scope {
+    scope(Phase::Kernel, name)
+}
+
+/// `scope(Phase::Backward, name)`: a hand-written kernel's backward pass.
+pub fn backward(name: &'static str) -> Scope {
+    scope(Phase::Backward, name)
+}
+
 pub struct Scope {
     started: Option<Instant>,
     phase: Phase,

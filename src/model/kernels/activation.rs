@@ -13,8 +13,7 @@ impl CustomOp1 for Relu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Kernel, self.name());
+        let _timed = crate::model::profile::kernel(self.name());
         let x = f32_slice(s, l)?;
         let mut y = vec![0f32; x.len()];
         relu_forward(x, &mut y);
@@ -22,8 +21,7 @@ impl CustomOp1 for Relu {
     }
 
     fn bwd(&self, _arg: &Tensor, res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
+        let _timed = crate::model::profile::backward(self.name());
         let dx = with_f32(res, |y| {
             with_f32(grad, |g| {
                 let mut dx = vec![0f32; y.len()];

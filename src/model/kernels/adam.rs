@@ -33,8 +33,7 @@ impl InplaceOp1 for AdamOp<'_> {
     }
 
     fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> Result<()> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Kernel, self.name());
+        let _timed = crate::model::profile::kernel(self.name());
         let CpuStorage::F32(all) = storage else {
             candle_core::bail!("the fused Adam update works on f32 parameters");
         };

@@ -145,8 +145,7 @@ impl CustomOp1 for Attention {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Kernel, self.name());
+        let _timed = crate::model::profile::kernel(self.name());
         let g = self.dims(l.dims())?;
         let qkv = f32_slice(s, l)?;
         let (t, d) = (g.t, g.d);
@@ -168,8 +167,7 @@ impl CustomOp1 for Attention {
     }
 
     fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
+        let _timed = crate::model::profile::backward(self.name());
         let g = self.dims(qkv.dims())?;
         let (t, d) = (g.t, g.d);
         let probs = std::mem::take(&mut *self.probs.lock().unwrap_or_else(|e| e.into_inner()));

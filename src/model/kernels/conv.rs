@@ -309,10 +309,7 @@ impl CustomOp2 for Conv2d {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp2>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp2>::name(self));
         let g = Geometry::new(xl.dims(), wl.dims(), self.stride, self.padding)?;
         let out = g.forward(f32_slice(xs, xl)?, f32_slice(ws, wl)?, None);
         Ok((CpuStorage::F32(out), out_shape(&g)))
@@ -325,10 +322,7 @@ impl CustomOp2 for Conv2d {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Backward,
-            <Self as CustomOp2>::name(self),
-        );
+        let _timed = crate::model::profile::backward(<Self as CustomOp2>::name(self));
         let (dw, _, dx) = self.grads(x, w, grad)?;
         Ok((dx, dw))
     }
@@ -348,10 +342,7 @@ impl CustomOp3 for Conv2d {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp3>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp3>::name(self));
         let g = Geometry::new(xl.dims(), wl.dims(), self.stride, self.padding)?;
         let out = g.forward(
             f32_slice(xs, xl)?,
@@ -369,10 +360,7 @@ impl CustomOp3 for Conv2d {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Backward,
-            <Self as CustomOp3>::name(self),
-        );
+        let _timed = crate::model::profile::backward(<Self as CustomOp3>::name(self));
         let (dw, db, dx) = self.grads(x, w, grad)?;
         let db = db
             .map(|db| Tensor::from_vec(db, b.shape(), b.device()))

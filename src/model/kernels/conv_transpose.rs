@@ -124,10 +124,7 @@ impl CustomOp2 for ConvTranspose2d {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp2>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp2>::name(self));
         let g = self.geometry(xl.dims(), wl.dims())?;
         let out = self.forward(&g, f32_slice(xs, xl)?, f32_slice(ws, wl)?, None);
         Ok((CpuStorage::F32(out), out_shape(&g)))
@@ -140,10 +137,7 @@ impl CustomOp2 for ConvTranspose2d {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Backward,
-            <Self as CustomOp2>::name(self),
-        );
+        let _timed = crate::model::profile::backward(<Self as CustomOp2>::name(self));
         let (dx, dw, _) = self.grads(x, w, grad)?;
         Ok((dx, dw))
     }
@@ -163,10 +157,7 @@ impl CustomOp3 for ConvTranspose2d {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp3>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp3>::name(self));
         let g = self.geometry(xl.dims(), wl.dims())?;
         let out = self.forward(
             &g,
@@ -185,10 +176,7 @@ impl CustomOp3 for ConvTranspose2d {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Backward,
-            <Self as CustomOp3>::name(self),
-        );
+        let _timed = crate::model::profile::backward(<Self as CustomOp3>::name(self));
         let (dx, dw, db) = self.grads(x, w, grad)?;
         let db = db
             .map(|db| Tensor::from_vec(db, b.shape(), b.device()))

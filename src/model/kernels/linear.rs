@@ -119,10 +119,7 @@ impl CustomOp2 for Linear {
         ws: &CpuStorage,
         wl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp2>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp2>::name(self));
         let (n, k, m) = dims(xl.dims(), wl.dims())?;
         let y = forward(f32_slice(xs, xl)?, f32_slice(ws, wl)?, None, n, k, m);
         Ok((CpuStorage::F32(y), out_shape(xl.dims(), m)))
@@ -135,10 +132,7 @@ impl CustomOp2 for Linear {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Backward,
-            <Self as CustomOp2>::name(self),
-        );
+        let _timed = crate::model::profile::backward(<Self as CustomOp2>::name(self));
         let (dx, dw, _) = backward(x, w, grad)?;
         Ok((dx, dw))
     }
@@ -158,10 +152,7 @@ impl CustomOp3 for Linear {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp3>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp3>::name(self));
         let (n, k, m) = dims(xl.dims(), wl.dims())?;
         let y = forward(
             f32_slice(xs, xl)?,
@@ -182,10 +173,7 @@ impl CustomOp3 for Linear {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Backward,
-            <Self as CustomOp3>::name(self),
-        );
+        let _timed = crate::model::profile::backward(<Self as CustomOp3>::name(self));
         let (dx, dw, db) = backward(x, w, grad)?;
         let db = db
             .map(|d| Tensor::from_vec(d, b.shape(), b.device()))

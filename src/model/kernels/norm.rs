@@ -29,10 +29,7 @@ impl CustomOp3 for LayerNorm {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp3>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp3>::name(self));
         let d = *xl.dims().last().unwrap_or(&1);
         let (x, gamma, beta) = (f32_slice(xs, xl)?, f32_slice(gs, gl)?, f32_slice(bs, bl)?);
         if gamma.len() != d || beta.len() != d {
@@ -56,8 +53,7 @@ impl CustomOp3 for LayerNorm {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
+        let _timed = crate::model::profile::backward(self.name());
         let d = *x.dims().last().unwrap_or(&1);
         let stats = std::mem::take(&mut *self.saved.lock().unwrap_or_else(|e| e.into_inner()));
         let (dx, dg, db) = with_f32(x, |xv| {
@@ -113,8 +109,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Kernel, self.name());
+        let _timed = crate::model::profile::kernel(self.name());
         let x = f32_slice(s, l)?;
         let mut y = vec![0f32; x.len()];
         par_map(x, &mut y, gelu_forward);
@@ -122,8 +117,7 @@ impl CustomOp1 for Gelu {
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
+        let _timed = crate::model::profile::backward(self.name());
         // d/dx x·Φ(x) = Φ(x) + x·φ(x)
         let dx = with_f32(arg, |x| {
             with_f32(grad, |g| {

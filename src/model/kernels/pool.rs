@@ -146,8 +146,7 @@ impl CustomOp1 for Pool2d {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Kernel, self.name());
+        let _timed = crate::model::profile::kernel(self.name());
         let dims = layout.dims().to_vec();
         if dims.len() != 4 || !layout.is_contiguous() {
             candle_core::bail!("pool2d expects a contiguous [B, C, H, W] tensor, got {dims:?}");
@@ -187,8 +186,7 @@ impl CustomOp1 for Pool2d {
     }
 
     fn bwd(&self, arg: &Tensor, res: &Tensor, grad_res: &Tensor) -> Result<Option<Tensor>> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
+        let _timed = crate::model::profile::backward(self.name());
         let saved = self.saved.lock().unwrap_or_else(|e| e.into_inner());
         let Some((dims, argmax)) = saved.as_ref() else {
             candle_core::bail!("pool2d backward before forward");

@@ -486,10 +486,7 @@ impl CustomOp2 for Recurrent {
         ps: &CpuStorage,
         pl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp2>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp2>::name(self));
         let (b, t, e, h) = self.dims(xl, pl)?;
         let (out, saved) = self.forward(f32_slice(xs, xl)?, f32_slice(ps, pl)?, b, t, e);
         *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(saved);
@@ -503,8 +500,7 @@ impl CustomOp2 for Recurrent {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
+        let _timed = crate::model::profile::backward(self.name());
         let (b, t, e) = x.dims3()?;
         let saved = self.saved.lock().unwrap_or_else(|e| e.into_inner()).take();
         let Some(saved) = saved else {

@@ -21,10 +21,7 @@ impl CustomOp2 for SoftmaxCrossEntropy {
         ys: &CpuStorage,
         yl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let _timed = crate::model::profile::scope(
-            crate::model::profile::Phase::Kernel,
-            <Self as CustomOp2>::name(self),
-        );
+        let _timed = crate::model::profile::kernel(<Self as CustomOp2>::name(self));
         let &[n, c] = ll.dims() else {
             candle_core::bail!("cross-entropy expects logits [N, C], got {:?}", ll.dims());
         };
@@ -69,8 +66,7 @@ impl CustomOp2 for SoftmaxCrossEntropy {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let _timed =
-            crate::model::profile::scope(crate::model::profile::Phase::Backward, self.name());
+        let _timed = crate::model::profile::backward(self.name());
         let (n, c) = logits.dims2()?;
         let scale = grad.to_dtype(candle_core::DType::F32)?.to_scalar::<f32>()? / n as f32;
         let labels = labels.to_vec1::<u32>()?;
