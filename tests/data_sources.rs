@@ -294,6 +294,7 @@ fn a_text_file_becomes_next_character_examples() {
         path: p.display().to_string(),
         context: 4,
         stride: 1,
+        carry_state: false,
         vocab_from: None,
     });
     s.split = SplitSettings {
@@ -323,6 +324,7 @@ fn a_text_file_becomes_next_character_examples() {
         path: p.display().to_string(),
         context: 4,
         stride: 4,
+        carry_state: false,
         vocab_from: None,
     };
     let strided = Dataset::load(&s, None).unwrap();
@@ -335,6 +337,7 @@ fn a_text_file_becomes_next_character_examples() {
         path: p.display().to_string(),
         context: 4,
         stride: 1,
+        carry_state: false,
         vocab_from: None,
     });
     assert!(e.contains("not UTF-8"), "{e}");

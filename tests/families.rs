@@ -357,6 +357,7 @@ fn memorise(text: &str, layers: Vec<Layer>, dir: &tempfile::TempDir) -> Project 
                 path: path.display().to_string(),
                 context,
                 stride: 1,
+                carry_state: false,
                 vocab_from: None,
             },
             split: SplitSettings {

@@ -75,6 +75,7 @@ fn char_model(dir: &tempfile::TempDir) -> Project {
                 path: path.display().to_string(),
                 context: 16,
                 stride: 4,
+                carry_state: false,
                 vocab_from: None,
             },
             split: SplitSettings {
@@ -245,4 +246,26 @@ fn the_gan_grid_refreshes_while_the_generator_learns() {
         .interpolation
         .as_ref()
         .is_some_and(|i| i.images[0] != first.images[0])));
+}
+
+#[test]
+fn carrying_the_state_is_a_checkbox_that_sets_the_stride() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(char_model(&dir));
+    h.get_by_label("Data").click();
+    h.run_steps(2);
+    let carries = |h: &Harness<'static, Studio>| match &h.state().project.data.source {
+        DataSource::TextLm {
+            carry_state,
+            stride,
+            context,
+            ..
+        } => (*carry_state, *stride, *context),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(carries(&h), (false, 4, 16));
+    h.get_by_label("Carry the state across windows").click();
+    h.run_steps(2);
+    // Windows that follow each other: the stride becomes the context.
+    assert_eq!(carries(&h), (true, 16, 16));
 }

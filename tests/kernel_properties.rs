@@ -8,8 +8,9 @@
 use candle_core::{DType, Device, Tensor, Var};
 use glassbox::model::kernels::dispatch::{self, SimdLevel, SIMD_ENV};
 use glassbox::model::kernels::{
-    adam_update, attention, conv1d, conv2d, conv_transpose2d, gelu, gru, layer_norm, linear, lstm,
-    pool2d, reference, relu, rnn, softmax_cross_entropy, AdamStep, PoolKind,
+    adam_update, attention, conv1d, conv2d, conv_transpose2d, gelu, gru, gru_from, layer_norm,
+    linear, lstm, lstm_from, pool2d, reference, relu, rnn, rnn_from, softmax_cross_entropy,
+    AdamStep, InitialState, PoolKind,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -499,6 +500,54 @@ proptest! {
             &|| reference::rnn(x.as_tensor(), rx.as_tensor(), rh.as_tensor(), rb.as_tensor()).unwrap(),
             seed,
             &format!("rnn b{b} t{t} e{e} h{h}"),
+        )?;
+    }
+
+    #[test]
+    fn lstm_gru_and_rnn_from_a_carried_state(
+        b in 1usize..4, t in 1usize..6, e in 1usize..5, h in 1usize..6, seed in any::<u64>(),
+    ) {
+        // A window that continues an earlier one starts from its state: values, the weight
+        // gradients (W_hh meets h0 at step 0) and the final cell state against the reference.
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = var(&[b, t, e], 1.0, &mut rng);
+        let h0: Vec<f32> = (0..b * h).map(|_| rng.random_range(-0.9..0.9)).collect();
+        let c0: Vec<f32> = (0..b * h).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let as_t = |v: &[f32]| Tensor::from_slice(v, (b, h), &Device::Cpu).unwrap();
+        let (ht, ct) = (as_t(&h0), as_t(&c0));
+        let lstm_init = InitialState { h: h0.clone(), c: c0.clone() };
+        let plain_init = InitialState { h: h0.clone(), c: Vec::new() };
+        let (wx, wh, bias) = (var(&[4 * h, e], 0.6, &mut rng), var(&[4 * h, h], 0.6, &mut rng), var(&[4 * h], 0.4, &mut rng));
+        let w = (wx.as_tensor(), wh.as_tensor(), bias.as_tensor());
+        let ours = lstm_from(x.as_tensor(), w, Some(lstm_init.clone())).unwrap();
+        let (_, c_ref) = reference::lstm_from(x.as_tensor(), w.0, w.1, w.2, Some((&ht, &ct))).unwrap();
+        let c_ours = Tensor::from_slice(&ours.last.c, (b, h), &Device::Cpu).unwrap();
+        prop_assert!(max_rel(&c_ours, &c_ref) < 1e-4, "lstm final cell state");
+        check(
+            &[&x, &wx, &wh, &bias],
+            &|| lstm_from(x.as_tensor(), w, Some(lstm_init.clone())).unwrap().hs,
+            &|| reference::lstm_from(x.as_tensor(), w.0, w.1, w.2, Some((&ht, &ct))).unwrap().0,
+            seed,
+            &format!("lstm from a state b{b} t{t} e{e} h{h}"),
+        )?;
+        let (gx, gh) = (var(&[3 * h, e], 0.6, &mut rng), var(&[3 * h, h], 0.6, &mut rng));
+        let (bx, bh) = (var(&[3 * h], 0.4, &mut rng), var(&[3 * h], 0.4, &mut rng));
+        let gw = (gx.as_tensor(), gh.as_tensor(), bx.as_tensor(), bh.as_tensor());
+        check(
+            &[&x, &gx, &gh, &bx, &bh],
+            &|| gru_from(x.as_tensor(), gw, Some(plain_init.clone())).unwrap().hs,
+            &|| reference::gru_from(x.as_tensor(), gw, Some(&ht)).unwrap(),
+            seed,
+            &format!("gru from a state b{b} t{t} e{e} h{h}"),
+        )?;
+        let (rx, rh, rb) = (var(&[h, e], 0.6, &mut rng), var(&[h, h], 0.6, &mut rng), var(&[h], 0.4, &mut rng));
+        let rw = (rx.as_tensor(), rh.as_tensor(), rb.as_tensor());
+        check(
+            &[&x, &rx, &rh, &rb],
+            &|| rnn_from(x.as_tensor(), rw, Some(plain_init.clone())).unwrap().hs,
+            &|| reference::rnn_from(x.as_tensor(), rw.0, rw.1, rw.2, Some(&ht)).unwrap(),
+            seed,
+            &format!("rnn from a state b{b} t{t} e{e} h{h}"),
         )?;
     }
 

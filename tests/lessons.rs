@@ -262,6 +262,7 @@ fn lesson_nlp_generates_at_three_temperatures_and_classifies() {
             top_k: 0,
             length: 400,
             seed: 3,
+            carry_state: false,
         };
         let text = glassbox::model::generate(&model, &vocab, "\n", &opts).unwrap();
         let words: std::collections::HashSet<&str> = text.split_whitespace().collect();

@@ -78,7 +78,12 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
             );
         }
     }
-    let late = at(&mut h, 100_000);
+    // A shorter run for profiling the memory (heaptrack); the figure is for 100,000.
+    let steps = std::env::var("GLASSBOX_LONG_RUN_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let late = at(&mut h, steps);
     let r = h.state().history.as_ref().unwrap();
     println!(
         "RSS {:.1} MiB after 1,000 steps, {:.1} MiB after {} steps ({} curve points)",

@@ -133,6 +133,7 @@ fn attention_maps_of_a_typed_text() {
         path: path.display().to_string(),
         context: 64,
         stride: 8,
+        carry_state: false,
         vocab_from: None,
     };
     p.training.epochs = 1;

@@ -211,6 +211,7 @@ pub fn run(cmd: Command) -> ExitCode {
                 top_k,
                 length,
                 seed,
+                carry_state: false,
             },
         ),
         Command::Sample {
@@ -442,7 +443,11 @@ fn generate_text(
     };
     let model = Model::build(&project.graph, project.training.seed)?;
     model.load_weights(&weights)?;
-    let text = generate(&model, vocab, prompt, opts)?;
+    let opts = SampleOptions {
+        carry_state: project.data.source.carries_state(),
+        ..opts.clone()
+    };
+    let text = generate(&model, vocab, prompt, &opts)?;
     println!("{text}");
     let known: std::collections::HashSet<String> =
         crate::data::words(&data.corpus_text().unwrap_or_default()).collect();

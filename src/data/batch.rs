@@ -21,6 +21,23 @@ pub fn epoch_batches(
         .collect()
 }
 
+/// The samples in `batch_size` streams that each read a contiguous run of `indices` in order:
+/// row r of batch k + 1 is the sample after row r of batch k, so a recurrent layer can carry
+/// its state from one to the next. As many batches as `epoch_batches` (the leftover samples
+/// come last, as a batch of their own).
+pub fn stream_batches(indices: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
+    let b = batch_size.max(1);
+    let per_stream = indices.len() / b;
+    let mut out: Vec<Vec<usize>> = (0..per_stream)
+        .map(|k| (0..b).map(|r| indices[r * per_stream + k]).collect())
+        .collect();
+    let rest = &indices[b * per_stream..];
+    if out.len() < batches_per_epoch(indices.len(), batch_size) {
+        out.push(rest.to_vec());
+    }
+    out
+}
+
 /// Number of batches `epoch_batches` yields.
 pub fn batches_per_epoch(n: usize, batch_size: usize) -> usize {
     let b = batch_size.max(1);

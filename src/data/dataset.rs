@@ -215,7 +215,18 @@ impl Dataset {
         };
         let contiguous = matches!(settings.source, DataSource::TextLm { .. });
         let mut ds = Self::from_raw_split(name, raw, settings, contiguous)?;
-        if let DataSource::TextLm { stride, .. } = settings.source {
+        if let DataSource::TextLm {
+            stride,
+            context,
+            carry_state,
+            ..
+        } = settings.source
+        {
+            if carry_state && stride != context {
+                return Err(DataError::Settings(format!(
+                    "carrying the state across windows needs windows that follow each other: set the stride to the context ({context}), not {stride}"
+                )));
+            }
             if stride > 1 {
                 for part in [&mut ds.train, &mut ds.val, &mut ds.test] {
                     part.retain(|&i| i % stride == 0);

@@ -14,7 +14,7 @@ mod text;
 mod toy;
 
 pub use augment::augment_batch;
-pub use batch::{batches_per_epoch, epoch_batches};
+pub use batch::{batches_per_epoch, epoch_batches, stream_batches};
 pub use dataset::{load_idx_pair, load_mnist, Dataset, Features, RawData, Targets};
 pub use error::DataError;
 pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray};

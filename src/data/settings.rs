@@ -54,6 +54,10 @@ pub enum DataSource {
         /// length gives non-overlapping windows (enough when every position is predicted).
         #[serde(default = "one")]
         stride: usize,
+        /// Read the windows in order, each batch row continuing the text where it stopped, so
+        /// recurrent layers carry their state across windows (needs stride = context).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        carry_state: bool,
         /// Take the characters (and their ids) from this text instead, so a model pre-trained
         /// on it reads this one the same way; other characters become <unk>.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +109,17 @@ impl DataSource {
                 path, label_column, ..
             } => format!("{path} → {label_column}"),
         }
+    }
+
+    /// Windows read in order with recurrent state carried across them.
+    pub fn carries_state(&self) -> bool {
+        matches!(
+            self,
+            DataSource::TextLm {
+                carry_state: true,
+                ..
+            }
+        )
     }
 
     /// Next-character data: the project trains a language model.

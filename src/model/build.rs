@@ -284,7 +284,23 @@ impl Model {
                 super::profile::Phase::Forward,
                 self.graph.nodes[step.node].layer.kind().name(),
             );
-            let y = step.op.forward(&inputs, ctx)?;
+            let carried = match (ctx.carry.as_deref_mut(), inputs.first()) {
+                (Some(carry), Some(&x)) => {
+                    let rows = x.dim(0)?;
+                    let init = carry.take(step.node, rows);
+                    super::carry::forward_carried(&step.op, x, init)
+                        .transpose()?
+                        .map(|(y, last)| {
+                            carry.put(step.node, rows, last);
+                            y
+                        })
+                }
+                _ => None,
+            };
+            let y = match carried {
+                Some(y) => y,
+                None => step.op.forward(&inputs, ctx)?,
+            };
             values[step.node] = Some(y);
         }
         Ok(values)

@@ -1,7 +1,7 @@
 //! Sampling text from a trained character language model: the prompt, then one character at a
 //! time drawn from the model's next-character distribution (temperature, top-k).
 
-use super::{ForwardCtx, Model};
+use super::{CarriedState, ForwardCtx, Model};
 use crate::graph::DType as GraphDType;
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
@@ -23,6 +23,10 @@ pub struct SampleOptions {
     /// Characters to add after the prompt.
     pub length: usize,
     pub seed: u64,
+    /// Read the prompt once and then one character at a time, recurrent layers carrying their
+    /// state (for a model trained with `carry_state`): it sees everything generated so far.
+    /// Otherwise each character is predicted from the last window of text.
+    pub carry_state: bool,
 }
 
 impl Default for SampleOptions {
@@ -32,6 +36,7 @@ impl Default for SampleOptions {
             top_k: 0,
             length: 300,
             seed: 1,
+            carry_state: false,
         }
     }
 }
@@ -74,6 +79,9 @@ pub fn generate(
     let mut ids = encode_prompt(vocab, prompt)?;
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let mut out = prompt.to_string();
+    if opts.carry_state {
+        return generate_carrying_state(model, vocab, ids, context, opts, &mut rng, out);
+    }
     for _ in 0..opts.length {
         let start = ids.len().saturating_sub(context);
         let window = &ids[start..];
@@ -87,6 +95,49 @@ pub fn generate(
         let next = sample(&logits, opts, &mut rng);
         ids.push(next as u32);
         out.push_str(&vocab[next]);
+    }
+    Ok(out)
+}
+
+/// The logits after the last of `ids` [1, T] with the state in `carry`.
+fn next_logits(
+    model: &Model,
+    ids: &[u32],
+    carry: &mut CarriedState,
+) -> Result<Vec<f32>, GenerateError> {
+    let x = Tensor::from_vec(ids.to_vec(), (1, ids.len()), &Device::Cpu)?;
+    let mut ctx = ForwardCtx::eval();
+    ctx.carry = Some(carry);
+    let pred = model.forward(&x, &mut ctx)?;
+    Ok(pred
+        .get(0)?
+        .get(ids.len() - 1)?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()?)
+}
+
+/// Generation that reads the prompt in windows of `context` and then feeds each new character
+/// alone, the recurrent state carrying everything before it.
+fn generate_carrying_state(
+    model: &Model,
+    vocab: &[String],
+    ids: Vec<u32>,
+    context: usize,
+    opts: &SampleOptions,
+    rng: &mut ChaCha8Rng,
+    mut out: String,
+) -> Result<String, GenerateError> {
+    let mut carry = CarriedState::default();
+    let mut logits = Vec::new();
+    for window in ids.chunks(context.max(1)) {
+        logits = next_logits(model, window, &mut carry)?;
+    }
+    for k in 0..opts.length {
+        let next = sample(&logits, opts, rng);
+        out.push_str(&vocab[next]);
+        if k + 1 < opts.length {
+            logits = next_logits(model, &[next as u32], &mut carry)?;
+        }
     }
     Ok(out)
 }

@@ -17,6 +17,8 @@ pub struct ForwardCtx<'a> {
     pub train: bool,
     pub rng: Option<&'a mut ChaCha8Rng>,
     pub penalties: Vec<Tensor>,
+    /// Recurrent layers start from (and leave behind) the state of the previous window.
+    pub carry: Option<&'a mut super::carry::CarriedState>,
 }
 
 impl<'a> ForwardCtx<'a> {
@@ -25,6 +27,7 @@ impl<'a> ForwardCtx<'a> {
             train: false,
             rng: None,
             penalties: Vec::new(),
+            carry: None,
         }
     }
 
@@ -34,6 +37,7 @@ impl<'a> ForwardCtx<'a> {
             train: true,
             rng,
             penalties: Vec::new(),
+            carry: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Graph → candle model, losses and weights. No egui here.
 
 mod build;
+mod carry;
 mod compute;
 mod generate;
 pub mod kernels;
@@ -13,6 +14,7 @@ mod transfer;
 mod weights;
 
 pub use build::{Model, ModelError, TargetEncoding};
+pub use carry::CarriedState;
 pub use generate::{
     check_language_model, encode_prompt, generate, GenerateError, SampleOptions, MAX_GENERATE_CHARS,
 };

@@ -3,7 +3,7 @@
 use super::event::EvalMetrics;
 use super::run::Control;
 use crate::data::{augment_batch, Augmentation, Dataset};
-use crate::model::{correct, ForwardCtx, Model, TargetBatch, TargetEncoding};
+use crate::model::{correct, CarriedState, ForwardCtx, Model, TargetBatch, TargetEncoding};
 use candle_core::{Device, Tensor};
 use rand_chacha::ChaCha8Rng;
 
@@ -96,25 +96,105 @@ pub fn evaluate(
     encoding: TargetEncoding,
     control: &Control,
 ) -> candle_core::Result<Option<Option<EvalMetrics>>> {
-    if indices.is_empty() {
-        return Ok(Some(None));
-    }
-    let (mut loss_sum, mut right, mut labelled) = (0f64, 0usize, 0usize);
-    for chunk in indices.chunks(EVAL_BATCH) {
+    let batches = indices.chunks(EVAL_BATCH).map(<[usize]>::to_vec);
+    evaluate_batches(model, data, batches, encoding, control, None)
+}
+
+/// Streams a text's windows are evaluated in when recurrent state is carried: fewer streams
+/// start fewer windows cold, more keep the batch wide enough to run fast.
+pub const EVAL_STREAMS: usize = 16;
+
+/// Like [`evaluate`] for windows that follow each other `stride` apart: the samples are read
+/// in `EVAL_STREAMS` streams and recurrent layers carry their state from each window into the
+/// next, as the text is read when the model is used.
+pub fn evaluate_carrying_state(
+    model: &Model,
+    data: &Dataset,
+    indices: &[usize],
+    encoding: TargetEncoding,
+    control: &Control,
+    stride: usize,
+) -> candle_core::Result<Option<Option<EvalMetrics>>> {
+    let batches = crate::data::stream_batches(indices, EVAL_STREAMS.min(indices.len().max(1)));
+    let mut carry = StateCarrier::new(stride);
+    evaluate_batches(
+        model,
+        data,
+        batches.into_iter(),
+        encoding,
+        control,
+        Some(&mut carry),
+    )
+}
+
+fn evaluate_batches(
+    model: &Model,
+    data: &Dataset,
+    batches: impl Iterator<Item = Vec<usize>>,
+    encoding: TargetEncoding,
+    control: &Control,
+    mut carry: Option<&mut StateCarrier>,
+) -> candle_core::Result<Option<Option<EvalMetrics>>> {
+    let (mut loss_sum, mut right, mut labelled, mut samples) = (0f64, 0usize, 0usize, 0usize);
+    for chunk in batches {
         if control.stopped() {
             return Ok(None);
         }
-        let (x, target, labels) = make_batch(data, chunk, encoding, model)?;
-        let pred = model.forward(&x, &mut ForwardCtx::eval())?.detach();
+        let (x, target, labels) = make_batch(data, &chunk, encoding, model)?;
+        let mut ctx = ForwardCtx::eval();
+        ctx.carry = carry.as_deref_mut().map(|c| c.before(&chunk));
+        let pred = model.forward(&x, &mut ctx)?.detach();
         loss_sum += model.loss(&pred, &target)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
+        samples += chunk.len();
         if let Some(c) = correct(model.loss_kind(), &pred, &labels)? {
             right += c;
             labelled += labels.len();
         }
     }
+    if samples == 0 {
+        return Ok(Some(None));
+    }
     Ok(Some(Some(EvalMetrics {
-        loss: (loss_sum / indices.len() as f64) as f32,
+        loss: (loss_sum / samples as f64) as f32,
         accuracy: (labelled > 0).then(|| right as f32 / labelled as f32),
-        samples: indices.len(),
+        samples,
     })))
+}
+
+/// Recurrent state carried from batch to batch, kept for the rows whose window continues the
+/// one that row held before (`stride` further on) and zeroed for the rest.
+#[derive(Default)]
+pub struct StateCarrier {
+    stride: usize,
+    state: CarriedState,
+    previous: Vec<usize>,
+}
+
+impl StateCarrier {
+    pub fn new(stride: usize) -> Self {
+        Self {
+            stride,
+            ..Self::default()
+        }
+    }
+
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// The state to start `batch` from.
+    pub fn before(&mut self, batch: &[usize]) -> &mut CarriedState {
+        let keep: Vec<bool> = if batch.len() == self.previous.len() {
+            batch
+                .iter()
+                .zip(&self.previous)
+                .map(|(&now, &before)| now == before + self.stride)
+                .collect()
+        } else {
+            vec![false; batch.len()]
+        };
+        self.state.keep_rows(&keep);
+        self.previous = batch.to_vec();
+        &mut self.state
+    }
 }

@@ -5,7 +5,7 @@ use super::boundary::boundary_map;
 use super::checkpoint::{self, CheckpointError, CheckpointSpec};
 use super::event::{BoundarySpec, EpochMetrics, RunInfo, TrainEvent};
 use super::mode::{mode_step, StepResult, TrainStep};
-use crate::data::{batches_per_epoch, epoch_batches, DataError, Dataset};
+use crate::data::{batches_per_epoch, DataError, Dataset};
 use crate::model::{GenerateError, ModelError, Weights};
 use crate::project::Project;
 use candle_core::Tensor;
@@ -330,7 +330,7 @@ fn train(
     };
     // Resuming: the skipped epochs' shuffles are drawn, so later epochs see the same order.
     for _ in 0..start_epoch {
-        epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng);
+        mode.epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng);
     }
     let mut step = start_epoch * steps_per_epoch;
     let mut last_checkpoint: Option<Instant> = None;
@@ -347,7 +347,7 @@ fn train(
     let mut best_weights = None;
     'epochs: for epoch in start_epoch..settings.epochs {
         let mut tally = EpochTally::default();
-        for batch in epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng) {
+        for batch in mode.epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng) {
             if step >= total_steps {
                 break 'epochs;
             }

@@ -8,7 +8,7 @@ use crate::insight::attention::attention_maps_of;
 use crate::insight::latent::{decode, latent_map, reconstruct};
 use crate::insight::samples::{interpolate_noise, require_gan};
 use crate::insight::tryit::{center_of_mass, classify_image, classify_text};
-use crate::model::{check_language_model, encode_prompt, generate};
+use crate::model::{check_language_model, encode_prompt, generate, SampleOptions};
 use std::time::Instant;
 
 impl Worker {
@@ -31,8 +31,12 @@ impl Worker {
         match r {
             InsightRequest::Generate { prompt, options } => {
                 let vocab = self.lm_vocab()?;
+                let options = SampleOptions {
+                    carry_state: self.project.data.source.carries_state(),
+                    ..options.clone()
+                };
                 let text =
-                    generate(&self.model, vocab, prompt, options).map_err(|e| e.to_string())?;
+                    generate(&self.model, vocab, prompt, &options).map_err(|e| e.to_string())?;
                 Ok(InsightReply::Generated {
                     text,
                     elapsed_ms: elapsed_ms(),

@@ -8,11 +8,7 @@
 //! custom ops take at most three inputs, and a concatenation of the small weights is far
 //! cheaper than handing candle a [B, T, 4H] gate gradient to accumulate.
 
-use super::gemm::{f32_slice, matmul, matmul_rows, parallelism, with_f32, View};
-use super::recurrent_cells::{
-    gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_cell_forward, rnn_cell_backward,
-    rnn_cell_forward,
-};
+use super::gemm::{f32_slice, matmul, parallelism, with_f32, View};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -29,7 +25,7 @@ pub enum Cell {
 }
 
 impl Cell {
-    fn gates(self) -> usize {
+    pub(super) fn gates(self) -> usize {
         match self {
             Cell::Lstm => 4,
             Cell::Gru => 3,
@@ -49,12 +45,12 @@ impl Cell {
 }
 
 /// The weights inside the packed vector.
-struct Parts<'a> {
-    wx: &'a [f32],
-    wh: &'a [f32],
-    bx: &'a [f32],
+pub(super) struct Parts<'a> {
+    pub(super) wx: &'a [f32],
+    pub(super) wh: &'a [f32],
+    pub(super) bx: &'a [f32],
     /// GRU only: the hidden bias, inside r ⊙ (W_hn h + b_hn).
-    bh: &'a [f32],
+    pub(super) bh: &'a [f32],
 }
 
 fn split(cell: Cell, p: &[f32], e: usize, h: usize) -> Parts<'_> {
@@ -74,7 +70,7 @@ struct Saved {
 
 /// One thread's rows for the backward: gate activations (→ gradients), GRU hidden-side
 /// gradients, saved cell states or W_hn·h, hidden states, output gradients.
-type RowBuffers<'a> = (
+pub(super) type RowBuffers<'a> = (
     &'a mut [f32],
     &'a mut [f32],
     &'a [f32],
@@ -88,10 +84,34 @@ fn row_chunks(b: usize) -> Option<usize> {
     (threads > 1).then(|| b.div_ceil(threads))
 }
 
-struct Recurrent {
-    cell: Cell,
-    hidden: usize,
+/// The state a sequence starts from (a window continuing the previous one): h [B, H] and,
+/// for an LSTM, c [B, H]. Carried state is data, not a parameter: no gradient flows into it.
+#[derive(Clone, Debug, Default)]
+pub struct InitialState {
+    pub h: Vec<f32>,
+    /// Empty for GRU and RNN.
+    pub c: Vec<f32>,
+}
+
+impl InitialState {
+    /// One thread's rows `r0..r0 + n` of the state.
+    fn rows(&self, r0: usize, n: usize, h: usize) -> (&[f32], &[f32]) {
+        let c = if self.c.is_empty() {
+            &[][..]
+        } else {
+            &self.c[r0 * h..(r0 + n) * h]
+        };
+        (&self.h[r0 * h..(r0 + n) * h], c)
+    }
+}
+
+pub(super) struct Recurrent {
+    pub(super) cell: Cell,
+    pub(super) hidden: usize,
+    pub(super) init: Option<InitialState>,
     saved: Mutex<Option<Saved>>,
+    /// The LSTM's last cell state [B, H], for the caller to carry into the next window.
+    final_c: std::sync::Arc<Mutex<Option<Vec<f32>>>>,
 }
 
 /// `src` [rows, cols] → [cols, rows], through 8×8 tiles held in registers, so reads and
@@ -160,6 +180,16 @@ impl Recurrent {
                 pl.dims()
             );
         }
+        if let Some(init) = &self.init {
+            let c_len = if self.cell == Cell::Lstm { b * h } else { 0 };
+            if init.h.len() != b * h || init.c.len() != c_len {
+                candle_core::bail!(
+                    "{:?}: a carried state of {} values does not fit {b} rows of {h}",
+                    self.cell,
+                    init.h.len()
+                );
+            }
+        }
         Ok((b, t, e, h))
     }
 
@@ -193,107 +223,32 @@ impl Recurrent {
         match row_chunks(b) {
             None => {
                 let par = parallelism(2 * b * g * h);
-                self.recur_forward(&mut acts, &mut out, &mut extra, b, t, &wht, &parts, par);
+                let init = self.init.as_ref().map(|i| i.rows(0, b, h));
+                let bufs = (&mut acts[..], &mut out[..], &mut extra[..]);
+                self.recur_forward(bufs, init, b, t, &wht, &parts, par);
             }
             Some(per) => {
                 let jobs: Vec<_> = acts
                     .chunks_mut(per * t * g)
                     .zip(out.chunks_mut(per * t * h))
                     .zip(extra.chunks_mut(per * t * h))
+                    .enumerate()
                     .collect();
-                jobs.into_par_iter().for_each(|((a, o), x)| {
+                jobs.into_par_iter().for_each(|(k, ((a, o), x))| {
                     let nb = o.len() / (t * h);
-                    self.recur_forward(a, o, x, nb, t, &wht, &parts, Parallelism::None);
+                    let init = self.init.as_ref().map(|i| i.rows(k * per, nb, h));
+                    self.recur_forward((a, o, x), init, nb, t, &wht, &parts, Parallelism::None);
                 });
             }
         }
-        (out, Saved { acts, extra })
-    }
-
-    /// The forward time loop over `b` batch rows (all of them, or one thread's share: rows are
-    /// independent through time, so threads split them and never meet until the end).
-    #[allow(clippy::too_many_arguments)] // buffers and dimensions of one call
-    fn recur_forward(
-        &self,
-        acts: &mut [f32],
-        out: &mut [f32],
-        extra: &mut [f32],
-        b: usize,
-        t: usize,
-        wht: &[f32],
-        parts: &Parts,
-        par: Parallelism,
-    ) {
-        let h = self.hidden;
-        let g = self.cell.gates() * h;
-        let zeros = vec![0f32; h];
-        let mut hp = vec![0f32; b * g];
-        for s in 0..t {
-            let prev = |r: usize| (r * t + s - 1) * h;
-            match self.cell {
-                Cell::Rnn => {
-                    if s > 0 {
-                        let hprev = View::strided(&out[(s - 1) * h..], t * h);
-                        let dst = &mut acts[s * g..];
-                        matmul_rows(b, g, h, hprev, View::rows(wht, g), dst, t * g, true, par);
-                    }
-                    for r in 0..b {
-                        let row = (r * t + s) * h;
-                        rnn_cell_forward(
-                            &mut acts[(r * t + s) * g..(r * t + s + 1) * g],
-                            &mut out[row..row + h],
-                        );
-                    }
-                }
-                Cell::Lstm => {
-                    if s > 0 {
-                        let hprev = View::strided(&out[(s - 1) * h..], t * h);
-                        let dst = &mut acts[s * g..];
-                        matmul_rows(b, g, h, hprev, View::rows(wht, g), dst, t * g, true, par);
-                    }
-                    for r in 0..b {
-                        let row = (r * t + s) * h;
-                        let (done, rest) = extra.split_at_mut(row);
-                        let cprev = if s > 0 {
-                            &done[prev(r)..prev(r) + h]
-                        } else {
-                            &zeros[..]
-                        };
-                        lstm_cell_forward(
-                            &mut acts[(r * t + s) * g..(r * t + s + 1) * g],
-                            cprev,
-                            &mut rest[..h],
-                            &mut out[row..row + h],
-                        );
-                    }
-                }
-                Cell::Gru => {
-                    for r in 0..b {
-                        hp[r * g..(r + 1) * g].copy_from_slice(parts.bh);
-                    }
-                    if s > 0 {
-                        let hprev = View::strided(&out[(s - 1) * h..], t * h);
-                        matmul(b, g, h, hprev, View::rows(wht, g), &mut hp, true, par);
-                    }
-                    for r in 0..b {
-                        let row = (r * t + s) * h;
-                        let (done, rest) = out.split_at_mut(row);
-                        let hprev = if s > 0 {
-                            &done[prev(r)..prev(r) + h]
-                        } else {
-                            &zeros[..]
-                        };
-                        gru_cell_forward(
-                            &mut acts[(r * t + s) * g..(r * t + s + 1) * g],
-                            &hp[r * g..(r + 1) * g],
-                            hprev,
-                            &mut extra[row..row + h],
-                            &mut rest[..h],
-                        );
-                    }
-                }
-            }
+        if self.cell == Cell::Lstm {
+            let last: Vec<f32> = (0..b)
+                .flat_map(|r| &extra[(r * t + t - 1) * h..(r * t + t) * h])
+                .copied()
+                .collect();
+            *self.final_c.lock().unwrap_or_else(|e| e.into_inner()) = Some(last);
         }
+        (out, Saved { acts, extra })
     }
 
     /// Gradients of the packed weights and (when wanted) of the input.
@@ -321,7 +276,8 @@ impl Recurrent {
             None => {
                 let par = parallelism(2 * b * g * h);
                 let bufs = (&mut acts[..], &mut dhp[..], &extra[..], hs, dy);
-                self.recur_backward(bufs, b, t, parts.wh, par);
+                let init = self.init.as_ref().map(|i| i.rows(0, b, h));
+                self.recur_backward(bufs, init, b, t, parts.wh, par);
             }
             Some(per) => {
                 let dhp_chunks: Box<dyn Iterator<Item = &mut [f32]>> = if dhp.is_empty() {
@@ -335,10 +291,12 @@ impl Recurrent {
                     .zip(extra.chunks(per * t * h))
                     .zip(hs.chunks(per * t * h).zip(dy.chunks(per * t * h)))
                     .map(|(((a, d), x), (hs, dy))| (a, d, x, hs, dy))
+                    .enumerate()
                     .collect();
-                jobs.into_par_iter().for_each(|bufs| {
+                jobs.into_par_iter().for_each(|(k, bufs)| {
                     let nb = bufs.2.len() / (t * h);
-                    self.recur_backward(bufs, nb, t, parts.wh, Parallelism::None);
+                    let init = self.init.as_ref().map(|i| i.rows(k * per, nb, h));
+                    self.recur_backward(bufs, init, nb, t, parts.wh, Parallelism::None);
                 });
             }
         }
@@ -347,11 +305,15 @@ impl Recurrent {
             Cell::Gru => &dhp,
         };
         let rows = b * t;
-        // h_{s-1} beside each step's gate gradient (zero for s = 0), so dW_hh is one matmul.
+        // h_{s-1} beside each step's gate gradient (the carried state, or zero, for s = 0),
+        // so dW_hh is one matmul.
         let mut hshift = vec![0f32; rows * h];
         for r in 0..b {
             let base = r * t * h;
             hshift[base + h..base + t * h].copy_from_slice(&hs[base..base + (t - 1) * h]);
+            if let Some(init) = &self.init {
+                hshift[base..base + h].copy_from_slice(&init.h[r * h..(r + 1) * h]);
+            }
         }
         let mut grads = vec![0f32; p.len()];
         let (dwx, rest) = grads.split_at_mut(g * e);
@@ -382,91 +344,6 @@ impl Recurrent {
             dx
         });
         (grads, dx)
-    }
-}
-
-impl Recurrent {
-    /// The backward time loop over `b` batch rows: `acts` turns into the input-side gate
-    /// gradients, `dhp` (GRU) gets the hidden-side ones.
-    fn recur_backward(
-        &self,
-        (acts, dhp, extra, hs, dy): RowBuffers,
-        b: usize,
-        t: usize,
-        wh: &[f32],
-        par: Parallelism,
-    ) {
-        let h = self.hidden;
-        let g = self.cell.gates() * h;
-        let zeros = vec![0f32; h];
-        let mut dh_next = vec![0f32; b * h];
-        let mut dcarry = vec![0f32; b * h];
-        for s in (0..t).rev() {
-            let prev = |r: usize| (r * t + s - 1) * h;
-            for r in 0..b {
-                let row = (r * t + s) * h;
-                let gates = &mut acts[(r * t + s) * g..(r * t + s + 1) * g];
-                let dy_row = &dy[row..row + h];
-                let dh_row = &dh_next[r * h..(r + 1) * h];
-                match self.cell {
-                    Cell::Rnn => rnn_cell_backward(gates, dy_row, dh_row),
-                    Cell::Lstm => {
-                        let cprev = if s > 0 {
-                            &extra[prev(r)..prev(r) + h]
-                        } else {
-                            &zeros[..]
-                        };
-                        lstm_cell_backward(
-                            gates,
-                            cprev,
-                            &extra[row..row + h],
-                            dy_row,
-                            dh_row,
-                            &mut dcarry[r * h..(r + 1) * h],
-                        );
-                    }
-                    Cell::Gru => {
-                        let hprev = if s > 0 {
-                            &hs[prev(r)..prev(r) + h]
-                        } else {
-                            &zeros[..]
-                        };
-                        gru_cell_backward(
-                            gates,
-                            &mut dhp[(r * t + s) * g..(r * t + s + 1) * g],
-                            &extra[row..row + h],
-                            hprev,
-                            dy_row,
-                            dh_row,
-                            &mut dcarry[r * h..(r + 1) * h],
-                        );
-                    }
-                }
-            }
-            if s == 0 {
-                break;
-            }
-            // dh_{s-1} = (hidden-side gate gradients of step s) · W_hh, plus the GRU's direct
-            // path z ⊙ dh that the cell left in `dcarry`.
-            let (src, accumulate) = match self.cell {
-                Cell::Lstm | Cell::Rnn => (&*acts, false),
-                Cell::Gru => {
-                    dh_next.copy_from_slice(&dcarry);
-                    (&*dhp, true)
-                }
-            };
-            let dgates = View::strided(&src[s * g..], t * g);
-            matmul(
-                b,
-                h,
-                g,
-                dgates,
-                View::rows(wh, h),
-                &mut dh_next,
-                accumulate,
-                par,
-            );
-        }
     }
 }
 
@@ -523,38 +400,93 @@ impl CustomOp2 for Recurrent {
     }
 }
 
-fn run(cell: Cell, x: &Tensor, weights: &[&Tensor], hidden: usize) -> Result<Tensor> {
+/// A recurrent layer's output [B, T, H] and the state it ends in, to carry into the window
+/// that continues this one.
+pub struct RecurrentOut {
+    pub hs: Tensor,
+    pub last: InitialState,
+}
+
+fn run(
+    cell: Cell,
+    x: &Tensor,
+    weights: &[&Tensor],
+    hidden: usize,
+    init: Option<InitialState>,
+) -> Result<RecurrentOut> {
     let flat = weights
         .iter()
         .map(|w| w.flatten_all())
         .collect::<Result<Vec<_>>>()?;
     let packed = Tensor::cat(&flat, 0)?;
-    x.contiguous()?.apply_op2(
+    let final_c = std::sync::Arc::new(Mutex::new(None));
+    let hs = x.contiguous()?.apply_op2(
         &packed,
         Recurrent {
             cell,
             hidden,
+            init,
             saved: Mutex::new(None),
+            final_c: final_c.clone(),
         },
-    )
+    )?;
+    let t = hs.dim(1)?;
+    let h = hs.narrow(1, t - 1, 1)?.flatten_all()?.to_vec1::<f32>()?;
+    let c = final_c
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+        .unwrap_or_default();
+    Ok(RecurrentOut {
+        hs,
+        last: InitialState { h, c },
+    })
 }
 
 /// LSTM over `x` [B, T, E] with W_ih [4H, E], W_hh [4H, H] and bias [4H]; gate order
-/// i, f, g, o (PyTorch's). Returns every step's hidden state [B, T, H].
+/// i, f, g, o (PyTorch's), starting from `init` (zeros when None). Returns every step's
+/// hidden state [B, T, H] and the final (h, c).
+pub fn lstm_from(
+    x: &Tensor,
+    (wx, wh, b): (&Tensor, &Tensor, &Tensor),
+    init: Option<InitialState>,
+) -> Result<RecurrentOut> {
+    run(Cell::Lstm, x, &[wx, wh, b], wh.dim(1)?, init)
+}
+
+/// [`lstm_from`] from a zero state: every step's hidden state [B, T, H].
 pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
-    run(Cell::Lstm, x, &[wx, wh, b], wh.dim(1)?)
+    Ok(lstm_from(x, (wx, wh, b), None)?.hs)
 }
 
 /// Plain RNN over `x` [B, T, E] with W_ih [H, E], W_hh [H, H] and bias [H]:
-/// h = tanh(x·W_ihᵀ + h·W_hhᵀ + b). Returns every step's hidden state [B, T, H].
+/// h = tanh(x·W_ihᵀ + h·W_hhᵀ + b).
+pub fn rnn_from(
+    x: &Tensor,
+    (wx, wh, b): (&Tensor, &Tensor, &Tensor),
+    init: Option<InitialState>,
+) -> Result<RecurrentOut> {
+    run(Cell::Rnn, x, &[wx, wh, b], wh.dim(1)?, init)
+}
+
+/// [`rnn_from`] from a zero state: every step's hidden state [B, T, H].
 pub fn rnn(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
-    run(Cell::Rnn, x, &[wx, wh, b], wh.dim(1)?)
+    Ok(rnn_from(x, (wx, wh, b), None)?.hs)
 }
 
 /// GRU over `x` [B, T, E] with W_ih [3H, E], W_hh [3H, H], b_ih and b_hh [3H]; gate order
 /// r, z, n and n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) as in PyTorch.
+pub fn gru_from(
+    x: &Tensor,
+    (wx, wh, bx, bh): (&Tensor, &Tensor, &Tensor, &Tensor),
+    init: Option<InitialState>,
+) -> Result<RecurrentOut> {
+    run(Cell::Gru, x, &[wx, wh, bx, bh], wh.dim(1)?, init)
+}
+
+/// [`gru_from`] from a zero state: every step's hidden state [B, T, H].
 pub fn gru(x: &Tensor, wx: &Tensor, wh: &Tensor, bx: &Tensor, bh: &Tensor) -> Result<Tensor> {
-    run(Cell::Gru, x, &[wx, wh, bx, bh], wh.dim(1)?)
+    Ok(gru_from(x, (wx, wh, bx, bh), None)?.hs)
 }
 
 #[cfg(test)]

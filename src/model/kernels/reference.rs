@@ -86,17 +86,36 @@ pub fn conv_transpose2d(
 
 /// Elman RNN step by step, h = tanh(x·W_ihᵀ + h·W_hhᵀ + b) → every hidden state [B, T, H].
 pub fn rnn(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
+    rnn_from(x, wx, wh, b, None)
+}
+
+/// [`rnn`] starting from the hidden state `h0` [B, H] (zeros when None).
+pub fn rnn_from(
+    x: &Tensor,
+    wx: &Tensor,
+    wh: &Tensor,
+    b: &Tensor,
+    h0: Option<&Tensor>,
+) -> Result<Tensor> {
     let (bsz, t, _) = x.dims3()?;
     let h = wh.dim(1)?;
     let xp = linear(x, wx, Some(b))?;
     let wh_t = wh.t()?;
-    let mut hs = Tensor::zeros((bsz, h), x.dtype(), x.device())?;
+    let mut hs = initial(h0, (bsz, h), x)?;
     let mut outs = Vec::with_capacity(t);
     for step in 0..t {
         hs = (xp.narrow(1, step, 1)?.squeeze(1)? + hs.matmul(&wh_t)?)?.tanh()?;
         outs.push(hs.clone());
     }
     Tensor::stack(&outs, 1)
+}
+
+/// The given state, or zeros shaped `dims` like `x`.
+fn initial(state: Option<&Tensor>, dims: (usize, usize), x: &Tensor) -> Result<Tensor> {
+    match state {
+        Some(s) => s.to_dtype(x.dtype()),
+        None => Tensor::zeros(dims, x.dtype(), x.device()),
+    }
 }
 
 pub fn max_pool2d(x: &Tensor, kernel: usize) -> Result<Tensor> {
@@ -163,13 +182,25 @@ pub fn attention(qkv: &Tensor, heads: usize, causal: bool) -> Result<Tensor> {
 
 /// LSTM step by step (gate order i, f, g, o) → every hidden state [B, T, H].
 pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok(lstm_from(x, wx, wh, b, None)?.0)
+}
+
+/// [`lstm`] starting from `(h0, c0)` [B, H] each (zeros when None); also returns the last
+/// cell state.
+pub fn lstm_from(
+    x: &Tensor,
+    wx: &Tensor,
+    wh: &Tensor,
+    b: &Tensor,
+    init: Option<(&Tensor, &Tensor)>,
+) -> Result<(Tensor, Tensor)> {
     let (bsz, t, _) = x.dims3()?;
     let h = wh.dim(1)?;
     // The input projection for every step at once; only h·W_hh runs per step.
     let xp = linear(x, wx, Some(b))?;
     let wh_t = wh.t()?;
-    let mut hs = Tensor::zeros((bsz, h), x.dtype(), x.device())?;
-    let mut cs = hs.clone();
+    let mut hs = initial(init.map(|i| i.0), (bsz, h), x)?;
+    let mut cs = initial(init.map(|i| i.1), (bsz, h), x)?;
     let mut outs = Vec::with_capacity(t);
     for step in 0..t {
         let gates = (xp.narrow(1, step, 1)?.squeeze(1)? + hs.matmul(&wh_t)?)?;
@@ -180,16 +211,25 @@ pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> 
         hs = (o * cs.tanh()?)?;
         outs.push(hs.clone());
     }
-    Tensor::stack(&outs, 1)
+    Ok((Tensor::stack(&outs, 1)?, cs))
 }
 
 /// GRU step by step (gate order r, z, n; PyTorch's n) → every hidden state [B, T, H].
 pub fn gru(x: &Tensor, wx: &Tensor, wh: &Tensor, bx: &Tensor, bh: &Tensor) -> Result<Tensor> {
+    gru_from(x, (wx, wh, bx, bh), None)
+}
+
+/// [`gru`] starting from the hidden state `h0` [B, H] (zeros when None).
+pub fn gru_from(
+    x: &Tensor,
+    (wx, wh, bx, bh): (&Tensor, &Tensor, &Tensor, &Tensor),
+    h0: Option<&Tensor>,
+) -> Result<Tensor> {
     let (bsz, t, _) = x.dims3()?;
     let h = wh.dim(1)?;
     let xp = linear(x, wx, Some(bx))?;
     let wh_t = wh.t()?;
-    let mut hs = Tensor::zeros((bsz, h), x.dtype(), x.device())?;
+    let mut hs = initial(h0, (bsz, h), x)?;
     let mut outs = Vec::with_capacity(t);
     for step in 0..t {
         let xi = xp.narrow(1, step, 1)?.squeeze(1)?;

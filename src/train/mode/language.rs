@@ -2,13 +2,15 @@
 //! text sample generated after each epoch so the user sees it improve. When epochs are much
 //! shorter than a sample takes, samples are spaced out so they stay a small part of the run.
 
+use super::super::batch::{evaluate_carrying_state, StateCarrier};
 use super::super::event::{EvalMetrics, TrainEvent};
 use super::super::run::{Control, TrainError};
 use super::super::settings::TrainSettings;
 use super::{StepResult, Supervised, TrainStep};
-use crate::data::{DataSettings, Dataset};
+use crate::data::{stream_batches, DataSettings, DataSource, Dataset};
 use crate::model::{check_language_model, generate, Model, SampleOptions};
 use candle_core::Tensor;
+use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +28,9 @@ pub struct LanguageModel {
     can_generate: bool,
     /// When the last sample ended and how long it took.
     last_sample: Option<(Instant, Duration)>,
+    /// Windows read in order with recurrent state carried across them (the data's
+    /// `carry_state`), with the window stride.
+    carrier: Option<StateCarrier>,
 }
 
 impl LanguageModel {
@@ -39,10 +44,19 @@ impl LanguageModel {
             .vocab
             .as_ref()
             .is_some_and(|v| check_language_model(&model, v).is_ok());
+        let carrier = match data_settings.source {
+            DataSource::TextLm {
+                carry_state: true,
+                stride,
+                ..
+            } => Some(StateCarrier::new(stride)),
+            _ => None,
+        };
         Ok(Self {
             inner: Supervised::new(model, data, settings, data_settings)?,
             can_generate,
             last_sample: None,
+            carrier,
         })
     }
 
@@ -73,7 +87,20 @@ impl TrainStep for LanguageModel {
         lr: f64,
         want_health: bool,
     ) -> Result<StepResult, TrainError> {
-        self.inner.step(batch, lr, want_health)
+        let carry = self.carrier.as_mut().map(|c| c.before(batch));
+        self.inner.step_carrying(batch, lr, want_health, carry)
+    }
+
+    fn epoch_batches(
+        &self,
+        train: &[usize],
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Vec<usize>> {
+        match self.carrier {
+            Some(_) => stream_batches(train, batch_size),
+            None => crate::data::epoch_batches(train, batch_size, rng),
+        }
     }
 
     fn evaluate(
@@ -81,7 +108,19 @@ impl TrainStep for LanguageModel {
         indices: &[usize],
         control: &Control,
     ) -> Result<Option<Option<EvalMetrics>>, TrainError> {
-        self.inner.evaluate(indices, control)
+        let Some(carrier) = &self.carrier else {
+            return self.inner.evaluate(indices, control);
+        };
+        let data = self.inner.data();
+        let (model, encoding) = (self.model(), self.inner.encoding());
+        Ok(evaluate_carrying_state(
+            model,
+            data,
+            indices,
+            encoding,
+            control,
+            carrier.stride(),
+        )?)
     }
 
     fn input_batch(&self, idx: &[usize]) -> Result<Tensor, TrainError> {
@@ -110,6 +149,7 @@ impl TrainStep for LanguageModel {
         let opts = SampleOptions {
             length: SAMPLE_CHARS,
             seed: epoch as u64 + 1,
+            carry_state: self.carrier.is_some(),
             ..SampleOptions::default()
         };
         let started = Instant::now();

@@ -21,6 +21,7 @@ use crate::insight::ParamHealth;
 use crate::model::{Model, Weights};
 use crate::project::Project;
 use candle_core::Tensor;
+use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 
 /// What one optimiser step did.
@@ -54,6 +55,16 @@ pub trait TrainStep {
         lr: f64,
         want_health: bool,
     ) -> Result<StepResult, TrainError>;
+
+    /// The epoch's batches of training samples: shuffled, unless the mode reads them in order.
+    fn epoch_batches(
+        &self,
+        train: &[usize],
+        batch_size: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Vec<Vec<usize>> {
+        crate::data::epoch_batches(train, batch_size, rng)
+    }
 
     /// Loss (and accuracy) on `indices` in evaluation mode. `Ok(None)` when stopped on the
     /// way; `Ok(Some(None))` when there is nothing to evaluate.

@@ -6,7 +6,7 @@ use super::super::run::{Control, TrainError};
 use super::super::settings::TrainSettings;
 use super::{Descent, StepOutcome, StepResult, TrainStep};
 use crate::data::{Augmentation, DataSettings, Dataset};
-use crate::model::{correct, ForwardCtx, Model, TargetEncoding};
+use crate::model::{correct, CarriedState, ForwardCtx, Model, TargetEncoding};
 use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -44,18 +44,18 @@ impl Supervised {
     pub fn data(&self) -> &Dataset {
         &self.data
     }
-}
 
-impl TrainStep for Supervised {
-    fn model(&self) -> &Model {
-        &self.model
+    pub fn encoding(&self) -> TargetEncoding {
+        self.encoding
     }
 
-    fn step(
+    /// One step whose recurrent layers start from (and update) `carry`.
+    pub fn step_carrying(
         &mut self,
         batch: &[usize],
         lr: f64,
         want_health: bool,
+        carry: Option<&mut CarriedState>,
     ) -> Result<StepResult, TrainError> {
         let augment =
             (!self.augmentation.is_off()).then_some((&self.augmentation, &mut self.augment_rng));
@@ -64,6 +64,7 @@ impl TrainStep for Supervised {
             make_batch_augmented(&self.data, batch, self.encoding, &self.model, augment)?;
         drop(timed);
         let mut ctx = ForwardCtx::train(Some(&mut self.dropout_rng));
+        ctx.carry = carry;
         let pred = self.model.forward(&x, &mut ctx)?;
         let mut loss = self.model.loss(&pred, &target)?;
         if let Some(p) = ctx.penalty()? {
@@ -83,6 +84,21 @@ impl TrainStep for Supervised {
             health,
             events: Vec::new(),
         }))
+    }
+}
+
+impl TrainStep for Supervised {
+    fn model(&self) -> &Model {
+        &self.model
+    }
+
+    fn step(
+        &mut self,
+        batch: &[usize],
+        lr: f64,
+        want_health: bool,
+    ) -> Result<StepResult, TrainError> {
+        self.step_carrying(batch, lr, want_health, None)
     }
 
     fn evaluate(

@@ -48,6 +48,7 @@ fn builtin_sources() -> Vec<(&'static str, DataSource)> {
                 path: "assets/data/text/moby_dick.txt.gz".into(),
                 context: 16,
                 stride: 1,
+                carry_state: false,
                 vocab_from: None,
             },
         ),
@@ -98,6 +99,7 @@ fn own_sources() -> Vec<(&'static str, DataSource)> {
                 path: String::new(),
                 context: 16,
                 stride: 1,
+                carry_state: false,
                 vocab_from: None,
             },
         ),
@@ -448,6 +450,7 @@ fn source_fields_ui(
             path,
             context,
             stride,
+            carry_state,
             ..
         } => {
             path_row(ui, "Text", path, false, browse);
@@ -461,6 +464,23 @@ fn source_fields_ui(
                 );
                 ui.add(DragValue::new(stride).range(1..=256));
             });
+            let carry = ui
+                .checkbox(carry_state, "Carry the state across windows")
+                .on_hover_text(
+                    "Read the text in order, each batch row continuing where it stopped, so an \
+                     LSTM, GRU or RNN starts each window from the state the previous one left: \
+                     it sees the whole text before a position, not only its window. Sets the \
+                     stride to the context.",
+                );
+            if carry.changed() && *carry_state {
+                *stride = *context;
+            }
+            if *carry_state && *stride != *context {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    "Carrying the state needs stride = context",
+                );
+            }
         }
         DataSource::TextClass {
             path,
