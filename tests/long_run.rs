@@ -1,8 +1,11 @@
 //! A long run with the studio's live views open: the curves and histories stay bounded, and the
 //! process's RSS is reported. (Its own test binary, so no other test's allocations land in
-//! the figure.) The RSS still grows, from 44 to 88 MiB over 100,000 steps with mimalloc (18 to
-//! 27 MiB with the system allocator; 46 to 126 MiB in another run): the issue's
-//! "within 10 %" is not met yet, so the figure is printed rather than asserted.
+//! the figure.) The heap in use peaks at 5.2 MB over the 100,000 steps (heaptrack, system
+//! allocator); the RSS beside it (42 → 58 MiB with mimalloc, flat after 20,000 steps) is memory
+//! the allocator keeps for reuse (`keep_freed_memory`) plus code and stacks. With freed memory
+//! handed back it moves between 45 and 53 MiB without a trend. The "within 10 %" of the
+//! 1,000-step figure is not met, so the figure is printed rather than asserted; what is asserted
+//! is that no leak of 4 KB per step could pass.
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -71,10 +74,20 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
     if std::env::var_os("GLASSBOX_RSS_TRACE").is_some() {
         for k in 1..10 {
             let r = at(&mut h, k * 10_000);
+            let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+            let field = |name: &str| {
+                rollup
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .unwrap_or_default()
+                    .to_string()
+            };
             eprintln!(
-                "step {} rss {:.1} MiB",
+                "step {} rss {:.1} MiB; {}; {}",
                 k * 10_000,
-                r as f64 / (1 << 20) as f64
+                r as f64 / (1 << 20) as f64,
+                field("Anonymous:"),
+                field("Private_Clean:")
             );
         }
     }
