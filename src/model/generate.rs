@@ -84,14 +84,7 @@ pub fn generate(
     }
     for _ in 0..opts.length {
         let start = ids.len().saturating_sub(context);
-        let window = &ids[start..];
-        let x = Tensor::from_vec(window.to_vec(), (1, window.len()), &Device::Cpu)?;
-        let pred = model.forward(&x, &mut ForwardCtx::eval())?;
-        let logits = pred
-            .get(0)?
-            .get(window.len() - 1)?
-            .to_dtype(candle_core::DType::F32)?
-            .to_vec1::<f32>()?;
+        let logits = next_logits(model, &ids[start..], None)?;
         let next = sample(&logits, opts, &mut rng);
         ids.push(next as u32);
         out.push_str(&vocab[next]);
@@ -99,15 +92,15 @@ pub fn generate(
     Ok(out)
 }
 
-/// The logits after the last of `ids` [1, T] with the state in `carry`.
+/// The logits after the last of `ids` [1, T], starting from the state in `carry` if given.
 fn next_logits(
     model: &Model,
     ids: &[u32],
-    carry: &mut CarriedState,
+    carry: Option<&mut CarriedState>,
 ) -> Result<Vec<f32>, GenerateError> {
     let x = Tensor::from_vec(ids.to_vec(), (1, ids.len()), &Device::Cpu)?;
     let mut ctx = ForwardCtx::eval();
-    ctx.carry = Some(carry);
+    ctx.carry = carry;
     let pred = model.forward(&x, &mut ctx)?;
     Ok(pred
         .get(0)?
@@ -130,13 +123,13 @@ fn generate_carrying_state(
     let mut carry = CarriedState::default();
     let mut logits = Vec::new();
     for window in ids.chunks(context.max(1)) {
-        logits = next_logits(model, window, &mut carry)?;
+        logits = next_logits(model, window, Some(&mut carry))?;
     }
     for k in 0..opts.length {
         let next = sample(&logits, opts, rng);
         out.push_str(&vocab[next]);
         if k + 1 < opts.length {
-            logits = next_logits(model, &[next as u32], &mut carry)?;
+            logits = next_logits(model, &[next as u32], Some(&mut carry))?;
         }
     }
     Ok(out)
