@@ -1,11 +1,10 @@
 //! A long run with the studio's live views open: the curves and histories stay bounded, and the
-//! process's RSS is reported. (Its own test binary, so no other test's allocations land in
-//! the figure.) The heap in use peaks at 5.2 MB over the 100,000 steps (heaptrack, system
-//! allocator); the RSS beside it (42 → 58 MiB with mimalloc, flat after 20,000 steps) is memory
-//! the allocator keeps for reuse (`keep_freed_memory`) plus code and stacks. With freed memory
-//! handed back it moves between 45 and 53 MiB without a trend. The issue's "within 10 %" of the
-//! 1,000-step figure is not met, so the figure is printed rather than asserted; what is asserted
-//! is that no leak of 4 KB per step could pass.
+//! process's RSS does not grow with the run. (Its own test binary, so no other test's
+//! allocations land in the figure.) heaptrack (system allocator): the heap in use peaks at
+//! 4.43 MB over 5,000 steps and 5.22 MB over 100,000 (the bounded histories filling up); peak
+//! RSS 31.7 and 33.4 MiB. With mimalloc, as shipped, the RSS sits 10–15 MiB higher (its pages
+//! per thread and size) and moves by ±10 % from one reading to the next with what it has not
+//! handed back yet, so each figure is a median over a second of readings.
 
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -70,7 +69,15 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
         }
         rss_bytes()
     };
-    let early = at(&mut h, 1_000);
+    // One reading moves by ±10 % with what the worker is doing at that moment (an epoch's
+    // evaluation, a snapshot, memory the allocator has not handed back yet): the figure is the
+    // median of 11 readings over the next 4,000 steps (about a second).
+    let median_rss = |h: &mut Harness<'static, Studio>, from: usize| {
+        let mut v: Vec<usize> = (0..=10).map(|i| at(h, from + i * 400)).collect();
+        v.sort_unstable();
+        (v[5], v[0], v[10])
+    };
+    let early = median_rss(&mut h, 1_000);
     if std::env::var_os("GLASSBOX_RSS_TRACE").is_some() {
         for k in 1..10 {
             let r = at(&mut h, k * 10_000);
@@ -96,13 +103,20 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let late = at(&mut h, steps);
+    let late = median_rss(&mut h, steps);
     let r = h.state().history.as_ref().unwrap();
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
     println!(
-        "RSS {:.1} MiB after 1,000 steps, {:.1} MiB after {} steps ({} curve points)",
-        early as f64 / (1 << 20) as f64,
-        late as f64 / (1 << 20) as f64,
-        r.step,
+        "RSS {:.1} MiB over steps 1,000–5,000 (readings {:.1}–{:.1}), {:.1} MiB over steps \
+         {steps}–{} (readings {:.1}–{:.1}): {:+.1} %; {} curve points",
+        mib(early.0),
+        mib(early.1),
+        mib(early.2),
+        mib(late.0),
+        steps + 4_000,
+        mib(late.1),
+        mib(late.2),
+        100.0 * (late.0 as f64 / early.0 as f64 - 1.0),
         r.losses.len()
     );
     use glassbox::train::MAX_SERIES_POINTS;
@@ -116,10 +130,14 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
         "{}",
         h.state().insight.health.len()
     );
-    // A guard against a true leak: 4 KB kept per step would pass 400 MiB.
+    // The issue's bar is 10 %; measured here −4.5 … +3 % on an idle machine and up to +13.7 %
+    // with another process competing for the cores (the early readings come out lower). The
+    // test allows 15 %: a leak of 70 bytes a step would fail it.
     assert!(
-        late < early + (400 << 20),
-        "RSS grew from {early} to {late} bytes"
+        late.0 as f64 <= early.0 as f64 * 1.15,
+        "RSS grew from {:.1} to {:.1} MiB",
+        mib(early.0),
+        mib(late.0)
     );
     h.state_mut().shutdown();
 }
