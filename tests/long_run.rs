@@ -78,6 +78,7 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
         (v[5], v[0], v[10])
     };
     let early = median_rss(&mut h, 1_000);
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
     if std::env::var_os("GLASSBOX_RSS_TRACE").is_some() {
         for k in 1..10 {
             let r = at(&mut h, k * 10_000);
@@ -92,7 +93,7 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
             eprintln!(
                 "step {} rss {:.1} MiB; {}; {}",
                 k * 10_000,
-                r as f64 / (1 << 20) as f64,
+                mib(r),
                 field("Anonymous:"),
                 field("Private_Clean:")
             );
@@ -105,7 +106,6 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
         .unwrap_or(100_000);
     let late = median_rss(&mut h, steps);
     let r = h.state().history.as_ref().unwrap();
-    let mib = |b: usize| b as f64 / (1 << 20) as f64;
     println!(
         "RSS {:.1} MiB over steps 1,000–5,000 (readings {:.1}–{:.1}), {:.1} MiB over steps \
          {steps}–{} (readings {:.1}–{:.1}): {:+.1} %; {} curve points",
