@@ -8,9 +8,9 @@
 use candle_core::{DType, Device, Tensor, Var};
 use glassbox::model::kernels::dispatch::{self, SimdLevel, SIMD_ENV};
 use glassbox::model::kernels::{
-    adam_update, attention, conv1d, conv2d, conv_transpose2d, gelu, gru, gru_from, layer_norm,
-    linear, lstm, lstm_from, pool2d, reference, relu, rnn, rnn_from, softmax_cross_entropy,
-    AdamStep, InitialState, PoolKind,
+    adam_update, attention, conv1d, conv1d_seq, conv2d, conv_transpose2d, gelu, gru, gru_from,
+    layer_norm, linear, lstm, lstm_from, pool2d, reference, relu, rnn, rnn_from,
+    softmax_cross_entropy, AdamStep, InitialState, PoolKind,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -353,6 +353,37 @@ proptest! {
             &|| reference::conv1d(x.as_tensor(), wt.as_tensor(), Some(bs.as_tensor()), stride, pad).unwrap(),
             seed,
             &format!("conv1d b{b} c{c} f{f} k{k} s{stride} p{pad} len {len}"),
+        )?;
+    }
+
+    #[test]
+    fn conv1d_channels_last_any_stride_and_padding(
+        b in 1usize..5, c in 1usize..6, f in 1usize..6, k in 1usize..5,
+        stride in 1usize..4, pad in 0usize..3, extra in 0usize..9,
+        bias in any::<bool>(), seed in any::<u64>(),
+    ) {
+        let pad = pad.min(k - 1);
+        let len = k + extra;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = var(&[b, len, c], 1.0, &mut rng);
+        let wt = var(&[f, c, k], 0.5, &mut rng);
+        let bs = var(&[f], 0.5, &mut rng);
+        let vars: Vec<&Var> = if bias { vec![&x, &wt, &bs] } else { vec![&x, &wt] };
+        let bias_t = bias.then(|| bs.as_tensor());
+        // The reference runs channels first between two transposes.
+        let reference = || {
+            let xc = x.as_tensor().transpose(1, 2).unwrap().contiguous().unwrap();
+            reference::conv1d(&xc, wt.as_tensor(), bias_t, stride, pad)
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+        };
+        check(
+            &vars,
+            &|| conv1d_seq(x.as_tensor(), wt.as_tensor(), bias_t, stride, pad).unwrap(),
+            &reference,
+            seed,
+            &format!("conv1d channels last b{b} c{c} f{f} k{k} s{stride} p{pad} len {len}"),
         )?;
     }
 

@@ -87,6 +87,75 @@ pub fn child(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// `bench infer --profile`: where one prediction call's time goes, per layer kind and per
+/// hand-written kernel, for each model and batch size, at this process's thread count.
+pub fn profile(args: &BenchArgs) -> Result<()> {
+    use crate::model::profile::{self, Phase};
+    let threads = crate::model::kernels::gemm::threads();
+    let pool = crate::train::math_pool();
+    for name in PRESETS {
+        let project = crate::presets::load(name)?;
+        let model = Model::build(&project.graph, 1)?;
+        for batch in BATCHES {
+            let x = input(&model, &project, batch)?;
+            let run = || -> Result<(usize, f64)> {
+                let budget_s = (args.reps.max(1) as f64 * args.target_s).max(0.2);
+                for _ in 0..3 {
+                    model.forward(&x, &mut ForwardCtx::eval())?;
+                }
+                profile::enable(true);
+                let (mut calls, t0) = (0usize, Instant::now());
+                while t0.elapsed().as_secs_f64() < budget_s {
+                    model.forward(&x, &mut ForwardCtx::eval())?;
+                    calls += 1;
+                }
+                let wall_ms = t0.elapsed().as_secs_f64() * 1e3;
+                profile::enable(false);
+                Ok((calls, wall_ms))
+            };
+            let (calls, wall_ms) = match &pool {
+                Some(p) => p.install(run)?,
+                None => run()?,
+            };
+            let entries = profile::entries();
+            let per = |d: std::time::Duration| d.as_secs_f64() * 1e3 / calls as f64;
+            let layers: f64 = entries
+                .iter()
+                .filter(|e| e.phase == Phase::Forward)
+                .map(|e| per(e.total))
+                .sum();
+            let call_ms = wall_ms / calls as f64;
+            println!(
+                "{name}, batch {batch}: {call_ms:.3} ms per call, {threads} thread(s), {}",
+                crate::model::kernels::dispatch::describe()
+            );
+            println!(
+                "  {:<9} {:<28} {:>9} {:>7}",
+                "phase", "op", "ms/call", "share"
+            );
+            for e in &entries {
+                let ms = per(e.total);
+                println!(
+                    "  {:<9} {:<28} {:>9.4} {:>6.1} %",
+                    e.phase.name(),
+                    e.name.trim_start_matches("glassbox-"),
+                    ms,
+                    100.0 * ms / call_ms
+                );
+            }
+            let rest = (call_ms - layers).max(0.0);
+            println!(
+                "  {:<9} {:<28} {:>9.4} {:>6.1} %",
+                "call",
+                "rest: outside the layers",
+                rest,
+                100.0 * rest / call_ms
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The exports and inputs the Python side times, written once.
 fn write_cases(dir: &Path) -> Result<std::path::PathBuf> {
     let mut cases = Vec::new();

@@ -71,9 +71,10 @@ pub struct BenchArgs {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     match args.workload.as_str() {
+        "infer" if args.profile => infer::profile(args),
         w if args.profile && (w == "all" || training::NAMES.contains(&w)) => profile::run(args),
         _ if args.profile => bail!(
-            "--profile breaks down training steps: use one of {} or all",
+            "--profile breaks down training steps or predictions: use one of {}, all or infer",
             training::NAMES.join(", ")
         ),
         w if args.child && compare::WORKLOADS.contains(&w) => compare::child(args),

@@ -157,21 +157,6 @@ pub(crate) fn rnn(
     last_or_all(hs, sequences)
 }
 
-/// A sequence [B, T, F] through a 1-D convolution [filters, F, K] → [B, T', filters]: the
-/// kernel reads channels first, the graph keeps sequences channels last.
-pub(crate) fn conv1d_seq(
-    x: &Tensor,
-    w: &Tensor,
-    b: Option<&Tensor>,
-    stride: usize,
-    padding: usize,
-) -> Result<Tensor> {
-    let xc = x.transpose(1, 2)?.contiguous()?;
-    kernels::conv1d(&xc, w, b, stride, padding)?
-        .transpose(1, 2)?
-        .contiguous()
-}
-
 /// Each channel of an image [B, C, H, W] → [B, C], or each feature of a sequence [B, T, F] →
 /// [B, F], reduced to its mean or maximum.
 pub(crate) fn global_pool(x: &Tensor, kind: PoolKind) -> Result<Tensor> {

@@ -6,10 +6,8 @@ use candle_core::{Result, Tensor, Var};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::compute::{
-    attention, batch_norm, conv1d_seq, global_pool, gru, layer_norm, lstm, rnn, sampling,
-};
-use super::kernels::{self, conv2d, conv_transpose2d, linear, pool2d, relu, PoolKind};
+use super::compute::{attention, batch_norm, global_pool, gru, layer_norm, lstm, rnn, sampling};
+use super::kernels::{self, conv1d_seq, conv2d, conv_transpose2d, linear, pool2d, relu, PoolKind};
 
 /// Per-forward state: training or evaluation, the seeded generator for dropout and sampling,
 /// and the terms layers add to the loss (a VAE's KL divergence).
