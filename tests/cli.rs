@@ -400,7 +400,7 @@ fn bench_profile_names_where_the_step_goes() {
             .unwrap_or_else(|| panic!("no {phase} {op} row in\n{text}"))
     };
     assert!(ms("forward", "Conv1d") > 0.0 && ms("forward", "Dense") > 0.0);
-    assert!(ms("backward", "conv2d-bias") > 0.0, "{text}");
+    assert!(ms("backward", "conv1d-bias") > 0.0, "{text}");
     assert!(ms("step", "optimiser") > 0.0);
     ms("backward", "candle's own ops and graph walk");
     let shares: f64 = rows
