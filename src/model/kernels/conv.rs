@@ -370,25 +370,38 @@ impl CustomOp3 for Conv2d {
 }
 
 /// (dW and db when the weights are trained, dX when `x` takes part in the graph).
-type ConvGrads = (Option<Tensor>, Option<Vec<f32>>, Option<Tensor>);
+pub(super) type ConvGrads = (Option<Tensor>, Option<Vec<f32>>, Option<Tensor>);
+
+/// Runs a convolution's f32 backward (`backward(x, w, dy, want_dx, want_dw)` → dW, db, dX) on
+/// the tensors' values, asking only for the gradients the graph needs, and wraps the results.
+pub(super) fn conv_grads(
+    x: &Tensor,
+    w: &Tensor,
+    grad: &Tensor,
+    backward: impl FnOnce(&[f32], &[f32], &[f32], bool, bool) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>),
+) -> Result<ConvGrads> {
+    let (want_dx, want_dw) = (x.track_op(), w.track_op());
+    let (dw, db, dx) = with_f32(x, |xv| {
+        with_f32(w, |wv| {
+            with_f32(grad, |gv| backward(xv, wv, gv, want_dx, want_dw))
+        })
+    })???;
+    let dw = want_dw
+        .then(|| Tensor::from_vec(dw, w.shape(), w.device()))
+        .transpose()?;
+    let db = want_dw.then_some(db);
+    let dx = dx
+        .map(|d| Tensor::from_vec(d, x.shape(), x.device()))
+        .transpose()?;
+    Ok((dw, db, dx))
+}
 
 impl Conv2d {
     fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<ConvGrads> {
         let g = Geometry::new(x.dims(), w.dims(), self.stride, self.padding)?;
-        let (want_dx, want_dw) = (x.track_op(), w.track_op());
-        let (dw, db, dx) = with_f32(x, |xv| {
-            with_f32(w, |wv| {
-                with_f32(grad, |gv| g.backward(xv, wv, gv, want_dx, want_dw))
-            })
-        })???;
-        let dw = want_dw
-            .then(|| Tensor::from_vec(dw, w.shape(), w.device()))
-            .transpose()?;
-        let db = want_dw.then_some(db);
-        let dx = dx
-            .map(|d| Tensor::from_vec(d, x.shape(), x.device()))
-            .transpose()?;
-        Ok((dw, db, dx))
+        conv_grads(x, w, grad, |xv, wv, gv, want_dx, want_dw| {
+            g.backward(xv, wv, gv, want_dx, want_dw)
+        })
     }
 }
 

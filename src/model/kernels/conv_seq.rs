@@ -5,7 +5,8 @@
 //! products of 10, and no transpose to channels first and back is needed. It replaced a
 //! height-1 conv2d between two transposes (`glassbox bench cnn1d`).
 
-use super::gemm::{f32_slice, matmul, parallelism, with_f32, View};
+use super::conv::{conv_grads, ConvGrads};
+use super::gemm::{f32_slice, matmul, parallelism, View};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 #[derive(Clone, Copy, Debug)]
@@ -195,26 +196,12 @@ fn out_shape(g: &SeqGeometry) -> Shape {
     Shape::from((g.batch, g.out_t, g.f))
 }
 
-/// (dW and db when the weights are trained, dX when `x` takes part in the graph).
-type SeqGrads = (Option<Tensor>, Option<Vec<f32>>, Option<Tensor>);
-
 impl Conv1dSeq {
-    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<SeqGrads> {
+    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<ConvGrads> {
         let g = SeqGeometry::new(x.dims(), w.dims(), self.stride, self.padding)?;
-        let (want_dx, want_dw) = (x.track_op(), w.track_op());
-        let (dw, db, dx) = with_f32(x, |xv| {
-            with_f32(w, |wv| {
-                with_f32(grad, |gv| g.backward(xv, wv, gv, want_dx, want_dw))
-            })
-        })???;
-        let dw = want_dw
-            .then(|| Tensor::from_vec(dw, w.shape(), w.device()))
-            .transpose()?;
-        let db = want_dw.then_some(db);
-        let dx = dx
-            .map(|d| Tensor::from_vec(d, x.shape(), x.device()))
-            .transpose()?;
-        Ok((dw, db, dx))
+        conv_grads(x, w, grad, |xv, wv, gv, want_dx, want_dw| {
+            g.backward(xv, wv, gv, want_dx, want_dw)
+        })
     }
 }
 
