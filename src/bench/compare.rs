@@ -243,6 +243,23 @@ fn torch_reference(
     Ok(m)
 }
 
+/// One side's rounds of a row as one result: the median round, with the extremes of all of
+/// them and the largest peak RSS.
+fn over_rounds(mut rounds: Vec<Measured>) -> Measured {
+    let (min, max) = rounds
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), m| {
+            (lo.min(m.min), hi.max(m.max))
+        });
+    let rss = rounds.iter().filter_map(|m| m.peak_rss_mb).reduce(f64::max);
+    rounds.sort_by(|a, b| a.median.total_cmp(&b.median));
+    let mut mid = rounds.swap_remove(rounds.len() / 2);
+    mid.min = min;
+    mid.max = max;
+    mid.peak_rss_mb = rss;
+    mid
+}
+
 /// Glassbox ÷ PyTorch in speed (>1: Glassbox is faster), for rates and times alike.
 fn speed_ratio(ours: &Measured, theirs: &Measured) -> f64 {
     if ours.lower_is_better() {
@@ -295,14 +312,16 @@ pub fn compare(args: &BenchArgs) -> Result<()> {
         for &simd in &levels {
             for &threads in &counts {
                 for &w in &workloads {
-                    let ours = glassbox_in_child(w, threads, simd, args)?;
-                    let theirs = match (&args.torch, &script) {
-                        (Some(py), Some(s)) => {
-                            Some(torch_reference(py, s, w, threads, simd, args)?)
+                    let mut ours = Vec::new();
+                    let mut theirs = Vec::new();
+                    for _ in 0..args.rounds.max(1) {
+                        ours.push(glassbox_in_child(w, threads, simd, args)?);
+                        if let (Some(py), Some(s)) = (&args.torch, &script) {
+                            theirs.push(torch_reference(py, s, w, threads, simd, args)?);
                         }
-                        _ => None,
-                    };
-                    report(&ours, theirs.as_ref(), args.json)?;
+                    }
+                    let theirs = (!theirs.is_empty()).then(|| over_rounds(theirs));
+                    report(&over_rounds(ours), theirs.as_ref(), args.json)?;
                 }
             }
         }
@@ -426,4 +445,37 @@ fn machine_line() -> String {
         if avx512 { "yes" } else { "no" },
         crate::model::kernels::dispatch::describe()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(median: f64, min: f64, max: f64, rss: f64) -> Measured {
+        Measured {
+            fw: "glassbox".into(),
+            workload: "lstm".into(),
+            threads: 2,
+            unit: "tokens/s".into(),
+            median,
+            min,
+            max,
+            variant: None,
+            peak_rss_mb: Some(rss),
+            simd: None,
+        }
+    }
+
+    #[test]
+    fn rounds_report_the_median_round_and_the_extremes_of_all() {
+        let m = over_rounds(vec![
+            round(300.0, 290.0, 310.0, 70.0),
+            round(100.0, 80.0, 120.0, 90.0),
+            round(200.0, 150.0, 260.0, 60.0),
+        ]);
+        assert_eq!((m.median, m.min, m.max), (200.0, 80.0, 310.0));
+        assert_eq!(m.peak_rss_mb, Some(90.0));
+        let one = over_rounds(vec![round(5.0, 4.0, 6.0, 1.0)]);
+        assert_eq!((one.median, one.min, one.max), (5.0, 4.0, 6.0));
+    }
 }

@@ -231,6 +231,11 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         (2048, 512, 128),
         (2048, 128, 512),
         (512, 128, 2048),
+        // One LSTM step of the lstm workload: h·W_hhᵀ (batch 32, and one thread's half), and
+        // the backward's dgates·W_hh.
+        (32, 1024, 256),
+        (16, 1024, 256),
+        (32, 256, 1024),
     ];
     let pool = crate::train::math_pool();
     println!(
@@ -243,23 +248,27 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         let b: Vec<f32> = (0..kk * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0f32; m * n];
         let gflop = 2.0 * (m * n * kk) as f64 / 1e9;
+        // Small products repeat within one timing, so each one lasts ~20 ms.
+        let calls = (0.002 / gflop).ceil().max(1.0) as usize;
         let mut one = |par: gemm::Parallelism| -> f64 {
             let mut times = Vec::new();
             for _ in 0..args.reps.max(5) {
                 let t = Instant::now();
-                matmul(
-                    m,
-                    n,
-                    kk,
-                    View::rows(&a, kk),
-                    View::rows(&b, n),
-                    &mut c,
-                    false,
-                    par,
-                );
+                for _ in 0..calls {
+                    matmul(
+                        m,
+                        n,
+                        kk,
+                        View::rows(&a, kk),
+                        View::rows(&b, n),
+                        &mut c,
+                        false,
+                        par,
+                    );
+                }
                 times.push(t.elapsed().as_secs_f64());
             }
-            gflop / median(&mut times)
+            gflop * calls as f64 / median(&mut times)
         };
         let single = one(gemm::Parallelism::None);
         let threads = k::gemm::threads();

@@ -46,6 +46,11 @@ pub struct BenchArgs {
     /// Repetitions; the median is reported.
     #[arg(long, default_value_t = 7)]
     pub reps: usize,
+    /// Side-by-side runs (`--torch`): each row is measured this many times, Glassbox and
+    /// PyTorch taking turns, and each side reports the median of its rounds, so a slow spell
+    /// of the machine (a busy neighbour on a VM) falls on both sides instead of on one.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
     /// Untimed steps first.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
