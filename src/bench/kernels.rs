@@ -236,6 +236,7 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         (32, 1024, 256),
         (16, 1024, 256),
         (32, 256, 1024),
+        (1024, 1024, 1024),
     ];
     let pool = crate::train::math_pool();
     println!(
