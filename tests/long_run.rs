@@ -77,7 +77,9 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
         v.sort_unstable();
         (v[5], v[0], v[10])
     };
-    let early = median_rss(&mut h, 1_000);
+    // After the first 10,000 steps: before them the allocator is still settling (readings of
+    // 40.2–48.4 MiB over steps 1,000–5,000 in one CI-like run, which then failed at +21 %).
+    let early = median_rss(&mut h, 10_000);
     let mib = |b: usize| b as f64 / (1 << 20) as f64;
     if std::env::var_os("GLASSBOX_RSS_TRACE").is_some() {
         for k in 1..10 {
@@ -107,7 +109,7 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
     let late = median_rss(&mut h, steps);
     let r = h.state().history.as_ref().unwrap();
     println!(
-        "RSS {:.1} MiB over steps 1,000–5,000 (readings {:.1}–{:.1}), {:.1} MiB over steps \
+        "RSS {:.1} MiB over steps 10,000–14,000 (readings {:.1}–{:.1}), {:.1} MiB over steps \
          {steps}–{} (readings {:.1}–{:.1}): {:+.1} %; {} curve points",
         mib(early.0),
         mib(early.1),
@@ -132,7 +134,7 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
     );
     // The issue's bar is 10 %; measured here −4.5 … +3 % on an idle machine and up to +13.7 %
     // with another process competing for the cores (the early readings come out lower). The
-    // test allows 15 %: a leak of 70 bytes a step would fail it.
+    // test allows 15 %: a leak of 80 bytes a step over the 90,000 between the windows would fail it.
     assert!(
         late.0 as f64 <= early.0 as f64 * 1.15,
         "RSS grew from {:.1} to {:.1} MiB",
