@@ -236,6 +236,7 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         (32, 1024, 256),
         (16, 1024, 256),
         (32, 256, 1024),
+        // A large square product, where the kernel itself sets the pace.
         (1024, 1024, 1024),
     ];
     let pool = crate::train::math_pool();
@@ -249,8 +250,8 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         let b: Vec<f32> = (0..kk * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0f32; m * n];
         let gflop = 2.0 * (m * n * kk) as f64 / 1e9;
-        // Small products repeat within one timing, so each one lasts ~20 ms.
-        let calls = (0.002 / gflop).ceil().max(1.0) as usize;
+        // Small products repeat within one timing, so each timing holds ~2 GFLOP (~20 ms).
+        let calls = (2.0 / gflop).ceil().max(1.0) as usize;
         let mut one = |par: gemm::Parallelism| -> f64 {
             let mut times = Vec::new();
             for _ in 0..args.reps.max(5) {
