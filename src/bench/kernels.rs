@@ -225,7 +225,7 @@ fn cases() -> Result<Vec<(&'static str, &'static str, Run<'static>, Run<'static>
 /// `glassbox bench gemm`: the matrix kernel on the transformer's dense shapes, one thread
 /// against all of them inside a training-style pool, as GFLOP/s (how well the split scales).
 pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
-    use k::gemm::{matmul, View};
+    use k::gemm::{matmul, matmul_colmajor, View};
     let shapes = [
         (2048, 384, 128),
         (2048, 512, 128),
@@ -245,7 +245,14 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         args.reps,
         k::dispatch::describe()
     );
-    for (m, n, kk) in shapes {
+    // The LSTM step's shapes again into a column-major C, with B the transpose of a row-major
+    // matrix, as the recurrent layers use them.
+    let colmajor = [(32, 1024, 256), (16, 1024, 256), (32, 256, 1024)];
+    let cases = shapes
+        .iter()
+        .map(|&s| (s, false))
+        .chain(colmajor.iter().map(|&s| (s, true)));
+    for ((m, n, kk), col) in cases {
         let a: Vec<f32> = (0..m * kk).map(|i| (i % 7) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..kk * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0f32; m * n];
@@ -257,16 +264,15 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
             for _ in 0..args.reps.max(5) {
                 let t = Instant::now();
                 for _ in 0..calls {
-                    matmul(
-                        m,
-                        n,
-                        kk,
-                        View::rows(&a, kk),
-                        View::rows(&b, n),
-                        &mut c,
-                        false,
-                        par,
-                    );
+                    let a = View::rows(&a, kk);
+                    if col {
+                        // B as Wᵀ of a row-major W [n, k], as the weights are stored.
+                        let b = View::transposed(&b, kk);
+                        matmul_colmajor(m, n, kk, a, b, &mut c, m, false, par);
+                    } else {
+                        let b = View::rows(&b, n);
+                        matmul(m, n, kk, a, b, &mut c, false, par);
+                    }
                 }
                 times.push(t.elapsed().as_secs_f64());
             }
@@ -278,8 +284,9 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
             Some(p) => p.install(|| one(gemm::Parallelism::Rayon(threads))),
             None => single,
         };
+        let layout = if col { "→ Cᵀ" } else { "    " };
         println!(
-            "  [{m:>4},{kk:>4}]·[{kk:>4},{n:>4}]  1 thread {single:6.1} GFLOP/s   {threads} threads {split:6.1} GFLOP/s  ({:.2}×)",
+            "  [{m:>4},{kk:>4}]·[{kk:>4},{n:>4}] {layout} 1 thread {single:6.1} GFLOP/s   {threads} threads {split:6.1} GFLOP/s  ({:.2}×)",
             split / single
         );
     }

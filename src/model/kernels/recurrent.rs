@@ -243,9 +243,6 @@ impl Recurrent {
         let g = self.cell.gates() * h;
         let parts = split(self.cell, p, e, h);
         let mut acts = Self::project(x, &parts, b * t, e, g);
-        // W_hhᵀ row-major: read in place as a transposed view it took the forward from 18 to
-        // 32 ms per lstm bench step (gemm does not pack it for a step's few rows).
-        let wht = transpose(parts.wh, g, h);
         let mut out = vec![0f32; b * t * h];
         let mut extra = vec![0f32; b * t * h];
         match row_chunks(b) {
@@ -253,7 +250,7 @@ impl Recurrent {
                 let par = parallelism(2 * b * g * h);
                 let init = self.init.as_ref().map(|i| i.rows(0, b, h));
                 let bufs = (&mut acts[..], &mut out[..], &mut extra[..]);
-                self.recur_forward(bufs, init, b, t, &wht, &parts, par);
+                self.recur_forward(bufs, init, b, t, &parts, par);
             }
             Some(per) => {
                 let jobs: Vec<_> = acts
@@ -265,7 +262,7 @@ impl Recurrent {
                 jobs.into_par_iter().for_each(|(k, ((a, o), x))| {
                     let nb = o.len() / (t * h);
                     let init = self.init.as_ref().map(|i| i.rows(k * per, nb, h));
-                    self.recur_forward((a, o, x), init, nb, t, &wht, &parts, Parallelism::None);
+                    self.recur_forward((a, o, x), init, nb, t, &parts, Parallelism::None);
                 });
             }
         }
@@ -300,12 +297,19 @@ impl Recurrent {
             Cell::Lstm | Cell::Rnn => Vec::new(),
             Cell::Gru => vec![0f32; b * t * g],
         };
+        // Each step's dgates [b, g]·W_hh: on the AVX2 path into a column-major scratch, with
+        // W_hhᵀ's rows as the gemm crate's packed side (`glassbox bench gemm`: [32,1024]·
+        // [1024,256] 95 against 66–72 GFLOP/s into rows on a Zen 4); the AVX-512 kernel runs
+        // this shape faster into rows (108 against 72).
+        let wht = (super::dispatch::simd_level() == super::dispatch::SimdLevel::Avx2)
+            .then(|| transpose(parts.wh, g, h));
+        let wh = (parts.wh, wht.as_deref());
         match row_chunks(b) {
             None => {
                 let par = parallelism(2 * b * g * h);
                 let bufs = (&mut acts[..], &mut dhp[..], &extra[..], hs, dy);
                 let init = self.init.as_ref().map(|i| i.rows(0, b, h));
-                self.recur_backward(bufs, init, b, t, parts.wh, par);
+                self.recur_backward(bufs, init, b, t, wh, par);
             }
             Some(per) => {
                 let dhp_chunks: Box<dyn Iterator<Item = &mut [f32]>> = if dhp.is_empty() {
@@ -324,7 +328,7 @@ impl Recurrent {
                 jobs.into_par_iter().for_each(|(k, bufs)| {
                     let nb = bufs.2.len() / (t * h);
                     let init = self.init.as_ref().map(|i| i.rows(k * per, nb, h));
-                    self.recur_backward(bufs, init, nb, t, parts.wh, Parallelism::None);
+                    self.recur_backward(bufs, init, nb, t, wh, Parallelism::None);
                 });
             }
         }
