@@ -42,7 +42,7 @@ fn golden(
         file.display()
     );
     let model = Model::build(&project.graph, 3).unwrap();
-    let bytes = model.weights().unwrap().to_bytes();
+    let bytes = model.weights().unwrap().to_bytes().unwrap();
     let vb =
         candle_nn::VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu).unwrap();
     (project, model, vb)

@@ -75,6 +75,9 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.reps == 0 {
+        bail!("--reps 0 measures nothing: use at least 1");
+    }
     match args.workload.as_str() {
         "infer" if args.profile => infer::profile(args),
         w if args.profile && (w == "all" || training::NAMES.contains(&w)) => profile::run(args),
@@ -100,9 +103,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     }
 }
 
+/// The median, or NaN for no values.
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// CNN training throughput with the studio's default insight snapshots on and off.

@@ -83,6 +83,14 @@ fn write_grid(samples: &[Vec<f32>], dims: &[usize], output: &Path) -> Result<()>
     let rows = samples.len().div_ceil(cols);
     let gap = 2;
     let (gw, gh) = (cols * (w + gap) + gap, rows * (h + gap) + gap);
+    // A PNG side is a u32 and the grid lives in memory: refuse a sheet past 16k × 16k.
+    const MAX_SIDE_PX: usize = 16_384;
+    if gw > MAX_SIDE_PX || gh > MAX_SIDE_PX {
+        bail!(
+            "a sheet of {} samples of {w}×{h} would be {gw}×{gh} pixels, past {MAX_SIDE_PX} a side: ask for fewer (--count)",
+            samples.len()
+        );
+    }
     let (lo, hi) = samples
         .iter()
         .flatten()

@@ -29,7 +29,9 @@ fn augment_one(
     rng: &mut ChaCha8Rng,
 ) {
     let flip = aug.flip && rng.random_bool(0.5);
-    let s = aug.shift_px as f32;
+    // A project file can hold any number here (the editor clamps its sliders, JSON does not):
+    // a shift past the image or a rotation past a half turn says nothing more.
+    let s = aug.shift_px.min(h.max(w)) as f32;
     let (dx, dy) = if s > 0.0 {
         (
             rng.random_range(-s..=s).round(),
@@ -38,9 +40,13 @@ fn augment_one(
     } else {
         (0.0, 0.0)
     };
-    let angle = if aug.rotation_deg > 0.0 {
-        rng.random_range(-aug.rotation_deg..=aug.rotation_deg)
-            .to_radians()
+    let rotation_deg = if aug.rotation_deg.is_finite() {
+        aug.rotation_deg.min(180.0)
+    } else {
+        0.0
+    };
+    let angle = if rotation_deg > 0.0 {
+        rng.random_range(-rotation_deg..=rotation_deg).to_radians()
     } else {
         0.0
     };

@@ -185,10 +185,18 @@ impl Dataset {
                 kind,
                 samples,
                 noise,
-            } => (
-                format!("{} toy", kind.name()),
-                toy(*kind, *samples, *noise, settings.split.seed),
-            ),
+            } => {
+                const MAX_TOY_SAMPLES: usize = 1_000_000;
+                if *samples > MAX_TOY_SAMPLES {
+                    return Err(DataError::Settings(format!(
+                        "the toy set asks for {samples} points; at most {MAX_TOY_SAMPLES}"
+                    )));
+                }
+                (
+                    format!("{} toy", kind.name()),
+                    toy(*kind, *samples, *noise, settings.split.seed),
+                )
+            }
             DataSource::TextLm {
                 path,
                 context,
@@ -585,8 +593,21 @@ pub fn load_idx_pair(
     })
 }
 
+/// Each split fraction on its own in [0, 1).
+fn check_fractions(settings: &SplitSettings) -> Result<(), DataError> {
+    for (name, f) in [("validation", settings.validation), ("test", settings.test)] {
+        if !(0.0..1.0).contains(&f) {
+            return Err(DataError::Settings(format!(
+                "the {name} fraction is {f}; it must be at least 0 and below 1"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Train, validation, test by position (windows of one text must not straddle the splits).
 fn split_contiguous(n: usize, settings: &SplitSettings) -> Result<Splits, DataError> {
+    check_fractions(settings)?;
     let total = settings.validation + settings.test;
     if !(0.0..1.0).contains(&total) {
         return Err(DataError::Settings(format!(
@@ -610,17 +631,7 @@ fn split(
     targets: &Targets,
     settings: &SplitSettings,
 ) -> Result<Splits, DataError> {
-    let bad_fraction = |name: &str, f: f32| {
-        DataError::Settings(format!(
-            "the {name} fraction is {f}; it must be at least 0 and below 1"
-        ))
-    };
-    if !(0.0..1.0).contains(&settings.validation) {
-        return Err(bad_fraction("validation", settings.validation));
-    }
-    if !(0.0..1.0).contains(&settings.test) {
-        return Err(bad_fraction("test", settings.test));
-    }
+    check_fractions(settings)?;
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     let (pool, mut test, val_frac) = match source_test_start {
         Some(s) if settings.use_source_test => (

@@ -52,8 +52,11 @@ pub fn image_folder(
         path: root.to_path_buf(),
         reason,
     };
-    if width == 0 || height == 0 {
-        return Err(err("the image size must be at least 1×1".into()));
+    const MAX_SIDE: usize = 4096;
+    if !(1..=MAX_SIDE).contains(&width) || !(1..=MAX_SIDE).contains(&height) {
+        return Err(err(format!(
+            "the image size is {width}×{height}; each side must be 1 to {MAX_SIDE} pixels"
+        )));
     }
     // `train/` + `test/` folders (each with class folders) give the source its own test set.
     let (train_root, test_root) = {
@@ -109,7 +112,15 @@ pub fn image_folder(
         ColorMode::Rgb => 3,
     };
     let per = channels * width * height;
-    let mut pixels = Vec::with_capacity(files.len() * per);
+    let values = files.len().saturating_mul(per);
+    if values > super::MAX_DATASET_VALUES {
+        return Err(err(format!(
+            "{} images of {width}×{height} are {values} values, more than the {} a data set may hold: choose a smaller size",
+            files.len(),
+            super::MAX_DATASET_VALUES
+        )));
+    }
+    let mut pixels = Vec::with_capacity(values);
     let mut labels = Vec::with_capacity(files.len());
     let mut bad: Vec<String> = Vec::new();
     let mut kept_before_test = 0;

@@ -17,6 +17,11 @@ pub use augment::augment_batch;
 pub use batch::{batches_per_epoch, epoch_batches, stream_batches};
 pub use dataset::{load_idx_pair, load_mnist, Dataset, Features, RawData, Targets};
 pub use error::DataError;
+
+/// Most values (samples × values per sample) a loaded data set may hold: 8 GiB of f32. A
+/// settings value past it (an image size, a padded length, a sample count) is refused, not
+/// left to abort the allocation.
+pub const MAX_DATASET_VALUES: usize = 1 << 31;
 pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray};
 pub use images::{image_folder, read_image_sample};
 pub use settings::{

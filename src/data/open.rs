@@ -25,10 +25,23 @@ pub(super) fn open(path: &Path) -> Result<Box<dyn Read>, DataError> {
 }
 
 /// The whole (decompressed) content of the file.
+/// Read whole: 4 GiB, so a small .gz that inflates without end (a zip bomb) is refused
+/// instead of filling memory. (IDX files stream through their own size check.)
 pub(super) fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    const MAX_BYTES: u64 = 4 << 30;
     let mut bytes = Vec::new();
     open(path)?
+        .take(MAX_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(io_error(path))?;
+    if bytes.len() as u64 > MAX_BYTES {
+        return Err(DataError::Table {
+            path: path.to_path_buf(),
+            reason: format!(
+                "its content is larger than {} GiB: split it, or use a smaller sample",
+                MAX_BYTES >> 30
+            ),
+        });
+    }
     Ok(bytes)
 }

@@ -45,7 +45,7 @@ pub fn char_lm(
         ));
     }
     let chars: Vec<char> = text.chars().collect();
-    if chars.len() <= context + 1 {
+    if chars.len() <= context.saturating_add(1) {
         return Err(table_err(format!(
             "the text has {} characters; it needs more than the context ({context}) to make examples",
             chars.len()
@@ -128,10 +128,11 @@ pub fn text_classes(
         path: path.to_path_buf(),
         reason,
     };
-    if max_len == 0 {
-        return Err(table_err(
-            "the maximum length is 0; it must be at least 1".into(),
-        ));
+    const MAX_TOKENS: usize = 1 << 16;
+    if max_len == 0 || max_len > MAX_TOKENS {
+        return Err(table_err(format!(
+            "the maximum length is {max_len}; it must be 1 to {MAX_TOKENS} tokens"
+        )));
     }
     let mut rdr = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let headers: Vec<String> = rdr
@@ -201,7 +202,16 @@ pub fn text_classes(
         .skip(2)
         .map(|(i, t)| (t.as_str(), i as u32))
         .collect();
-    let mut tokens = Vec::with_capacity(texts.len() * max_len);
+    // Every text padded to max_len: refuse a table that would not fit rather than abort.
+    let values = texts.len().saturating_mul(max_len);
+    if values > super::MAX_DATASET_VALUES {
+        return Err(table_err(format!(
+            "{} texts of {max_len} tokens are {values} values, more than the {} a data set may hold",
+            texts.len(),
+            super::MAX_DATASET_VALUES
+        )));
+    }
+    let mut tokens = Vec::with_capacity(values);
     let mut cut = 0;
     for t in &texts {
         cut += usize::from(t.len() > max_len);

@@ -292,7 +292,13 @@ impl Curve {
         let mut line = |pts: Vec<(f64, f64)>, color: [u8; 3]| {
             for pair in pts.windows(2) {
                 let (a, b) = (pair[0], pair[1]);
-                let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) as usize).max(1);
+                // A non-finite point (a loss that overflowed) draws no segment; a far one
+                // draws at most as many dots as the image has pixels across.
+                if !(a.0.is_finite() && a.1.is_finite() && b.0.is_finite() && b.1.is_finite()) {
+                    continue;
+                }
+                let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) as usize)
+                    .clamp(1, 4 * (w + ht) as usize);
                 for i in 0..=n {
                     let t = i as f64 / n as f64;
                     let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);

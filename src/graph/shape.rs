@@ -73,7 +73,11 @@ fn unbounded_output(
                     let features = *x.dims.last().expect("rank checked");
                     let mut dims = x.dims.clone();
                     *dims.last_mut().expect("rank checked") = *units;
-                    let params = features.saturating_mul(*units) + if *bias { *units } else { 0 };
+                    let params = features.saturating_mul(*units).saturating_add(if *bias {
+                        *units
+                    } else {
+                        0
+                    });
                     Ok((TensorShape::f32(dims), params))
                 }
                 _ => Err(format!(
@@ -144,8 +148,9 @@ fn unbounded_output(
             let out_w = conv_out(w, *kernel, *stride, *padding);
             match (out_h, out_w) {
                 (Some(oh), Some(ow)) => {
-                    let params = c.saturating_mul(*filters).saturating_mul(kernel * kernel)
-                        + if *bias { *filters } else { 0 };
+                    let params = c.saturating_mul(*filters)
+                        .saturating_mul(kernel.saturating_mul(*kernel))
+                        .saturating_add(if *bias { *filters } else { 0 });
                     Ok((TensorShape::f32([*filters, oh, ow]), params))
                 }
                 _ => Err(format!(
@@ -176,8 +181,9 @@ fn unbounded_output(
             };
             match (out(h), out(w)) {
                 (Some(oh), Some(ow)) => {
-                    let params = c.saturating_mul(*filters).saturating_mul(kernel * kernel)
-                        + if *bias { *filters } else { 0 };
+                    let params = c.saturating_mul(*filters)
+                        .saturating_mul(kernel.saturating_mul(*kernel))
+                        .saturating_add(if *bias { *filters } else { 0 });
                     Ok((TensorShape::f32([*filters, oh, ow]), params))
                 }
                 _ => Err(format!(
@@ -197,7 +203,9 @@ fn unbounded_output(
             match conv_out(t, *kernel, *stride, *padding) {
                 Some(ot) => {
                     let params =
-                        f.saturating_mul(*filters).saturating_mul(*kernel) + if *bias { *filters } else { 0 };
+                        f.saturating_mul(*filters)
+                        .saturating_mul(*kernel)
+                        .saturating_add(if *bias { *filters } else { 0 });
                     Ok((TensorShape::f32([ot, *filters]), params))
                 }
                 None => Err(format!(

@@ -59,6 +59,8 @@ pub enum WeightsError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot save {path}: {reason}")]
+    Serialize { path: PathBuf, reason: String },
     #[error("{path} is not a safetensors file: {reason}")]
     Format { path: PathBuf, reason: String },
 }
@@ -83,11 +85,12 @@ impl Weights {
         self.tensors.values().map(|t| t.data.len()).sum()
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The safetensors bytes; fails (naming the tensor) when a tensor's values do not fill its
+    /// shape, which only weights built from a foreign file could bring.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
         let mut meta = std::collections::HashMap::new();
         meta.insert("producer".to_string(), "glassbox".to_string());
-        safetensors::serialize(self.tensors.iter(), Some(meta))
-            .expect("f32 tensors with consistent shapes always serialise")
+        safetensors::serialize(self.tensors.iter(), Some(meta)).map_err(|e| e.to_string())
     }
 
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, WeightsError> {
@@ -122,7 +125,11 @@ impl Weights {
 
     /// Saves atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), WeightsError> {
-        write_atomic(path, &self.to_bytes()).map_err(|source| WeightsError::Write {
+        let bytes = self.to_bytes().map_err(|reason| WeightsError::Serialize {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        write_atomic(path, &bytes).map_err(|source| WeightsError::Write {
             path: path.to_path_buf(),
             source,
         })
@@ -134,5 +141,34 @@ impl Weights {
             source,
         })?;
         Self::from_bytes(&bytes, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values that do not fill their shape are refused with the file named, not a panic,
+    /// and nothing is written.
+    #[test]
+    fn saving_a_tensor_shorter_than_its_shape_is_an_error() {
+        let mut w = Weights {
+            tensors: BTreeMap::new(),
+        };
+        w.tensors.insert(
+            "bn.bias".into(),
+            WeightTensor {
+                shape: vec![4],
+                data: vec![0.0; 3],
+            },
+        );
+        let dir = std::env::temp_dir().join(format!("gb-weights-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        let err = w.save(&path).unwrap_err();
+        assert!(matches!(err, WeightsError::Serialize { .. }), "{err}");
+        assert!(err.to_string().contains("w.safetensors"), "{err}");
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -249,8 +249,12 @@ impl TrainSettings {
         if self.batch_size == 0 {
             return Err("the batch size is 0; it must be at least 1".into());
         }
-        if self.epochs == 0 {
-            return Err("epochs is 0; train for at least 1".into());
+        const MAX_EPOCHS: usize = 100_000;
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(format!(
+                "epochs is {}; it must be 1 to {MAX_EPOCHS}",
+                self.epochs
+            ));
         }
         if let Schedule::Step {
             every_epochs: 0, ..

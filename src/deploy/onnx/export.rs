@@ -171,6 +171,15 @@ impl LayerExport<'_> {
                 expected: dims.to_vec(),
             });
         }
+        let expected: usize = dims.iter().product();
+        if t.data.len() != expected {
+            return Err(OnnxError::WeightLength {
+                node: self.id.to_string(),
+                name,
+                values: t.data.len(),
+                expected,
+            });
+        }
         Ok(t)
     }
 

@@ -152,6 +152,15 @@ fn glassbox_file(
     graph: Graph,
     consts: &HashMap<String, (Vec<usize>, Vec<f32>)>,
 ) -> Result<Imported, OnnxError> {
+    // Every parameter of such a file is an initializer: a graph asking for more parameters
+    // than the file holds values is refused before building allocates them all.
+    let params = crate::graph::analyze(&graph).total_params();
+    let values: usize = consts.values().map(|(_, v)| v.len()).sum();
+    if params > values {
+        return Err(bad(format!(
+            "the graph in the file's metadata has {params} parameters, the file only {values} weight values"
+        )));
+    }
     let model = crate::model::Model::build(&graph, 0).map_err(|e| {
         bad(format!(
             "the graph in the file's metadata does not build: {e}"

@@ -53,6 +53,15 @@ pub enum OnnxError {
         found: Vec<usize>,
         expected: Vec<usize>,
     },
+    #[error(
+        "node '{node}': the weights' '{name}' holds {values} values, its shape needs {expected}"
+    )]
+    WeightLength {
+        node: String,
+        name: String,
+        values: usize,
+        expected: usize,
+    },
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,

@@ -46,10 +46,29 @@ impl Reader {
         Ok(id)
     }
 
-    fn weight(&mut self, id: &str, param: &str, shape: Vec<usize>, data: Vec<f32>) {
+    /// Stores a layer's parameter, refusing values that do not fill its shape (a foreign
+    /// file whose bias is shorter than its weight's rows, say).
+    fn weight(
+        &mut self,
+        node: &NodeProto,
+        (id, param): (&str, &str),
+        shape: Vec<usize>,
+        data: Vec<f32>,
+    ) -> Result<(), OnnxError> {
+        let want: usize = shape.iter().product();
+        if data.len() != want {
+            return Err(unsupported(
+                node,
+                format!(
+                    "its {param} has {} values where shape {shape:?} needs {want}",
+                    data.len()
+                ),
+            ));
+        }
         self.weights
             .tensors
             .insert(format!("{id}.{param}"), WeightTensor { shape, data });
+        Ok(())
     }
 
     fn konst(&self, name: &str) -> Option<&(Vec<usize>, Vec<f32>)> {
@@ -138,9 +157,9 @@ impl Reader {
                         &[&x],
                         &out,
                     )?;
-                    self.weight(&id, "weight", vec![units, fan_in], w);
+                    self.weight(node, (&id, "weight"), vec![units, fan_in], w)?;
                     if let Some((_, b)) = bias {
-                        self.weight(&id, "bias", vec![units], b);
+                        self.weight(node, (&id, "bias"), vec![units], b)?;
                     }
                 }
                 "MatMul" => {
@@ -172,9 +191,9 @@ impl Reader {
                         &[&x],
                         &out,
                     )?;
-                    self.weight(&id, "weight", vec![units, fan_in], transpose2(&wd, &wv));
+                    self.weight(node, (&id, "weight"), vec![units, fan_in], transpose2(&wd, &wv))?;
                     if let Some((_, b)) = bias {
-                        self.weight(&id, "bias", vec![units], b);
+                        self.weight(node, (&id, "bias"), vec![units], b)?;
                     }
                 }
                 "Conv" | "ConvTranspose" => self.conv(node, &x, &out)?,
@@ -265,7 +284,7 @@ impl Reader {
                         ("running_mean", m),
                         ("running_var", v),
                     ] {
-                        self.weight(&id, p, vec![c], t.1);
+                        self.weight(node, (&id, p), vec![c], t.1)?;
                     }
                 }
                 "LayerNormalization" => {
@@ -285,8 +304,8 @@ impl Reader {
                     let eps = attr_float(node, "epsilon").unwrap_or(1e-5);
                     let id = self.add("ln", Layer::LayerNorm { eps }, &[&x], &out)?;
                     let f = g.1.len();
-                    self.weight(&id, "weight", vec![f], g.1);
-                    self.weight(&id, "bias", vec![f], b.1);
+                    self.weight(node, (&id, "weight"), vec![f], g.1)?;
+                    self.weight(node, (&id, "bias"), vec![f], b.1)?;
                 }
                 "Gather" if self.consts.contains_key(&x) => {
                     let (d, v) = self.const_input(node, 0, "a constant table")?;
@@ -298,7 +317,7 @@ impl Reader {
                         &[&ids],
                         &out,
                     )?;
-                    self.weight(&id, "weight", d, v);
+                    self.weight(node, (&id, "weight"), d, v)?;
                 }
                 "Add" if node.input.iter().all(|v| self.producer.contains_key(v)) => {
                     let ins: Vec<&str> = node.input.iter().map(String::as_str).collect();
@@ -470,9 +489,9 @@ impl Reader {
             )
         };
         let id = self.add("conv", layer, &[x], out)?;
-        self.weight(&id, "weight", wd, wv);
+        self.weight(node, (&id, "weight"), wd, wv)?;
         if let Some((_, b)) = bias {
-            self.weight(&id, "bias", vec![filters], b);
+            self.weight(node, (&id, "bias"), vec![filters], b)?;
         }
         Ok(())
     }

@@ -174,6 +174,15 @@ impl SweepSpec {
     }
 }
 
+/// A grid axis has 1 to MAX_TRIALS steps (its values are all built before the grid's size
+/// is checked).
+fn check_steps(steps: usize) -> Result<(), String> {
+    if steps == 0 || steps > MAX_TRIALS {
+        return Err(format!("steps is {steps}; it must be 1 to {MAX_TRIALS}"));
+    }
+    Ok(())
+}
+
 fn check_range(p: &Param) -> Result<(), RunsError> {
     let bad = |why: &str| spec_err(format!("setting {}: {why}", p.path));
     match &p.range {
@@ -181,17 +190,13 @@ fn check_range(p: &Param) -> Result<(), RunsError> {
             if !(*min > 0.0 && max >= min && max.is_finite()) {
                 return Err(bad("a log range needs 0 < min ≤ max"));
             }
-            if *steps == 0 {
-                return Err(bad("steps must be at least 1"));
-            }
+            check_steps(*steps).map_err(|why| bad(&why))?;
         }
         Range::Uniform { min, max, steps } => {
-            if !(min.is_finite() && max.is_finite() && max >= min) {
-                return Err(bad("a range needs min ≤ max"));
+            if !((max - min).is_finite() && max >= min) {
+                return Err(bad("a range needs finite min ≤ max, less than 1e308 apart"));
             }
-            if *steps == 0 {
-                return Err(bad("steps must be at least 1"));
-            }
+            check_steps(*steps).map_err(|why| bad(&why))?;
         }
         Range::Int { min, max } => {
             if max < min {
