@@ -30,9 +30,9 @@ pub struct Cli {
     /// Project to open in the studio.
     #[arg(global = false)]
     pub project: Option<PathBuf>,
-    /// Threads for tensor maths (default: all cores).
-    #[arg(long, global = true)]
-    pub threads: Option<usize>,
+    /// Threads for tensor maths, 1 to 1024 (default: all cores).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 }
 
 #[derive(Subcommand, Debug)]

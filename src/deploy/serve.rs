@@ -58,13 +58,16 @@ impl ServeConfig {
 
 type Reply = oneshot::Sender<Result<Vec<PredictOutput>, PredictError>>;
 
+/// Requests waiting for the model thread before new ones are answered 503.
+const MAX_QUEUED_JOBS: usize = 64;
+
 struct Job {
     inputs: Vec<PredictInput>,
     reply: Reply,
 }
 
 struct AppState {
-    jobs: std::sync::Mutex<mpsc::Sender<Job>>,
+    jobs: std::sync::Mutex<mpsc::SyncSender<Job>>,
     health: Value,
     max_body_bytes: usize,
 }
@@ -118,7 +121,9 @@ pub fn start(
     config: ServeConfig,
 ) -> Result<Server, ServeError> {
     // The model thread: builds the predictor (not Send) and answers jobs in batches.
-    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    // Bounded: a flood of requests waits at most MAX_QUEUED_JOBS deep (4 MiB bodies each),
+    // and the rest are told the server is busy rather than piling up in memory.
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(MAX_QUEUED_JOBS);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Value, String>>();
     let name = project.name.clone();
     std::thread::Builder::new()
@@ -332,16 +337,28 @@ async fn predict_handler(State(state): State<Arc<AppState>>, body: Body) -> Resp
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let (reply, answer) = oneshot::channel();
-    let sent = state
-        .jobs
-        .lock()
-        .map(|tx| tx.send(Job { inputs, reply }).is_ok())
-        .unwrap_or(false);
-    if !sent {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the model thread has stopped",
-        );
+    // Err(true): the queue is full; Err(false): the model thread is gone.
+    let sent = match state.jobs.lock() {
+        Ok(tx) => tx.try_send(Job { inputs, reply }).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => true,
+            mpsc::TrySendError::Disconnected(_) => false,
+        }),
+        Err(_) => Err(false),
+    };
+    match sent {
+        Ok(()) => {}
+        Err(true) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("busy: {MAX_QUEUED_JOBS} requests are waiting; try again shortly"),
+            )
+        }
+        Err(false) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model thread has stopped",
+            )
+        }
     }
     match answer.await {
         Ok(Ok(outputs)) => {

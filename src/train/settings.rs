@@ -249,7 +249,7 @@ impl TrainSettings {
         if self.batch_size == 0 {
             return Err("the batch size is 0; it must be at least 1".into());
         }
-        const MAX_EPOCHS: usize = 100_000;
+        const MAX_EPOCHS: usize = 1_000_000;
         if !(1..=MAX_EPOCHS).contains(&self.epochs) {
             return Err(format!(
                 "epochs is {}; it must be 1 to {MAX_EPOCHS}",
