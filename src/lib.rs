@@ -10,11 +10,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Tells mimalloc to keep freed memory for a second before giving it back to the OS (instead
-/// of 10 ms): training frees and re-allocates the same large buffers every step, and fresh
-/// pages cost a page fault and a kernel clear each (5–7 % of LSTM training at 10 ms, none
-/// measurable at 1 s). Never giving it back holds the RSS at its high-water mark: 42 → 56 MiB
-/// over a 100,000-step studio run, where a second's delay keeps it within a few percent
+/// Tells mimalloc to keep freed memory for 10 s before giving it back to the OS (instead of
+/// 10 ms): training frees and re-allocates the same large buffers every step, and fresh pages
+/// cost a page fault and a kernel clear each (5–7 % of LSTM training at 10 ms; at 1 s the
+/// transformer workload still spent 9 % of its time in the kernel, 206 MiB purged in 4 s, and
+/// 0.7 % at 10 s). Never giving it back holds the RSS at its high-water mark: 42 → 56 MiB over
+/// a 100,000-step studio run, where a delay keeps it within a few percent
 /// (`tests/long_run.rs`).
 pub fn keep_freed_memory() {
     #[cfg(not(feature = "system-alloc"))]
@@ -23,7 +24,10 @@ pub fn keep_freed_memory() {
         // mi_option_purge_delay (index 15 in mimalloc 2 and 3), in milliseconds.
         const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
         // SAFETY: setting an option is thread-safe in mimalloc and takes plain integers.
-        ONCE.call_once(|| unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 1_000) });
+        // MIMALLOC_PURGE_DELAY, when set, is the user's choice and mimalloc reads it itself.
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+            ONCE.call_once(|| unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, 10_000) });
+        }
     }
 }
 

@@ -486,3 +486,69 @@ fn sequence_layers_gradients_match_finite_differences() {
         );
     }
 }
+
+/// A dense layer whose only reader is a GELU runs fused on the f32 path: the same values at
+/// every node (the dense layer's own output included, for the activations view) as the f64
+/// model built from the same seed, which runs the two ops apart, and the same gradients.
+/// A dense layer read by a second node as well runs apart, and agrees too.
+#[test]
+fn dense_then_gelu_fused_matches_the_ops_apart() {
+    let fused = chain(
+        &[6],
+        vec![
+            Layer::Dense {
+                units: 8,
+                bias: true,
+            },
+            Layer::GELU,
+            Layer::Dense {
+                units: 3,
+                bias: true,
+            },
+        ],
+        Loss::Mse,
+    );
+    let mut shared = fused.clone();
+    // n0 (the first dense layer) also feeds the output side through an Add with n2's input.
+    shared
+        .nodes
+        .insert(3, Node::new("sum", Layer::Add { inputs: 2 }));
+    shared.edges.retain(|e| !(e.from == "n1" && e.to == "n2"));
+    shared.edges.push(Edge::new("n0", "sum"));
+    shared.edges.push(Edge::new("n1", "sum").to_port(1));
+    shared.edges.push(Edge::new("sum", "n2"));
+    let values = |t: &Tensor| values(&t.to_dtype(DType::F64).unwrap());
+    for graph in [fused, shared] {
+        let m32 = Model::build_with_dtype(&graph, 5, DType::F32).expect("builds");
+        let m64 = Model::build_with_dtype(&graph, 5, DType::F64).expect("builds");
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let xs: Vec<f32> = (0..4 * 6).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let x32 = Tensor::from_vec(xs, (4, 6), &Device::Cpu).unwrap();
+        let x64 = x32.to_dtype(DType::F64).unwrap();
+        let a = m32.forward_all(&x32, &mut ForwardCtx::train(None)).unwrap();
+        let b = m64.forward_all(&x64, &mut ForwardCtx::train(None)).unwrap();
+        assert_eq!(a.len(), b.len());
+        for ((id, v32), (_, v64)) in a.iter().zip(&b) {
+            let (v32, v64) = (values(v32), values(v64));
+            assert!(v64.iter().any(|v| v.abs() > 0.1), "{id} is all near zero");
+            for (p, q) in v32.iter().zip(&v64) {
+                assert!((p - q).abs() < 1e-4, "{id}: {p} vs {q}");
+            }
+        }
+        let grads = |m: &Model, x: &Tensor| {
+            let pred = m.forward(x, &mut ForwardCtx::train(None)).unwrap();
+            let g = pred.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            m.trainable()
+                .into_iter()
+                .map(|(name, v)| (name, values(g.get(v.as_tensor()).expect("a gradient"))))
+                .collect::<Vec<_>>()
+        };
+        for ((name, g32), (_, g64)) in grads(&m32, &x32).iter().zip(grads(&m64, &x64)) {
+            let scale = g64.iter().fold(0f64, |a, v| a.max(v.abs()));
+            assert!(scale > 1e-3, "{name}: no gradient");
+            for (p, q) in g32.iter().zip(&g64) {
+                assert!((p - q).abs() < 1e-4 * scale.max(1.0), "{name}: {p} vs {q}");
+            }
+        }
+    }
+}

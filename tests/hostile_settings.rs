@@ -108,3 +108,69 @@ fn an_absurd_epoch_count_is_refused() {
     settings.epochs = 3;
     settings.validate().expect("3 epochs are fine");
 }
+
+/// A column of unique ids set to categorical would one-hot into rows × rows values: refused by
+/// name past `MAX_CATEGORIES` values, and accepted just under it.
+#[test]
+fn a_categorical_column_of_unique_ids_is_refused_by_name() {
+    use glassbox::data::{parse_csv_with, ColumnKind, CsvOptions, Task};
+    let table = |rows: usize| {
+        let mut csv = String::from("id,x,label\n");
+        for i in 0..rows {
+            csv.push_str(&format!("user{i},{},{}\n", i % 7, i % 2));
+        }
+        csv.into_bytes()
+    };
+    let mut options = CsvOptions::default();
+    options.columns.insert("id".into(), ColumnKind::Categorical);
+    let path = std::path::Path::new("ids.csv");
+    let limit = glassbox::data::MAX_CATEGORIES;
+    let err = parse_csv_with(&table(limit + 1), path, "label", Task::Auto, &options)
+        .expect_err("10,001 one-hot features are refused");
+    let msg = err.to_string();
+    assert!(msg.contains("'id'") && msg.contains("10001"), "{msg}");
+    // Few enough values one-hot as asked: one feature per value, plus x.
+    let ok = parse_csv_with(&table(50), path, "label", Task::Auto, &options).expect("50 ids");
+    assert_eq!(ok.feature_names.len(), 51, "{:?}", ok.feature_names);
+}
+
+/// A project whose layers want more weights than the machine has memory (each layer under
+/// the per-layer cap, 400 GiB together) is refused with the count before any weight is
+/// allocated (not an allocation abort).
+#[test]
+fn a_network_larger_than_memory_is_refused_before_allocating() {
+    use glassbox::graph::{DType, Graph, Layer, Loss, Node, Target};
+    use glassbox::model::{Model, ModelError};
+    let mut nodes = vec![Node::new(
+        "in",
+        Layer::Input {
+            shape: vec![16_384],
+            dtype: DType::F32,
+        },
+    )];
+    for i in 0..400 {
+        nodes.push(Node::new(
+            format!("d{i}"),
+            Layer::Dense {
+                units: 16_384,
+                bias: true,
+            },
+        ));
+    }
+    nodes.push(Node::new(
+        "out",
+        Layer::Output {
+            loss: Loss::Mse,
+            target: Target::Label,
+        },
+    ));
+    match Model::build(&Graph::chain(nodes), 1) {
+        Err(e @ ModelError::TooLarge { .. }) => {
+            let msg = e.to_string();
+            // 400 × (16,384² + 16,384) weights.
+            assert!(msg.contains("107380736000 parameters"), "{msg}");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a 400 GiB network was built"),
+    }
+}

@@ -9,8 +9,8 @@ use candle_core::{DType, Device, Tensor, Var};
 use glassbox::model::kernels::dispatch::{self, SimdLevel, SIMD_ENV};
 use glassbox::model::kernels::{
     adam_update, attention, conv1d, conv1d_seq, conv2d, conv_transpose2d, gelu, gru, gru_from,
-    layer_norm, linear, lstm, lstm_from, pool2d, reference, relu, rnn, rnn_from,
-    softmax_cross_entropy, AdamStep, InitialState, PoolKind,
+    layer_norm, linear, linear_gelu, lstm, lstm_from, pool2d, projected_attention, reference, relu,
+    rnn, rnn_from, softmax_cross_entropy, AdamStep, InitialState, PoolKind,
 };
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -454,6 +454,18 @@ proptest! {
         check(&[&x], &|| relu(x.as_tensor()).unwrap(), &|| x.as_tensor().relu().unwrap(), seed, "relu")?;
         let a = var(&dims, 3.0, &mut rng);
         check(&[&a], &|| gelu(a.as_tensor()).unwrap(), &|| reference::gelu(a.as_tensor()).unwrap(), seed, "gelu")?;
+        // Dense and GELU fused (the model runs a dense layer whose only reader is a GELU so).
+        let w3 = var(&[n, k], 1.5, &mut rng);
+        check(
+            &[&x, &w3, &bs],
+            &|| linear_gelu(x.as_tensor(), w3.as_tensor(), bs.as_tensor()).unwrap().unwrap().0,
+            &|| {
+                let z = reference::linear(x.as_tensor(), w3.as_tensor(), Some(bs.as_tensor())).unwrap();
+                reference::gelu(&z).unwrap()
+            },
+            seed,
+            &format!("dense + gelu {dims:?} → {n}"),
+        )?;
     }
 
     #[test]
@@ -501,6 +513,20 @@ proptest! {
             &|| reference::attention(qkv.as_tensor(), heads, causal).unwrap(),
             seed,
             &format!("attention b{b} t{t} heads {heads}×{hd} causal {causal}"),
+        )?;
+        // With its qkv projection in the same op, as the SelfAttention layer runs it.
+        let d = heads * hd;
+        let x = var(&[b, t, d], 1.0, &mut rng);
+        let (w, bias) = (var(&[3 * d, d], 0.8, &mut rng), var(&[3 * d], 0.5, &mut rng));
+        check(
+            &[&x, &w, &bias],
+            &|| projected_attention(x.as_tensor(), w.as_tensor(), bias.as_tensor(), heads, causal).unwrap(),
+            &|| {
+                let qkv = reference::linear(x.as_tensor(), w.as_tensor(), Some(bias.as_tensor())).unwrap();
+                reference::attention(&qkv, heads, causal).unwrap()
+            },
+            seed,
+            &format!("qkv + attention b{b} t{t} heads {heads}×{hd} causal {causal}"),
         )?;
     }
 

@@ -226,18 +226,47 @@ fn cases() -> Result<Vec<(&'static str, &'static str, Run<'static>, Run<'static>
 /// against all of them inside a training-style pool, as GFLOP/s (how well the split scales).
 pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
     use k::gemm::{matmul, matmul_colmajor, View};
-    let shapes = [
-        (2048, 384, 128),
-        (2048, 512, 128),
-        (2048, 128, 512),
-        (512, 128, 2048),
+    // How A, B and C lie in memory, as the layers call the kernel.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Lay {
+        /// A and B row-major, C row-major.
+        Rows,
+        /// B the transpose of a row-major W [n, k] (a dense layer's forward).
+        WeightT,
+        /// A the transpose of a row-major G [k, m] (a dense layer's weight gradient).
+        GradT,
+        /// B = Wᵀ and C column-major (the recurrent steps).
+        ColDst,
+    }
+    use Lay::*;
+    let cases = [
+        // The transformer's dense layers (d 128, batch 32 × 64 tokens): forward x·Wᵀ for the
+        // qkv, out, MLP-up and MLP-down projections, the input gradient G·W and the weight
+        // gradient Gᵀ·X, each in the layout the layer uses.
+        ((2048, 384, 128), WeightT),
+        ((2048, 128, 128), WeightT),
+        ((2048, 512, 128), WeightT),
+        ((2048, 128, 512), WeightT),
+        ((2048, 128, 384), Rows),
+        ((2048, 512, 128), Rows),
+        ((2048, 128, 512), Rows),
+        ((384, 128, 2048), GradT),
+        ((512, 128, 2048), GradT),
+        ((128, 512, 2048), GradT),
         // One LSTM step of the lstm workload: h·W_hhᵀ (batch 32, and one thread's half), and
         // the backward's dgates·W_hh.
-        (32, 1024, 256),
-        (16, 1024, 256),
-        (32, 256, 1024),
+        ((32, 1024, 256), Rows),
+        ((16, 1024, 256), Rows),
+        ((32, 256, 1024), Rows),
+        // One attention head of the transformer (T 64, head 32): scores Q·Kᵀ, and P·V.
+        ((64, 64, 32), WeightT),
+        ((64, 32, 64), Rows),
         // A large square product, where the kernel itself sets the pace.
-        (1024, 1024, 1024),
+        ((1024, 1024, 1024), Rows),
+        // The LSTM step's shapes again into a column-major C, as the recurrent layers use them.
+        ((32, 1024, 256), ColDst),
+        ((16, 1024, 256), ColDst),
+        ((32, 256, 1024), ColDst),
     ];
     let pool = crate::train::math_pool();
     println!(
@@ -245,14 +274,7 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         args.reps,
         k::dispatch::describe()
     );
-    // The LSTM step's shapes again into a column-major C, with B the transpose of a row-major
-    // matrix, as the recurrent layers use them.
-    let colmajor = [(32, 1024, 256), (16, 1024, 256), (32, 256, 1024)];
-    let cases = shapes
-        .iter()
-        .map(|&s| (s, false))
-        .chain(colmajor.iter().map(|&s| (s, true)));
-    for ((m, n, kk), col) in cases {
+    for ((m, n, kk), lay) in cases {
         let a: Vec<f32> = (0..m * kk).map(|i| (i % 7) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..kk * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0f32; m * n];
@@ -264,14 +286,18 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
             for _ in 0..args.reps.max(5) {
                 let t = Instant::now();
                 for _ in 0..calls {
-                    let a = View::rows(&a, kk);
-                    if col {
-                        // B as Wᵀ of a row-major W [n, k], as the weights are stored.
-                        let b = View::transposed(&b, kk);
-                        matmul_colmajor(m, n, kk, a, b, &mut c, m, false, par);
+                    let av = match lay {
+                        GradT => View::transposed(&a, m),
+                        _ => View::rows(&a, kk),
+                    };
+                    let bv = match lay {
+                        WeightT | ColDst => View::transposed(&b, kk),
+                        _ => View::rows(&b, n),
+                    };
+                    if lay == ColDst {
+                        matmul_colmajor(m, n, kk, av, bv, &mut c, m, false, par);
                     } else {
-                        let b = View::rows(&b, n);
-                        matmul(m, n, kk, a, b, &mut c, false, par);
+                        matmul(m, n, kk, av, bv, &mut c, false, par);
                     }
                 }
                 times.push(t.elapsed().as_secs_f64());
@@ -284,7 +310,12 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
             Some(p) => p.install(|| one(gemm::Parallelism::Rayon(threads))),
             None => single,
         };
-        let layout = if col { "→ Cᵀ" } else { "    " };
+        let layout = match lay {
+            Rows => "A ·B  ",
+            WeightT => "A ·Wᵀ ",
+            GradT => "Gᵀ·B  ",
+            ColDst => "→ Cᵀ  ",
+        };
         println!(
             "  [{m:>4},{kk:>4}]·[{kk:>4},{n:>4}] {layout} 1 thread {single:6.1} GFLOP/s   {threads} threads {split:6.1} GFLOP/s  ({:.2}×)",
             split / single

@@ -13,6 +13,9 @@ use std::path::Path;
 const MAX_AUTO_CLASSES: usize = 50;
 /// A text column with more distinct values than this is left out unless set to categorical.
 const MAX_AUTO_CATEGORIES: usize = 100;
+/// Most distinct values a column set to categorical may have: each becomes a feature of its
+/// own, so a column of unique ids would ask for rows × rows values.
+pub const MAX_CATEGORIES: usize = 10_000;
 
 /// The options, with a tab delimiter when none is set and the file is named `.tsv`.
 fn with_tsv_default(path: &Path, options: &CsvOptions) -> CsvOptions {
@@ -314,6 +317,12 @@ pub fn parse_csv_with(
                     if !is_missing(v) {
                         *counts.entry(v).or_default() += 1;
                     }
+                }
+                if counts.len() > MAX_CATEGORIES {
+                    return Err(table_err(format!(
+                        "column '{name}' has {} different values, and one-hot encoding makes a feature of each: at most {MAX_CATEGORIES} are allowed (leave the column out, or set it to numeric)",
+                        counts.len()
+                    )));
                 }
                 let common = counts
                     .iter()

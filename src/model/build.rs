@@ -18,6 +18,16 @@ pub enum ModelError {
     Data(String),
     #[error("weights do not fit the network: {0}")]
     Weights(String),
+    #[error(
+        "the network has {params} parameters ({}), more than the {} of memory this machine has available: use fewer units, filters or layers",
+        crate::graph::gib(*bytes),
+        crate::graph::gib(*available)
+    )]
+    TooLarge {
+        params: usize,
+        bytes: u64,
+        available: u64,
+    },
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
 }
@@ -55,6 +65,21 @@ struct Step {
     node: usize,
     op: Op,
     sources: Vec<usize>,
+    /// The next step is a GELU that alone reads this dense layer's output: both run as one
+    /// op (see `kernels::linear_gelu`).
+    fuse_gelu: bool,
+}
+
+/// Marks each dense step whose output only the next step, a GELU, reads.
+fn mark_gelu_fusions(steps: &mut [Step], pred: usize) {
+    for i in 0..steps.len().saturating_sub(1) {
+        let node = steps[i].node;
+        let readers = steps.iter().filter(|s| s.sources.contains(&node)).count();
+        steps[i].fuse_gelu = node != pred
+            && readers == 1
+            && steps[i + 1].sources == [node]
+            && steps[i].op.fuses_with_gelu(&steps[i + 1].op);
+    }
 }
 
 pub struct Model {
@@ -79,6 +104,20 @@ impl Model {
         let analysis = analyze(graph);
         if !analysis.is_ok() {
             return Err(ModelError::Graph(analysis.errors.clone()));
+        }
+        // Weights that cannot fit are refused by number before any is allocated: a project
+        // file or an import asking for billions of parameters would otherwise abort the
+        // process when the allocation fails.
+        let params = analysis.total_params();
+        let bytes = (params as u64).saturating_mul(dtype.size_in_bytes() as u64);
+        if let Some(available) = crate::graph::available_bytes() {
+            if bytes > available / 10 * 8 {
+                return Err(ModelError::TooLarge {
+                    params,
+                    bytes,
+                    available,
+                });
+            }
         }
         let output = analysis
             .single(graph, LayerKind::Output)
@@ -109,9 +148,11 @@ impl Model {
                 node: i,
                 op,
                 sources,
+                fuse_gelu: false,
             });
         }
         let pred = analysis.sources[output][0].expect("a valid Output has its input wired");
+        mark_gelu_fusions(&mut steps, pred);
         Ok(Self {
             graph: graph.clone(),
             analysis,
@@ -136,6 +177,7 @@ impl Model {
                     node: s.node,
                     op: s.op.frozen(),
                     sources: s.sources.clone(),
+                    fuse_gelu: s.fuse_gelu,
                 })
                 .collect(),
             input: self.input,
@@ -265,8 +307,9 @@ impl Model {
     ) -> candle_core::Result<Vec<Option<Tensor>>> {
         let mut values: Vec<Option<Tensor>> = vec![None; self.graph.nodes.len()];
         values[self.input] = Some(x.clone());
-        for step in &self.steps {
-            if step.node == self.input {
+        let mut fused_next = false;
+        for (at, step) in self.steps.iter().enumerate() {
+            if std::mem::take(&mut fused_next) || step.node == self.input {
                 continue;
             }
             if let Some((at, v)) = replace {
@@ -284,6 +327,18 @@ impl Model {
                 super::profile::Phase::Forward,
                 self.graph.nodes[step.node].layer.kind().name(),
             );
+            let gelu = self
+                .steps
+                .get(at + 1)
+                .filter(|next| step.fuse_gelu && replace.is_none_or(|(r, _)| r != next.node));
+            if let (Some(gelu), Some(&x)) = (gelu, inputs.first()) {
+                if let Some((y, z)) = step.op.forward_with_gelu(x)? {
+                    values[step.node] = Some(z);
+                    values[gelu.node] = Some(y);
+                    fused_next = true;
+                    continue;
+                }
+            }
             let carried = match (ctx.carry.as_deref_mut(), inputs.first()) {
                 (Some(carry), Some(&x)) => {
                     let rows = x.dim(0)?;

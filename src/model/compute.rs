@@ -75,11 +75,10 @@ pub(crate) fn attention(
     heads: usize,
     causal: bool,
 ) -> Result<Tensor> {
-    let qkv = linear_seq(x, wqkv, bqkv)?;
     let y = by_dtype(
         x,
-        || kernels::attention(&qkv, heads, causal),
-        || kernels::reference::attention(&qkv, heads, causal),
+        || kernels::projected_attention(x, wqkv, bqkv, heads, causal),
+        || kernels::reference::attention(&linear_seq(x, wqkv, bqkv)?, heads, causal),
     )?;
     linear_seq(&y, wo, bo)
 }

@@ -143,6 +143,24 @@ pub(crate) enum Op {
 }
 
 impl Op {
+    /// Whether this op and a GELU reading only its output can run as one op
+    /// (`forward_with_gelu`).
+    pub(crate) fn fuses_with_gelu(&self, next: &Op) -> bool {
+        matches!((self, next), (Op::Dense { b: Some(_), .. }, Op::Gelu))
+    }
+
+    /// This dense layer and the GELU after it in one op: (the GELU's output, the dense
+    /// layer's). `None` where the fused kernel does not apply (the f64 path).
+    pub(crate) fn forward_with_gelu(
+        &self,
+        x: &Tensor,
+    ) -> candle_core::Result<Option<(Tensor, Tensor)>> {
+        match self {
+            Op::Dense { w, b: Some(b) } => kernels::linear_gelu(x, w, b),
+            _ => Ok(None),
+        }
+    }
+
     /// For a frozen node: a BatchNorm keeps its running statistics (the weights are kept by
     /// leaving them out of the optimiser).
     pub(crate) fn freeze_statistics(&mut self) {

@@ -4,8 +4,9 @@
 //! attention weights.
 
 use super::gemm::{f32_slice, matmul, matmul_rows, threads, with_f32, View};
+use super::linear;
 use super::simd::{softmax_rows, softmax_rows_backward};
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -147,12 +148,26 @@ impl CustomOp1 for Attention {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let _timed = crate::model::profile::kernel(self.name());
         let g = self.dims(l.dims())?;
-        let qkv = f32_slice(s, l)?;
+        let y = self.forward_all(&g, f32_slice(s, l)?);
+        Ok((CpuStorage::F32(y), Shape::from((g.b, g.t, g.d))))
+    }
+
+    fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let _timed = crate::model::profile::backward(self.name());
+        let g = self.dims(qkv.dims())?;
+        let dqkv = self.backward_all(&g, qkv, grad)?;
+        Ok(Some(Tensor::from_vec(dqkv, qkv.shape(), qkv.device())?))
+    }
+}
+
+impl Attention {
+    /// Every sample's heads, on the pool's threads: y [B, T, D], keeping the weights.
+    fn forward_all(&self, g: &Dims, qkv: &[f32]) -> Vec<f32> {
         let (t, d) = (g.t, g.d);
         let mut probs = vec![0f32; g.b * g.nh * t * t];
         let mut y = vec![0f32; g.b * t * d];
         let work =
-            |((x, p), out): ((&[f32], &mut [f32]), &mut [f32])| self.forward_sample(&g, x, p, out);
+            |((x, p), out): ((&[f32], &mut [f32]), &mut [f32])| self.forward_sample(g, x, p, out);
         let items = qkv
             .chunks(t * 3 * d)
             .zip(probs.chunks_mut(g.nh * t * t))
@@ -163,18 +178,17 @@ impl CustomOp1 for Attention {
             items.for_each(work);
         }
         *self.probs.lock().unwrap_or_else(|e| e.into_inner()) = probs;
-        Ok((CpuStorage::F32(y), Shape::from((g.b, t, d))))
+        y
     }
 
-    fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let _timed = crate::model::profile::backward(self.name());
-        let g = self.dims(qkv.dims())?;
+    /// dqkv [B, T, 3D] from the mixed values' gradient, with the weights the forward kept.
+    fn backward_all(&self, g: &Dims, qkv: &Tensor, grad: &Tensor) -> Result<Vec<f32>> {
         let (t, d) = (g.t, g.d);
         let probs = std::mem::take(&mut *self.probs.lock().unwrap_or_else(|e| e.into_inner()));
         if probs.len() != g.b * g.nh * t * t {
             candle_core::bail!("attention backward without its forward");
         }
-        let dqkv = with_f32(qkv, |x| {
+        with_f32(qkv, |x| {
             with_f32(grad, |dy| {
                 let mut dqkv = vec![0f32; g.b * t * 3 * d];
                 let items = x
@@ -184,7 +198,7 @@ impl CustomOp1 for Attention {
                     .zip(dqkv.chunks_mut(t * 3 * d));
                 type Item<'a> = (((&'a [f32], &'a [f32]), &'a [f32]), &'a mut [f32]);
                 let work = |(((x, p), dy), out): Item, scratch: &mut Vec<f32>| {
-                    self.backward_sample(&g, x, p, dy, out, scratch)
+                    self.backward_sample(g, x, p, dy, out, scratch)
                 };
                 if threads() > 1 && g.b > 1 {
                     items
@@ -197,9 +211,88 @@ impl CustomOp1 for Attention {
                 }
                 dqkv
             })
-        })??;
-        Ok(Some(Tensor::from_vec(dqkv, qkv.shape(), qkv.device())?))
+        })?
     }
+}
+
+/// The qkv projection and the attention core as one op, from x [B, T, D]: the packed
+/// projections [B, T, 3D] and their gradient never become nodes of candle's graph, which
+/// would fill a zero tensor of that size and add the gradient into it (see `linear_gelu`).
+struct ProjectedAttention {
+    core: Attention,
+    /// x·W_qkvᵀ + b, kept for the backward.
+    qkv: Mutex<Option<Tensor>>,
+}
+
+impl CustomOp3 for ProjectedAttention {
+    fn name(&self) -> &'static str {
+        "glassbox-qkv-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let _timed = crate::model::profile::kernel(self.name());
+        let (n, k, m) = linear::dims(xl.dims(), wl.dims())?;
+        let (x, w, b) = (f32_slice(xs, xl)?, f32_slice(ws, wl)?, f32_slice(bs, bl)?);
+        let qkv = linear::forward(x, w, Some(b), n, k, m);
+        let shape = linear::out_shape(xl.dims(), m);
+        let g = self.core.dims(shape.dims())?;
+        let y = self.core.forward_all(&g, &qkv);
+        *self.qkv.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Tensor::from_vec(qkv, shape, &Device::Cpu)?);
+        Ok((CpuStorage::F32(y), Shape::from((g.b, g.t, g.d))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let _timed = crate::model::profile::backward(self.name());
+        let qkv = self.qkv.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(qkv) = qkv else {
+            candle_core::bail!("attention backward without its forward");
+        };
+        let g = self.core.dims(qkv.dims())?;
+        let dqkv = self.core.backward_all(&g, &qkv, grad)?;
+        let dqkv = Tensor::from_vec(dqkv, qkv.shape(), qkv.device())?;
+        let (dx, dw, db) = linear::backward(x, w, &dqkv)?;
+        let db = db
+            .map(|d| Tensor::from_vec(d, b.shape(), b.device()))
+            .transpose()?;
+        Ok((dx, dw, db))
+    }
+}
+
+/// Self-attention with its qkv projection, x [B, T, D] · W_qkvᵀ + b → [B, T, D] (before the
+/// output projection), as one op.
+pub fn projected_attention(
+    x: &Tensor,
+    wqkv: &Tensor,
+    bqkv: &Tensor,
+    heads: usize,
+    causal: bool,
+) -> Result<Tensor> {
+    let op = ProjectedAttention {
+        core: Attention {
+            heads,
+            causal,
+            probs: Mutex::new(Vec::new()),
+        },
+        qkv: Mutex::new(None),
+    };
+    x.contiguous()?
+        .apply_op3(&wqkv.contiguous()?, &bqkv.contiguous()?, op)
 }
 
 /// Self-attention over packed projections `qkv` [B, T, 3D] with `heads` heads → [B, T, D].

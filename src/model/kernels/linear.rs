@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 pub struct Linear;
 
 /// (rows over every leading axis, K, M) for x [..., K] and w [M, K].
-fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
+pub(super) fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
     let (Some((&k, lead)), &[m, k2]) = (x.split_last(), w) else {
         candle_core::bail!("linear expects x [..., K] and w [M, K], got {x:?} and {w:?}");
     };
@@ -19,7 +19,7 @@ fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
 }
 
 /// x's shape with the last axis `m` wide.
-fn out_shape(x: &[usize], m: usize) -> Shape {
+pub(super) fn out_shape(x: &[usize], m: usize) -> Shape {
     let mut d = x.to_vec();
     if let Some(last) = d.last_mut() {
         *last = m;
@@ -27,7 +27,14 @@ fn out_shape(x: &[usize], m: usize) -> Shape {
     Shape::from(d)
 }
 
-fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, k: usize, m: usize) -> Vec<f32> {
+pub(super) fn forward(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    n: usize,
+    k: usize,
+    m: usize,
+) -> Vec<f32> {
     let mut y = match b {
         Some(b) => {
             let mut y = Vec::with_capacity(n * m);
@@ -52,9 +59,9 @@ fn forward(x: &[f32], w: &[f32], b: Option<&[f32]>, n: usize, k: usize, m: usize
 }
 
 /// (dx when the input is tracked, dw and db when the weights are).
-type Grads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
+pub(super) type Grads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
 
-fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
+pub(super) fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
     let (n, k, m) = dims(x.dims(), w.dims())?;
     let (want_dx, want_dw) = (x.track_op(), w.track_op());
     let par = parallelism(2 * n * m * k);

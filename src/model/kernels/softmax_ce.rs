@@ -2,6 +2,7 @@
 //! probabilities, and the backward is (p − onehot)/N. candle's composition takes seven ops.
 
 use super::gemm::f32_slice;
+use super::simd::softmax_rows_lse;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use std::sync::Mutex;
 
@@ -36,22 +37,20 @@ impl CustomOp2 for SoftmaxCrossEntropy {
         if labels.len() != n {
             candle_core::bail!("{n} rows of logits but {} labels", labels.len());
         }
-        let mut probs = vec![0f32; n * c];
-        let mut total = 0f64;
-        for ((row, p), &y) in logits.chunks(c).zip(probs.chunks_mut(c)).zip(labels) {
-            if y as usize >= c {
-                candle_core::bail!("label {y} is out of range for {c} classes");
-            }
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for (pi, &v) in p.iter_mut().zip(row) {
-                *pi = (v - max).exp();
-                sum += *pi;
-            }
-            let inv = 1.0 / sum;
-            p.iter_mut().for_each(|v| *v *= inv);
-            total += (sum.ln() + max - row[y as usize]) as f64;
+        if let Some(y) = labels.iter().find(|&&y| y as usize >= c) {
+            candle_core::bail!("label {y} is out of range for {c} classes");
         }
+        let mut probs = vec![0f32; n * c];
+        let mut lse = vec![0f32; n];
+        if c > 0 {
+            softmax_rows_lse(logits, c, &mut probs, &mut lse);
+        }
+        let total: f64 = logits
+            .chunks(c.max(1))
+            .zip(&lse)
+            .zip(labels)
+            .map(|((row, &l), &y)| (l - row[y as usize]) as f64)
+            .sum();
         *self.probs.lock().unwrap_or_else(|e| e.into_inner()) = probs;
         Ok((
             CpuStorage::F32(vec![(total / n as f64) as f32]),
