@@ -321,5 +321,26 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
             split / single
         );
     }
+    // The recurrent step's own AVX2 kernel (`step_gemm`): W packed once, as for a sequence.
+    if k::step_gemm::Panels::supported() {
+        for (m, n, kk) in [(32, 1024, 256), (16, 1024, 256), (32, 256, 1024)] {
+            let x: Vec<f32> = (0..m * kk).map(|i| (i % 7) as f32 * 0.1).collect();
+            let w: Vec<f32> = (0..n * kk).map(|i| (i % 5) as f32 * 0.1).collect();
+            let panels = k::step_gemm::Panels::pack(&w, n, kk, kk, 1);
+            let mut c = vec![0f32; m * n];
+            let gflop = 2.0 * (m * n * kk) as f64 / 1e9;
+            let calls = (2.0 / gflop).ceil() as usize;
+            let mut times = Vec::new();
+            for _ in 0..args.reps.max(5) {
+                let t = Instant::now();
+                for _ in 0..calls {
+                    panels.add_product(&x, kk, m, &mut c, n);
+                }
+                times.push(t.elapsed().as_secs_f64());
+            }
+            let rate = gflop * calls as f64 / median(&mut times);
+            println!("  [{m:>4},{kk:>4}]·[{kk:>4},{n:>4}] A ·Wᵀ packed once (step_gemm, AVX2) 1 thread {rate:6.1} GFLOP/s");
+        }
+    }
     Ok(())
 }

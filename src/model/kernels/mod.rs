@@ -22,6 +22,7 @@ mod recurrent_steps;
 pub mod reference;
 mod simd;
 mod softmax_ce;
+pub mod step_gemm;
 
 pub use activation::relu;
 pub use adam::{adam_update, AdamStep};

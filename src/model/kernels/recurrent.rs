@@ -9,6 +9,7 @@
 //! cheaper than handing candle a [B, T, 4H] gate gradient to accumulate.
 
 use super::gemm::{f32_slice, matmul, parallelism, with_f32, View};
+use super::step_gemm::Panels;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -116,6 +117,13 @@ pub(super) struct Recurrent {
 
 /// `src` [rows, cols] → [cols, rows], through 8×8 tiles held in registers, so reads and
 /// writes both run along cache lines.
+/// The packed weights when the kernels run at AVX2 (and the CPU has FMA), else None.
+fn avx2_panels(pack: impl FnOnce() -> Panels) -> Option<Panels> {
+    (super::dispatch::simd_level() == super::dispatch::SimdLevel::Avx2 && Panels::supported())
+        .then(pack)
+}
+
+#[cfg(test)]
 fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const T: usize = 8;
     let mut out = vec![0f32; rows * cols];
@@ -245,12 +253,15 @@ impl Recurrent {
         let mut acts = Self::project(x, &parts, b * t, e, g);
         let mut out = vec![0f32; b * t * h];
         let mut extra = vec![0f32; b * t * h];
+        // On the AVX2 path W_hh is packed once for all T steps (`step_gemm`).
+        let panels = avx2_panels(|| Panels::pack(parts.wh, g, h, h, 1));
         match row_chunks(b) {
             None => {
                 let par = parallelism(2 * b * g * h);
                 let init = self.init.as_ref().map(|i| i.rows(0, b, h));
                 let bufs = (&mut acts[..], &mut out[..], &mut extra[..]);
-                self.recur_forward(bufs, init, b, t, &parts, par);
+                let panels = panels.as_ref().filter(|_| matches!(par, Parallelism::None));
+                self.recur_forward(bufs, init, b, t, (&parts, panels), par);
             }
             Some(per) => {
                 let jobs: Vec<_> = acts
@@ -262,7 +273,8 @@ impl Recurrent {
                 jobs.into_par_iter().for_each(|(k, ((a, o), x))| {
                     let nb = o.len() / (t * h);
                     let init = self.init.as_ref().map(|i| i.rows(k * per, nb, h));
-                    self.recur_forward((a, o, x), init, nb, t, &parts, Parallelism::None);
+                    let with = (&parts, panels.as_ref());
+                    self.recur_forward((a, o, x), init, nb, t, with, Parallelism::None);
                 });
             }
         }
@@ -297,13 +309,11 @@ impl Recurrent {
             Cell::Lstm | Cell::Rnn => Vec::new(),
             Cell::Gru => vec![0f32; b * t * g],
         };
-        // Each step's dgates [b, g]·W_hh: on the AVX2 path into a column-major scratch, with
-        // W_hhᵀ's rows as the gemm crate's packed side (`glassbox bench gemm`: [32,1024]·
-        // [1024,256] 95 against 66–72 GFLOP/s into rows on a Zen 4); the AVX-512 kernel runs
-        // this shape faster into rows (108 against 72).
-        let wht = (super::dispatch::simd_level() == super::dispatch::SimdLevel::Avx2)
-            .then(|| transpose(parts.wh, g, h));
-        let wh = (parts.wh, wht.as_deref());
+        // Each step's dgates [b, g]·W_hh: on the AVX2 path through W_hhᵀ packed once for all
+        // T steps (`step_gemm`); the AVX-512 kernel runs this shape well into rows (108 GFLOP/s
+        // against 72 for the AVX2 gemm into rows on a Zen 4).
+        let wht = avx2_panels(|| Panels::pack(parts.wh, h, g, 1, h));
+        let wh = (parts.wh, wht.as_ref());
         match row_chunks(b) {
             None => {
                 let par = parallelism(2 * b * g * h);

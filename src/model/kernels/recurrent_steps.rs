@@ -8,6 +8,7 @@ use super::recurrent_cells::{
     gru_cell_backward, gru_cell_forward, lstm_cell_backward, lstm_cell_forward, rnn_cell_backward,
     rnn_cell_forward,
 };
+use super::step_gemm::Panels;
 use gemm::Parallelism;
 
 /// The hidden states step `s` reads: the previous step's outputs (rows `t·h` apart), the
@@ -93,13 +94,18 @@ impl Recurrent {
         init: Option<(&[f32], &[f32])>,
         b: usize,
         t: usize,
-        parts: &Parts,
+        (parts, panels): (&Parts, Option<&Panels>),
         par: Parallelism,
     ) {
         let h = self.hidden;
         let g = self.cell.gates() * h;
         let zeros = vec![0f32; h];
         let mut hp = vec![0f32; b * g];
+        // hprev · W_hhᵀ added into rows `dst_rs` apart.
+        let step = |hprev: View, scratch: &mut [f32], dst: &mut [f32], dst_rs: usize| match panels {
+            Some(w) => w.add_product(hprev.data, hprev.rs as usize, b, dst, dst_rs),
+            None => add_step_product(hprev, parts.wh, (b, g, h), scratch, dst, dst_rs, par),
+        };
         let mut scratch = vec![0f32; b * g];
         for s in 0..t {
             let prev = |r: usize| (r * t + s - 1) * h;
@@ -107,7 +113,7 @@ impl Recurrent {
                 Cell::Rnn => {
                     if let Some(hprev) = hidden_before(out, init, s, t, h) {
                         let dst = &mut acts[s * g..];
-                        add_step_product(hprev, parts.wh, (b, g, h), &mut scratch, dst, t * g, par);
+                        step(hprev, &mut scratch, dst, t * g);
                     }
                     for r in 0..b {
                         let row = (r * t + s) * h;
@@ -120,7 +126,7 @@ impl Recurrent {
                 Cell::Lstm => {
                     if let Some(hprev) = hidden_before(out, init, s, t, h) {
                         let dst = &mut acts[s * g..];
-                        add_step_product(hprev, parts.wh, (b, g, h), &mut scratch, dst, t * g, par);
+                        step(hprev, &mut scratch, dst, t * g);
                     }
                     for r in 0..b {
                         let row = (r * t + s) * h;
@@ -143,7 +149,7 @@ impl Recurrent {
                         hp[r * g..(r + 1) * g].copy_from_slice(parts.bh);
                     }
                     if let Some(hprev) = hidden_before(out, init, s, t, h) {
-                        add_step_product(hprev, parts.wh, (b, g, h), &mut scratch, &mut hp, g, par);
+                        step(hprev, &mut scratch, &mut hp, g);
                     }
                     for r in 0..b {
                         let row = (r * t + s) * h;
@@ -167,23 +173,23 @@ impl Recurrent {
     }
 
     /// The backward time loop over `b` batch rows: `acts` turns into the input-side gate
-    /// gradients, `dhp` (GRU) gets the hidden-side ones. With `wht` (W_hhᵀ, row-major) each
-    /// step's dgates·W_hh goes through a column-major scratch, as in the forward; without, it
-    /// goes straight into rows (see `Recurrent::backward` for which and why).
+    /// gradients, `dhp` (GRU) gets the hidden-side ones. With `wht` (W_hhᵀ packed, the AVX2
+    /// path) each step's dgates·W_hh runs through `step_gemm` on this thread; without, it goes
+    /// straight into rows through the gemm crate (see `Recurrent::backward`).
     pub(super) fn recur_backward(
         &self,
         (acts, dhp, extra, hs, dy): RowBuffers,
         init: Option<(&[f32], &[f32])>,
         b: usize,
         t: usize,
-        (wh, wht): (&[f32], Option<&[f32]>),
+        (wh, wht): (&[f32], Option<&Panels>),
         par: Parallelism,
     ) {
         let h = self.hidden;
         let g = self.cell.gates() * h;
         let zeros = vec![0f32; h];
         let mut dh_next = vec![0f32; b * h];
-        let mut scratch = vec![0f32; if wht.is_some() { b * h } else { 0 }];
+        let wht = wht.filter(|_| matches!(par, Parallelism::None));
         let mut dcarry = vec![0f32; b * h];
         for s in (0..t).rev() {
             let prev = |r: usize| (r * t + s - 1) * h;
@@ -245,10 +251,7 @@ impl Recurrent {
                     if !accumulate {
                         dh_next.iter_mut().for_each(|v| *v = 0.0);
                     }
-                    let scratch = &mut scratch[..b * h];
-                    let w = View::transposed(wht, g);
-                    matmul_colmajor(b, h, g, dgates, w, scratch, b, false, par);
-                    add_transposed(scratch, b, h, &mut dh_next, h);
+                    wht.add_product(dgates.data, dgates.rs as usize, b, &mut dh_next, h);
                 }
                 None => {
                     let w = View::rows(wh, h);
