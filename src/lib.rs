@@ -10,12 +10,12 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Tells mimalloc to keep freed memory for 10 s before giving it back to the OS (instead of
-/// 10 ms): training frees and re-allocates the same large buffers every step, and fresh pages
-/// cost a page fault and a kernel clear each (5–7 % of LSTM training at 10 ms; at 1 s the
-/// transformer workload still spent 9 % of its time in the kernel, 206 MiB purged in 4 s, and
-/// 0.7 % at 10 s). Never giving it back holds the RSS at its high-water mark: 42 → 56 MiB over
-/// a 100,000-step studio run, where a delay keeps it within a few percent
+/// Tells mimalloc to keep freed memory for 10 s before giving it back to the OS (mimalloc 2
+/// waits 10 ms): training frees and re-allocates the same large buffers every step, and fresh
+/// pages cost a page fault and a kernel clear each (5–7 % of LSTM training at 10 ms; at 1 s, the
+/// default of mimalloc 3, 2–3.5 % of the transformer workload's samples, 206 MiB purged in a
+/// 4 s run; none at 10 s). Never giving it back holds the RSS at its high-water mark: 42 →
+/// 56 MiB over a 100,000-step studio run, where a delay keeps it within a few percent
 /// (`tests/long_run.rs`).
 pub fn keep_freed_memory() {
     #[cfg(not(feature = "system-alloc"))]

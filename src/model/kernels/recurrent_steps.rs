@@ -55,10 +55,11 @@ fn add_transposed(src: &[f32], b: usize, g: usize, dst: &mut [f32], dst_rs: usiz
     }
 }
 
-/// `dst` (rows `dst_rs` apart) += hprev [b, h] · W_hhᵀ, through a column-major scratch [b, g]:
-/// the gemm crate's AVX2 tiles fit a step's few rows better that way (`glassbox bench gemm`:
-/// [32,256]·[256,1024] 100–110 against 65–75 GFLOP/s into rows on a Zen 4's AVX2 path, the
-/// same ~100 on its AVX-512 path), and W_hh is read in its own layout.
+/// `dst` (rows `dst_rs` apart) += hprev [b, h] · W_hhᵀ through the gemm crate, into a
+/// column-major scratch [b, g]: its tiles fit a step's few rows better that way (`glassbox bench
+/// gemm`: [32,256]·[256,1024] ~100 GFLOP/s on a Zen 4's AVX-512 path), and W_hh is read in its
+/// own layout. The AVX2 path packs W_hh once instead (`step_gemm`), unless a lone batch splits
+/// each step's product across threads.
 #[allow(clippy::too_many_arguments)] // the shape of one step's product
 fn add_step_product(
     hprev: View,
