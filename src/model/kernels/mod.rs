@@ -1,5 +1,5 @@
 //! Hand-written candle ops (CustomOp) with their own backward, where candle's are missing,
-//! wrong or slow. `tests/kernel_properties.rs` checks each on 200 random shapes per run
+//! wrong or slow. `tests/kernel_properties*.rs` checks each on 200 random shapes per run
 //! (values and every gradient against references built from candle's index_select, matmul and
 //! reductions, valid for any stride) and by central finite differences on the f32 path.
 
