@@ -30,8 +30,7 @@ impl MemoryEstimate {
     /// Why training cannot fit in `available` bytes, or None when it can.
     pub fn refusal(&self, available: u64) -> Option<String> {
         let total = self.total_bytes();
-        // Leave room for the data, the studio and the rest of the system.
-        if total <= available / 10 * 8 {
+        if fits(total, available) {
             return None;
         }
         let largest = self.largest.as_ref().map_or(String::new(), |(label, b)| {
@@ -46,6 +45,12 @@ impl MemoryEstimate {
             gib(available)
         ))
     }
+}
+
+/// Whether `bytes` fit in `available` with room left for the data, the studio and the rest of
+/// the system (a fifth).
+pub fn fits(bytes: u64, available: u64) -> bool {
+    bytes <= available / 10 * 8
 }
 
 pub fn gib(bytes: u64) -> String {

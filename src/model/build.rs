@@ -111,7 +111,7 @@ impl Model {
         let params = analysis.total_params();
         let bytes = (params as u64).saturating_mul(dtype.size_in_bytes() as u64);
         if let Some(available) = crate::graph::available_bytes() {
-            if bytes > available / 10 * 8 {
+            if !crate::graph::fits(bytes, available) {
                 return Err(ModelError::TooLarge {
                     params,
                     bytes,

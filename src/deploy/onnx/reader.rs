@@ -379,7 +379,7 @@ impl Reader {
                 .edges
                 .iter()
                 .position(|e| e.to == last)
-                .expect("a Softmax has an input");
+                .ok_or_else(|| bad(format!("the final Softmax {last} has no input")))?;
             let before = self.edges.remove(edge).from;
             self.nodes.remove(pos);
             notes.push("the final Softmax became a cross-entropy Output".into());

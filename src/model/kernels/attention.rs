@@ -239,10 +239,7 @@ impl CustomOp3 for ProjectedAttention {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let _timed = crate::model::profile::kernel(self.name());
-        let (n, k, m) = linear::dims(xl.dims(), wl.dims())?;
-        let (x, w, b) = (f32_slice(xs, xl)?, f32_slice(ws, wl)?, f32_slice(bs, bl)?);
-        let qkv = linear::forward(x, w, Some(b), n, k, m);
-        let shape = linear::out_shape(xl.dims(), m);
+        let (qkv, shape) = linear::forward_with_bias((xs, xl), (ws, wl), (bs, bl))?;
         let g = self.core.dims(shape.dims())?;
         let y = self.core.forward_all(&g, &qkv);
         *self.qkv.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -266,11 +263,7 @@ impl CustomOp3 for ProjectedAttention {
         let g = self.core.dims(qkv.dims())?;
         let dqkv = self.core.backward_all(&g, &qkv, grad)?;
         let dqkv = Tensor::from_vec(dqkv, qkv.shape(), qkv.device())?;
-        let (dx, dw, db) = linear::backward(x, w, &dqkv)?;
-        let db = db
-            .map(|d| Tensor::from_vec(d, b.shape(), b.device()))
-            .transpose()?;
-        Ok((dx, dw, db))
+        linear::backward_with_bias(x, w, b, &dqkv)
     }
 }
 

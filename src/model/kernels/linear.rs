@@ -8,7 +8,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 pub struct Linear;
 
 /// (rows over every leading axis, K, M) for x [..., K] and w [M, K].
-pub(super) fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
+fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
     let (Some((&k, lead)), &[m, k2]) = (x.split_last(), w) else {
         candle_core::bail!("linear expects x [..., K] and w [M, K], got {x:?} and {w:?}");
     };
@@ -19,7 +19,7 @@ pub(super) fn dims(x: &[usize], w: &[usize]) -> Result<(usize, usize, usize)> {
 }
 
 /// x's shape with the last axis `m` wide.
-pub(super) fn out_shape(x: &[usize], m: usize) -> Shape {
+fn out_shape(x: &[usize], m: usize) -> Shape {
     let mut d = x.to_vec();
     if let Some(last) = d.last_mut() {
         *last = m;
@@ -59,9 +59,9 @@ pub(super) fn forward(
 }
 
 /// (dx when the input is tracked, dw and db when the weights are).
-pub(super) type Grads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
+type Grads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
 
-pub(super) fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
+fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
     let (n, k, m) = dims(x.dims(), w.dims())?;
     let (want_dx, want_dw) = (x.track_op(), w.track_op());
     let par = parallelism(2 * n * m * k);
@@ -114,6 +114,32 @@ pub(super) fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
     Ok((dx, dw, db))
 }
 
+/// x·Wᵀ + b from the storages a three-input op receives: the rows [..., M] and their shape.
+/// Shared by the plain dense op and the ops that fuse it with what follows.
+pub(super) fn forward_with_bias(
+    (xs, xl): (&CpuStorage, &Layout),
+    (ws, wl): (&CpuStorage, &Layout),
+    (bs, bl): (&CpuStorage, &Layout),
+) -> Result<(Vec<f32>, Shape)> {
+    let (n, k, m) = dims(xl.dims(), wl.dims())?;
+    let (x, w, b) = (f32_slice(xs, xl)?, f32_slice(ws, wl)?, f32_slice(bs, bl)?);
+    Ok((forward(x, w, Some(b), n, k, m), out_shape(xl.dims(), m)))
+}
+
+/// dx, dW and db as a three-input op returns them, from the gradient of x·Wᵀ + b.
+pub(super) fn backward_with_bias(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    grad: &Tensor,
+) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let (dx, dw, db) = backward(x, w, grad)?;
+    let db = db
+        .map(|d| Tensor::from_vec(d, b.shape(), b.device()))
+        .transpose()?;
+    Ok((dx, dw, db))
+}
+
 impl CustomOp2 for Linear {
     fn name(&self) -> &'static str {
         "glassbox-linear"
@@ -160,16 +186,8 @@ impl CustomOp3 for Linear {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let _timed = crate::model::profile::kernel(<Self as CustomOp3>::name(self));
-        let (n, k, m) = dims(xl.dims(), wl.dims())?;
-        let y = forward(
-            f32_slice(xs, xl)?,
-            f32_slice(ws, wl)?,
-            Some(f32_slice(bs, bl)?),
-            n,
-            k,
-            m,
-        );
-        Ok((CpuStorage::F32(y), out_shape(xl.dims(), m)))
+        let (y, shape) = forward_with_bias((xs, xl), (ws, wl), (bs, bl))?;
+        Ok((CpuStorage::F32(y), shape))
     }
 
     fn bwd(
@@ -181,11 +199,7 @@ impl CustomOp3 for Linear {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let _timed = crate::model::profile::backward(<Self as CustomOp3>::name(self));
-        let (dx, dw, db) = backward(x, w, grad)?;
-        let db = db
-            .map(|d| Tensor::from_vec(d, b.shape(), b.device()))
-            .transpose()?;
-        Ok((dx, dw, db))
+        backward_with_bias(x, w, b, grad)
     }
 }
 

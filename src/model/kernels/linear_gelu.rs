@@ -4,8 +4,8 @@
 //! transformer's [2048, 512] MLP layer is 4 MiB written twice and read twice per step, and the
 //! GELU's own output and gradient buffers go with it.
 
-use super::gemm::{f32_slice, with_f32};
-use super::linear::{backward, dims, forward, out_shape};
+use super::gemm::with_f32;
+use super::linear::{backward_with_bias, forward_with_bias};
 use super::simd::{gelu_backward, gelu_forward, par_map, par_map2};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
@@ -40,12 +40,9 @@ impl CustomOp3 for LinearGelu {
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let _timed = crate::model::profile::kernel(self.name());
-        let (n, k, m) = dims(xl.dims(), wl.dims())?;
-        let (x, w, b) = (f32_slice(xs, xl)?, f32_slice(ws, wl)?, f32_slice(bs, bl)?);
-        let z = forward(x, w, Some(b), n, k, m);
+        let (z, shape) = forward_with_bias((xs, xl), (ws, wl), (bs, bl))?;
         let mut y = vec![0f32; z.len()];
         par_map(&z, &mut y, gelu_forward);
-        let shape = out_shape(xl.dims(), m);
         let z = Tensor::from_vec(z, shape.clone(), &Device::Cpu)?;
         *self.z.lock().unwrap_or_else(|e| e.into_inner()) = Some(z);
         Ok((CpuStorage::F32(y), shape))
@@ -69,11 +66,7 @@ impl CustomOp3 for LinearGelu {
             })
         })??;
         let dz = Tensor::from_vec(dz, z.shape(), z.device())?;
-        let (dx, dw, db) = backward(x, w, &dz)?;
-        let db = db
-            .map(|d| Tensor::from_vec(d, b.shape(), b.device()))
-            .transpose()?;
-        Ok((dx, dw, db))
+        backward_with_bias(x, w, b, &dz)
     }
 }
 

@@ -115,42 +115,11 @@ pub(super) struct Recurrent {
     final_c: std::sync::Arc<Mutex<Option<Vec<f32>>>>,
 }
 
-/// `src` [rows, cols] → [cols, rows], through 8×8 tiles held in registers, so reads and
-/// writes both run along cache lines.
-/// The packed weights when the kernels run at AVX2 (and the CPU has FMA), else None.
-fn avx2_panels(pack: impl FnOnce() -> Panels) -> Option<Panels> {
-    (super::dispatch::simd_level() == super::dispatch::SimdLevel::Avx2 && Panels::supported())
-        .then(pack)
-}
-
-#[cfg(test)]
-fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    const T: usize = 8;
-    let mut out = vec![0f32; rows * cols];
-    let (full_r, full_c) = (rows / T * T, cols / T * T);
-    for i0 in (0..full_r).step_by(T) {
-        for j0 in (0..full_c).step_by(T) {
-            let mut tile = [[0f32; T]; T];
-            for (di, trow) in tile.iter_mut().enumerate() {
-                let at = (i0 + di) * cols + j0;
-                trow.copy_from_slice(&src[at..at + T]);
-            }
-            for dj in 0..T {
-                let at = (j0 + dj) * rows + i0;
-                for (o, trow) in out[at..at + T].iter_mut().zip(&tile) {
-                    *o = trow[dj];
-                }
-            }
-        }
-    }
-    // The ragged right and bottom edges.
-    for i in 0..rows {
-        let from = if i < full_r { full_c } else { 0 };
-        for j in from..cols {
-            out[j * rows + i] = src[i * cols + j];
-        }
-    }
-    out
+/// The packed weights (`step_gemm`) when the kernels run at AVX2, the CPU has FMA and each
+/// step's product runs on this thread; else None, and the gemm crate runs the steps.
+fn avx2_panels(par: Parallelism, pack: impl FnOnce() -> Panels) -> Option<Panels> {
+    let level = super::dispatch::simd_level() == super::dispatch::SimdLevel::Avx2;
+    (level && Panels::supported() && matches!(par, Parallelism::None)).then(pack)
 }
 
 /// dW [g, n] = dGᵀ · X over all rows, straight into place: dGᵀ is a column-major view of the
@@ -254,16 +223,17 @@ impl Recurrent {
         let mut out = vec![0f32; b * t * h];
         let mut extra = vec![0f32; b * t * h];
         // On the AVX2 path W_hh is packed once for all T steps (`step_gemm`).
-        let panels = avx2_panels(|| Panels::pack(parts.wh, g, h, h, 1));
+        let pack = || Panels::pack(parts.wh, g, h, h, 1);
         match row_chunks(b) {
             None => {
                 let par = parallelism(2 * b * g * h);
                 let init = self.init.as_ref().map(|i| i.rows(0, b, h));
                 let bufs = (&mut acts[..], &mut out[..], &mut extra[..]);
-                let panels = panels.as_ref().filter(|_| matches!(par, Parallelism::None));
-                self.recur_forward(bufs, init, b, t, (&parts, panels), par);
+                let panels = avx2_panels(par, pack);
+                self.recur_forward(bufs, init, b, t, (&parts, panels.as_ref()), par);
             }
             Some(per) => {
+                let panels = avx2_panels(Parallelism::None, pack);
                 let jobs: Vec<_> = acts
                     .chunks_mut(per * t * g)
                     .zip(out.chunks_mut(per * t * h))
@@ -312,16 +282,18 @@ impl Recurrent {
         // Each step's dgates [b, g]·W_hh: on the AVX2 path through W_hhᵀ packed once for all
         // T steps (`step_gemm`); the AVX-512 kernel runs this shape well into rows (108 GFLOP/s
         // against 72 for the AVX2 gemm into rows on a Zen 4).
-        let wht = avx2_panels(|| Panels::pack(parts.wh, h, g, 1, h));
-        let wh = (parts.wh, wht.as_ref());
+        let pack = || Panels::pack(parts.wh, h, g, 1, h);
         match row_chunks(b) {
             None => {
                 let par = parallelism(2 * b * g * h);
                 let bufs = (&mut acts[..], &mut dhp[..], &extra[..], hs, dy);
                 let init = self.init.as_ref().map(|i| i.rows(0, b, h));
-                self.recur_backward(bufs, init, b, t, wh, par);
+                let wht = avx2_panels(par, pack);
+                self.recur_backward(bufs, init, b, t, (parts.wh, wht.as_ref()), par);
             }
             Some(per) => {
+                let wht = avx2_panels(Parallelism::None, pack);
+                let wh = (parts.wh, wht.as_ref());
                 let dhp_chunks: Box<dyn Iterator<Item = &mut [f32]>> = if dhp.is_empty() {
                     Box::new(std::iter::repeat_with(|| -> &mut [f32] { &mut [] }))
                 } else {
@@ -529,24 +501,4 @@ pub fn gru_from(
 /// [`gru_from`] from a zero state: every step's hidden state [B, T, H].
 pub fn gru(x: &Tensor, wx: &Tensor, wh: &Tensor, bx: &Tensor, bh: &Tensor) -> Result<Tensor> {
     Ok(gru_from(x, (wx, wh, bx, bh), None)?.hs)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn transpose_handles_ragged_edges() {
-        for (rows, cols) in [(19, 13), (8, 8), (3, 17), (16, 5), (1, 1)] {
-            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
-            let out = super::transpose(&src, rows, cols);
-            for i in 0..rows {
-                for j in 0..cols {
-                    assert_eq!(
-                        out[j * rows + i],
-                        src[i * cols + j],
-                        "{rows}×{cols} at {i},{j}"
-                    );
-                }
-            }
-        }
-    }
 }

@@ -107,7 +107,7 @@ impl Recurrent {
             Some(w) => w.add_product(hprev.data, hprev.rs as usize, b, dst, dst_rs),
             None => add_step_product(hprev, parts.wh, (b, g, h), scratch, dst, dst_rs, par),
         };
-        let mut scratch = vec![0f32; b * g];
+        let mut scratch = vec![0f32; if panels.is_some() { 0 } else { b * g }];
         for s in 0..t {
             let prev = |r: usize| (r * t + s - 1) * h;
             match self.cell {
@@ -190,7 +190,6 @@ impl Recurrent {
         let g = self.cell.gates() * h;
         let zeros = vec![0f32; h];
         let mut dh_next = vec![0f32; b * h];
-        let wht = wht.filter(|_| matches!(par, Parallelism::None));
         let mut dcarry = vec![0f32; b * h];
         for s in (0..t).rev() {
             let prev = |r: usize| (r * t + s - 1) * h;
