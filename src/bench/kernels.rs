@@ -258,6 +258,12 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         ((32, 1024, 256), Rows),
         ((16, 1024, 256), Rows),
         ((32, 256, 1024), Rows),
+        // The LSTM's whole-sequence products (B·T 2048, E 64, 4H 1024): the input projection
+        // x·W_ihᵀ, the input gradient dG·W_ih, and the weight gradients dGᵀ·H and dGᵀ·X.
+        ((2048, 1024, 64), WeightT),
+        ((2048, 64, 1024), Rows),
+        ((1024, 256, 2048), GradT),
+        ((1024, 64, 2048), GradT),
         // One attention head of the transformer (T 64, head 32): scores Q·Kᵀ, and P·V.
         ((64, 64, 32), WeightT),
         ((64, 32, 64), Rows),
