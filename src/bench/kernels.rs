@@ -222,6 +222,22 @@ fn cases() -> Result<Vec<(&'static str, &'static str, Run<'static>, Run<'static>
     Ok(out)
 }
 
+/// GFLOP/s of `product`, one [m, k]·[k, n] product a call: the median of at least 5 timings,
+/// small products repeated within one so that each holds ~2 GFLOP (~20 ms).
+fn gflops((m, n, k): (usize, usize, usize), reps: usize, mut product: impl FnMut()) -> f64 {
+    let gflop = 2.0 * (m * n * k) as f64 / 1e9;
+    let calls = (2.0 / gflop).ceil().max(1.0) as usize;
+    let mut times = Vec::new();
+    for _ in 0..reps.max(5) {
+        let t = Instant::now();
+        for _ in 0..calls {
+            product();
+        }
+        times.push(t.elapsed().as_secs_f64());
+    }
+    gflop * calls as f64 / median(&mut times)
+}
+
 /// `glassbox bench gemm`: the matrix kernel on the transformer's dense shapes, one thread
 /// against all of them inside a training-style pool, as GFLOP/s (how well the split scales).
 pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
@@ -284,31 +300,22 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
         let a: Vec<f32> = (0..m * kk).map(|i| (i % 7) as f32 * 0.1).collect();
         let b: Vec<f32> = (0..kk * n).map(|i| (i % 5) as f32 * 0.1).collect();
         let mut c = vec![0f32; m * n];
-        let gflop = 2.0 * (m * n * kk) as f64 / 1e9;
-        // Small products repeat within one timing, so each timing holds ~2 GFLOP (~20 ms).
-        let calls = (2.0 / gflop).ceil().max(1.0) as usize;
         let mut one = |par: gemm::Parallelism| -> f64 {
-            let mut times = Vec::new();
-            for _ in 0..args.reps.max(5) {
-                let t = Instant::now();
-                for _ in 0..calls {
-                    let av = match lay {
-                        GradT => View::transposed(&a, m),
-                        _ => View::rows(&a, kk),
-                    };
-                    let bv = match lay {
-                        WeightT | ColDst => View::transposed(&b, kk),
-                        _ => View::rows(&b, n),
-                    };
-                    if lay == ColDst {
-                        matmul_colmajor(m, n, kk, av, bv, &mut c, m, false, par);
-                    } else {
-                        matmul(m, n, kk, av, bv, &mut c, false, par);
-                    }
+            gflops((m, n, kk), args.reps, || {
+                let av = match lay {
+                    GradT => View::transposed(&a, m),
+                    _ => View::rows(&a, kk),
+                };
+                let bv = match lay {
+                    WeightT | ColDst => View::transposed(&b, kk),
+                    _ => View::rows(&b, n),
+                };
+                if lay == ColDst {
+                    matmul_colmajor(m, n, kk, av, bv, &mut c, m, false, par);
+                } else {
+                    matmul(m, n, kk, av, bv, &mut c, false, par);
                 }
-                times.push(t.elapsed().as_secs_f64());
-            }
-            gflop * calls as f64 / median(&mut times)
+            })
         };
         let single = one(gemm::Parallelism::None);
         let threads = k::gemm::threads();
@@ -334,17 +341,9 @@ pub fn gemm_scaling(args: &BenchArgs) -> Result<()> {
             let w: Vec<f32> = (0..n * kk).map(|i| (i % 5) as f32 * 0.1).collect();
             let panels = k::step_gemm::Panels::pack(&w, n, kk, kk, 1);
             let mut c = vec![0f32; m * n];
-            let gflop = 2.0 * (m * n * kk) as f64 / 1e9;
-            let calls = (2.0 / gflop).ceil() as usize;
-            let mut times = Vec::new();
-            for _ in 0..args.reps.max(5) {
-                let t = Instant::now();
-                for _ in 0..calls {
-                    panels.add_product(&x, kk, m, &mut c, n);
-                }
-                times.push(t.elapsed().as_secs_f64());
-            }
-            let rate = gflop * calls as f64 / median(&mut times);
+            let rate = gflops((m, n, kk), args.reps, || {
+                panels.add_product(&x, kk, m, &mut c, n)
+            });
             println!("  [{m:>4},{kk:>4}]·[{kk:>4},{n:>4}] A ·Wᵀ packed once (step_gemm, AVX2) 1 thread {rate:6.1} GFLOP/s");
         }
     }

@@ -312,9 +312,9 @@ impl Model {
             if std::mem::take(&mut fused_next) || step.node == self.input {
                 continue;
             }
-            if let Some((at, v)) = replace {
-                if at == step.node {
-                    values[at] = Some(v.clone());
+            if let Some((node, v)) = replace {
+                if node == step.node {
+                    values[node] = Some(v.clone());
                     continue;
                 }
             }

@@ -249,7 +249,7 @@ impl Recurrent {
             match wht {
                 Some(wht) => {
                     if !accumulate {
-                        dh_next.iter_mut().for_each(|v| *v = 0.0);
+                        dh_next.fill(0.0);
                     }
                     wht.add_product(dgates.data, dgates.rs as usize, b, &mut dh_next, h);
                 }
