@@ -4,6 +4,7 @@
 
 use super::gemm::{f32_slice, matmul, parallelism, with_f32, View};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
 
 pub struct Linear;
 
@@ -58,49 +59,76 @@ pub(super) fn forward(
     y
 }
 
+/// How two independent products of equal size share the threads: with two or more, each takes
+/// half of them (one thread each on two cores) and both run at once, instead of each being split
+/// across all of them in turn; then no thread packs an operand that another also packs, and
+/// each product keeps whole-matrix panels. Returns the parallelism for each product and whether
+/// they run concurrently.
+pub(super) fn split_between(par: Parallelism, both: bool) -> (Parallelism, bool) {
+    match par {
+        Parallelism::Rayon(t) if both && t >= 2 => {
+            let each = if t / 2 > 1 {
+                Parallelism::Rayon(t / 2)
+            } else {
+                Parallelism::None
+            };
+            (each, true)
+        }
+        _ => (par, false),
+    }
+}
+
 /// (dx when the input is tracked, dw and db when the weights are).
 type Grads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
 
 fn backward(x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<Grads> {
     let (n, k, m) = dims(x.dims(), w.dims())?;
     let (want_dx, want_dw) = (x.track_op(), w.track_op());
-    let par = parallelism(2 * n * m * k);
+    let (par, concurrent) = split_between(parallelism(2 * n * m * k), want_dx && want_dw);
     let (dx, dwb) = with_f32(x, |xv| {
         with_f32(w, |wv| {
             with_f32(grad, |g| {
-                let dx = want_dx.then(|| {
-                    let mut dx = vec![0f32; n * k];
-                    matmul(
-                        n,
-                        k,
-                        m,
-                        View::rows(g, m),
-                        View::rows(wv, k),
-                        &mut dx,
-                        false,
-                        par,
-                    );
-                    dx
-                });
-                let dw = want_dw.then(|| {
-                    let mut dw = vec![0f32; m * k];
-                    matmul(
-                        m,
-                        k,
-                        n,
-                        View::transposed(g, m),
-                        View::rows(xv, k),
-                        &mut dw,
-                        false,
-                        par,
-                    );
-                    let mut db = vec![0f32; m];
-                    for row in g.chunks(m) {
-                        db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                    }
-                    (dw, db)
-                });
-                (dx, dw)
+                let dx = || {
+                    want_dx.then(|| {
+                        let mut dx = vec![0f32; n * k];
+                        matmul(
+                            n,
+                            k,
+                            m,
+                            View::rows(g, m),
+                            View::rows(wv, k),
+                            &mut dx,
+                            false,
+                            par,
+                        );
+                        dx
+                    })
+                };
+                let dw = || {
+                    want_dw.then(|| {
+                        let mut dw = vec![0f32; m * k];
+                        matmul(
+                            m,
+                            k,
+                            n,
+                            View::transposed(g, m),
+                            View::rows(xv, k),
+                            &mut dw,
+                            false,
+                            par,
+                        );
+                        let mut db = vec![0f32; m];
+                        for row in g.chunks(m) {
+                            db.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                        }
+                        (dw, db)
+                    })
+                };
+                if concurrent {
+                    rayon::join(dx, dw)
+                } else {
+                    (dx(), dw())
+                }
             })
         })
     })???;
