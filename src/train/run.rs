@@ -365,6 +365,8 @@ fn train(
                 (step + 1) % p.opts.every_steps.max(1) == 0
                     && (clock.now_s() - last_snapshot) * 1e3 >= p.opts.min_interval_ms as f64
             });
+            // The pool's other threads poll for the step's parallel work instead of sleeping.
+            crate::model::kernels::keep_awake();
             let outcome = match mode.step(&batch, lr, snap_due)? {
                 StepResult::Done(outcome) => outcome,
                 StepResult::Diverged(event) => return Ok(event),

@@ -6,6 +6,7 @@
 mod activation;
 mod adam;
 mod attention;
+mod awake;
 mod conv;
 mod conv_seq;
 mod conv_transpose;
@@ -27,6 +28,7 @@ pub mod step_gemm;
 pub use activation::relu;
 pub use adam::{adam_update, AdamStep};
 pub use attention::{attention, projected_attention};
+pub use awake::keep_awake;
 pub use conv::{conv1d, conv2d};
 pub use conv_seq::conv1d_seq;
 pub use conv_transpose::conv_transpose2d;
