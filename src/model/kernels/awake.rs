@@ -37,10 +37,19 @@ impl Spin {
 
     /// Polls the pool for work until it has been idle for `IDLE_MS`.
     fn run(&self) {
+        let mut polls = 0u32;
         while !self.idle() {
             match rayon::yield_now() {
                 Some(rayon::Yield::Executed) => self.touch(),
-                Some(rayon::Yield::Idle) => std::hint::spin_loop(),
+                Some(rayon::Yield::Idle) => {
+                    polls = polls.wrapping_add(1);
+                    // Now and then let a runnable thread (the studio's UI) have the core.
+                    if polls % 64 == 0 {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
                 None => break,
             }
         }
