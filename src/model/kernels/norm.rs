@@ -4,9 +4,11 @@
 
 use super::gemm::{f32_slice, with_f32};
 use super::simd::{
-    gelu_backward, gelu_forward, layer_norm_rows, layer_norm_rows_backward, par_map, par_map2,
+    gelu_backward, gelu_forward, layer_norm_rows, layer_norm_rows_backward, par_chunk_rows,
+    par_map, par_map2,
 };
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 pub struct LayerNorm {
@@ -37,9 +39,18 @@ impl CustomOp3 for LayerNorm {
         }
         let mut y = vec![0f32; x.len()];
         let mut stats = vec![(0f32, 0f32); x.len() / d.max(1)];
-        // One thread: a band of a few hundred kB finishes before a second thread would wake.
         if d > 0 {
-            layer_norm_rows(x, gamma, beta, self.eps, &mut y, &mut stats);
+            let eps = self.eps;
+            match par_chunk_rows(stats.len(), d) {
+                // Inside the training pool the other threads are awake: the transformer's
+                // [2048, 128] rows are a band each, not a serial stretch of the step.
+                Some(rows) => y
+                    .par_chunks_mut(rows * d)
+                    .zip(x.par_chunks(rows * d))
+                    .zip(stats.par_chunks_mut(rows))
+                    .for_each(|((y, x), st)| layer_norm_rows(x, gamma, beta, eps, y, st)),
+                None => layer_norm_rows(x, gamma, beta, eps, &mut y, &mut stats),
+            }
         }
         *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = stats;
         Ok((CpuStorage::F32(y), xl.shape().clone()))
@@ -63,19 +74,37 @@ impl CustomOp3 for LayerNorm {
                     if d == 0 {
                         return (dx, Vec::new(), Vec::new());
                     }
-                    let mut dg = vec![0f32; d];
-                    let mut db = vec![0f32; d];
-                    let mut scratch = vec![0f32; 2 * d];
-                    layer_norm_rows_backward(
-                        xv,
-                        g,
-                        &gv[..d],
-                        &stats,
-                        &mut dx,
-                        &mut dg,
-                        &mut db,
-                        &mut scratch,
-                    );
+                    let band = |x: &[f32], g: &[f32], dx: &mut [f32], st: &[(f32, f32)]| {
+                        let (mut dg, mut db) = (vec![0f32; d], vec![0f32; d]);
+                        let mut scratch = vec![0f32; 2 * d];
+                        layer_norm_rows_backward(
+                            x,
+                            g,
+                            &gv[..d],
+                            st,
+                            dx,
+                            &mut dg,
+                            &mut db,
+                            &mut scratch,
+                        );
+                        (dg, db)
+                    };
+                    let (dg, db) = match par_chunk_rows(stats.len(), d) {
+                        // Each band sums its own dγ and dβ; the bands' sums are added after.
+                        Some(rows) => dx
+                            .par_chunks_mut(rows * d)
+                            .zip(xv.par_chunks(rows * d))
+                            .zip(g.par_chunks(rows * d))
+                            .zip(stats.par_chunks(rows))
+                            .map(|(((dx, x), g), st)| band(x, g, dx, st))
+                            .reduce_with(|(mut ga, mut ba), (gb, bb)| {
+                                ga.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
+                                ba.iter_mut().zip(&bb).for_each(|(a, b)| *a += b);
+                                (ga, ba)
+                            })
+                            .unwrap_or_else(|| (vec![0f32; d], vec![0f32; d])),
+                        None => band(xv, g, &mut dx, &stats),
+                    };
                     (dx, dg, db)
                 })
             })
@@ -135,4 +164,69 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
         return super::reference::gelu(x);
     }
     x.contiguous()?.apply_op1(Gelu)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    fn filled(shape: &[usize], seed: u32) -> Tensor {
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 300.0 - 1.5)
+            .collect();
+        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+    }
+
+    /// Output, dx, dγ and dβ of a loss that weighs every output differently.
+    fn run(x: &Var, gamma: &Var, beta: &Var, weights: &Tensor) -> Vec<Vec<f32>> {
+        let y = layer_norm(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-5).unwrap();
+        let grads = (&y * weights)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let mut out = vec![flat(&y)];
+        out.extend([x, gamma, beta].map(|v| flat(grads.get(v).unwrap())));
+        out
+    }
+
+    /// In the training pool the rows run in bands on every thread, each band summing its own
+    /// dγ and dβ: the same values as one thread, up to the order of those sums.
+    #[test]
+    fn bands_on_the_pool_match_one_thread() {
+        let threads = crate::model::kernels::gemm::threads();
+        if threads < 2 {
+            eprintln!("one core: the banded path cannot run here");
+            return;
+        }
+        let (rows, d) = (2048, 128);
+        let x = Var::from_tensor(&filled(&[16, rows / 16, d], 1)).unwrap();
+        let gamma = Var::from_tensor(&filled(&[d], 2)).unwrap();
+        let beta = Var::from_tensor(&filled(&[d], 3)).unwrap();
+        let weights = filled(&[16, rows / 16, d], 4);
+        let alone = run(&x, &gamma, &beta, &weights);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (banded, took_bands) =
+            pool.install(|| (run(&x, &gamma, &beta, &weights), par_chunk_rows(rows, d)));
+        assert!(took_bands.is_some(), "the pool ran the single-thread path");
+        for (name, (a, b)) in ["y", "dx", "dγ", "dβ"]
+            .iter()
+            .zip(alone.iter().zip(&banded))
+        {
+            let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(scale > 0.1, "{name} is all but zero");
+            let worst = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+            assert!(
+                worst <= 1e-5 * scale,
+                "{name}: off by {worst} (scale {scale})"
+            );
+        }
+    }
 }
