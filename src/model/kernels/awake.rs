@@ -90,6 +90,9 @@ pub fn keep_awake() {
             return;
         }
         let spin = spin.clone();
+        // A worker that takes its copy while waiting inside a join of its own runs the spinner
+        // there, above that join: the join resumes when the spinner stops, at most IDLE_MS after
+        // the pool's work stops coming (its owner, waiting on it, makes no new work).
         rayon::spawn_broadcast(move |ctx| {
             // The arming thread's own copy returns at once: it runs inside one of this
             // thread's joins, which could not resume until a spinner there stopped.
