@@ -64,7 +64,7 @@ pub(super) fn forward(
 /// across all of them in turn; then no thread packs an operand that another also packs, and
 /// each product keeps whole-matrix panels. Returns the parallelism for each product and whether
 /// they run concurrently.
-pub(super) fn split_between(par: Parallelism, both: bool) -> (Parallelism, bool) {
+fn split_between(par: Parallelism, both: bool) -> (Parallelism, bool) {
     match par {
         Parallelism::Rayon(t) if both && t >= 2 => {
             let each = if t / 2 > 1 {

@@ -38,3 +38,13 @@ pub use norm::{gelu, layer_norm};
 pub use pool::{pool2d, PoolKind};
 pub use recurrent::{gru, gru_from, lstm, lstm_from, rnn, rnn_from, InitialState, RecurrentOut};
 pub use softmax_ce::softmax_cross_entropy;
+
+/// Deterministic test values in about −1.25..1.25, spread so no two neighbours repeat.
+#[cfg(test)]
+pub(crate) fn filled(shape: &[usize], seed: u32) -> candle_core::Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 400.0 - 1.25)
+        .collect();
+    candle_core::Tensor::from_vec(v, shape, &candle_core::Device::Cpu).unwrap()
+}

@@ -168,16 +168,9 @@ pub fn gelu(x: &Tensor) -> Result<Tensor> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::filled;
     use super::*;
-    use candle_core::{Device, Var};
-
-    fn filled(shape: &[usize], seed: u32) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 300.0 - 1.5)
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
+    use candle_core::Var;
 
     /// Output, dx, dγ and dβ of a loss that weighs every output differently.
     fn run(x: &Var, gamma: &Var, beta: &Var, weights: &Tensor) -> Vec<Vec<f32>> {
