@@ -253,6 +253,22 @@ fn train(
     let setup_start = Instant::now();
     let settings = &req.project.training;
     settings.validate().map_err(TrainError::Settings)?;
+    // A wrong graph (an absurd layer size, a missing input) or one too large for the machine is
+    // refused before the data are read: loading a large set first would keep the user waiting
+    // for an error that needs none.
+    if let crate::graph::TrainingMode::Gan { .. } = req.project.mode {
+        // A GAN's missing player is named as such, before the generic graph errors it causes.
+        crate::graph::gan_parts(&req.project.graph).map_err(ModelError::Data)?;
+    }
+    let analysis = crate::graph::analyze(&req.project.graph);
+    if !analysis.is_ok() {
+        return Err(ModelError::Graph(analysis.errors.clone()).into());
+    }
+    // A network that cannot fit is refused with numbers, before its weights are allocated.
+    let needs = crate::graph::estimate(&req.project.graph, &analysis, settings.batch_size);
+    if let Some(why) = crate::graph::available_bytes().and_then(|a| needs.refusal(a)) {
+        return Err(TrainError::Settings(why));
+    }
     let data = match &req.dataset {
         Some(d) => d.clone(),
         None => Arc::new(Dataset::load(
@@ -260,12 +276,6 @@ fn train(
             req.project_dir.as_deref(),
         )?),
     };
-    // A network that cannot fit is refused with numbers, before its weights are allocated.
-    let analysis = crate::graph::analyze(&req.project.graph);
-    let needs = crate::graph::estimate(&req.project.graph, &analysis, settings.batch_size);
-    if let Some(why) = crate::graph::available_bytes().and_then(|a| needs.refusal(a)) {
-        return Err(TrainError::Settings(why));
-    }
     // A checkpoint to resume from replaces any initial weights.
     let resumed = match &req.checkpoint {
         Some(spec) if spec.resume => checkpoint::load(&spec.dir, &req.project)?,
