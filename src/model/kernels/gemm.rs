@@ -26,6 +26,25 @@ pub fn parallelism(flops: usize) -> Parallelism {
     }
 }
 
+/// How two independent products of equal size share the threads: with two or more, each takes
+/// half of them (one thread each on two cores) and both run at once, instead of each being split
+/// across all of them in turn; then no thread packs an operand that another also packs, and
+/// each product keeps whole-matrix panels. Returns the parallelism for each product and whether
+/// they run concurrently.
+pub fn split_between(par: Parallelism, both: bool) -> (Parallelism, bool) {
+    match par {
+        Parallelism::Rayon(t) if both && t >= 2 => {
+            let each = if t / 2 > 1 {
+                Parallelism::Rayon(t / 2)
+            } else {
+                Parallelism::None
+            };
+            (each, true)
+        }
+        _ => (par, false),
+    }
+}
+
 /// A matrix view: element (i, j) is at `data[off + i*rs + j*cs]`.
 #[derive(Clone, Copy)]
 pub struct View<'a> {

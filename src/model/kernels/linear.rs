@@ -2,9 +2,8 @@
 //! input gradient when the input is data. candle's version broadcasts the bias (an extra pass)
 //! and reduces its gradient with a slow generic sum.
 
-use super::gemm::{f32_slice, matmul, parallelism, with_f32, View};
+use super::gemm::{f32_slice, matmul, parallelism, split_between, with_f32, View};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use gemm::Parallelism;
 
 pub struct Linear;
 
@@ -57,25 +56,6 @@ pub(super) fn forward(
         parallelism(2 * n * m * k),
     );
     y
-}
-
-/// How two independent products of equal size share the threads: with two or more, each takes
-/// half of them (one thread each on two cores) and both run at once, instead of each being split
-/// across all of them in turn; then no thread packs an operand that another also packs, and
-/// each product keeps whole-matrix panels. Returns the parallelism for each product and whether
-/// they run concurrently.
-fn split_between(par: Parallelism, both: bool) -> (Parallelism, bool) {
-    match par {
-        Parallelism::Rayon(t) if both && t >= 2 => {
-            let each = if t / 2 > 1 {
-                Parallelism::Rayon(t / 2)
-            } else {
-                Parallelism::None
-            };
-            (each, true)
-        }
-        _ => (par, false),
-    }
 }
 
 /// (dx when the input is tracked, dw and db when the weights are).

@@ -19,6 +19,7 @@ mod norm;
 mod pool;
 mod recurrent;
 mod recurrent_cells;
+mod recurrent_products;
 mod recurrent_steps;
 pub mod reference;
 mod simd;

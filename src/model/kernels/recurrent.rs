@@ -9,6 +9,7 @@
 //! cheaper than handing candle a [B, T, 4H] gate gradient to accumulate.
 
 use super::gemm::{f32_slice, matmul, parallelism, with_f32, View};
+use super::recurrent_products::{sequence_products, SequenceGrads};
 use super::step_gemm::Panels;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
@@ -120,24 +121,6 @@ pub(super) struct Recurrent {
 fn avx2_panels(par: Parallelism, pack: impl FnOnce() -> Panels) -> Option<Panels> {
     let level = super::dispatch::simd_level() == super::dispatch::SimdLevel::Avx2;
     (level && Panels::supported() && matches!(par, Parallelism::None)).then(pack)
-}
-
-/// dW [g, n] = dGᵀ · X over all rows, straight into place: dGᵀ is a column-major view of the
-/// gate gradients, the layout gemm reads best. (The transposed product Xᵀ · dG and a transpose
-/// afterwards took 3.3–5.2 against 2.7 ms for the lstm bench's dW_ih at one thread on a Zen 4
-/// with AVX-512, and the same on its AVX2 path.)
-fn weight_grad(dgates: &[f32], x: &[f32], g: usize, n: usize, dst: &mut [f32]) {
-    let rows = x.len() / n;
-    matmul(
-        g,
-        n,
-        rows,
-        View::transposed(dgates, g),
-        View::rows(x, n),
-        &mut dst[..g * n],
-        false,
-        parallelism(2 * g * n * rows),
-    );
 }
 
 /// `dst[j] += Σ_r m[r, j]` over the rows of `m` [rows, g]: the bias gradients, one pass over
@@ -337,26 +320,20 @@ impl Recurrent {
         let (dwx, rest) = grads.split_at_mut(g * e);
         let (dwh, rest) = rest.split_at_mut(g * h);
         let (dbx, dbh) = rest.split_at_mut(g);
-        weight_grad(&acts, x, g, e, dwx);
-        weight_grad(hidden_side, &hshift, g, h, dwh);
+        let mut dx = want_dx.then(|| vec![0f32; rows * e]);
+        let inputs = SequenceGrads {
+            input_side: &acts,
+            hidden_side,
+            x,
+            hshift: &hshift,
+            wx: parts.wx,
+            dims: (rows, g, e, h),
+        };
+        sequence_products(&inputs, dwx, dwh, dx.as_deref_mut());
         column_sums(&acts, g, dbx);
         if self.cell == Cell::Gru {
             column_sums(&dhp, g, dbh);
         }
-        let dx = want_dx.then(|| {
-            let mut dx = vec![0f32; rows * e];
-            matmul(
-                rows,
-                e,
-                g,
-                View::rows(&acts, g),
-                View::rows(parts.wx, e),
-                &mut dx,
-                false,
-                parallelism(2 * rows * g * e),
-            );
-            dx
-        });
         (grads, dx)
     }
 }
