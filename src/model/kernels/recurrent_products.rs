@@ -146,7 +146,8 @@ mod tests {
         let dw = |dg: &[f32], m: &[f32], n: usize, i: usize, j: usize| -> f32 {
             (0..rows).map(|r| dg[r * g + i] * m[r * n + j]).sum()
         };
-        let checks: [(&str, &[f32], Box<dyn Fn(usize) -> f32>); 3] = [
+        type Check<'a> = (&'a str, &'a [f32], Box<dyn Fn(usize) -> f32 + 'a>);
+        let checks: [Check; 3] = [
             ("dW_ih", &dwx, Box::new(|k| dw(&dg_in, &x, e, k / e, k % e))),
             ("dW_hh", &dwh, Box::new(|k| dw(&dg_h, &hs, h, k / h, k % h))),
             (
@@ -160,7 +161,7 @@ mod tests {
             ),
         ];
         for (name, got, want) in checks {
-            let want: Vec<f32> = (0..got.len()).map(|k| want(k)).collect();
+            let want: Vec<f32> = (0..got.len()).map(&want).collect();
             let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(scale > 1.0, "{name} is all but zero");
             let worst = got
