@@ -9,7 +9,8 @@
 //! (prods/recurrence time ratio 1.39–1.62 against 1.42–1.57, three alternations at 1 and 2
 //! threads on the Zen 4's AVX2 path).
 
-use super::gemm::{matmul, parallelism, split_between, View};
+use super::gemm::{matmul, matmul_colmajor, parallelism, split_between, View};
+use super::recurrent_steps::add_transposed;
 use gemm::Parallelism;
 
 /// What the three products read; every matrix row-major.
@@ -57,49 +58,71 @@ pub(super) fn sequence_products(
         let (dwh_a, dwh_b) = dwh[..g * h].split_at_mut(half * h);
         rayon::join(
             || {
-                weight_grad(s.hidden_side, s.hshift, g, 0..half, dwh_a, each);
-                weight_grad(s.input_side, s.x, g, 0..g, dwx, each);
+                weight_grad(s.hidden_side, s.hshift, g, 0..half, h, dwh_a, each);
+                weight_grad(s.input_side, s.x, g, 0..g, e, dwx, each);
             },
             || {
-                weight_grad(s.hidden_side, s.hshift, g, half..g, dwh_b, each);
+                weight_grad(s.hidden_side, s.hshift, g, half..g, h, dwh_b, each);
                 if let Some(dx) = dx.as_deref_mut() {
                     input_grad(dx, each);
                 }
             },
         );
     } else {
-        weight_grad(s.input_side, s.x, g, 0..g, dwx, each);
-        weight_grad(s.hidden_side, s.hshift, g, 0..g, dwh, each);
+        weight_grad(s.input_side, s.x, g, 0..g, e, dwx, each);
+        weight_grad(s.hidden_side, s.hshift, g, 0..g, h, dwh, each);
         if let Some(dx) = dx {
             input_grad(dx, each);
         }
     }
 }
 
-/// dW [gates, n] = dG[:, gates]ᵀ · X over all rows, straight into place: dGᵀ is a column-major
-/// view of the gate gradients, the layout gemm reads best. (The transposed product Xᵀ · dG and
-/// a transpose afterwards took 3.3–5.2 against 2.7 ms for the lstm bench's dW_ih at one thread
-/// on a Zen 4 with AVX-512, and the same on its AVX2 path.)
+/// dW [gates, n] = dG[:, gates]ᵀ · X over all rows: dGᵀ is a column-major view of the gate
+/// gradients, the layout gemm reads best. (The transposed product Xᵀ · dG and a transpose
+/// afterwards took 3.3–5.2 against 2.7 ms for the lstm bench's dW_ih at one thread on a Zen 4
+/// with AVX-512, and the same on its AVX2 path.) A wide dW (n ≥ 128) is written column-major
+/// and transposed into place: the gemm crate's tile then runs along dW's 1024 rows rather than
+/// its n columns, for the lstm bench's dW_hh (n 256) alone at one thread 53–61 → 64–69 GFLOP/s
+/// on the AVX2 path and 65–84 → 87–93 with AVX-512, but inside the bench (with dW_ih and dx
+/// beside it) only 0.1–4.7 % off the three products' time; for dW_ih (n 64) it was no faster.
+#[allow(clippy::too_many_arguments)] // the shape of a gemm call, and which rows of it
 fn weight_grad(
     dgates: &[f32],
     x: &[f32],
     g: usize,
     gates: std::ops::Range<usize>,
+    n: usize,
     dst: &mut [f32],
     par: Parallelism,
 ) {
-    let rows = dgates.len() / g;
-    let (m, n) = (gates.len(), x.len() / rows);
-    matmul(
-        m,
-        n,
-        rows,
-        View::transposed(&dgates[gates.start..], g),
-        View::rows(x, n),
-        &mut dst[..m * n],
-        false,
-        par,
-    );
+    let (rows, m) = (x.len() / n, gates.len());
+    let a = View::transposed(&dgates[gates.start..], g);
+    if n >= 128 {
+        let mut colmajor = vec![0f32; m * n];
+        matmul_colmajor(
+            m,
+            n,
+            rows,
+            a,
+            View::rows(x, n),
+            &mut colmajor,
+            m,
+            false,
+            par,
+        );
+        add_transposed(&colmajor, m, n, &mut dst[..m * n], n);
+    } else {
+        matmul(
+            m,
+            n,
+            rows,
+            a,
+            View::rows(x, n),
+            &mut dst[..m * n],
+            false,
+            par,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -120,7 +143,8 @@ mod tests {
             eprintln!("one core: the concurrent path cannot run here");
             return;
         }
-        let (rows, g, e, h) = (128, 256, 24, 64);
+        // h ≥ 128: dW_hh through the column-major product and its transpose, dW_ih (e 24) not.
+        let (rows, g, e, h) = (128, 256, 24, 160);
         let (dg_in, dg_h) = (values(rows * g, 1), values(rows * g, 2));
         let (x, hs, wx) = (values(rows * e, 3), values(rows * h, 4), values(g * e, 5));
         let s = SequenceGrads {

@@ -29,7 +29,7 @@ fn hidden_before<'a>(
 
 /// `dst[r·dst_rs + k] += src[r + k·b]` for rows r < b and columns k < g: a column-major
 /// product added into rows, through 8×8 tiles so both sides are read along cache lines.
-fn add_transposed(src: &[f32], b: usize, g: usize, dst: &mut [f32], dst_rs: usize) {
+pub(super) fn add_transposed(src: &[f32], b: usize, g: usize, dst: &mut [f32], dst_rs: usize) {
     const T: usize = 8;
     let (full_r, full_k) = (b / T * T, g / T * T);
     for r0 in (0..full_r).step_by(T) {
