@@ -245,6 +245,26 @@ struct EpochTally {
     labelled: usize,
 }
 
+/// A wrong graph (an absurd layer size, a missing input) or one too large for the machine is
+/// refused before the data are read: loading a large set first would keep the user waiting for
+/// an error that needs none.
+fn refuse_graph(project: &Project) -> Result<(), TrainError> {
+    if let crate::graph::TrainingMode::Gan { .. } = project.mode {
+        // A GAN's missing player is named as such, before the generic graph errors it causes.
+        crate::graph::gan_parts(&project.graph).map_err(ModelError::Data)?;
+    }
+    let analysis = crate::graph::analyze(&project.graph);
+    if !analysis.is_ok() {
+        return Err(ModelError::Graph(analysis.errors).into());
+    }
+    // A network that cannot fit is refused with numbers, before its weights are allocated.
+    let needs = crate::graph::estimate(&project.graph, &analysis, project.training.batch_size);
+    match crate::graph::available_bytes().and_then(|a| needs.refusal(a)) {
+        Some(why) => Err(TrainError::Settings(why)),
+        None => Ok(()),
+    }
+}
+
 fn train(
     req: TrainRequest,
     control: &Control,
@@ -253,22 +273,7 @@ fn train(
     let setup_start = Instant::now();
     let settings = &req.project.training;
     settings.validate().map_err(TrainError::Settings)?;
-    // A wrong graph (an absurd layer size, a missing input) or one too large for the machine is
-    // refused before the data are read: loading a large set first would keep the user waiting
-    // for an error that needs none.
-    if let crate::graph::TrainingMode::Gan { .. } = req.project.mode {
-        // A GAN's missing player is named as such, before the generic graph errors it causes.
-        crate::graph::gan_parts(&req.project.graph).map_err(ModelError::Data)?;
-    }
-    let analysis = crate::graph::analyze(&req.project.graph);
-    if !analysis.is_ok() {
-        return Err(ModelError::Graph(analysis.errors.clone()).into());
-    }
-    // A network that cannot fit is refused with numbers, before its weights are allocated.
-    let needs = crate::graph::estimate(&req.project.graph, &analysis, settings.batch_size);
-    if let Some(why) = crate::graph::available_bytes().and_then(|a| needs.refusal(a)) {
-        return Err(TrainError::Settings(why));
-    }
+    refuse_graph(&req.project)?;
     let data = match &req.dataset {
         Some(d) => d.clone(),
         None => Arc::new(Dataset::load(
