@@ -49,3 +49,37 @@ pub(crate) fn filled(shape: &[usize], seed: u32) -> candle_core::Tensor {
         .collect();
     candle_core::Tensor::from_vec(v, shape, &candle_core::Device::Cpu).unwrap()
 }
+
+/// A pool of every thread the kernels count, as training has; None (the test then has nothing
+/// to compare) on one core, where the pool's parallel paths cannot run.
+#[cfg(test)]
+pub(crate) fn pool_of_all_threads(what: &str) -> Option<rayon::ThreadPool> {
+    let threads = gemm::threads();
+    if threads < 2 {
+        eprintln!("one core: {what} cannot run here");
+        return None;
+    }
+    Some(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap(),
+    )
+}
+
+/// `got` matches `want` within `rel` of want's largest magnitude, which must exceed `min_scale`
+/// (an all-zero result passes no comparison).
+#[cfg(test)]
+pub(crate) fn assert_close(name: &str, got: &[f32], want: &[f32], rel: f32, min_scale: f32) {
+    assert_eq!(got.len(), want.len(), "{name}: lengths differ");
+    let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(scale > min_scale, "{name} is all but zero");
+    let worst = got
+        .iter()
+        .zip(want)
+        .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
+    assert!(
+        worst <= rel * scale,
+        "{name}: off by {worst} (scale {scale})"
+    );
+}

@@ -191,21 +191,15 @@ mod tests {
     /// dγ and dβ: the same values as one thread, up to the order of those sums.
     #[test]
     fn bands_on_the_pool_match_one_thread() {
-        let threads = crate::model::kernels::gemm::threads();
-        if threads < 2 {
-            eprintln!("one core: the banded path cannot run here");
+        let Some(pool) = crate::model::kernels::pool_of_all_threads("the banded path") else {
             return;
-        }
+        };
         let (rows, d) = (2048, 128);
         let x = Var::from_tensor(&filled(&[16, rows / 16, d], 1)).unwrap();
         let gamma = Var::from_tensor(&filled(&[d], 2)).unwrap();
         let beta = Var::from_tensor(&filled(&[d], 3)).unwrap();
         let weights = filled(&[16, rows / 16, d], 4);
         let alone = run(&x, &gamma, &beta, &weights);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
         let (banded, took_bands) =
             pool.install(|| (run(&x, &gamma, &beta, &weights), par_chunk_rows(rows, d)));
         assert!(took_bands.is_some(), "the pool ran the single-thread path");
@@ -213,13 +207,7 @@ mod tests {
             .iter()
             .zip(alone.iter().zip(&banded))
         {
-            let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
-            assert!(scale > 0.1, "{name} is all but zero");
-            let worst = a.iter().zip(b).fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(
-                worst <= 1e-5 * scale,
-                "{name}: off by {worst} (scale {scale})"
-            );
+            crate::model::kernels::assert_close(name, b, a, 1e-5, 0.1);
         }
     }
 }

@@ -138,11 +138,9 @@ mod tests {
     /// of the two shows).
     #[test]
     fn halves_on_the_pool_are_the_plain_products() {
-        let threads = crate::model::kernels::gemm::threads();
-        if threads < 2 {
-            eprintln!("one core: the concurrent path cannot run here");
+        let Some(pool) = crate::model::kernels::pool_of_all_threads("the concurrent path") else {
             return;
-        }
+        };
         // h ≥ 128: dW_hh through the column-major product and its transpose, dW_ih (e 24) not.
         let (rows, g, e, h) = (128, 256, 24, 160);
         let (dg_in, dg_h) = (values(rows * g, 1), values(rows * g, 2));
@@ -157,10 +155,6 @@ mod tests {
         };
         let (mut dwx, mut dwh, mut dx) =
             (vec![0f32; g * e], vec![0f32; g * h], vec![0f32; rows * e]);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
         let concurrent = pool.install(|| {
             sequence_products(&s, &mut dwx, &mut dwh, Some(&mut dx));
             split_between(parallelism(2 * rows * g * (2 * e + h)), true).1
@@ -186,16 +180,7 @@ mod tests {
         ];
         for (name, got, want) in checks {
             let want: Vec<f32> = (0..got.len()).map(&want).collect();
-            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-            assert!(scale > 1.0, "{name} is all but zero");
-            let worst = got
-                .iter()
-                .zip(&want)
-                .fold(0f32, |m, (p, q)| m.max((p - q).abs()));
-            assert!(
-                worst <= 1e-4 * scale,
-                "{name}: off by {worst} (scale {scale})"
-            );
+            crate::model::kernels::assert_close(name, got, &want, 1e-4, 1.0);
         }
     }
 }
