@@ -403,9 +403,12 @@ fn rnn_and_transformer_memorise_a_200_character_string() {
         }],
         &dir,
     );
+    // A plain RNN's loss spikes now and then at a constant rate (at 300 epochs it stood at
+    // 0.016–0.056 depending only on the order of float sums); decaying the rate lets it settle.
     let rnn = Project {
         training: glassbox::train::TrainSettings {
             lr: 0.005,
+            schedule: glassbox::train::Schedule::Cosine { min_lr: 0.0 },
             ..rnn.training
         },
         ..rnn

@@ -68,6 +68,9 @@ struct Step {
     /// The next step is a GELU that alone reads this dense layer's output: both run as one
     /// op (see `kernels::linear_gelu`).
     fuse_gelu: bool,
+    /// A recurrent step that reads only an Embedding: the step index of that Embedding, whose
+    /// table and token ids it reads directly (`kernels::recurrent_tokens`).
+    embedded: Option<usize>,
 }
 
 /// Marks each dense step whose output only the next step, a GELU, reads.
@@ -79,6 +82,25 @@ fn mark_gelu_fusions(steps: &mut [Step], pred: usize) {
             && readers == 1
             && steps[i + 1].sources == [node]
             && steps[i].op.fuses_with_gelu(&steps[i + 1].op);
+    }
+}
+
+/// Marks each recurrent step whose one input is an Embedding's output. (The Embedding still
+/// runs, for the activations view and any other reader; the recurrent layer's gradient
+/// reaches its table through the one op instead.)
+fn mark_embedded_recurrences(steps: &mut [Step]) {
+    for i in 0..steps.len() {
+        let recurrent = matches!(
+            steps[i].op,
+            Op::Lstm { .. } | Op::Gru { .. } | Op::Rnn { .. }
+        );
+        let &[source] = &steps[i].sources[..] else {
+            continue;
+        };
+        steps[i].embedded = steps
+            .iter()
+            .position(|s| s.node == source && matches!(s.op, Op::Embedding(_)))
+            .filter(|_| recurrent);
     }
 }
 
@@ -149,10 +171,12 @@ impl Model {
                 op,
                 sources,
                 fuse_gelu: false,
+                embedded: None,
             });
         }
         let pred = analysis.sources[output][0].expect("a valid Output has its input wired");
         mark_gelu_fusions(&mut steps, pred);
+        mark_embedded_recurrences(&mut steps);
         Ok(Self {
             graph: graph.clone(),
             analysis,
@@ -178,6 +202,7 @@ impl Model {
                     op: s.op.frozen(),
                     sources: s.sources.clone(),
                     fuse_gelu: s.fuse_gelu,
+                    embedded: s.embedded,
                 })
                 .collect(),
             input: self.input,
@@ -339,6 +364,10 @@ impl Model {
                     continue;
                 }
             }
+            if let Some(y) = self.embedded_forward(step, &values, replace, ctx)? {
+                values[step.node] = Some(y);
+                continue;
+            }
             let carried = match (ctx.carry.as_deref_mut(), inputs.first()) {
                 (Some(carry), Some(&x)) => {
                     let rows = x.dim(0)?;
@@ -359,6 +388,42 @@ impl Model {
             values[step.node] = Some(y);
         }
         Ok(values)
+    }
+
+    /// A recurrent step that reads an Embedding, run as one op from the token ids and the
+    /// table (with the carried state, as `forward_carried`). None when the step is not one, or
+    /// when the Embedding's output is replaced (saliency's gradient with respect to it).
+    fn embedded_forward(
+        &self,
+        step: &Step,
+        values: &[Option<Tensor>],
+        replace: Option<(usize, &Tensor)>,
+        ctx: &mut ForwardCtx,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let Some(embedding) = step.embedded.map(|at| &self.steps[at]) else {
+            return Ok(None);
+        };
+        let ids = embedding.sources.first().and_then(|&s| values[s].as_ref());
+        let (Op::Embedding(table), Some(ids)) = (&embedding.op, ids) else {
+            return Ok(None);
+        };
+        let usable = table.dtype() == DType::F32 && ids.dtype() == DType::U32;
+        if !usable || replace.is_some_and(|(r, _)| r == embedding.node) {
+            return Ok(None);
+        }
+        let rows = ids.dim(0)?;
+        let init = ctx
+            .carry
+            .as_deref_mut()
+            .and_then(|c| c.take(step.node, rows));
+        let Some(out) = super::carry::forward_embedded(&step.op, ids, table, init) else {
+            return Ok(None);
+        };
+        let (y, last) = out?;
+        if let Some(carry) = ctx.carry.as_deref_mut() {
+            carry.put(step.node, rows, last);
+        }
+        Ok(Some(y))
     }
 
     pub fn loss(&self, pred: &Tensor, target: &TargetBatch) -> candle_core::Result<Tensor> {

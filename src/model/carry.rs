@@ -119,15 +119,61 @@ pub(crate) fn forward_carried(
         ),
         _ => return None,
     };
-    Some(out.and_then(|RecurrentOut { hs, last }| {
-        let y = if sequences {
-            hs
-        } else {
-            let t = hs.dim(1)?;
-            hs.narrow(1, t - 1, 1)?.squeeze(1)?
-        };
-        Ok((y, last))
-    }))
+    Some(out.and_then(|out| last_or_all(out, sequences)))
+}
+
+fn last_or_all(
+    RecurrentOut { hs, last }: RecurrentOut,
+    sequences: bool,
+) -> Result<(Tensor, InitialState)> {
+    let y = if sequences {
+        hs
+    } else {
+        let t = hs.dim(1)?;
+        hs.narrow(1, t - 1, 1)?.squeeze(1)?
+    };
+    Ok((y, last))
+}
+
+/// A recurrent op reading an Embedding's table [V, E] at token `ids` [B, T] as one op
+/// (`kernels::recurrent_tokens`), from `init`; None for other ops and for a table that is not
+/// f32 (the f64 checks run the two ops apart).
+pub(crate) fn forward_embedded(
+    op: &Op,
+    ids: &Tensor,
+    table: &Tensor,
+    init: Option<InitialState>,
+) -> Option<Result<(Tensor, InitialState)>> {
+    let (cell, weights, sequences) = match op {
+        Op::Lstm {
+            wx,
+            wh,
+            b,
+            sequences,
+        } => (kernels::Cell::Lstm, vec![wx, wh, b], *sequences),
+        Op::Gru {
+            wx,
+            wh,
+            bx,
+            bh,
+            sequences,
+        } => (kernels::Cell::Gru, vec![wx, wh, bx, bh], *sequences),
+        Op::Rnn {
+            wx,
+            wh,
+            b,
+            sequences,
+        } => (kernels::Cell::Rnn, vec![wx, wh, b], *sequences),
+        _ => return None,
+    };
+    if table.dtype() != DType::F32 || ids.dtype() != DType::U32 {
+        return None;
+    }
+    let input = kernels::SeqInput::Tokens { ids, table };
+    Some(
+        kernels::recurrent_from(cell, input, &weights, init)
+            .and_then(|o| last_or_all(o, sequences)),
+    )
 }
 
 /// The f32 kernel, or for other dtypes (the f64 checks) candle's reference ops with the state

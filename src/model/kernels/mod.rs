@@ -21,6 +21,7 @@ mod recurrent;
 mod recurrent_cells;
 mod recurrent_products;
 mod recurrent_steps;
+mod recurrent_tokens;
 pub mod reference;
 mod simd;
 mod softmax_ce;
@@ -37,7 +38,10 @@ pub use linear::linear;
 pub use linear_gelu::linear_gelu;
 pub use norm::{gelu, layer_norm};
 pub use pool::{pool2d, PoolKind};
-pub use recurrent::{gru, gru_from, lstm, lstm_from, rnn, rnn_from, InitialState, RecurrentOut};
+pub use recurrent::{
+    gru, gru_from, lstm, lstm_from, recurrent_from, rnn, rnn_from, Cell, InitialState,
+    RecurrentOut, SeqInput,
+};
 pub use softmax_ce::softmax_cross_entropy;
 
 /// Deterministic test values in about −1.25..1.25, spread so no two neighbours repeat.

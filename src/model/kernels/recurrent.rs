@@ -55,7 +55,7 @@ pub(super) struct Parts<'a> {
     pub(super) bh: &'a [f32],
 }
 
-fn split(cell: Cell, p: &[f32], e: usize, h: usize) -> Parts<'_> {
+pub(super) fn split(cell: Cell, p: &[f32], e: usize, h: usize) -> Parts<'_> {
     let g = cell.gates() * h;
     let (wx, rest) = p.split_at(g * e);
     let (wh, rest) = rest.split_at(g * h);
@@ -65,7 +65,7 @@ fn split(cell: Cell, p: &[f32], e: usize, h: usize) -> Parts<'_> {
 
 /// What the backward needs: gate activations [B, T, G] and, per cell, cell states (LSTM) or
 /// W_hn·h + b_hn (GRU) [B, T, H].
-struct Saved {
+pub(super) struct Saved {
     acts: Vec<f32>,
     extra: Vec<f32>,
 }
@@ -111,7 +111,7 @@ pub(super) struct Recurrent {
     pub(super) cell: Cell,
     pub(super) hidden: usize,
     pub(super) init: Option<InitialState>,
-    saved: Mutex<Option<Saved>>,
+    pub(super) saved: Mutex<Option<Saved>>,
     /// The LSTM's last cell state [B, H], for the caller to carry into the next window.
     final_c: std::sync::Arc<Mutex<Option<Vec<f32>>>>,
 }
@@ -158,6 +158,13 @@ impl Recurrent {
                 xl.dims()
             );
         };
+        self.check_dims(b, t, e, pl)?;
+        Ok((b, t, e, self.hidden))
+    }
+
+    /// Refuses packed weights that do not fit input width `e`, an empty sequence and a carried
+    /// state that does not fit the `b` rows.
+    pub(super) fn check_dims(&self, b: usize, t: usize, e: usize, pl: &Layout) -> Result<()> {
         let h = self.hidden;
         if pl.dims() != [self.cell.packed_len(e, h)] || t == 0 {
             candle_core::bail!(
@@ -176,11 +183,11 @@ impl Recurrent {
                 );
             }
         }
-        Ok((b, t, e, h))
+        Ok(())
     }
 
     /// The input projection for every step: acts [B·T, G] = x·W_ihᵀ + b_ih.
-    fn project(x: &[f32], p: &Parts, rows: usize, e: usize, g: usize) -> Vec<f32> {
+    pub(super) fn project(x: &[f32], p: &Parts, rows: usize, e: usize, g: usize) -> Vec<f32> {
         let mut acts = Vec::with_capacity(rows * g);
         for _ in 0..rows {
             acts.extend_from_slice(p.bx);
@@ -199,10 +206,22 @@ impl Recurrent {
     }
 
     fn forward(&self, x: &[f32], p: &[f32], b: usize, t: usize, e: usize) -> (Vec<f32>, Saved) {
+        let g = self.cell.gates() * self.hidden;
+        let parts = split(self.cell, p, e, self.hidden);
+        let acts = Self::project(x, &parts, b * t, e, g);
+        self.forward_projected(acts, &parts, b, t)
+    }
+
+    /// The recurrence through time once `acts` [B·T, G] holds every step's input projection.
+    pub(super) fn forward_projected(
+        &self,
+        mut acts: Vec<f32>,
+        parts: &Parts,
+        b: usize,
+        t: usize,
+    ) -> (Vec<f32>, Saved) {
         let h = self.hidden;
         let g = self.cell.gates() * h;
-        let parts = split(self.cell, p, e, h);
-        let mut acts = Self::project(x, &parts, b * t, e, g);
         let mut out = vec![0f32; b * t * h];
         let mut extra = vec![0f32; b * t * h];
         // On the AVX2 path W_hh is packed once for all T steps (`step_gemm`).
@@ -213,7 +232,7 @@ impl Recurrent {
                 let init = self.init.as_ref().map(|i| i.rows(0, b, h));
                 let bufs = (&mut acts[..], &mut out[..], &mut extra[..]);
                 let panels = avx2_panels(par, pack);
-                self.recur_forward(bufs, init, b, t, (&parts, panels.as_ref()), par);
+                self.recur_forward(bufs, init, b, t, (parts, panels.as_ref()), par);
             }
             Some(per) => {
                 let panels = avx2_panels(Parallelism::None, pack);
@@ -226,7 +245,7 @@ impl Recurrent {
                 jobs.into_par_iter().for_each(|(k, ((a, o), x))| {
                     let nb = o.len() / (t * h);
                     let init = self.init.as_ref().map(|i| i.rows(k * per, nb, h));
-                    let with = (&parts, panels.as_ref());
+                    let with = (parts, panels.as_ref());
                     self.recur_forward((a, o, x), init, nb, t, with, Parallelism::None);
                 });
             }
@@ -253,9 +272,24 @@ impl Recurrent {
         (b, t, e): (usize, usize, usize),
         want_dx: bool,
     ) -> (Vec<f32>, Option<Vec<f32>>) {
+        let parts = split(self.cell, p, e, self.hidden);
+        let grads = self.gate_grads(saved, &parts, hs, dy, b, t);
+        self.weight_grads(&grads, &grads.dg, x, &parts, p.len(), want_dx)
+    }
+
+    /// The backward recurrence through time: every step's gate gradients, and beside them the
+    /// hidden state each step started from.
+    pub(super) fn gate_grads(
+        &self,
+        saved: Saved,
+        parts: &Parts,
+        hs: &[f32],
+        dy: &[f32],
+        b: usize,
+        t: usize,
+    ) -> GateGrads {
         let h = self.hidden;
         let g = self.cell.gates() * h;
-        let parts = split(self.cell, p, e, h);
         let Saved { mut acts, extra } = saved;
         // GRU: the hidden-side gate gradients differ from the input-side ones in n.
         let mut dhp = match self.cell {
@@ -297,10 +331,6 @@ impl Recurrent {
                 });
             }
         }
-        let hidden_side = match self.cell {
-            Cell::Lstm | Cell::Rnn => &acts,
-            Cell::Gru => &dhp,
-        };
         let rows = b * t;
         // h_{s-1} beside each step's gate gradient (the carried state, or zero, for s = 0),
         // so dW_hh is one matmul.
@@ -316,25 +346,67 @@ impl Recurrent {
             None => hshift.chunks_mut(t * h).enumerate().for_each(shift_row),
             Some(_) => hshift.par_chunks_mut(t * h).enumerate().for_each(shift_row),
         }
-        let mut grads = vec![0f32; p.len()];
-        let (dwx, rest) = grads.split_at_mut(g * e);
+        GateGrads {
+            dg: acts,
+            dhp,
+            hshift,
+        }
+    }
+
+    /// The packed weights' gradient [`Cell::packed_len`] from the gate gradients, with the
+    /// input side read against `x` [rows, e]: each row's gradient `input_side` [rows, G] (the
+    /// gate gradients themselves, or their sums over the rows that share an input row). With
+    /// `want_dx` also dx [rows, e].
+    pub(super) fn weight_grads(
+        &self,
+        grads: &GateGrads,
+        input_side: &[f32],
+        x: &[f32],
+        parts: &Parts,
+        packed_len: usize,
+        want_dx: bool,
+    ) -> (Vec<f32>, Option<Vec<f32>>) {
+        let h = self.hidden;
+        let g = self.cell.gates() * h;
+        let e = parts.wx.len() / g;
+        let hidden_side = match self.cell {
+            Cell::Lstm | Cell::Rnn => &grads.dg,
+            Cell::Gru => &grads.dhp,
+        };
+        let mut packed = vec![0f32; packed_len];
+        let (dwx, rest) = packed.split_at_mut(g * e);
         let (dwh, rest) = rest.split_at_mut(g * h);
         let (dbx, dbh) = rest.split_at_mut(g);
-        let mut dx = want_dx.then(|| vec![0f32; rows * e]);
+        let mut dx = want_dx.then(|| vec![0f32; x.len()]);
         let inputs = SequenceGrads {
-            input_side: &acts,
+            input_side,
             hidden_side,
             x,
-            hshift: &hshift,
+            hshift: &grads.hshift,
             wx: parts.wx,
-            dims: (rows, g, e, h),
+            dims: (grads.dg.len() / g, g, e, h),
         };
         sequence_products(&inputs, dwx, dwh, dx.as_deref_mut());
-        column_sums(&acts, g, dbx);
+        column_sums(input_side, g, dbx);
         if self.cell == Cell::Gru {
-            column_sums(&dhp, g, dbh);
+            column_sums(&grads.dhp, g, dbh);
         }
-        (grads, dx)
+        (packed, dx)
+    }
+}
+
+/// After the backward recurrence: the gate gradients dG [B·T, G] (the input side), the GRU's
+/// hidden-side ones (empty otherwise) and H₋₁ [B·T, H].
+pub(super) struct GateGrads {
+    dg: Vec<f32>,
+    dhp: Vec<f32>,
+    hshift: Vec<f32>,
+}
+
+impl GateGrads {
+    /// The input-side gate gradients [B·T, G].
+    pub(super) fn input_side(&self) -> &[f32] {
+        &self.dg
     }
 }
 
@@ -398,9 +470,23 @@ pub struct RecurrentOut {
     pub last: InitialState,
 }
 
+/// What a recurrent layer reads: rows [B, T, E], or token ids [B, T] (u32) and the
+/// Embedding's table [V, E] they index (one op for both layers, `recurrent_tokens`).
+#[derive(Clone, Copy)]
+pub enum SeqInput<'a> {
+    Rows(&'a Tensor),
+    Tokens { ids: &'a Tensor, table: &'a Tensor },
+}
+
+impl<'a> From<&'a Tensor> for SeqInput<'a> {
+    fn from(x: &'a Tensor) -> Self {
+        SeqInput::Rows(x)
+    }
+}
+
 fn run(
     cell: Cell,
-    x: &Tensor,
+    input: SeqInput,
     weights: &[&Tensor],
     hidden: usize,
     init: Option<InitialState>,
@@ -411,16 +497,21 @@ fn run(
         .collect::<Result<Vec<_>>>()?;
     let packed = Tensor::cat(&flat, 0)?;
     let final_c = std::sync::Arc::new(Mutex::new(None));
-    let hs = x.contiguous()?.apply_op2(
-        &packed,
-        Recurrent {
-            cell,
-            hidden,
-            init,
-            saved: Mutex::new(None),
-            final_c: final_c.clone(),
-        },
-    )?;
+    let op = Recurrent {
+        cell,
+        hidden,
+        init,
+        saved: Mutex::new(None),
+        final_c: final_c.clone(),
+    };
+    let hs = match input {
+        SeqInput::Rows(x) => x.contiguous()?.apply_op2(&packed, op)?,
+        SeqInput::Tokens { ids, table } => ids.contiguous()?.apply_op3(
+            &table.contiguous()?,
+            &packed,
+            super::recurrent_tokens::TokenRecurrent::new(op),
+        )?,
+    };
     let t = hs.dim(1)?;
     let h = hs.narrow(1, t - 1, 1)?.flatten_all()?.to_vec1::<f32>()?;
     let c = final_c
@@ -434,15 +525,29 @@ fn run(
     })
 }
 
+/// `cell` over `input` with its weights in the order of [`lstm_from`], [`gru_from`] or
+/// [`rnn_from`], from `init`.
+pub fn recurrent_from<'a>(
+    cell: Cell,
+    input: impl Into<SeqInput<'a>>,
+    weights: &[&Tensor],
+    init: Option<InitialState>,
+) -> Result<RecurrentOut> {
+    let Some(wh) = weights.get(1) else {
+        candle_core::bail!("{cell:?} needs W_ih, W_hh and biases");
+    };
+    run(cell, input.into(), weights, wh.dim(1)?, init)
+}
+
 /// LSTM over `x` [B, T, E] with W_ih [4H, E], W_hh [4H, H] and bias [4H]; gate order
 /// i, f, g, o (PyTorch's), starting from `init` (zeros when None). Returns every step's
 /// hidden state [B, T, H] and the final (h, c).
-pub fn lstm_from(
-    x: &Tensor,
+pub fn lstm_from<'a>(
+    x: impl Into<SeqInput<'a>>,
     (wx, wh, b): (&Tensor, &Tensor, &Tensor),
     init: Option<InitialState>,
 ) -> Result<RecurrentOut> {
-    run(Cell::Lstm, x, &[wx, wh, b], wh.dim(1)?, init)
+    recurrent_from(Cell::Lstm, x, &[wx, wh, b], init)
 }
 
 /// [`lstm_from`] from a zero state: every step's hidden state [B, T, H].
@@ -452,12 +557,12 @@ pub fn lstm(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> 
 
 /// Plain RNN over `x` [B, T, E] with W_ih [H, E], W_hh [H, H] and bias [H]:
 /// h = tanh(x·W_ihᵀ + h·W_hhᵀ + b).
-pub fn rnn_from(
-    x: &Tensor,
+pub fn rnn_from<'a>(
+    x: impl Into<SeqInput<'a>>,
     (wx, wh, b): (&Tensor, &Tensor, &Tensor),
     init: Option<InitialState>,
 ) -> Result<RecurrentOut> {
-    run(Cell::Rnn, x, &[wx, wh, b], wh.dim(1)?, init)
+    recurrent_from(Cell::Rnn, x, &[wx, wh, b], init)
 }
 
 /// [`rnn_from`] from a zero state: every step's hidden state [B, T, H].
@@ -467,12 +572,12 @@ pub fn rnn(x: &Tensor, wx: &Tensor, wh: &Tensor, b: &Tensor) -> Result<Tensor> {
 
 /// GRU over `x` [B, T, E] with W_ih [3H, E], W_hh [3H, H], b_ih and b_hh [3H]; gate order
 /// r, z, n and n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)) as in PyTorch.
-pub fn gru_from(
-    x: &Tensor,
+pub fn gru_from<'a>(
+    x: impl Into<SeqInput<'a>>,
     (wx, wh, bx, bh): (&Tensor, &Tensor, &Tensor, &Tensor),
     init: Option<InitialState>,
 ) -> Result<RecurrentOut> {
-    run(Cell::Gru, x, &[wx, wh, bx, bh], wh.dim(1)?, init)
+    recurrent_from(Cell::Gru, x, &[wx, wh, bx, bh], init)
 }
 
 /// [`gru_from`] from a zero state: every step's hidden state [B, T, H].

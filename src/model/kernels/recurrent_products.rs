@@ -15,22 +15,23 @@ use gemm::Parallelism;
 
 /// What the three products read; every matrix row-major.
 pub(super) struct SequenceGrads<'a> {
-    /// dG [rows, g] for dW_ih and dx.
+    /// dG [rows, g] for dW_ih and dx, or its sums [distinct rows, g] over the rows that read
+    /// the same input row (an Embedding's token).
     pub input_side: &'a [f32],
     /// dG [rows, g] for dW_hh (the GRU's hidden-side gradients differ in n).
     pub hidden_side: &'a [f32],
-    /// X [rows, e].
+    /// X [rows, e], or its distinct rows, as many as `input_side` has.
     pub x: &'a [f32],
     /// H₋₁ [rows, h]: each step's previous hidden state.
     pub hshift: &'a [f32],
     /// W_ih [g, e].
     pub wx: &'a [f32],
-    /// (rows, g, e, h).
+    /// (rows of the sequence, g, e, h).
     pub dims: (usize, usize, usize, usize),
 }
 
 /// Writes dW_ih [g, e] into `dwx` and dW_hh [g, h] into `dwh` (both zero on entry) and, when
-/// given, dx [rows, e] into `dx` (zero too).
+/// given, dx [input rows, e] into `dx` (zero too).
 pub(super) fn sequence_products(
     s: &SequenceGrads,
     dwx: &mut [f32],
@@ -38,11 +39,13 @@ pub(super) fn sequence_products(
     mut dx: Option<&mut [f32]>,
 ) {
     let (rows, g, e, h) = s.dims;
-    let flops = 2 * rows * g * (e + h + if dx.is_some() { e } else { 0 });
-    let par = parallelism(flops);
+    // The input side may have fewer rows than the sequence (one per distinct token).
+    let in_rows = s.input_side.len() / g;
+    let in_products = if dx.is_some() { 2 } else { 1 };
+    let par = parallelism(2 * g * (rows * h + in_rows * e * in_products));
     let input_grad = |dx: &mut [f32], par| {
         matmul(
-            rows,
+            in_rows,
             e,
             g,
             View::rows(s.input_side, g),

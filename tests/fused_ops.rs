@@ -1,0 +1,158 @@
+//! Ops that run fused on the f32 path (dense + GELU, Embedding + recurrent layer) against the
+//! same graph in f64, where they run apart: the values at every node and the gradients.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::{chain, values};
+use glassbox::graph::{DType as GDType, Edge, Layer, Loss, Node};
+use glassbox::model::{ForwardCtx, Model};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A dense layer whose only reader is a GELU runs fused on the f32 path: the same values at
+/// every node (the dense layer's own output included, for the activations view) as the f64
+/// model built from the same seed, which runs the two ops apart, and the same gradients.
+/// A dense layer read by a second node as well runs apart, and agrees too.
+#[test]
+fn dense_then_gelu_fused_matches_the_ops_apart() {
+    let fused = chain(
+        &[6],
+        vec![
+            Layer::Dense {
+                units: 8,
+                bias: true,
+            },
+            Layer::GELU,
+            Layer::Dense {
+                units: 3,
+                bias: true,
+            },
+        ],
+        Loss::Mse,
+    );
+    let mut shared = fused.clone();
+    // n0 (the first dense layer) also feeds the output side through an Add with n2's input.
+    shared
+        .nodes
+        .insert(3, Node::new("sum", Layer::Add { inputs: 2 }));
+    shared.edges.retain(|e| !(e.from == "n1" && e.to == "n2"));
+    shared.edges.push(Edge::new("n0", "sum"));
+    shared.edges.push(Edge::new("n1", "sum").to_port(1));
+    shared.edges.push(Edge::new("sum", "n2"));
+    let values = |t: &Tensor| values(&t.to_dtype(DType::F64).unwrap());
+    for graph in [fused, shared] {
+        let m32 = Model::build_with_dtype(&graph, 5, DType::F32).expect("builds");
+        let m64 = Model::build_with_dtype(&graph, 5, DType::F64).expect("builds");
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let xs: Vec<f32> = (0..4 * 6).map(|_| rng.random_range(-2.0..2.0)).collect();
+        let x32 = Tensor::from_vec(xs, (4, 6), &Device::Cpu).unwrap();
+        let x64 = x32.to_dtype(DType::F64).unwrap();
+        let a = m32.forward_all(&x32, &mut ForwardCtx::train(None)).unwrap();
+        let b = m64.forward_all(&x64, &mut ForwardCtx::train(None)).unwrap();
+        assert_eq!(a.len(), b.len());
+        for ((id, v32), (_, v64)) in a.iter().zip(&b) {
+            let (v32, v64) = (values(v32), values(v64));
+            assert!(v64.iter().any(|v| v.abs() > 0.1), "{id} is all near zero");
+            for (p, q) in v32.iter().zip(&v64) {
+                assert!((p - q).abs() < 1e-4, "{id}: {p} vs {q}");
+            }
+        }
+        let grads = |m: &Model, x: &Tensor| {
+            let pred = m.forward(x, &mut ForwardCtx::train(None)).unwrap();
+            let g = pred.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            m.trainable()
+                .into_iter()
+                .map(|(name, v)| (name, values(g.get(v.as_tensor()).expect("a gradient"))))
+                .collect::<Vec<_>>()
+        };
+        for ((name, g32), (_, g64)) in grads(&m32, &x32).iter().zip(grads(&m64, &x64)) {
+            let scale = g64.iter().fold(0f64, |a, v| a.max(v.abs()));
+            assert!(scale > 1e-3, "{name}: no gradient");
+            for (p, q) in g32.iter().zip(&g64) {
+                assert!((p - q).abs() < 1e-4 * scale.max(1.0), "{name}: {p} vs {q}");
+            }
+        }
+    }
+}
+
+/// A recurrent layer that reads an Embedding runs as one op from the token ids on the f32
+/// path (`kernels::recurrent_tokens`): the same values at every node (the Embedding's output
+/// included, for the activations view) as the f64 model from the same seed, which runs the
+/// two layers apart, and the same gradients, for each recurrent layer, with repeated tokens.
+#[test]
+fn embedding_then_recurrent_fused_matches_the_layers_apart() {
+    for recurrent in [
+        Layer::Lstm {
+            hidden: 5,
+            sequences: true,
+        },
+        Layer::Gru {
+            hidden: 5,
+            sequences: false,
+        },
+        Layer::Rnn {
+            hidden: 5,
+            sequences: true,
+        },
+    ] {
+        let mut layers = vec![Layer::Embedding { vocab: 9, dim: 4 }, recurrent.clone()];
+        if matches!(recurrent, Layer::Lstm { .. } | Layer::Rnn { .. }) {
+            layers.push(Layer::Flatten);
+        }
+        layers.push(Layer::Dense {
+            units: 3,
+            bias: true,
+        });
+        let mut graph = chain(&[6], layers, Loss::Mse);
+        if let Layer::Input { dtype, .. } = &mut graph.nodes[0].layer {
+            *dtype = GDType::TokenId;
+        }
+        let m32 = Model::build_with_dtype(&graph, 5, DType::F32).expect("builds");
+        let m64 = Model::build_with_dtype(&graph, 5, DType::F64).expect("builds");
+        let ids: Vec<u32> = (0..4 * 6).map(|i| (i * 5 % 7) as u32).collect();
+        let ids = Tensor::from_vec(ids, (4, 6), &Device::Cpu).unwrap();
+        let values = |t: &Tensor| values(&t.to_dtype(DType::F64).unwrap());
+        let a = m32.forward_all(&ids, &mut ForwardCtx::train(None)).unwrap();
+        let b = m64.forward_all(&ids, &mut ForwardCtx::train(None)).unwrap();
+        assert_eq!(a.len(), b.len());
+        for ((id, v32), (_, v64)) in a.iter().zip(&b) {
+            let (v32, v64) = (values(v32), values(v64));
+            assert!(v64.iter().any(|v| v.abs() > 0.05), "{id} is all near zero");
+            for (p, q) in v32.iter().zip(&v64) {
+                assert!((p - q).abs() < 1e-4, "{recurrent:?} {id}: {p} vs {q}");
+            }
+        }
+        let grads = |m: &Model| {
+            let pred = m.forward(&ids, &mut ForwardCtx::train(None)).unwrap();
+            let g = pred.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            m.trainable()
+                .into_iter()
+                .map(|(name, v)| (name, values(g.get(v.as_tensor()).expect("a gradient"))))
+                .collect::<Vec<_>>()
+        };
+        glassbox::model::profile::enable(true);
+        let (g32, g64) = (grads(&m32), grads(&m64));
+        // The f32 model took the one op, forward and backward (other tests may record too,
+        // but only this one runs an embedded recurrence).
+        let ran: Vec<_> = glassbox::model::profile::entries()
+            .into_iter()
+            .filter(|e| e.name.starts_with("glassbox-embedded-"))
+            .map(|e| e.phase)
+            .collect();
+        glassbox::model::profile::enable(false);
+        assert!(
+            ran.contains(&glassbox::model::profile::Phase::Kernel)
+                && ran.contains(&glassbox::model::profile::Phase::Backward),
+            "{recurrent:?} did not run as one op with its Embedding: {ran:?}"
+        );
+        assert_eq!(g32.len(), g64.len());
+        for ((name, g32), (_, g64)) in g32.iter().zip(&g64) {
+            let scale = g64.iter().fold(0f64, |a, v| a.max(v.abs()));
+            assert!(scale > 1e-3, "{name}: no gradient");
+            for (p, q) in g32.iter().zip(g64) {
+                assert!((p - q).abs() < 1e-4 * scale.max(1.0), "{name}: {p} vs {q}");
+            }
+        }
+    }
+}
