@@ -154,7 +154,7 @@ proptest! {
 
     #[test]
     fn conv2d_any_stride_and_padding(
-        b in 1usize..4, c in 1usize..4, f in 1usize..5, k in 1usize..5,
+        b in 1usize..10, c in 1usize..4, f in 1usize..5, k in 1usize..5,
         stride in 1usize..4, pad in 0usize..3, extra_h in 0usize..7, extra_w in 0usize..7,
         bias in any::<bool>(), seed in any::<u64>(),
     ) {
@@ -228,7 +228,7 @@ proptest! {
 
     #[test]
     fn conv_transpose2d_any_stride_padding_and_output_padding(
-        b in 1usize..3, ci in 1usize..4, co in 1usize..4, k in 1usize..5,
+        b in 1usize..8, ci in 1usize..4, co in 1usize..4, k in 1usize..5,
         stride in 1usize..4, pad in 0usize..3, out_pad in 0usize..3,
         h in 1usize..6, w in 1usize..6, seed in any::<u64>(),
     ) {

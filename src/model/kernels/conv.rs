@@ -3,6 +3,7 @@
 //! needs one (never for the data a network reads). candle's own convolution backward computes
 //! the input gradient with a naive loop, always.
 
+use super::conv_unfold::{apart, side_by_side};
 use super::gemm::{f32_slice, matmul, parallelism, threads, with_f32, View};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use gemm::Parallelism;
@@ -74,91 +75,14 @@ impl Geometry {
     }
 
     /// Output columns `ox` whose input column `ox·s + kx − p` lies inside the image.
-    fn valid_span(&self, kx: usize) -> (usize, usize) {
+    pub(super) fn valid_span(&self, kx: usize) -> (usize, usize) {
         let (s, p, w) = (self.sw as isize, self.pw as isize, self.w as isize);
         let first = ((p - kx as isize).max(0) + s - 1) / s;
         let last = ((w - 1 + p - kx as isize).div_euclid(s) + 1).clamp(first, self.ow as isize);
         (first as usize, last as usize)
     }
 
-    /// Unfolds one sample [C, H, W] into [C·KH·KW, OH·OW].
-    pub fn im2col(&self, x: &[f32], cols: &mut [f32]) {
-        let (kh, kw, sh, s, ph, pw) = (
-            self.kh,
-            self.kw,
-            self.sh,
-            self.sw,
-            self.ph as isize,
-            self.pw as isize,
-        );
-        let (ow, oh) = (self.ow, self.oh);
-        let p_count = oh * ow;
-        for ch in 0..self.c {
-            let plane = &x[ch * self.h * self.w..(ch + 1) * self.h * self.w];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let (lo, hi) = self.valid_span(kx);
-                    let row = &mut cols[((ch * kh + ky) * kw + kx) * p_count..][..p_count];
-                    for oy in 0..oh {
-                        let iy = (oy * sh + ky) as isize - ph;
-                        let dst = &mut row[oy * ow..(oy + 1) * ow];
-                        if iy < 0 || iy >= self.h as isize {
-                            dst.fill(0.0);
-                            continue;
-                        }
-                        let src = &plane[iy as usize * self.w..(iy as usize + 1) * self.w];
-                        dst[..lo].fill(0.0);
-                        dst[hi..].fill(0.0);
-                        let x0 = (lo * s + kx) as isize - pw;
-                        if s == 1 {
-                            dst[lo..hi].copy_from_slice(&src[x0 as usize..x0 as usize + (hi - lo)]);
-                        } else {
-                            for (j, d) in dst[lo..hi].iter_mut().enumerate() {
-                                *d = src[x0 as usize + j * s];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Folds [C·KH·KW, OH·OW] back onto one sample [C, H, W], adding overlaps.
-    pub fn col2im(&self, cols: &[f32], dx: &mut [f32]) {
-        let (kh, kw, sh, s, ph, pw) = (
-            self.kh,
-            self.kw,
-            self.sh,
-            self.sw,
-            self.ph as isize,
-            self.pw as isize,
-        );
-        let (ow, oh) = (self.ow, self.oh);
-        let p_count = oh * ow;
-        dx.fill(0.0);
-        for ch in 0..self.c {
-            let plane = &mut dx[ch * self.h * self.w..(ch + 1) * self.h * self.w];
-            for ky in 0..kh {
-                for kx in 0..kw {
-                    let (lo, hi) = self.valid_span(kx);
-                    let row = &cols[((ch * kh + ky) * kw + kx) * p_count..][..p_count];
-                    for oy in 0..oh {
-                        let iy = (oy * sh + ky) as isize - ph;
-                        if iy < 0 || iy >= self.h as isize {
-                            continue;
-                        }
-                        let dst = &mut plane[iy as usize * self.w..(iy as usize + 1) * self.w];
-                        let x0 = ((lo * s + kx) as isize - pw) as usize;
-                        let src = &row[oy * ow + lo..oy * ow + hi];
-                        for (j, v) in src.iter().enumerate() {
-                            dst[x0 + j * s] += v;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
+    /// The convolution of a batch, [`Geometry::group`] samples per product.
     pub fn forward(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
         let (rows, cols, per_in, per_out) = (
             self.rows(),
@@ -166,41 +90,56 @@ impl Geometry {
             self.c * self.h * self.w,
             self.f * self.cols(),
         );
+        let n = self.group();
         let mut out = vec![0f32; self.batch * per_out];
-        let one = |(x_b, y_b): (&[f32], &mut [f32]), buf: &mut Vec<f32>, par: Parallelism| {
-            buf.resize(rows * cols, 0.0);
-            self.im2col(x_b, buf);
+        let one = |(x_g, y_g): (&[f32], &mut [f32]), bufs: &mut Buffers, par: Parallelism| {
+            let k = y_g.len() / per_out;
+            let (buf, product) = bufs;
+            buf.resize(rows * k * cols, 0.0);
+            for (j, x_b) in x_g.chunks(per_in).enumerate() {
+                self.im2col_into(x_b, &mut buf[j * cols..], k * cols);
+            }
+            let dst: &mut [f32] = if k == 1 {
+                &mut *y_g
+            } else {
+                product.resize(self.f * k * cols, 0.0);
+                product
+            };
             if let Some(b) = bias {
-                for (f, row) in y_b.chunks_mut(cols).enumerate() {
-                    row.iter_mut().for_each(|v| *v = b[f]);
+                for (f, row) in dst.chunks_mut(k * cols).enumerate() {
+                    row.fill(b[f]);
                 }
             }
             matmul(
                 self.f,
-                cols,
+                k * cols,
                 rows,
                 View::rows(w, rows),
-                View::rows(buf, cols),
-                y_b,
+                View::rows(buf, k * cols),
+                dst,
                 bias.is_some(),
                 par,
             );
+            if k > 1 {
+                apart(product, self.f, cols, k, y_g);
+            }
         };
-        let pairs = x.chunks(per_in).zip(out.chunks_mut(per_out));
+        let groups = x.chunks(n * per_in).zip(out.chunks_mut(n * per_out));
         if threads() > 1 && self.batch > 1 {
-            pairs
+            groups
                 .collect::<Vec<_>>()
                 .into_par_iter()
-                .for_each_init(Vec::new, |buf, pair| one(pair, buf, Parallelism::None));
+                .for_each_init(Buffers::default, |bufs, g| one(g, bufs, Parallelism::None));
         } else {
-            let mut buf = Vec::new();
-            let par = parallelism(2 * self.f * rows * cols);
-            pairs.for_each(|pair| one(pair, &mut buf, par));
+            let mut bufs = Buffers::default();
+            let par = parallelism(2 * self.f * rows * cols * n);
+            groups.for_each(|g| one(g, &mut bufs, par));
         }
         out
     }
 
-    /// Gradients of weight, bias and (when asked) input.
+    /// Gradients of weight, bias and (when asked) input, [`Geometry::group`] samples per
+    /// product.
     pub fn backward(
         &self,
         x: &[f32],
@@ -215,49 +154,60 @@ impl Geometry {
             self.c * self.h * self.w,
             self.f * self.cols(),
         );
-        let wsize = self.f * rows;
+        let (wsize, n) = (self.f * rows, self.group());
         // Per-worker partial sums of dW and db, added at the end.
         let work =
             |range: std::ops::Range<usize>, dx: Option<&mut [f32]>| -> (Vec<f32>, Vec<f32>) {
                 let mut dw = vec![0f32; wsize];
                 let mut db = vec![0f32; self.f];
-                let mut buf = vec![0f32; rows * cols];
-                let mut dcols = if dx.is_some() {
-                    vec![0f32; rows * cols]
-                } else {
-                    Vec::new()
-                };
+                let (mut buf, mut dcols, mut joined) = (Vec::new(), Vec::new(), Vec::new());
                 let mut dx = dx;
-                for (j, b) in range.enumerate() {
-                    let dy_b = &dy[b * per_out..(b + 1) * per_out];
+                for start in range.clone().step_by(n) {
+                    let k = n.min(range.end - start);
+                    let dy_k = &dy[start * per_out..(start + k) * per_out];
+                    let dy_g: &[f32] = if k == 1 {
+                        dy_k
+                    } else {
+                        side_by_side(dy_k, self.f, cols, k, &mut joined);
+                        &joined
+                    };
                     if want_dw {
-                        self.im2col(&x[b * per_in..(b + 1) * per_in], &mut buf);
+                        buf.resize(rows * k * cols, 0.0);
+                        let x_k = &x[start * per_in..(start + k) * per_in];
+                        for (j, x_b) in x_k.chunks(per_in).enumerate() {
+                            self.im2col_into(x_b, &mut buf[j * cols..], k * cols);
+                        }
                         matmul(
                             self.f,
                             rows,
-                            cols,
-                            View::rows(dy_b, cols),
-                            View::transposed(&buf, cols),
+                            k * cols,
+                            View::rows(dy_g, k * cols),
+                            View::transposed(&buf, k * cols),
                             &mut dw,
                             true,
                             Parallelism::None,
                         );
-                        for (f, row) in dy_b.chunks(cols).enumerate() {
-                            db[f] += row.iter().sum::<f32>();
+                        for (i, row) in dy_k.chunks(cols).enumerate() {
+                            db[i % self.f] += row.iter().sum::<f32>();
                         }
                     }
                     if let Some(dx) = dx.as_deref_mut() {
+                        dcols.resize(rows * k * cols, 0.0);
                         matmul(
                             rows,
-                            cols,
+                            k * cols,
                             self.f,
                             View::transposed(w, rows),
-                            View::rows(dy_b, cols),
+                            View::rows(dy_g, k * cols),
                             &mut dcols,
                             false,
                             Parallelism::None,
                         );
-                        self.col2im(&dcols, &mut dx[j * per_in..(j + 1) * per_in]);
+                        let at = start - range.start;
+                        let dx_k = &mut dx[at * per_in..(at + k) * per_in];
+                        for (j, dx_b) in dx_k.chunks_mut(per_in).enumerate() {
+                            self.col2im_from(&dcols[j * cols..], k * cols, dx_b);
+                        }
                     }
                 }
                 (dw, db)
@@ -287,6 +237,9 @@ impl Geometry {
         (dw, db, dx)
     }
 }
+
+/// A worker's scratch matrices: the unfolded samples and the product before it is split.
+pub(super) type Buffers = (Vec<f32>, Vec<f32>);
 
 pub struct Conv2d {
     stride: (usize, usize),

@@ -3,7 +3,8 @@
 //! weight gradient is a convolution's weight gradient with the roles of input and output swapped.
 //! Weights are laid out as PyTorch's ConvTranspose2d: [C_in, C_out, K, K].
 
-use super::conv::Geometry;
+use super::conv::{Buffers, Geometry};
+use super::conv_unfold::side_by_side;
 use super::gemm::{f32_slice, matmul, parallelism, threads, with_f32, View};
 use crate::graph::conv_transpose_out;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
@@ -40,39 +41,52 @@ impl ConvTranspose2d {
         Ok(g)
     }
 
+    /// The transposed convolution of a batch, [`Geometry::group`] samples per product.
     fn forward(&self, g: &Geometry, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
         let (rows, cols) = (g.rows(), g.cols());
-        let (per_in, per_out) = (g.f * cols, g.c * g.h * g.w);
+        let (per_in, per_out, n) = (g.f * cols, g.c * g.h * g.w, g.group());
         let mut out = vec![0f32; g.batch * per_out];
-        let one = |(x_b, y_b): (&[f32], &mut [f32]), buf: &mut Vec<f32>, par: Parallelism| {
-            buf.resize(rows * cols, 0.0);
+        let one = |(x_g, y_g): (&[f32], &mut [f32]), bufs: &mut Buffers, par: Parallelism| {
+            let k = y_g.len() / per_out;
+            let (joined, buf) = bufs;
+            let x_side: &[f32] = if k == 1 {
+                x_g
+            } else {
+                side_by_side(x_g, g.f, cols, k, joined);
+                joined
+            };
+            buf.resize(rows * k * cols, 0.0);
             matmul(
                 rows,
-                cols,
+                k * cols,
                 g.f,
                 View::transposed(w, rows),
-                View::rows(x_b, cols),
+                View::rows(x_side, k * cols),
                 buf,
                 false,
                 par,
             );
-            g.col2im(buf, y_b);
-            if let Some(b) = bias {
-                for (ch, plane) in y_b.chunks_mut(g.h * g.w).enumerate() {
-                    plane.iter_mut().for_each(|v| *v += b[ch]);
+            for (j, y_b) in y_g.chunks_mut(per_out).enumerate() {
+                g.col2im_from(&buf[j * cols..], k * cols, y_b);
+                if let Some(b) = bias {
+                    for (ch, plane) in y_b.chunks_mut(g.h * g.w).enumerate() {
+                        plane.iter_mut().for_each(|v| *v += b[ch]);
+                    }
                 }
             }
         };
-        let pairs = x.chunks(per_in).zip(out.chunks_mut(per_out));
+        let groups = x.chunks(n * per_in).zip(out.chunks_mut(n * per_out));
         if threads() > 1 && g.batch > 1 {
-            pairs
+            groups
                 .collect::<Vec<_>>()
                 .into_par_iter()
-                .for_each_init(Vec::new, |buf, pair| one(pair, buf, Parallelism::None));
+                .for_each_init(Buffers::default, |bufs, pair| {
+                    one(pair, bufs, Parallelism::None)
+                });
         } else {
-            let mut buf = Vec::new();
-            let par = parallelism(2 * g.f * rows * cols);
-            pairs.for_each(|pair| one(pair, &mut buf, par));
+            let mut bufs = Buffers::default();
+            let par = parallelism(2 * g.f * rows * cols * n);
+            groups.for_each(|pair| one(pair, &mut bufs, par));
         }
         out
     }

@@ -10,6 +10,7 @@ mod awake;
 mod conv;
 mod conv_seq;
 mod conv_transpose;
+mod conv_unfold;
 pub mod dispatch;
 pub mod fastmath;
 pub mod gemm;
