@@ -6,6 +6,7 @@
 //! the argmax of every window in the forward pass and scatters the gradient back through it.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
+use rayon::prelude::*;
 use std::sync::Mutex;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,37 +45,82 @@ fn max2x2(x: &[f32], planes: usize, h: usize, w: usize) -> (Vec<f32>, Vec<u32>) 
     let n = planes * oh * ow;
     let mut out = vec![0f32; n];
     let mut arg = vec![0u32; n];
-    let mut o = 0;
-    for p in 0..planes {
-        let plane = &x[p * h * w..(p + 1) * h * w];
-        for oy in 0..oh {
-            let row0 = &plane[2 * oy * w..(2 * oy + 1) * w];
-            let row1 = &plane[(2 * oy + 1) * w..(2 * oy + 2) * w];
-            let base = (p * h * w + 2 * oy * w) as u32;
-            for ox in 0..ow {
-                let c = 2 * ox;
-                let (a, b, cc, d) = (row0[c], row0[c + 1], row1[c], row1[c + 1]);
-                let (m1, i1) = if b > a { (b, 1u32) } else { (a, 0) };
-                let (m2, i2) = if d > cc {
-                    (d, w as u32 + 1)
-                } else {
-                    (cc, w as u32)
-                };
-                let (mut m, mut i) = if m2 > m1 { (m2, i2) } else { (m1, i1) };
-                // NaN wins, so divergence shows instead of hiding behind a max.
-                if m.is_nan() | a.is_nan() | b.is_nan() | cc.is_nan() | d.is_nan() {
-                    (m, i) = [(a, 0), (b, 1), (cc, w as u32), (d, w as u32 + 1)]
-                        .into_iter()
-                        .find(|(v, _)| v.is_nan())
-                        .unwrap_or((m, i));
+    // Planes `first..` into `out` and `arg`, as many as they hold.
+    let fill = |first: usize, out: &mut [f32], arg: &mut [u32]| {
+        let mut o = 0;
+        for p in first..first + out.len() / (oh * ow).max(1) {
+            let plane = &x[p * h * w..(p + 1) * h * w];
+            for oy in 0..oh {
+                let row0 = &plane[2 * oy * w..(2 * oy + 1) * w];
+                let row1 = &plane[(2 * oy + 1) * w..(2 * oy + 2) * w];
+                let base = (p * h * w + 2 * oy * w) as u32;
+                for ox in 0..ow {
+                    let c = 2 * ox;
+                    let (a, b, cc, d) = (row0[c], row0[c + 1], row1[c], row1[c + 1]);
+                    let (m1, i1) = if b > a { (b, 1u32) } else { (a, 0) };
+                    let (m2, i2) = if d > cc {
+                        (d, w as u32 + 1)
+                    } else {
+                        (cc, w as u32)
+                    };
+                    let (mut m, mut i) = if m2 > m1 { (m2, i2) } else { (m1, i1) };
+                    // NaN wins, so divergence shows instead of hiding behind a max.
+                    if m.is_nan() | a.is_nan() | b.is_nan() | cc.is_nan() | d.is_nan() {
+                        (m, i) = [(a, 0), (b, 1), (cc, w as u32), (d, w as u32 + 1)]
+                            .into_iter()
+                            .find(|(v, _)| v.is_nan())
+                            .unwrap_or((m, i));
+                    }
+                    out[o] = m;
+                    arg[o] = base + c as u32 + i;
+                    o += 1;
                 }
-                out[o] = m;
-                arg[o] = base + c as u32 + i;
-                o += 1;
             }
         }
+    };
+    match plane_chunks(planes, h * w) {
+        None => fill(0, &mut out, &mut arg),
+        Some(per) => out
+            .par_chunks_mut(per * oh * ow)
+            .zip(arg.par_chunks_mut(per * oh * ow))
+            .enumerate()
+            .for_each(|(k, (out, arg))| fill(k * per, out, arg)),
     }
     (out, arg)
+}
+
+/// Planes per thread's share when an input of `planes` planes of `plane` elements is large
+/// enough to split, else None.
+fn plane_chunks(planes: usize, plane: usize) -> Option<usize> {
+    super::activation::element_chunks(planes * plane)
+        .map(|_| planes.div_ceil(super::gemm::threads()))
+}
+
+/// The max-pool gradient: each output's gradient `g` added at the input index `argmax` chose,
+/// into `grad_in` [planes, plane]; split by planes across threads when large.
+fn scatter_max(argmax: &[u32], g: &[f32], grad_in: &mut [f32], planes: usize) {
+    let (plane, per_out) = (grad_in.len() / planes.max(1), argmax.len() / planes.max(1));
+    match plane_chunks(planes, plane) {
+        None => {
+            for (&i, &v) in argmax.iter().zip(g) {
+                grad_in[i as usize] += v;
+            }
+        }
+        Some(per) => grad_in
+            .par_chunks_mut(per * plane)
+            .zip(
+                argmax
+                    .par_chunks(per * per_out)
+                    .zip(g.par_chunks(per * per_out)),
+            )
+            .enumerate()
+            .for_each(|(k, (dst, (idx, g)))| {
+                let base = k * per * plane;
+                for (&i, &v) in idx.iter().zip(g) {
+                    dst[i as usize - base] += v;
+                }
+            }),
+    }
 }
 
 impl Pool2d {
@@ -196,9 +242,7 @@ impl CustomOp1 for Pool2d {
             // The training path: scatter the f32 gradient straight through the saved argmax.
             let mut grad_in = vec![0f32; dims.iter().product()];
             super::gemm::with_f32(grad_res, |g| {
-                for (&i, &v) in argmax.iter().zip(g) {
-                    grad_in[i as usize] += v;
-                }
+                scatter_max(argmax, g, &mut grad_in, dims[0] * dims[1]);
             })?;
             return Ok(Some(Tensor::from_vec(grad_in, dims.clone(), arg.device())?));
         }
@@ -233,5 +277,50 @@ impl CustomOp1 for Pool2d {
         }
         let t = Tensor::from_vec(grad_in, dims.clone(), arg.device())?.to_dtype(dtype)?;
         Ok(Some(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kernels::{assert_close, filled, pool_of_all_threads};
+
+    /// On a pool of every thread a large 2×2 max-pool is split by planes: each window's
+    /// maximum (the first of equals) and its index, and the gradient scattered through them,
+    /// are the plain loops' (a plane shifted by one in either half would show).
+    #[test]
+    fn max_pool_split_across_threads_is_the_plain_loop() {
+        let Some(pool) = pool_of_all_threads("the split max-pool") else {
+            return;
+        };
+        let (planes, h, w) = (41, 64, 62);
+        let x = filled(&[planes * h * w], 3).to_vec1::<f32>().unwrap();
+        let g = filled(&[planes * (h / 2) * (w / 2)], 4)
+            .to_vec1::<f32>()
+            .unwrap();
+        let ((out, arg), grad, split) = pool.install(|| {
+            let (out, arg) = max2x2(&x, planes, h, w);
+            let mut grad = vec![0f32; x.len()];
+            scatter_max(&arg, &g, &mut grad, planes);
+            ((out, arg), grad, plane_chunks(planes, h * w).is_some())
+        });
+        assert!(split, "the pool ran the max-pool on one thread");
+        let mut o = 0;
+        let mut want_grad = vec![0f32; x.len()];
+        for p in 0..planes {
+            for oy in 0..h / 2 {
+                for ox in 0..w / 2 {
+                    let at = |dy: usize, dx: usize| p * h * w + (2 * oy + dy) * w + 2 * ox + dx;
+                    let window = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
+                    let best = window
+                        .into_iter()
+                        .fold(window[0], |b, i| if x[i] > x[b] { i } else { b });
+                    assert_eq!((out[o], arg[o] as usize), (x[best], best), "window {o}");
+                    want_grad[best] += g[o];
+                    o += 1;
+                }
+            }
+        }
+        assert_close("max-pool gradient", &grad, &want_grad, 0.0, 0.5);
     }
 }
