@@ -40,7 +40,6 @@ fn dense_then_gelu_fused_matches_the_ops_apart() {
     shared.edges.push(Edge::new("n0", "sum"));
     shared.edges.push(Edge::new("n1", "sum").to_port(1));
     shared.edges.push(Edge::new("sum", "n2"));
-    let values = |t: &Tensor| values(&t.to_dtype(DType::F64).unwrap());
     for graph in [fused, shared] {
         let m32 = Model::build_with_dtype(&graph, 5, DType::F32).expect("builds");
         let m64 = Model::build_with_dtype(&graph, 5, DType::F64).expect("builds");
@@ -48,30 +47,60 @@ fn dense_then_gelu_fused_matches_the_ops_apart() {
         let xs: Vec<f32> = (0..4 * 6).map(|_| rng.random_range(-2.0..2.0)).collect();
         let x32 = Tensor::from_vec(xs, (4, 6), &Device::Cpu).unwrap();
         let x64 = x32.to_dtype(DType::F64).unwrap();
-        let a = m32.forward_all(&x32, &mut ForwardCtx::train(None)).unwrap();
-        let b = m64.forward_all(&x64, &mut ForwardCtx::train(None)).unwrap();
-        assert_eq!(a.len(), b.len());
-        for ((id, v32), (_, v64)) in a.iter().zip(&b) {
-            let (v32, v64) = (values(v32), values(v64));
-            assert!(v64.iter().any(|v| v.abs() > 0.1), "{id} is all near zero");
-            for (p, q) in v32.iter().zip(&v64) {
-                assert!((p - q).abs() < 1e-4, "{id}: {p} vs {q}");
-            }
+        assert_same_values((&m32, &x32), (&m64, &x64), 0.1, "dense + GELU");
+        assert_same_grads(&grads(&m32, &x32), &grads(&m64, &x64));
+    }
+}
+
+/// The f32 model's value at every node matches the f64 model's, each somewhere above `floor`.
+fn assert_same_values(
+    (m32, x32): (&Model, &Tensor),
+    (m64, x64): (&Model, &Tensor),
+    floor: f64,
+    what: &str,
+) {
+    let a = m32.forward_all(x32, &mut ForwardCtx::train(None)).unwrap();
+    let b = m64.forward_all(x64, &mut ForwardCtx::train(None)).unwrap();
+    assert_eq!(a.len(), b.len());
+    for ((id, v32), (_, v64)) in a.iter().zip(&b) {
+        let (v32, v64) = (as_f64(v32), as_f64(v64));
+        assert!(
+            v64.iter().any(|v| v.abs() > floor),
+            "{what} {id} is all near zero"
+        );
+        for (p, q) in v32.iter().zip(&v64) {
+            assert!((p - q).abs() < 1e-4, "{what} {id}: {p} vs {q}");
         }
-        let grads = |m: &Model, x: &Tensor| {
-            let pred = m.forward(x, &mut ForwardCtx::train(None)).unwrap();
-            let g = pred.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            m.trainable()
-                .into_iter()
-                .map(|(name, v)| (name, values(g.get(v.as_tensor()).expect("a gradient"))))
-                .collect::<Vec<_>>()
-        };
-        for ((name, g32), (_, g64)) in grads(&m32, &x32).iter().zip(grads(&m64, &x64)) {
-            let scale = g64.iter().fold(0f64, |a, v| a.max(v.abs()));
-            assert!(scale > 1e-3, "{name}: no gradient");
-            for (p, q) in g32.iter().zip(&g64) {
-                assert!((p - q).abs() < 1e-4 * scale.max(1.0), "{name}: {p} vs {q}");
-            }
+    }
+}
+
+fn as_f64(t: &Tensor) -> Vec<f64> {
+    values(&t.to_dtype(DType::F64).unwrap())
+}
+
+/// Every trained parameter's gradient of Σ prediction².
+fn grads(m: &Model, x: &Tensor) -> Vec<(String, Vec<f64>)> {
+    let pred = m.forward(x, &mut ForwardCtx::train(None)).unwrap();
+    let g = pred.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    m.trainable()
+        .into_iter()
+        .map(|(name, v)| {
+            (
+                name.to_string(),
+                as_f64(g.get(v.as_tensor()).expect("a gradient")),
+            )
+        })
+        .collect()
+}
+
+/// The same gradients, none of them all but zero.
+fn assert_same_grads(g32: &[(String, Vec<f64>)], g64: &[(String, Vec<f64>)]) {
+    assert_eq!(g32.len(), g64.len());
+    for ((name, g32), (_, g64)) in g32.iter().zip(g64) {
+        let scale = g64.iter().fold(0f64, |a, v| a.max(v.abs()));
+        assert!(scale > 1e-3, "{name}: no gradient");
+        for (p, q) in g32.iter().zip(g64) {
+            assert!((p - q).abs() < 1e-4 * scale.max(1.0), "{name}: {p} vs {q}");
         }
     }
 }
@@ -112,27 +141,10 @@ fn embedding_then_recurrent_fused_matches_the_layers_apart() {
         let m64 = Model::build_with_dtype(&graph, 5, DType::F64).expect("builds");
         let ids: Vec<u32> = (0..4 * 6).map(|i| (i * 5 % 7) as u32).collect();
         let ids = Tensor::from_vec(ids, (4, 6), &Device::Cpu).unwrap();
-        let values = |t: &Tensor| values(&t.to_dtype(DType::F64).unwrap());
-        let a = m32.forward_all(&ids, &mut ForwardCtx::train(None)).unwrap();
-        let b = m64.forward_all(&ids, &mut ForwardCtx::train(None)).unwrap();
-        assert_eq!(a.len(), b.len());
-        for ((id, v32), (_, v64)) in a.iter().zip(&b) {
-            let (v32, v64) = (values(v32), values(v64));
-            assert!(v64.iter().any(|v| v.abs() > 0.05), "{id} is all near zero");
-            for (p, q) in v32.iter().zip(&v64) {
-                assert!((p - q).abs() < 1e-4, "{recurrent:?} {id}: {p} vs {q}");
-            }
-        }
-        let grads = |m: &Model| {
-            let pred = m.forward(&ids, &mut ForwardCtx::train(None)).unwrap();
-            let g = pred.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            m.trainable()
-                .into_iter()
-                .map(|(name, v)| (name, values(g.get(v.as_tensor()).expect("a gradient"))))
-                .collect::<Vec<_>>()
-        };
+        let what = format!("{recurrent:?}");
+        assert_same_values((&m32, &ids), (&m64, &ids), 0.05, &what);
         glassbox::model::profile::enable(true);
-        let (g32, g64) = (grads(&m32), grads(&m64));
+        let (g32, g64) = (grads(&m32, &ids), grads(&m64, &ids));
         // The f32 model took the one op, forward and backward (other tests may record too,
         // but only this one runs an embedded recurrence).
         let ran: Vec<_> = glassbox::model::profile::entries()
@@ -146,13 +158,6 @@ fn embedding_then_recurrent_fused_matches_the_layers_apart() {
                 && ran.contains(&glassbox::model::profile::Phase::Backward),
             "{recurrent:?} did not run as one op with its Embedding: {ran:?}"
         );
-        assert_eq!(g32.len(), g64.len());
-        for ((name, g32), (_, g64)) in g32.iter().zip(&g64) {
-            let scale = g64.iter().fold(0f64, |a, v| a.max(v.abs()));
-            assert!(scale > 1e-3, "{name}: no gradient");
-            for (p, q) in g32.iter().zip(g64) {
-                assert!((p - q).abs() < 1e-4 * scale.max(1.0), "{name}: {p} vs {q}");
-            }
-        }
+        assert_same_grads(&g32, &g64);
     }
 }
