@@ -135,9 +135,10 @@ fn last_or_all(
     Ok((y, last))
 }
 
-/// A recurrent op reading an Embedding's table [V, E] at token `ids` [B, T] as one op
-/// (`kernels::recurrent_tokens`), from `init`; None for other ops and for a table that is not
-/// f32 (the f64 checks run the two ops apart).
+/// A recurrent op reading an Embedding's f32 table [V, E] at u32 token `ids` [B, T] as one op
+/// (`kernels::recurrent_tokens`), from `init`; None for other ops. The caller checks the
+/// dtypes before it takes the carried state (`Model::embedded_forward`; the f64 checks run the
+/// two ops apart), and the kernel refuses any other with an error.
 pub(crate) fn forward_embedded(
     op: &Op,
     ids: &Tensor,
@@ -166,9 +167,6 @@ pub(crate) fn forward_embedded(
         } => (kernels::Cell::Rnn, vec![wx, wh, b], *sequences),
         _ => return None,
     };
-    if table.dtype() != DType::F32 || ids.dtype() != DType::U32 {
-        return None;
-    }
     let input = kernels::SeqInput::Tokens { ids, table };
     Some(
         kernels::recurrent_from(cell, input, &weights, init)
