@@ -7,8 +7,9 @@ mod kernel_check;
 
 use candle_core::{Device, Tensor, Var};
 use glassbox::model::kernels::{
-    attention, gelu, gru, gru_from, layer_norm, linear, linear_gelu, lstm, lstm_from,
-    projected_attention, reference, relu, rnn, rnn_from, softmax_cross_entropy, InitialState,
+    attention, gelu, gru, gru_from, layer_norm, leaky_relu, linear, linear_gelu, lstm, lstm_from,
+    projected_attention, reference, relu, rnn, rnn_from, sigmoid, softmax_cross_entropy, tanh,
+    InitialState,
 };
 use kernel_check::{check, config, max_rel, var};
 use proptest::prelude::*;
@@ -19,7 +20,7 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn dense_relu_and_gelu(
+    fn dense_and_activations(
         b in 1usize..5, t in 0usize..4, k in 1usize..12, n in 1usize..10,
         bias in any::<bool>(), seed in any::<u64>(),
     ) {
@@ -39,6 +40,23 @@ proptest! {
             &format!("dense {dims:?} → {n}"),
         )?;
         check(&[&x], &|| relu(x.as_tensor()).unwrap(), &|| x.as_tensor().relu().unwrap(), seed, "relu")?;
+        let slope = rng.random_range(0.01f32..0.5);
+        check(
+            &[&x],
+            &|| leaky_relu(x.as_tensor(), slope).unwrap(),
+            &|| x.as_tensor().maximum(&(x.as_tensor() * slope as f64).unwrap()).unwrap(),
+            seed,
+            &format!("leaky relu {slope}"),
+        )?;
+        let s = var(&dims, 4.0, &mut rng);
+        check(&[&s], &|| tanh(s.as_tensor()).unwrap(), &|| s.as_tensor().tanh().unwrap(), seed, "tanh")?;
+        check(
+            &[&s],
+            &|| sigmoid(s.as_tensor()).unwrap(),
+            &|| candle_nn::ops::sigmoid(s.as_tensor()).unwrap(),
+            seed,
+            "sigmoid",
+        )?;
         let a = var(&dims, 3.0, &mut rng);
         check(&[&a], &|| gelu(a.as_tensor()).unwrap(), &|| reference::gelu(a.as_tensor()).unwrap(), seed, "gelu")?;
         // Dense and GELU fused (the model runs a dense layer whose only reader is a GELU so).

@@ -215,7 +215,7 @@ fn cases() -> Result<Vec<(&'static str, &'static str, Run<'static>, Run<'static>
         "1,048,576 parameters",
         Box::new(move || {
             let (m, v) = &mut *moments.borrow_mut();
-            k::adam_update(w.as_tensor(), &grad, m, v, step)
+            k::adam_update(w.as_tensor(), &grad, m, v, step).map(|_| ())
         }),
         Box::new(move || opt.borrow_mut().step(&grads)),
     ));

@@ -397,26 +397,13 @@ impl Op {
                 x.reshape(shape)
             }
             Op::Relu => relu(x),
-            Op::LeakyRelu(slope) => x.maximum(&(x * *slope)?),
-            Op::Sigmoid => candle_nn::ops::sigmoid(x),
-            Op::Tanh => x.tanh(),
+            Op::LeakyRelu(slope) => kernels::leaky_relu(x, *slope as f32),
+            Op::Sigmoid => kernels::sigmoid(x),
+            Op::Tanh => kernels::tanh(x),
             Op::Gelu => kernels::gelu(x),
             Op::Softmax => kernels::reference::softmax_last(x),
             Op::Dropout(p) => match (&mut ctx.rng, ctx.train && *p > 0.0) {
-                (Some(rng), true) => {
-                    let keep = 1.0 - *p;
-                    let scale = 1.0 / keep;
-                    let mask: Vec<f32> = (0..x.elem_count())
-                        .map(|_| {
-                            if rng.random::<f32>() < keep {
-                                scale
-                            } else {
-                                0.0
-                            }
-                        })
-                        .collect();
-                    x * Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?
-                }
+                (Some(rng), true) => kernels::dropout(x, kernels::DropMask::new(*p, rng.random())),
                 _ => Ok(x.clone()),
             },
             Op::BatchNorm {

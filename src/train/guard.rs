@@ -7,14 +7,7 @@ use candle_core::Tensor;
 /// entry makes the sum non-finite).
 pub(crate) fn first_non_finite_param(model: &Model) -> candle_core::Result<Option<String>> {
     for (name, var) in model.trainable() {
-        // x·0 is 0 for every finite x and NaN otherwise, so the sum cannot overflow.
-        let sum = var
-            .as_tensor()
-            .affine(0.0, 0.0)?
-            .sum_all()?
-            .to_dtype(candle_core::DType::F32)?
-            .to_scalar::<f32>()?;
-        if !sum.is_finite() {
+        if !super::optim::all_finite(var.as_tensor())? {
             return Ok(Some(name));
         }
     }

@@ -48,11 +48,14 @@ impl Optim {
     }
 
     /// One update with learning rate `lr`. Parameters without a gradient are left alone.
-    pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
+    /// Returns the name of the first updated parameter that now holds NaN or infinite values
+    /// (ReLU maps NaN to 0, so a poisoned weight can hide behind a finite loss).
+    pub fn step(&mut self, grads: &GradStore, lr: f64) -> Result<Option<String>> {
         self.t += 1;
         let t = self.t;
         let wd = self.weight_decay;
-        for ((_, var), state) in self.params.iter().zip(self.state.iter_mut()) {
+        let mut first_bad: Option<String> = None;
+        for ((name, var), state) in self.params.iter().zip(self.state.iter_mut()) {
             let Some(g) = grads.get(var.as_tensor()) else {
                 continue;
             };
@@ -78,7 +81,9 @@ impl Optim {
                         bias1: (1.0 - beta1.powi(t)) as f32,
                         bias2: (1.0 - beta2.powi(t)) as f32,
                     };
-                    adam_update(var.as_tensor(), g, m, v, step)?;
+                    if adam_update(var.as_tensor(), g, m, v, step)? && first_bad.is_none() {
+                        first_bad = Some(name.clone());
+                    }
                     continue;
                 }
             }
@@ -152,8 +157,75 @@ impl Optim {
                     (w - (step * lr)?)?
                 }
             };
+            if first_bad.is_none() && !all_finite(&next)? {
+                first_bad = Some(name.clone());
+            }
             var.set(&next)?;
         }
-        Ok(())
+        Ok(first_bad)
+    }
+}
+
+/// Whether every value of `t` is finite: x·0 is 0 for every finite x and NaN otherwise, so the
+/// sum cannot overflow.
+pub(crate) fn all_finite(t: &Tensor) -> Result<bool> {
+    let sum = t
+        .affine(0.0, 0.0)?
+        .sum_all()?
+        .to_dtype(DType::F32)?
+        .to_scalar::<f32>()?;
+    Ok(sum.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// A weight the update makes NaN or infinite is named by the step that made it, for the
+    /// fused Adam (checked inside its pass, split across threads) and the tensor-built SGD; a
+    /// clean update names none.
+    #[test]
+    fn the_step_names_the_first_parameter_it_poisoned() {
+        let n = 300_000;
+        let ones = Tensor::ones(n, DType::F32, &Device::Cpu).unwrap();
+        for kind in [
+            Optimizer::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+            },
+            Optimizer::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+            },
+        ] {
+            let (a, b) = (
+                Var::ones(n, DType::F32, &Device::Cpu).unwrap(),
+                Var::ones(n, DType::F32, &Device::Cpu).unwrap(),
+            );
+            let mut optim = Optim::new(
+                kind,
+                0.0,
+                vec![("a".into(), a.clone()), ("b".into(), b.clone())],
+            );
+            let loss = (a.as_tensor() * &ones).unwrap().sum_all().unwrap();
+            let loss = (loss + b.as_tensor().sum_all().unwrap()).unwrap();
+            let grads = loss.backward().unwrap();
+            assert_eq!(optim.step(&grads, 1e-3).unwrap(), None, "{kind:?}");
+            // One element of b's gradient is infinite, late in the vector (the second thread's share).
+            let mut poison = vec![1f32; n];
+            poison[n - 7] = f32::INFINITY;
+            let poison = Tensor::from_vec(poison, n, &Device::Cpu).unwrap();
+            let loss = ((a.as_tensor() * &ones).unwrap().sum_all().unwrap()
+                + (b.as_tensor() * &poison).unwrap().sum_all().unwrap())
+            .unwrap();
+            let grads = loss.backward().unwrap();
+            assert_eq!(
+                optim.step(&grads, 1e-3).unwrap().as_deref(),
+                Some("b"),
+                "{kind:?}"
+            );
+        }
     }
 }

@@ -75,6 +75,69 @@ simd_fn! {
     }
 }
 
+simd_fn! {
+    /// y = max(x, s·x) (leaky ReLU), NaN passed through.
+    pub fn leaky_forward(x: &[f32], slope: f32, y: &mut [f32]) {
+        let y = &mut y[..x.len()];
+        for (y, &v) in y.iter_mut().zip(x) {
+            let s = v * slope;
+            *y = if v >= s || v.is_nan() { v } else { s };
+        }
+    }
+}
+
+simd_fn! {
+    /// dx of max(x, s·x): g where x is the larger, g·s where s·x is, and the two halves where
+    /// they tie (x = 0), as candle's maximum splits a tie.
+    pub fn leaky_backward(x: &[f32], g: &[f32], slope: f32, dx: &mut [f32]) {
+        let (g, dx) = (&g[..x.len()], &mut dx[..x.len()]);
+        let tie = 0.5 * (1.0 + slope);
+        for ((d, &x), &g) in dx.iter_mut().zip(x).zip(g) {
+            let s = x * slope;
+            let k = if x > s { 1.0 } else if x < s { slope } else { tie };
+            *d = g * k;
+        }
+    }
+}
+
+simd_fn! {
+    pub fn tanh_forward(x: &[f32], y: &mut [f32]) {
+        let y = &mut y[..x.len()];
+        for (y, &v) in y.iter_mut().zip(x) {
+            *y = super::fastmath::tanh(v);
+        }
+    }
+}
+
+simd_fn! {
+    /// dx = g·(1 − y²) from the output y = tanh x.
+    pub fn tanh_backward(y: &[f32], g: &[f32], dx: &mut [f32]) {
+        let (g, dx) = (&g[..y.len()], &mut dx[..y.len()]);
+        for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+            *d = g * (1.0 - y * y);
+        }
+    }
+}
+
+simd_fn! {
+    pub fn sigmoid_forward(x: &[f32], y: &mut [f32]) {
+        let y = &mut y[..x.len()];
+        for (y, &v) in y.iter_mut().zip(x) {
+            *y = super::fastmath::sigmoid(v);
+        }
+    }
+}
+
+simd_fn! {
+    /// dx = g·y·(1 − y) from the output y = σ(x).
+    pub fn sigmoid_backward(y: &[f32], g: &[f32], dx: &mut [f32]) {
+        let (g, dx) = (&g[..y.len()], &mut dx[..y.len()]);
+        for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+            *d = g * y * (1.0 - y);
+        }
+    }
+}
+
 /// Σ x with eight running sums, so the loop vectorises (a single running sum cannot be
 /// reordered by the compiler).
 #[inline(always)]

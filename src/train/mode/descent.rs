@@ -1,7 +1,7 @@
 //! The part of a step every gradient-trained mode shares: backward, the divergence checks, the
 //! optimiser update, and gradient health when asked.
 
-use super::super::guard::{describe_divergence, first_bad_layer, first_non_finite_param};
+use super::super::guard::{describe_divergence, first_bad_layer};
 use super::super::optim::Optim;
 use super::super::run::TrainError;
 use super::super::settings::TrainSettings;
@@ -78,17 +78,13 @@ impl Descent {
             None
         };
         let timed = scope(Phase::Step, "optimiser");
-        self.optim.step(&grads, lr)?;
+        let bad = self.optim.step(&grads, lr)?;
         drop(timed);
         self.steps = step;
         let health = match before {
             Some(before) => Some(crate::insight::snapshot::health(model, &grads, &before)?),
             None => None,
         };
-        // ReLU maps NaN to 0, so a poisoned weight can hide behind a finite loss: check them.
-        let timed = scope(Phase::Step, "finite-weight check");
-        let bad = first_non_finite_param(model)?;
-        drop(timed);
         if let Some(name) = bad {
             return Ok(Err(TrainEvent::Diverged {
                 step,
