@@ -74,14 +74,6 @@ impl Geometry {
         self.oh * self.ow
     }
 
-    /// Output columns `ox` whose input column `ox·s + kx − p` lies inside the image.
-    pub(super) fn valid_span(&self, kx: usize) -> (usize, usize) {
-        let (s, p, w) = (self.sw as isize, self.pw as isize, self.w as isize);
-        let first = ((p - kx as isize).max(0) + s - 1) / s;
-        let last = ((w - 1 + p - kx as isize).div_euclid(s) + 1).clamp(first, self.ow as isize);
-        (first as usize, last as usize)
-    }
-
     /// The convolution of a batch, [`Geometry::group`] samples per product.
     pub fn forward(&self, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
         let (rows, cols, per_in, per_out) = (

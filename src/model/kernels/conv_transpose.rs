@@ -4,7 +4,7 @@
 //! Weights are laid out as PyTorch's ConvTranspose2d: [C_in, C_out, K, K].
 
 use super::conv::{Buffers, Geometry};
-use super::conv_unfold::side_by_side;
+use super::conv_unfold::{apart, side_by_side};
 use super::gemm::{f32_slice, matmul, parallelism, threads, with_f32, View};
 use crate::graph::conv_transpose_out;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
@@ -98,8 +98,7 @@ impl ConvTranspose2d {
         let (dx, dw, db) = with_f32(x, |xv| {
             with_f32(w, |wv| {
                 with_f32(grad, |gv| {
-                    let dx = want_dx.then(|| g.forward(gv, wv, None));
-                    let dw = want_dw.then(|| g.backward(gv, wv, xv, false, true).0);
+                    let (dx, dw) = shared_unfolding_grads(&g, gv, wv, xv, want_dx, want_dw);
                     let mut db = vec![0f32; g.c];
                     if want_dw {
                         for (i, p) in gv.chunks(plane).enumerate() {
@@ -118,6 +117,103 @@ impl ConvTranspose2d {
             .transpose()?;
         Ok((dx, dw, want_dw.then_some(db)))
     }
+}
+
+/// The input and weight gradients from one unfolding of the output gradient `dy` per group of
+/// samples. In the convolution `g` (from this op's output back to its input), dx is the
+/// convolution of dy with w, W·unfold(dy), and dW is Σ x·unfold(dy)ᵀ: both multiply the same
+/// unfolded dy, which computing them apart (the convolution's forward, then its weight
+/// gradient) unfolded twice.
+fn shared_unfolding_grads(
+    g: &Geometry,
+    dy: &[f32],
+    w: &[f32],
+    x: &[f32],
+    want_dx: bool,
+    want_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let (rows, cols) = (g.rows(), g.cols());
+    let (per_dy, per_x, n) = (g.c * g.h * g.w, g.f * cols, g.group());
+    let wsize = g.f * rows;
+    let work = |range: std::ops::Range<usize>, mut dx: Option<&mut [f32]>| -> Vec<f32> {
+        let mut dw = vec![0f32; if want_dw { wsize } else { 0 }];
+        let (mut unfolded, mut joined) = (Vec::new(), Vec::new());
+        for start in range.clone().step_by(n) {
+            let k = n.min(range.end - start);
+            unfolded.resize(rows * k * cols, 0.0);
+            let dy_k = &dy[start * per_dy..(start + k) * per_dy];
+            for (j, dy_b) in dy_k.chunks(per_dy).enumerate() {
+                g.im2col_into(dy_b, &mut unfolded[j * cols..], k * cols);
+            }
+            if let Some(dx) = dx.as_deref_mut() {
+                let at = start - range.start;
+                let dx_k = &mut dx[at * per_x..(at + k) * per_x];
+                let dst: &mut [f32] = if k == 1 {
+                    dx_k
+                } else {
+                    joined.resize(g.f * k * cols, 0.0);
+                    &mut joined
+                };
+                matmul(
+                    g.f,
+                    k * cols,
+                    rows,
+                    View::rows(w, rows),
+                    View::rows(&unfolded, k * cols),
+                    dst,
+                    false,
+                    Parallelism::None,
+                );
+                if k > 1 {
+                    apart(&joined, g.f, cols, k, dx_k);
+                }
+            }
+            if want_dw {
+                let x_k = &x[start * per_x..(start + k) * per_x];
+                let x_g: &[f32] = if k == 1 {
+                    x_k
+                } else {
+                    side_by_side(x_k, g.f, cols, k, &mut joined);
+                    &joined
+                };
+                matmul(
+                    g.f,
+                    rows,
+                    k * cols,
+                    View::rows(x_g, k * cols),
+                    View::transposed(&unfolded, k * cols),
+                    &mut dw,
+                    true,
+                    Parallelism::None,
+                );
+            }
+        }
+        dw
+    };
+    let mut dx = want_dx.then(|| vec![0f32; g.batch * per_x]);
+    let t = threads().min(g.batch).max(1);
+    let chunk = g.batch.div_ceil(t);
+    let range = |i: usize| i * chunk..((i + 1) * chunk).min(g.batch);
+    let partials: Vec<Vec<f32>> = match dx.as_mut() {
+        Some(dx) => dx
+            .par_chunks_mut(chunk * per_x)
+            .enumerate()
+            .map(|(i, d)| work(range(i), Some(d)))
+            .collect(),
+        None => (0..t)
+            .into_par_iter()
+            .map(|i| work(range(i), None))
+            .collect(),
+    };
+    let dw = want_dw.then(|| {
+        let mut parts = partials.into_iter();
+        let mut dw = parts.next().unwrap_or_else(|| vec![0.0; wsize]);
+        for p in parts {
+            dw.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+        }
+        dw
+    });
+    (dx, dw)
 }
 
 type TransposeGrads = (Option<Tensor>, Option<Tensor>, Option<Vec<f32>>);
