@@ -1,5 +1,6 @@
-//! Ops that run fused on the f32 path (dense + GELU, Embedding + recurrent layer) against the
-//! same graph in f64, where they run apart: the values at every node and the gradients.
+//! Ops that run fused on the f32 path (dense + GELU, convolution + ReLU, Embedding + recurrent
+//! layer) against the same graph in f64, where they run apart: the values at every node and
+//! the gradients.
 
 mod common;
 
@@ -160,4 +161,60 @@ fn embedding_then_recurrent_fused_matches_the_layers_apart() {
         );
         assert_same_grads(&g32, &g64);
     }
+}
+
+/// A convolution whose only reader is a ReLU runs fused on the f32 path
+/// (`kernels::conv2d_relu`): the same values at every node (the convolution's own output
+/// included) and gradients as the f64 model, which runs the two apart; and the convolution's
+/// own output, asked for unfused, is differentiable (activation maximisation needs it).
+#[test]
+fn conv_then_relu_fused_matches_the_ops_apart() {
+    let graph = chain(
+        &[2, 6, 6],
+        vec![
+            Layer::Conv2d {
+                filters: 3,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                bias: true,
+            },
+            Layer::ReLU,
+            Layer::Flatten,
+            Layer::Dense {
+                units: 2,
+                bias: true,
+            },
+        ],
+        Loss::Mse,
+    );
+    let m32 = Model::build_with_dtype(&graph, 5, DType::F32).expect("builds");
+    let m64 = Model::build_with_dtype(&graph, 5, DType::F64).expect("builds");
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let xs: Vec<f32> = (0..3 * 72).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let x32 = Tensor::from_vec(xs, (3, 2, 6, 6), &Device::Cpu).unwrap();
+    let x64 = x32.to_dtype(DType::F64).unwrap();
+    assert_same_values((&m32, &x32), (&m64, &x64), 0.1, "conv + ReLU");
+    glassbox::model::profile::enable(true);
+    let (g32, g64) = (grads(&m32, &x32), grads(&m64, &x64));
+    let ran: Vec<_> = glassbox::model::profile::entries()
+        .into_iter()
+        .filter(|e| e.name == "glassbox-conv2d-relu")
+        .map(|e| e.phase)
+        .collect();
+    glassbox::model::profile::enable(false);
+    assert!(
+        ran.contains(&glassbox::model::profile::Phase::Kernel)
+            && ran.contains(&glassbox::model::profile::Phase::Backward),
+        "the convolution did not run as one op with its ReLU: {ran:?}"
+    );
+    assert_same_grads(&g32, &g64);
+    // Unfused, the convolution's output carries a gradient back to the input.
+    let x = candle_core::Var::from_tensor(&x32).unwrap();
+    let values = m32
+        .forward_all(x.as_tensor(), &mut ForwardCtx::eval_unfused())
+        .unwrap();
+    let conv = &values.iter().find(|(id, _)| id == "n0").expect("n0").1;
+    let g = conv.sum_all().unwrap().backward().unwrap();
+    assert!(g.get(x.as_tensor()).is_some(), "no gradient through n0");
 }

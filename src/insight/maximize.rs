@@ -48,7 +48,8 @@ fn objective(model: &Model, x: &Tensor, target: &MaxTarget) -> Result<Tensor> {
             .narrow(1, *c, 1)?
             .sum_all(),
         MaxTarget::Unit { node, index } => {
-            let values = model.forward_all(x, &mut ForwardCtx::eval())?;
+            // Unfused: a layer fused with its activation leaves its own output as a plain copy.
+            let values = model.forward_all(x, &mut ForwardCtx::eval_unfused())?;
             let Some((_, t)) = values.into_iter().find(|(id, _)| id == node) else {
                 candle_core::bail!("node '{node}' is not part of the model");
             };

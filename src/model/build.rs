@@ -65,23 +65,24 @@ struct Step {
     node: usize,
     op: Op,
     sources: Vec<usize>,
-    /// The next step is a GELU that alone reads this dense layer's output: both run as one
-    /// op (see `kernels::linear_gelu`).
-    fuse_gelu: bool,
+    /// The next step is an activation that alone reads this layer's output, and both run as
+    /// one op: a dense layer and GELU (`kernels::linear_gelu`), a convolution and ReLU
+    /// (`kernels::conv2d_relu`).
+    fuse_activation: bool,
     /// A recurrent step that reads only an Embedding: the step index of that Embedding, whose
     /// table and token ids it reads directly (`kernels::recurrent_tokens`).
     embedded: Option<usize>,
 }
 
-/// Marks each dense step whose output only the next step, a GELU, reads.
-fn mark_gelu_fusions(steps: &mut [Step], pred: usize) {
+/// Marks each step whose output only the next step, an activation it fuses with, reads.
+fn mark_activation_fusions(steps: &mut [Step], pred: usize) {
     for i in 0..steps.len().saturating_sub(1) {
         let node = steps[i].node;
         let readers = steps.iter().filter(|s| s.sources.contains(&node)).count();
-        steps[i].fuse_gelu = node != pred
+        steps[i].fuse_activation = node != pred
             && readers == 1
             && steps[i + 1].sources == [node]
-            && steps[i].op.fuses_with_gelu(&steps[i + 1].op);
+            && steps[i].op.fuses_with_activation(&steps[i + 1].op);
     }
 }
 
@@ -170,12 +171,12 @@ impl Model {
                 node: i,
                 op,
                 sources,
-                fuse_gelu: false,
+                fuse_activation: false,
                 embedded: None,
             });
         }
         let pred = analysis.sources[output][0].expect("a valid Output has its input wired");
-        mark_gelu_fusions(&mut steps, pred);
+        mark_activation_fusions(&mut steps, pred);
         mark_embedded_recurrences(&mut steps);
         Ok(Self {
             graph: graph.clone(),
@@ -201,7 +202,7 @@ impl Model {
                     node: s.node,
                     op: s.op.frozen(),
                     sources: s.sources.clone(),
-                    fuse_gelu: s.fuse_gelu,
+                    fuse_activation: s.fuse_activation,
                     embedded: s.embedded,
                 })
                 .collect(),
@@ -352,14 +353,13 @@ impl Model {
                 super::profile::Phase::Forward,
                 self.graph.nodes[step.node].layer.kind().name(),
             );
-            let gelu = self
-                .steps
-                .get(at + 1)
-                .filter(|next| step.fuse_gelu && replace.is_none_or(|(r, _)| r != next.node));
-            if let (Some(gelu), Some(&x)) = (gelu, inputs.first()) {
-                if let Some((y, z)) = step.op.forward_with_gelu(x)? {
+            let activation = self.steps.get(at + 1).filter(|next| {
+                step.fuse_activation && !ctx.unfused && replace.is_none_or(|(r, _)| r != next.node)
+            });
+            if let (Some(activation), Some(&x)) = (activation, inputs.first()) {
+                if let Some((y, z)) = step.op.forward_with_activation(x)? {
                     values[step.node] = Some(z);
-                    values[gelu.node] = Some(y);
+                    values[activation.node] = Some(y);
                     fused_next = true;
                     continue;
                 }

@@ -17,6 +17,10 @@ pub struct ForwardCtx<'a> {
     pub penalties: Vec<Tensor>,
     /// Recurrent layers start from (and leave behind) the state of the previous window.
     pub carry: Option<&'a mut super::carry::CarriedState>,
+    /// Every layer's output a node of the autograd graph, so none runs fused with the
+    /// activation after it (whose pre-activation is then a plain copy): for differentiating
+    /// a hidden layer's output (activation maximisation).
+    pub unfused: bool,
 }
 
 impl<'a> ForwardCtx<'a> {
@@ -26,6 +30,15 @@ impl<'a> ForwardCtx<'a> {
             rng: None,
             penalties: Vec::new(),
             carry: None,
+            unfused: false,
+        }
+    }
+
+    /// Evaluation with every layer's output differentiable (see `unfused`).
+    pub fn eval_unfused() -> ForwardCtx<'static> {
+        ForwardCtx {
+            unfused: true,
+            ..Self::eval()
         }
     }
 
@@ -36,6 +49,7 @@ impl<'a> ForwardCtx<'a> {
             rng,
             penalties: Vec::new(),
             carry: None,
+            unfused: false,
         }
     }
 
@@ -143,20 +157,29 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// Whether this op and a GELU reading only its output can run as one op
-    /// (`forward_with_gelu`).
-    pub(crate) fn fuses_with_gelu(&self, next: &Op) -> bool {
-        matches!((self, next), (Op::Dense { b: Some(_), .. }, Op::Gelu))
+    /// Whether this op and the activation reading only its output can run as one op
+    /// (`forward_with_activation`): a dense layer and GELU, a convolution and ReLU.
+    pub(crate) fn fuses_with_activation(&self, next: &Op) -> bool {
+        matches!(
+            (self, next),
+            (Op::Dense { b: Some(_), .. }, Op::Gelu) | (Op::Conv2d { b: Some(_), .. }, Op::Relu)
+        )
     }
 
-    /// This dense layer and the GELU after it in one op: (the GELU's output, the dense
+    /// This layer and the activation after it in one op: (the activation's output, this
     /// layer's). `None` where the fused kernel does not apply (the f64 path).
-    pub(crate) fn forward_with_gelu(
+    pub(crate) fn forward_with_activation(
         &self,
         x: &Tensor,
     ) -> candle_core::Result<Option<(Tensor, Tensor)>> {
         match self {
             Op::Dense { w, b: Some(b) } => kernels::linear_gelu(x, w, b),
+            Op::Conv2d {
+                w,
+                b: Some(b),
+                stride,
+                padding,
+            } => kernels::conv2d_relu(x, w, b, *stride, *padding),
             _ => Ok(None),
         }
     }
