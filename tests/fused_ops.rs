@@ -10,6 +10,10 @@ use glassbox::graph::{DType as GDType, Edge, Layer, Loss, Node};
 use glassbox::model::{ForwardCtx, Model};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::sync::Mutex;
+
+/// The profiler is one per process: tests that switch it on and off take turns.
+static PROFILER: Mutex<()> = Mutex::new(());
 
 /// A dense layer whose only reader is a GELU runs fused on the f32 path: the same values at
 /// every node (the dense layer's own output included, for the activations view) as the f64
@@ -144,6 +148,7 @@ fn embedding_then_recurrent_fused_matches_the_layers_apart() {
         let ids = Tensor::from_vec(ids, (4, 6), &Device::Cpu).unwrap();
         let what = format!("{recurrent:?}");
         assert_same_values((&m32, &ids), (&m64, &ids), 0.05, &what);
+        let turn = PROFILER.lock().unwrap_or_else(|e| e.into_inner());
         glassbox::model::profile::enable(true);
         let (g32, g64) = (grads(&m32, &ids), grads(&m64, &ids));
         // The f32 model took the one op, forward and backward (other tests may record too,
@@ -154,6 +159,7 @@ fn embedding_then_recurrent_fused_matches_the_layers_apart() {
             .map(|e| e.phase)
             .collect();
         glassbox::model::profile::enable(false);
+        drop(turn);
         assert!(
             ran.contains(&glassbox::model::profile::Phase::Kernel)
                 && ran.contains(&glassbox::model::profile::Phase::Backward),
@@ -195,6 +201,7 @@ fn conv_then_relu_fused_matches_the_ops_apart() {
     let x32 = Tensor::from_vec(xs, (3, 2, 6, 6), &Device::Cpu).unwrap();
     let x64 = x32.to_dtype(DType::F64).unwrap();
     assert_same_values((&m32, &x32), (&m64, &x64), 0.1, "conv + ReLU");
+    let turn = PROFILER.lock().unwrap_or_else(|e| e.into_inner());
     glassbox::model::profile::enable(true);
     let (g32, g64) = (grads(&m32, &x32), grads(&m64, &x64));
     let ran: Vec<_> = glassbox::model::profile::entries()
@@ -203,6 +210,7 @@ fn conv_then_relu_fused_matches_the_ops_apart() {
         .map(|e| e.phase)
         .collect();
     glassbox::model::profile::enable(false);
+    drop(turn);
     assert!(
         ran.contains(&glassbox::model::profile::Phase::Kernel)
             && ran.contains(&glassbox::model::profile::Phase::Backward),
