@@ -7,6 +7,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use common::{chain, values};
 use glassbox::graph::{DType as GDType, Edge, Layer, Loss, Node};
+use glassbox::model::profile::{self, Phase};
 use glassbox::model::{ForwardCtx, Model};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -14,6 +15,26 @@ use std::sync::Mutex;
 
 /// The profiler is one per process: tests that switch it on and off take turns.
 static PROFILER: Mutex<()> = Mutex::new(());
+
+/// `f`'s result and the phases in which ops whose names start with `prefix` ran during it
+/// (other tests may record too, but only one runs each fused op).
+fn profiled<R>(prefix: &str, f: impl FnOnce() -> R) -> (R, Vec<Phase>) {
+    let _turn = PROFILER.lock().unwrap_or_else(|e| e.into_inner());
+    profile::enable(true);
+    let r = f();
+    let ran = profile::entries()
+        .into_iter()
+        .filter(|e| e.name.starts_with(prefix))
+        .map(|e| e.phase)
+        .collect();
+    profile::enable(false);
+    (r, ran)
+}
+
+/// Forward (as a kernel) and backward both.
+fn ran_both_ways(ran: &[Phase]) -> bool {
+    ran.contains(&Phase::Kernel) && ran.contains(&Phase::Backward)
+}
 
 /// A dense layer whose only reader is a GELU runs fused on the f32 path: the same values at
 /// every node (the dense layer's own output included, for the activations view) as the f64
@@ -148,21 +169,12 @@ fn embedding_then_recurrent_fused_matches_the_layers_apart() {
         let ids = Tensor::from_vec(ids, (4, 6), &Device::Cpu).unwrap();
         let what = format!("{recurrent:?}");
         assert_same_values((&m32, &ids), (&m64, &ids), 0.05, &what);
-        let turn = PROFILER.lock().unwrap_or_else(|e| e.into_inner());
-        glassbox::model::profile::enable(true);
-        let (g32, g64) = (grads(&m32, &ids), grads(&m64, &ids));
-        // The f32 model took the one op, forward and backward (other tests may record too,
-        // but only this one runs an embedded recurrence).
-        let ran: Vec<_> = glassbox::model::profile::entries()
-            .into_iter()
-            .filter(|e| e.name.starts_with("glassbox-embedded-"))
-            .map(|e| e.phase)
-            .collect();
-        glassbox::model::profile::enable(false);
-        drop(turn);
+        // The f32 model took the one op, forward and backward.
+        let ((g32, g64), ran) = profiled("glassbox-embedded-", || {
+            (grads(&m32, &ids), grads(&m64, &ids))
+        });
         assert!(
-            ran.contains(&glassbox::model::profile::Phase::Kernel)
-                && ran.contains(&glassbox::model::profile::Phase::Backward),
+            ran_both_ways(&ran),
             "{recurrent:?} did not run as one op with its Embedding: {ran:?}"
         );
         assert_same_grads(&g32, &g64);
@@ -201,19 +213,11 @@ fn conv_then_relu_fused_matches_the_ops_apart() {
     let x32 = Tensor::from_vec(xs, (3, 2, 6, 6), &Device::Cpu).unwrap();
     let x64 = x32.to_dtype(DType::F64).unwrap();
     assert_same_values((&m32, &x32), (&m64, &x64), 0.1, "conv + ReLU");
-    let turn = PROFILER.lock().unwrap_or_else(|e| e.into_inner());
-    glassbox::model::profile::enable(true);
-    let (g32, g64) = (grads(&m32, &x32), grads(&m64, &x64));
-    let ran: Vec<_> = glassbox::model::profile::entries()
-        .into_iter()
-        .filter(|e| e.name == "glassbox-conv2d-relu")
-        .map(|e| e.phase)
-        .collect();
-    glassbox::model::profile::enable(false);
-    drop(turn);
+    let ((g32, g64), ran) = profiled("glassbox-conv2d-relu", || {
+        (grads(&m32, &x32), grads(&m64, &x64))
+    });
     assert!(
-        ran.contains(&glassbox::model::profile::Phase::Kernel)
-            && ran.contains(&glassbox::model::profile::Phase::Backward),
+        ran_both_ways(&ran),
         "the convolution did not run as one op with its ReLU: {ran:?}"
     );
     assert_same_grads(&g32, &g64);

@@ -7,16 +7,16 @@
 use super::activation::{split_map, split_map2};
 use super::conv::{conv_grads, Geometry};
 use super::gemm::{f32_slice, with_f32};
+use super::linear_gelu::PreActivation;
 use super::simd::{relu_backward, relu_forward};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
-use std::sync::{Arc, Mutex};
 
 struct ConvRelu {
     stride: (usize, usize),
     padding: (usize, usize),
     /// The pre-activation, for whoever looks at the convolution's own output (activations in
     /// the studio); the backward needs only the output (z > 0 exactly where y > 0).
-    z: Arc<Mutex<Option<Tensor>>>,
+    z: PreActivation,
 }
 
 impl CustomOp3 for ConvRelu {
@@ -44,7 +44,7 @@ impl CustomOp3 for ConvRelu {
         split_map(&z, &mut y, relu_forward);
         let shape = Shape::from((g.batch, g.f, g.oh, g.ow));
         let z = Tensor::from_vec(z, shape.clone(), &Device::Cpu)?;
-        *self.z.lock().unwrap_or_else(|e| e.into_inner()) = Some(z);
+        self.z.put(z);
         Ok((CpuStorage::F32(y), shape))
     }
 
@@ -88,19 +88,15 @@ pub fn conv2d_relu(
     if x.dtype() != candle_core::DType::F32 {
         return Ok(None);
     }
-    let slot = Arc::new(Mutex::new(None));
+    let z = PreActivation::default();
     let op = ConvRelu {
         stride: (stride, stride),
         padding: (padding, padding),
-        z: slot.clone(),
+        z: z.clone(),
     };
     let y = x
         .contiguous()?
         .apply_op3(&w.contiguous()?, &b.contiguous()?, op)?;
-    let z = slot
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or_else(|| candle_core::Error::Msg("convolution + ReLU ran without output".into()))?;
+    let z = z.get("convolution + ReLU")?;
     Ok(Some((y, z)))
 }

@@ -10,19 +10,28 @@ use super::simd::{gelu_backward, gelu_forward, par_map, par_map2};
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Result, Shape, Tensor};
 use std::sync::{Arc, Mutex};
 
-struct LinearGelu {
-    /// The pre-activation x·Wᵀ + b, for the backward and for whoever looks at the dense
-    /// layer's own output (activations in the studio).
-    z: Arc<Mutex<Option<Tensor>>>,
-}
+/// A fused op's pre-activation, kept beside its output: for whoever looks at the first
+/// layer's own output (activations in the studio), and for a backward that needs it.
+#[derive(Clone, Default)]
+pub(super) struct PreActivation(Arc<Mutex<Option<Tensor>>>);
 
-impl LinearGelu {
-    fn z(&self) -> Result<Tensor> {
-        match &*self.z.lock().unwrap_or_else(|e| e.into_inner()) {
+impl PreActivation {
+    pub fn put(&self, z: Tensor) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(z);
+    }
+
+    /// The kept tensor; `what` names the op in the error when its forward never ran.
+    pub fn get(&self, what: &str) -> Result<Tensor> {
+        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
             Some(z) => Ok(z.clone()),
-            None => candle_core::bail!("dense + GELU backward without its forward"),
+            None => candle_core::bail!("{what}: no pre-activation (the forward did not run)"),
         }
     }
+}
+
+struct LinearGelu {
+    /// x·Wᵀ + b.
+    z: PreActivation,
 }
 
 impl CustomOp3 for LinearGelu {
@@ -44,7 +53,7 @@ impl CustomOp3 for LinearGelu {
         let mut y = vec![0f32; z.len()];
         par_map(&z, &mut y, gelu_forward);
         let z = Tensor::from_vec(z, shape.clone(), &Device::Cpu)?;
-        *self.z.lock().unwrap_or_else(|e| e.into_inner()) = Some(z);
+        self.z.put(z);
         Ok((CpuStorage::F32(y), shape))
     }
 
@@ -57,7 +66,7 @@ impl CustomOp3 for LinearGelu {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let _timed = crate::model::profile::backward(self.name());
-        let z = self.z()?;
+        let z = self.z.get("dense + GELU")?;
         let dz = with_f32(&z, |z| {
             with_f32(grad, |g| {
                 let mut dz = vec![0f32; z.len()];
@@ -76,16 +85,13 @@ pub fn linear_gelu(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Option<(Tensor,
     if x.dtype() != candle_core::DType::F32 {
         return Ok(None);
     }
-    let slot = Arc::new(Mutex::new(None));
-    let op = LinearGelu { z: slot.clone() };
-    let y = x
-        .contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, op)?;
-    let z = slot
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or_else(|| candle_core::Error::Msg("dense + GELU ran without output".into()))?;
+    let z = PreActivation::default();
+    let y = x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &b.contiguous()?,
+        LinearGelu { z: z.clone() },
+    )?;
+    let z = z.get("dense + GELU")?;
     Ok(Some((y, z)))
 }
 
