@@ -2,7 +2,7 @@
 //! thread, and look inside while they learn.
 //!
 //! The engine (`graph`, `model`, `train`, `data`, `project`) has no egui in it and runs headless;
-//! `app` and `ui` draw it.
+//! `app` and `ui` draw it, and compile only with the `gui` feature (on by default).
 
 // candle allocates for every op; an allocator that keeps freed memory trains up to 2.8× faster
 // than glibc's defaults here. Declared in the library so tests and benches get it too.
@@ -31,6 +31,7 @@ pub fn keep_freed_memory() {
     }
 }
 
+#[cfg(feature = "gui")]
 pub mod app;
 pub mod bench;
 pub mod cli;
@@ -46,6 +47,7 @@ pub mod project;
 pub mod recovery;
 pub mod runs;
 pub mod train;
+#[cfg(feature = "gui")]
 pub mod ui;
 
 #[cfg(test)]

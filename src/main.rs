@@ -19,15 +19,30 @@ fn main() -> std::process::ExitCode {
         eprintln!("warning: {warning}");
     }
     match cli.command {
-        None => match glassbox::app::run_studio(cli.project) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+        None => run_studio(cli.project),
         Some(cmd) => glassbox::cli::run(cmd),
     }
+}
+
+#[cfg(feature = "gui")]
+fn run_studio(project: Option<std::path::PathBuf>) -> std::process::ExitCode {
+    match glassbox::app::run_studio(project) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A headless build (no `gui` feature) has the CLI and the server but no studio window.
+#[cfg(not(feature = "gui"))]
+fn run_studio(_project: Option<std::path::PathBuf>) -> std::process::ExitCode {
+    eprintln!(
+        "error: this glassbox was built without the studio (the `gui` feature); \
+         run a subcommand instead (glassbox --help)"
+    );
+    std::process::ExitCode::from(2)
 }
 
 #[allow(dead_code)]

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod http;
 pub mod python;
+#[cfg(feature = "gui")]
 pub mod ui;
 
 use candle_core::{DType, Device, Tensor, Var};
