@@ -12,6 +12,9 @@ use glassbox::train::{Optimizer, TrainEvent, TrainHandle, TrainRequest};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 fn char_model(context: usize, vocab: usize, recurrent: Layer) -> Graph {
     Graph::chain(vec![
         Node::new(
@@ -201,7 +204,10 @@ fn letters_project(dir: &tempfile::TempDir, carry_state: bool) -> Project {
 
 fn test_loss(project: Project) -> f32 {
     let handle = TrainHandle::spawn(TrainRequest::new(project)).expect("the thread starts");
-    match handle.wait(|_| {}) {
+    match handle
+        .wait_timeout(TRAIN_LIMIT, |_| {})
+        .expect("the run ends in time")
+    {
         Some(TrainEvent::Finished {
             test: Some(test), ..
         }) => test.loss,

@@ -13,6 +13,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 fn settings(source: DataSource) -> DataSettings {
     DataSettings {
         source,
@@ -517,12 +520,13 @@ fn train(project: Project) -> (f32, Vec<f32>) {
     let mut last = None;
     TrainHandle::spawn(TrainRequest::new(project))
         .unwrap()
-        .wait(|e| {
+        .wait_timeout(TRAIN_LIMIT, |e| {
             if let TrainEvent::Step { loss, .. } = e {
                 losses.push(*loss);
             }
             last = Some(e.clone());
-        });
+        })
+        .expect("the run ends in time");
     match last {
         Some(TrainEvent::Finished { test: Some(t), .. }) => (t.accuracy.unwrap(), losses),
         other => panic!("{other:?}"),

@@ -14,6 +14,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 fn load(name: &str) -> Project {
     glassbox::presets::load(name).unwrap()
 }
@@ -31,7 +34,9 @@ fn overfitting_mlp() -> Project {
 fn run_events(req: TrainRequest) -> Vec<TrainEvent> {
     let mut events = Vec::new();
     let handle = TrainHandle::spawn(req).unwrap();
-    let last = handle.wait(|e| events.push(e.clone()));
+    let last = handle
+        .wait_timeout(TRAIN_LIMIT, |e| events.push(e.clone()))
+        .expect("the run ends in time");
     assert!(last.is_some(), "the worker ended without a terminal event");
     events
 }
@@ -100,7 +105,7 @@ fn a_recorded_run_survives_a_restart_with_its_figures_and_weights() {
     p.training.epochs = 4;
     let folder = RunFolder::create(dir.path(), &p, "iris baseline").unwrap();
     let mut req = TrainRequest::new(p.clone());
-    req.record = Some(folder);
+    req.record_to(folder);
     let events = run_events(req);
     assert!(matches!(events.last(), Some(TrainEvent::Finished { .. })));
     // A fresh listing, as after a restart: nothing is kept in memory between the two.
@@ -259,7 +264,7 @@ fn a_12_run_random_sweep_finds_settings_at_least_as_good_as_the_default() {
     // The preset's own settings on the same budget.
     let baseline = RunFolder::create(dir.path(), &p, "default").unwrap();
     let mut req = TrainRequest::new(p.clone());
-    req.record = Some(baseline.clone());
+    req.record_to(baseline.clone());
     run_events(req);
     let default_acc = glassbox::runs::sweep::best_of(&baseline.dir, Monitor::ValAccuracy).unwrap();
     let spec = SweepSpec {

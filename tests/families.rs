@@ -15,6 +15,9 @@ use glassbox::train::{Optimizer, TrainEvent, TrainHandle, TrainRequest};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 #[test]
 fn conv1d_gradient_matches_finite_differences() {
     for (stride, padding, kernel) in [(1, 1, 3), (2, 0, 2), (3, 2, 3)] {
@@ -226,7 +229,9 @@ fn conv_transpose2d_and_conv1d_kernels_match_candle_and_finite_differences() {
 fn train(project: Project) -> (TrainEvent, Vec<TrainEvent>) {
     let mut events = Vec::new();
     let handle = TrainHandle::spawn(TrainRequest::new(project)).expect("the thread starts");
-    let last = handle.wait(|e| events.push(e.clone()));
+    let last = handle
+        .wait_timeout(TRAIN_LIMIT, |e| events.push(e.clone()))
+        .expect("the run ends in time");
     events.pop();
     let last = last.expect("the worker ended without a terminal event");
     (last, events)

@@ -8,6 +8,9 @@ use glassbox::model::Model;
 use glassbox::project::Project;
 use glassbox::train::{TrainEvent, TrainHandle, TrainRequest};
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 fn gan() -> Project {
     glassbox::presets::load("gan-mnist").unwrap()
 }
@@ -15,7 +18,9 @@ fn gan() -> Project {
 fn train(project: Project) -> (TrainEvent, Vec<TrainEvent>) {
     let mut events = Vec::new();
     let handle = TrainHandle::spawn(TrainRequest::new(project)).expect("the thread starts");
-    let last = handle.wait(|e| events.push(e.clone()));
+    let last = handle
+        .wait_timeout(TRAIN_LIMIT, |e| events.push(e.clone()))
+        .expect("the run ends in time");
     events.pop();
     (last.expect("a terminal event"), events)
 }

@@ -13,6 +13,9 @@ use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 fn out(loss: Loss) -> Node {
     Node::new(
         "out",
@@ -409,11 +412,14 @@ fn snapshots_carry_every_node_and_gradient_health() {
     });
     req.max_steps = Some(30);
     let mut snaps = Vec::new();
-    TrainHandle::spawn(req).unwrap().wait(|e| {
-        if let TrainEvent::Snapshot(s) = e {
-            snaps.push(s.clone());
-        }
-    });
+    TrainHandle::spawn(req)
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |e| {
+            if let TrainEvent::Snapshot(s) = e {
+                snaps.push(s.clone());
+            }
+        })
+        .expect("the run ends in time");
     assert!(snaps.len() >= 30);
     let s = &snaps[5];
     assert_eq!(s.probe.len(), 8);
@@ -441,11 +447,14 @@ fn the_insight_thread_answers_with_plain_data() {
     let mut weights = None;
     let mut req = TrainRequest::new(p.clone());
     req.dataset = Some(data.clone());
-    TrainHandle::spawn(req).unwrap().wait(|e| {
-        if let TrainEvent::Finished { weights: w, .. } = e {
-            weights = Some(w.clone());
-        }
-    });
+    TrainHandle::spawn(req)
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |e| {
+            if let TrainEvent::Finished { weights: w, .. } = e {
+                weights = Some(w.clone());
+            }
+        })
+        .expect("the run ends in time");
     let h = InsightHandle::spawn(p, data.clone(), weights.unwrap(), None).unwrap();
     h.request(InsightRequest::Evaluate {
         split: Split::Validation,
@@ -510,12 +519,15 @@ fn the_insight_thread_answers_with_plain_data() {
 fn history_of(req: TrainRequest) -> (RunHistory, Option<Snapshot>) {
     let mut h = RunHistory::new("test");
     let mut snap = None;
-    TrainHandle::spawn(req).unwrap().wait(|e| {
-        h.apply(e);
-        if let TrainEvent::Snapshot(s) = e {
-            snap = Some((**s).clone());
-        }
-    });
+    TrainHandle::spawn(req)
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |e| {
+            h.apply(e);
+            if let TrainEvent::Snapshot(s) = e {
+                snap = Some((**s).clone());
+            }
+        })
+        .expect("the run ends in time");
     (h, snap)
 }
 
@@ -582,11 +594,14 @@ fn cnn_saliency_concentrates_on_the_stroke_after_one_epoch() {
     let mut req = TrainRequest::new(p.clone());
     req.dataset = Some(data.clone());
     let mut weights = None;
-    TrainHandle::spawn(req).unwrap().wait(|e| {
-        if let TrainEvent::Finished { weights: w, .. } = e {
-            weights = Some(w.clone());
-        }
-    });
+    TrainHandle::spawn(req)
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |e| {
+            if let TrainEvent::Finished { weights: w, .. } = e {
+                weights = Some(w.clone());
+            }
+        })
+        .expect("the run ends in time");
     let model = Model::build(&p.graph, 0).unwrap();
     let enc = model.bind_data(&data).unwrap();
     model.load_weights(&weights.unwrap()).unwrap();

@@ -11,6 +11,9 @@ use glassbox::project::Project;
 use glassbox::train::{InsightOptions, RunHistory, TrainEvent, TrainHandle, TrainRequest};
 use std::sync::Arc;
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 /// What one step's run left: its history, the newest gradient health and the final weights.
 struct Ran {
     project: Project,
@@ -44,14 +47,16 @@ fn run_step(step: &Step) -> Ran {
     let mut history = RunHistory::new(step.preset);
     let mut health = Vec::new();
     let mut weights = None;
-    let last = handle.wait(|ev| {
-        match ev {
-            TrainEvent::Snapshot(s) if !s.health.is_empty() => health = s.health.clone(),
-            TrainEvent::Finished { weights: w, .. } => weights = Some(w.clone()),
-            _ => {}
-        }
-        history.apply(ev);
-    });
+    let last = handle
+        .wait_timeout(TRAIN_LIMIT, |ev| {
+            match ev {
+                TrainEvent::Snapshot(s) if !s.health.is_empty() => health = s.health.clone(),
+                TrainEvent::Finished { weights: w, .. } => weights = Some(w.clone()),
+                _ => {}
+            }
+            history.apply(ev);
+        })
+        .expect("the run ends in time");
     assert!(
         last.is_some(),
         "{}: the worker ended without a result",

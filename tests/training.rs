@@ -7,6 +7,9 @@ use glassbox::train::{evaluate, Control, Optimizer, TrainEvent, TrainHandle, Tra
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 fn preset(name: &str) -> Project {
     glassbox::presets::load(name).unwrap()
 }
@@ -15,7 +18,9 @@ fn preset(name: &str) -> Project {
 fn run(project: Project) -> Vec<TrainEvent> {
     let mut events = Vec::new();
     let handle = TrainHandle::spawn(TrainRequest::new(project)).unwrap();
-    handle.wait(|e| events.push(e.clone()));
+    handle
+        .wait_timeout(TRAIN_LIMIT, |e| events.push(e.clone()))
+        .expect("the run ends in time");
     events
 }
 
@@ -183,7 +188,8 @@ fn non_finite_values_are_traced_to_the_first_layer_or_parameter() {
         let mut events = Vec::new();
         TrainHandle::spawn(req)
             .unwrap()
-            .wait(|e| events.push(e.clone()));
+            .wait_timeout(TRAIN_LIMIT, |e| events.push(e.clone()))
+            .expect("the run ends in time");
         diverged(&events)
     };
     let (step, what) = with(&|w| w.tensors.get_mut("fc2.weight").unwrap().data[3] = f32::NAN);
@@ -299,7 +305,8 @@ fn shared_preloaded_data_and_max_steps_are_honoured() {
     let mut events = Vec::new();
     TrainHandle::spawn(req)
         .unwrap()
-        .wait(|e| events.push(e.clone()));
+        .wait_timeout(TRAIN_LIMIT, |e| events.push(e.clone()))
+        .expect("the run ends in time");
     assert_eq!(step_losses(&events).len(), 10);
     assert!(matches!(events.last(), Some(TrainEvent::Finished { .. })));
 }
@@ -325,11 +332,14 @@ fn a_panic_mid_step_ends_the_run_as_failed_and_the_next_run_works() {
     let mut req = TrainRequest::new(p.clone());
     req.fault_at_step = Some(5);
     let mut steps = 0;
-    let end = TrainHandle::spawn(req).unwrap().wait(|e| {
-        if matches!(e, TrainEvent::Step { .. }) {
-            steps += 1;
-        }
-    });
+    let end = TrainHandle::spawn(req)
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |e| {
+            if matches!(e, TrainEvent::Step { .. }) {
+                steps += 1;
+            }
+        })
+        .expect("the run ends in time");
     match end {
         Some(TrainEvent::Failed { reason }) => {
             assert!(reason.contains("deliberate fault at step 5"), "{reason}")
@@ -340,7 +350,8 @@ fn a_panic_mid_step_ends_the_run_as_failed_and_the_next_run_works() {
     // The process is fine: the next run in it trains to the end.
     let end = TrainHandle::spawn(TrainRequest::new(p))
         .unwrap()
-        .wait(|_| {});
+        .wait_timeout(TRAIN_LIMIT, |_| {})
+        .expect("the run ends in time");
     assert!(matches!(end, Some(TrainEvent::Finished { .. })), "{end:?}");
 }
 
@@ -386,11 +397,14 @@ fn batch_size_one_trains_on_every_sample() {
     p.training.epochs = 3;
     p.training.lr = 0.003;
     let mut steps = 0;
-    let end = TrainHandle::spawn(TrainRequest::new(p)).unwrap().wait(|e| {
-        if matches!(e, TrainEvent::Step { .. }) {
-            steps += 1;
-        }
-    });
+    let end = TrainHandle::spawn(TrainRequest::new(p))
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |e| {
+            if matches!(e, TrainEvent::Step { .. }) {
+                steps += 1;
+            }
+        })
+        .expect("the run ends in time");
     let Some(TrainEvent::Finished {
         test: Some(test), ..
     }) = end
@@ -399,4 +413,29 @@ fn batch_size_one_trains_on_every_sample() {
     };
     assert_eq!(steps, 3 * 105, "one step per training sample per epoch");
     assert!(test.accuracy.unwrap() > 0.8, "{test:?}");
+}
+
+#[test]
+fn waiting_on_a_run_that_never_ends_fails_with_its_last_event() {
+    let mut p = preset("mlp-iris");
+    p.training.epochs = 100_000;
+    let handle = TrainHandle::spawn(TrainRequest::new(p)).unwrap();
+    // A paused run sends nothing more: to its waiter it is a hung worker.
+    handle.set_paused(true);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let result = handle.wait_timeout(Duration::from_secs(2), |_| {});
+        let _ = tx.send((result, started.elapsed()));
+    });
+    // The waiter itself must come back; if it does not, the limit was ignored.
+    let (result, took) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("wait_timeout returned within its limit");
+    let err = result.expect_err("a paused run does not end");
+    assert!(took >= Duration::from_secs(2), "gave up early: {took:?}");
+    assert!(
+        err.last != "none" && err.to_string().contains(&err.last),
+        "names the last event: {err}"
+    );
 }

@@ -9,14 +9,20 @@ use glassbox::model::{Model, Weights};
 use glassbox::presets;
 use glassbox::train::{EvalMetrics, TrainEvent, TrainHandle, TrainRequest};
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 /// Trains `req` to the end and returns the final weights and test figures.
 fn train(req: TrainRequest) -> (Weights, Option<EvalMetrics>, Option<String>) {
     let mut transfer = None;
-    let end = TrainHandle::spawn(req).unwrap().wait(|ev| {
-        if let TrainEvent::Started(info) = ev {
-            transfer = info.transfer.clone();
-        }
-    });
+    let end = TrainHandle::spawn(req)
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |ev| {
+            if let TrainEvent::Started(info) = ev {
+                transfer = info.transfer.clone();
+            }
+        })
+        .expect("the run ends in time");
     match end {
         Some(TrainEvent::Finished { weights, test, .. }) => (weights, test, transfer),
         other => panic!("training did not finish: {other:?}"),

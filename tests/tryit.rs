@@ -16,16 +16,22 @@ use std::time::Duration;
 
 mod common;
 
+/// A run that has not ended by then is hung: fail with its last event instead of hanging CI.
+const TRAIN_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
 fn train(p: &Project) -> (Arc<Dataset>, Weights) {
     let data = Arc::new(Dataset::load(&p.data, None).expect("data loads"));
     let mut req = TrainRequest::new(p.clone());
     req.dataset = Some(data.clone());
     let mut weights = None;
-    let end = TrainHandle::spawn(req).unwrap().wait(|e| {
-        if let TrainEvent::Finished { weights: w, .. } = e {
-            weights = Some(w.clone());
-        }
-    });
+    let end = TrainHandle::spawn(req)
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |e| {
+            if let TrainEvent::Finished { weights: w, .. } = e {
+                weights = Some(w.clone());
+            }
+        })
+        .expect("the run ends in time");
     let weights = weights.unwrap_or_else(|| panic!("training did not finish: {end:?}"));
     (data, weights)
 }

@@ -74,7 +74,7 @@ pub(super) fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
         let root = experiments::runs_root(path, &project.name, opts.runs_dir.as_deref());
         let folder = crate::runs::RunFolder::create(&root, &project, &project.name)?;
         println!("recording into {}", folder.dir.display());
-        req.record = Some(folder);
+        req.record_to(folder);
     }
     req.checkpoint = opts
         .checkpoint

@@ -10,7 +10,8 @@ pub mod maximize;
 pub mod saliency;
 pub mod samples;
 pub mod service;
-pub mod snapshot;
+// What the worker streams while it trains is part of the run's events (train), read here.
+pub use crate::train::snapshot;
 pub mod stats;
 pub mod tryit;
 

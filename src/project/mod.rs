@@ -3,10 +3,12 @@
 use crate::data::DataSettings;
 use crate::fsutil::write_atomic;
 use crate::graph::{Graph, TrainingMode};
-use crate::train::TrainSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+
+pub mod training;
+pub use training::TrainSettings;
 
 /// The file format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -22,7 +24,7 @@ pub struct Project {
     pub graph: Graph,
     pub data: DataSettings,
     #[serde(default)]
-    pub training: crate::train::TrainSettings,
+    pub training: TrainSettings,
 }
 
 impl Default for Project {

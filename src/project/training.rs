@@ -176,11 +176,11 @@ impl Monitor {
         }
     }
 
-    /// The watched figure of a validation pass (None: this pass has no such figure).
-    pub fn value(&self, val: &super::EvalMetrics) -> Option<f64> {
+    /// The watched figure of a validation pass's loss and accuracy (None: no such figure).
+    pub fn value(&self, loss: f32, accuracy: Option<f32>) -> Option<f64> {
         match self {
-            Monitor::ValLoss => Some(val.loss as f64),
-            Monitor::ValAccuracy => val.accuracy.map(f64::from),
+            Monitor::ValLoss => Some(loss as f64),
+            Monitor::ValAccuracy => accuracy.map(f64::from),
         }
     }
 

@@ -6,7 +6,7 @@ use super::folder::{
     unix_now_s, write_error, write_meta, RunFolder, RunStatus, RunsError, BEST_WEIGHTS,
     LAST_WEIGHTS, SCALARS_FILE,
 };
-use crate::train::TrainEvent;
+use crate::train::{EventSink, RecordError, RecordTarget, TrainEvent};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -194,5 +194,17 @@ impl Recorder {
         }
         self.folder.meta.ended_unix_s = Some(unix_now_s());
         self.save_meta()
+    }
+}
+
+impl EventSink for Recorder {
+    fn record(&mut self, ev: &TrainEvent) -> Result<(), RecordError> {
+        Recorder::record(self, ev).map_err(Into::into)
+    }
+}
+
+impl RecordTarget for RunFolder {
+    fn open(&self) -> Result<Box<dyn EventSink>, RecordError> {
+        Ok(Box::new(Recorder::new(self.clone())?))
     }
 }

@@ -1,7 +1,7 @@
 //! The best epoch so far by a validation figure, and early stopping's patience count.
 
 use super::event::EvalMetrics;
-use super::settings::{EarlyStopping, Monitor};
+use crate::project::training::{EarlyStopping, Monitor};
 
 /// What one epoch's validation meant.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,7 +46,7 @@ impl BestTracker {
     /// Takes epoch `epoch`'s (1-based) validation figures. Non-finite figures never improve.
     pub fn observe(&mut self, epoch: usize, val: Option<&EvalMetrics>) -> Verdict {
         let value = val
-            .and_then(|v| self.monitor.value(v))
+            .and_then(|v| self.monitor.value(v.loss, v.accuracy))
             .filter(|v| v.is_finite());
         let min_delta = self.early.map_or(0.0, |e| e.min_delta);
         let improved = match (value, self.best) {

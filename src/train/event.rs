@@ -157,7 +157,7 @@ pub enum TrainEvent {
     /// written, say).
     Warning(String),
     /// Every node's output on the probe batch, gradient health and (optionally) the weights.
-    Snapshot(Box<crate::insight::Snapshot>),
+    Snapshot(Box<crate::train::snapshot::Snapshot>),
     /// The run completed; test metrics where the data has a test split.
     Finished {
         test: Option<EvalMetrics>,

@@ -9,8 +9,9 @@ mod guard;
 mod history;
 mod mode;
 mod optim;
+mod record;
 mod run;
-mod settings;
+pub mod snapshot;
 mod worker;
 
 pub use batch::{evaluate, input_batch, make_batch, make_batch_augmented, EVAL_BATCH};
@@ -22,6 +23,8 @@ pub use guard::first_bad_layer;
 pub use history::{downsample, RunHistory, RunState, MAX_SERIES_POINTS};
 pub use mode::{mode_step, StepOutcome, StepResult, TrainStep};
 pub use optim::Optim;
+pub use record::{EventSink, RecordError, RecordTarget};
 pub use run::{run_training, Control, InsightOptions, TrainError, TrainRequest};
-pub use settings::{EarlyStopping, Monitor, Optimizer, Schedule, TrainSettings};
-pub use worker::{math_pool, Notify, TrainHandle};
+// The settings are part of the project file, which sits below training.
+pub use crate::project::training::{EarlyStopping, Monitor, Optimizer, Schedule, TrainSettings};
+pub use worker::{math_pool, Notify, TrainHandle, WaitTimedOut};

@@ -1,7 +1,7 @@
 //! Optimisers over a model's variables: SGD (momentum, Nesterov), Adam, AdamW, RMSprop.
 
-use super::settings::Optimizer;
 use crate::model::kernels::{adam_update, AdamStep};
+use crate::project::training::Optimizer;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Result, Tensor, Var};
 

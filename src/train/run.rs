@@ -40,8 +40,8 @@ pub struct TrainRequest {
     pub fault_at_step: Option<usize>,
     /// Save a checkpoint after every epoch here (and start from the one there, if asked).
     pub checkpoint: Option<CheckpointSpec>,
-    /// Record the run into this run folder (settings, figures, best and last weights).
-    pub record: Option<crate::runs::RunFolder>,
+    /// Record the run there (a run folder: settings, figures, best and last weights).
+    pub record: Option<Arc<dyn super::RecordTarget>>,
 }
 
 /// How often, and on which samples, the worker looks inside the model.
@@ -80,6 +80,11 @@ impl Default for InsightOptions {
 }
 
 impl TrainRequest {
+    /// Record the run into `target` (a run folder) as it happens.
+    pub fn record_to(&mut self, target: impl super::RecordTarget + 'static) {
+        self.record = Some(Arc::new(target));
+    }
+
     pub fn new(project: Project) -> Self {
         Self {
             project,
@@ -199,20 +204,22 @@ impl Probe {
         &self,
         mode: &dyn TrainStep,
         step: usize,
-        health: Vec<crate::insight::ParamHealth>,
+        health: Vec<crate::train::snapshot::ParamHealth>,
     ) -> Result<TrainEvent, TrainError> {
         let model = mode.model();
-        Ok(TrainEvent::Snapshot(Box::new(crate::insight::Snapshot {
-            step,
-            probe: self.idx.clone(),
-            activations: crate::insight::snapshot::activations(model, &self.x)?,
-            health,
-            weights: if self.opts.weights {
-                Some(mode.weights()?)
-            } else {
-                None
+        Ok(TrainEvent::Snapshot(Box::new(
+            crate::train::snapshot::Snapshot {
+                step,
+                probe: self.idx.clone(),
+                activations: crate::train::snapshot::activations(model, &self.x)?,
+                health,
+                weights: if self.opts.weights {
+                    Some(mode.weights()?)
+                } else {
+                    None
+                },
             },
-        })))
+        )))
     }
 }
 

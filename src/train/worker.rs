@@ -4,13 +4,31 @@ use super::event::TrainEvent;
 use super::run::{run_training, Control, TrainRequest};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{channel, Receiver};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Called by the worker after it sends events (e.g. to request a repaint).
 pub type Notify = Box<dyn Fn() + Send>;
+
+/// A run that sent no final event in the time its caller gave it.
+#[derive(Debug, thiserror::Error)]
+#[error("the training run sent no final event within {limit_s:.0} s; its last event was {last}")]
+pub struct WaitTimedOut {
+    pub limit_s: f64,
+    pub last: String,
+}
+
+/// An event in a line: its kind and the start of its fields (snapshots and weights are long).
+fn describe(ev: &TrainEvent) -> String {
+    const MAX_CHARS: usize = 300;
+    let text = format!("{ev:?}");
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
+}
 
 pub struct TrainHandle {
     rx: Receiver<TrainEvent>,
@@ -53,7 +71,7 @@ impl TrainHandle {
                     // The recorder lives here, not in the loop, so a panic's Failed is written too.
                     let mut recorder = None;
                     let mut early_warning = None;
-                    match req.record.take().map(crate::runs::Recorder::new) {
+                    match req.record.take().map(|target| target.open()) {
                         Some(Ok(r)) => recorder = Some(r),
                         Some(Err(e)) => {
                             early_warning = Some(format!("this run is not recorded: {e}"))
@@ -130,6 +148,39 @@ impl TrainHandle {
             }
         }
         None
+    }
+
+    /// As `wait`, but gives up after `limit`: a worker that hangs then fails its caller (a test,
+    /// a script) with the last event it sent instead of blocking it for ever. The run is asked
+    /// to stop and its thread left to end on its own (joining a hung thread would hang too).
+    pub fn wait_timeout(
+        mut self,
+        limit: Duration,
+        mut f: impl FnMut(&TrainEvent),
+    ) -> Result<Option<TrainEvent>, WaitTimedOut> {
+        let deadline = std::time::Instant::now() + limit;
+        let mut last = None;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(ev) => {
+                    f(&ev);
+                    if ev.is_terminal() {
+                        return Ok(Some(ev));
+                    }
+                    last = Some(ev);
+                }
+                Err(RecvTimeoutError::Disconnected) => return Ok(None),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.stop();
+                    drop(self.join.take());
+                    return Err(WaitTimedOut {
+                        limit_s: limit.as_secs_f64(),
+                        last: last.as_ref().map_or("none".into(), describe),
+                    });
+                }
+            }
+        }
     }
 
     pub fn stop(&self) {

@@ -264,7 +264,7 @@ fn run_trial(
     });
     let mut req = TrainRequest::new(project);
     req.project_dir = ctx.project_dir.map(Path::to_path_buf);
-    req.record = Some(folder);
+    req.record_to(folder);
     let handle = TrainHandle::spawn(req).map_err(|source| RunsError::Write {
         dir: dir.clone(),
         source,

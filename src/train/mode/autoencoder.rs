@@ -5,11 +5,11 @@
 use super::super::batch::EVAL_BATCH;
 use super::super::event::EvalMetrics;
 use super::super::run::{Control, TrainError};
-use super::super::settings::TrainSettings;
 use super::{Descent, StepOutcome, StepResult, TrainStep};
 use crate::data::Dataset;
 use crate::graph::Loss;
 use crate::model::{ForwardCtx, Model, ModelError, TargetBatch};
+use crate::project::training::TrainSettings;
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -4,9 +4,9 @@
 use super::super::guard::{describe_divergence, first_bad_layer};
 use super::super::optim::Optim;
 use super::super::run::TrainError;
-use super::super::settings::TrainSettings;
-use crate::insight::ParamHealth;
 use crate::model::Model;
+use crate::project::training::TrainSettings;
+use crate::train::snapshot::ParamHealth;
 use candle_core::Tensor;
 
 /// A loss this many times above the first step's counts as diverged even while still finite:
@@ -73,7 +73,7 @@ impl Descent {
         let grads = loss.backward()?;
         drop(timed);
         let before = if want_health {
-            Some(crate::insight::snapshot::param_copies(model)?)
+            Some(crate::train::snapshot::param_copies(model)?)
         } else {
             None
         };
@@ -82,7 +82,7 @@ impl Descent {
         drop(timed);
         self.steps = step;
         let health = match before {
-            Some(before) => Some(crate::insight::snapshot::health(model, &grads, &before)?),
+            Some(before) => Some(crate::train::snapshot::health(model, &grads, &before)?),
             None => None,
         };
         if let Some(name) = bad {

@@ -7,11 +7,11 @@
 use super::super::batch::EVAL_BATCH;
 use super::super::event::{EvalMetrics, TrainEvent};
 use super::super::run::{Control, TrainError};
-use super::super::settings::{Optimizer, TrainSettings};
 use super::{Descent, StepOutcome, StepResult, TrainStep};
 use crate::data::Dataset;
 use crate::graph::{gan_parts, Loss, TrainingMode};
 use crate::model::{ForwardCtx, Model, ModelError, TargetBatch, Weights};
+use crate::project::training::{Optimizer, TrainSettings};
 use crate::project::Project;
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;

@@ -5,10 +5,10 @@
 use super::super::batch::{evaluate_carrying_state, StateCarrier};
 use super::super::event::{EvalMetrics, TrainEvent};
 use super::super::run::{Control, TrainError};
-use super::super::settings::TrainSettings;
 use super::{StepResult, Supervised, TrainStep};
 use crate::data::{stream_batches, DataSettings, DataSource, Dataset};
 use crate::model::{check_language_model, generate, Model, SampleOptions};
+use crate::project::training::TrainSettings;
 use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;

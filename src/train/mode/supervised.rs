@@ -3,10 +3,10 @@
 use super::super::batch::{evaluate, make_batch, make_batch_augmented};
 use super::super::event::EvalMetrics;
 use super::super::run::{Control, TrainError};
-use super::super::settings::TrainSettings;
 use super::{Descent, StepOutcome, StepResult, TrainStep};
 use crate::data::{Augmentation, DataSettings, Dataset};
 use crate::model::{correct, CarriedState, ForwardCtx, Model, TargetEncoding};
+use crate::project::training::TrainSettings;
 use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -144,7 +144,9 @@ impl Studio {
             req.initial_weights = self.weights.clone();
         }
         req.checkpoint = self.run_checkpoint();
-        req.record = self.record_folder();
+        if let Some(folder) = self.record_folder() {
+            req.record_to(folder);
+        }
         let repaint = ctx.clone();
         let delay = self.repaint_ms.clone();
         let notify: crate::train::Notify = Box::new(move || {
