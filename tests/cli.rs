@@ -428,3 +428,27 @@ fn a_bad_simd_cap_is_named_and_ignored() {
         "{err}"
     );
 }
+
+#[test]
+fn check_accepts_every_shipped_preset_and_lesson_project() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("presets");
+    let mut projects = Vec::new();
+    for dir in [root.clone(), root.join("lessons")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                projects.push(path);
+            }
+        }
+    }
+    projects.sort();
+    assert!(projects.len() >= 20, "found only {projects:?}");
+    let refused: Vec<String> = projects
+        .iter()
+        .filter_map(|p| {
+            let (ok, text) = glassbox(&["check", p.to_str().unwrap()]);
+            (!ok).then(|| format!("{}:\n{text}", p.display()))
+        })
+        .collect();
+    assert!(refused.is_empty(), "check refuses:\n{}", refused.join("\n"));
+}

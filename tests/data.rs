@@ -192,3 +192,24 @@ fn splits_are_disjoint_stratified_and_seeded() {
     let err = Dataset::load(&bad, None).unwrap_err().to_string();
     assert!(err.contains("nothing is left to train on"), "{err}");
 }
+
+#[test]
+fn the_target_guess_prefers_a_label_name_then_the_one_text_column() {
+    use glassbox::data::{guess_target_in, read_table, CsvOptions};
+    let guess = |text: &str| {
+        let table = read_table(text.as_bytes(), Path::new("t.csv"), &CsvOptions::default())
+            .expect("a table");
+        guess_target_in(&table)
+    };
+    // The class in the first column, not named like a label: the one text column.
+    let wine = "grape,alcohol,proline\nbarolo,14.2,1065\ngrignolino,12.4,520\nbarbera,13.1,?\n";
+    assert_eq!(guess(wine).as_deref(), Some("grape"));
+    // A name like a label wins over a text column.
+    let named = "city,size,label\nrome,3,1\nparis,4,0\n";
+    assert_eq!(guess(named).as_deref(), Some("label"));
+    // Two text columns, or none: the last column, as before.
+    let two = "a,b,c\nx,y,1\nz,w,2\n";
+    assert_eq!(guess(two).as_deref(), Some("c"));
+    let numbers = "a,b,c\n1,2,3\n4,5,6\n";
+    assert_eq!(guess(numbers).as_deref(), Some("c"));
+}

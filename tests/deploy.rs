@@ -413,3 +413,57 @@ fn malformed_onnx_graphs_are_errors_naming_the_node_not_panics() {
         );
     }
 }
+
+/// What another tool's file of a classifier looks like: logits as the only output, no Softmax
+/// after them and no Glassbox metadata.
+fn as_another_tools_file(bytes: &[u8]) -> Vec<u8> {
+    use glassbox::deploy::onnx::proto::ModelProto;
+    use prost::Message;
+    let mut model = ModelProto::decode(bytes).unwrap();
+    model.metadata_props.clear();
+    let graph = model.graph.as_mut().unwrap();
+    graph
+        .output
+        .retain(|o| o.name == glassbox::deploy::onnx::OUTPUT);
+    graph.node.retain(|n| {
+        !n.output
+            .iter()
+            .any(|o| o == glassbox::deploy::onnx::PROBABILITIES)
+    });
+    model.encode_to_vec()
+}
+
+#[test]
+fn an_imported_classifier_of_class_data_is_trained_by_cross_entropy() {
+    let project = Project::load(&presets_dir().join("cnn-mnist.json")).unwrap();
+    let weights = Model::build(&project.graph, 1).unwrap().weights().unwrap();
+    let bytes = glassbox::deploy::onnx::export_project(&project, &weights).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logits.onnx");
+    std::fs::write(&path, as_another_tools_file(&bytes)).unwrap();
+    let (imported, _, notes) = glassbox::deploy::onnx::import_project(&path).unwrap();
+    let loss = imported.graph.nodes.iter().find_map(|n| match &n.layer {
+        Layer::Output { loss, .. } => Some(*loss),
+        _ => None,
+    });
+    assert_eq!(
+        loss,
+        Some(glassbox::graph::Loss::CrossEntropy),
+        "notes: {notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("cross-entropy")),
+        "{notes:?}"
+    );
+
+    // A file that cannot be read as a network says so in terms of importing.
+    use glassbox::deploy::onnx::proto::ModelProto;
+    use prost::Message;
+    let mut broken = ModelProto::decode(&as_another_tools_file(&bytes)[..]).unwrap();
+    broken.graph.as_mut().unwrap().output.clear();
+    std::fs::write(&path, broken.encode_to_vec()).unwrap();
+    let Err(err) = glassbox::deploy::onnx::import_project(&path) else {
+        panic!("a file with no output was imported");
+    };
+    assert!(err.to_string().contains("cannot be imported"), "{err}");
+}

@@ -99,23 +99,33 @@ fn a_recovery_file_from_a_crash_is_offered_back() {
     assert!(h.query_by_label_contains("cannot be read").is_some());
 }
 
-/// The child side of the SIGKILL test: saves projects of changing size in a loop, forever.
+/// The child side of the SIGKILL test: saves projects of changing size in a loop, forever,
+/// naming each `save <cycle>-<i>` and marking its first finished save with a file.
 #[test]
 fn save_loop_child() {
-    let Some(path) = std::env::var_os("GLASSBOX_SAVE_LOOP") else {
+    let (Some(path), Some(cycle), Some(mark)) = (
+        std::env::var_os("GLASSBOX_SAVE_LOOP"),
+        std::env::var_os("GLASSBOX_SAVE_CYCLE"),
+        std::env::var_os("GLASSBOX_SAVE_MARK"),
+    ) else {
         return; // only runs as the child process
     };
+    let cycle = cycle.to_string_lossy().into_owned();
     let mut p = glassbox::presets::load("cnn-mnist").unwrap();
     for i in 0u64.. {
-        p.name = format!("save {i}");
+        p.name = format!("save {cycle}-{i}");
         p.description = "x".repeat((i % 50_000) as usize);
         p.save(std::path::Path::new(&path)).unwrap();
+        if i == 0 {
+            std::fs::write(&mark, b"wrote").unwrap();
+        }
     }
 }
 
 #[test]
 fn project_files_survive_sigkill_at_random_moments_in_200_save_cycles() {
     let dir = tempfile::tempdir().unwrap();
+    let marks = tempfile::tempdir().unwrap();
     let path = dir.path().join("p.json");
     glassbox::presets::load("cnn-mnist")
         .unwrap()
@@ -123,8 +133,9 @@ fn project_files_survive_sigkill_at_random_moments_in_200_save_cycles() {
         .unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut seed = 0x9e3779b97f4a7c15u64;
-    let mut killed_mid_run = 0;
+    let mut killed_writing = 0;
     for cycle in 0..200 {
+        let mark = marks.path().join(format!("wrote-{cycle}"));
         let mut child = std::process::Command::new(&exe)
             .args([
                 "save_loop_child",
@@ -133,29 +144,45 @@ fn project_files_survive_sigkill_at_random_moments_in_200_save_cycles() {
                 "--test-threads=1",
             ])
             .env("GLASSBOX_SAVE_LOOP", &path)
+            .env("GLASSBOX_SAVE_CYCLE", cycle.to_string())
+            .env("GLASSBOX_SAVE_MARK", &mark)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        // The kill lands after the child's first save, so every cycle kills a writer at work.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !mark.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cycle {cycle}: the child saved nothing in 30 s"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "cycle {cycle}: the child ended before saving"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_micros(2_000 + seed % 30_000));
+        std::thread::sleep(Duration::from_micros(seed % 30_000));
         if child.try_wait().unwrap().is_none() {
-            killed_mid_run += 1;
+            killed_writing += 1;
         }
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         let p = Project::load(&path).unwrap_or_else(|e| panic!("cycle {cycle}: {e}"));
+        // What is on disk is this child's work, whole: not an earlier cycle's, not the preset.
         assert!(
-            p.name.starts_with("save ") || p.name == "CNN on MNIST",
-            "{}",
+            p.name.starts_with(&format!("save {cycle}-")),
+            "cycle {cycle}: the file holds {:?}",
             p.name
         );
     }
     assert!(
-        killed_mid_run >= 190,
-        "only {killed_mid_run} kills hit a running writer"
+        killed_writing >= 190,
+        "only {killed_writing} kills hit a running writer"
     );
     // Temporary files a killed writer leaves carry the dot prefix; the project is intact.
     let stray: Vec<_> = std::fs::read_dir(dir.path())

@@ -30,8 +30,8 @@ pub use settings::{
 };
 pub use summary::{augmented_images, DataSummary, ImageSample, Preview};
 pub use table::{
-    detect_delimiter, guess_target, parse_csv, parse_csv_with, peek_columns, read_csv, read_table,
-    RawTable, MAX_CATEGORIES,
+    detect_delimiter, guess_target, guess_target_in, parse_csv, parse_csv_with, peek_columns,
+    peek_target, read_csv, read_table, RawTable, MAX_CATEGORIES,
 };
 pub use text::{char_lm, encode_text, read_text, text_classes, words, PAD, UNKNOWN};
 pub use toy::toy;

@@ -445,10 +445,29 @@ fn format_number(x: f64) -> String {
     }
 }
 
-/// Column names of a table file, read from its first rows only (for pickers in the UI).
-/// The column a table most likely predicts: one named like a label (label, target, class, y,
-/// …; any case), else the last.
+/// The column a table most likely predicts, by name alone: one named like a label (label,
+/// target, class, y, …; any case), else the last.
 pub fn guess_target(columns: &[String]) -> Option<String> {
+    named_target(columns).or_else(|| columns.last().cloned())
+}
+
+/// The column a table most likely predicts, judged from its rows too: one named like a label;
+/// else the one column that holds text (the usual class column, wherever it stands); else the
+/// last column.
+pub fn guess_target_in(table: &RawTable) -> Option<String> {
+    if let Some(named) = named_target(&table.headers) {
+        return Some(named);
+    }
+    let text: Vec<usize> = (0..table.headers.len())
+        .filter(|&c| holds_text(table, c))
+        .collect();
+    match text[..] {
+        [c] => Some(table.headers[c].clone()),
+        _ => table.headers.last().cloned(),
+    }
+}
+
+fn named_target(columns: &[String]) -> Option<String> {
     const NAMES: [&str; 12] = [
         "label",
         "labels",
@@ -466,11 +485,32 @@ pub fn guess_target(columns: &[String]) -> Option<String> {
     columns
         .iter()
         .find(|c| NAMES.contains(&c.trim().to_lowercase().as_str()))
-        .or_else(|| columns.last())
         .cloned()
 }
 
+/// Whether column `c` has a value and none of its values reads as a number.
+fn holds_text(table: &RawTable, c: usize) -> bool {
+    let mut present = table
+        .rows
+        .iter()
+        .map(|(_, r)| r[c].trim())
+        .filter(|v| !is_missing(v))
+        .peekable();
+    present.peek().is_some() && present.all(|v| v.parse::<f64>().is_err())
+}
+
+/// Column names of a table file, read from its first rows only (for pickers in the UI).
 pub fn peek_columns(path: &Path) -> Result<Vec<String>, DataError> {
+    Ok(peek_table(path)?.headers)
+}
+
+/// The likeliest target of a table file (`guess_target_in` over its first rows).
+pub fn peek_target(path: &Path) -> Result<Option<String>, DataError> {
+    Ok(guess_target_in(&peek_table(path)?))
+}
+
+/// A table file's header and first rows (its first 64 KiB, whole lines).
+fn peek_table(path: &Path) -> Result<RawTable, DataError> {
     let mut head = Vec::new();
     open(path)?
         .take(64 * 1024)
@@ -481,5 +521,5 @@ pub fn peek_columns(path: &Path) -> Result<Vec<String>, DataError> {
         head.truncate(end + 1);
     }
     let opts = with_tsv_default(path, &CsvOptions::default());
-    Ok(read_table(&head, path, &opts)?.headers)
+    read_table(&head, path, &opts)
 }

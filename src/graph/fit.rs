@@ -1,4 +1,5 @@
-//! Making a graph's ends match a data set: Input shape and dtype, Embedding vocabulary, and the
+//! Making a graph's ends match a data set: Input shape and dtype, an Embedding vocabulary too
+//! small for the data, and the
 //! number of outputs of the last Dense layer.
 
 use super::spec::{DType, Graph, Layer, Loss};
@@ -51,8 +52,10 @@ pub fn fit_to_data(graph: &mut Graph, data: &DataShape) -> Vec<String> {
                 .collect();
             for target in fed {
                 if let Some(n) = graph.node_mut(&target) {
+                    // A larger table still takes every id the data has (its extra rows are
+                    // never read), and shrinking it would orphan trained weights: only grow.
                     if let Layer::Embedding { vocab: v, .. } = &mut n.layer {
-                        if *v != vocab {
+                        if *v < vocab {
                             *v = vocab;
                             changes.push(format!("Embedding '{target}' now has {vocab} tokens"));
                         }

@@ -13,8 +13,10 @@ pub enum Check {
     ValLossBelow(f32),
     /// The last epoch's validation loss is well above the best epoch's (overfitting).
     ValLossRises,
-    /// The last epoch's validation loss is within 5 % of the best: still falling at the end.
-    ValLossKeepsFalling,
+    /// The run learned (its best validation loss at least 10 % under the first epoch's), is
+    /// still falling at the end (the last within 5 % of the best), and ends below the given
+    /// loss (what the run it fixes reached at its best).
+    ValLossKeepsFallingBelow(f32),
     /// First Dense layer's weight gradient over the last Dense layer's, in the newest
     /// gradient-health snapshot.
     FirstLayerGradientBelow(f32),
@@ -112,27 +114,33 @@ impl Check {
                 },
                 None => no("train to the end to see the validation loss"),
             },
-            Check::ValLossRises | Check::ValLossKeepsFalling => {
+            Check::ValLossRises | Check::ValLossKeepsFallingBelow(_) => {
                 if finished.is_none() || val_losses.len() < 3 {
                     return no("train to the end (at least 3 epochs) to see the validation curve");
                 }
                 let best = val_losses.iter().cloned().fold(f32::INFINITY, f32::min);
+                let first = val_losses[0];
                 let last = *val_losses.last().expect("3 or more");
                 let at = val_losses.iter().position(|&v| v == best).unwrap_or(0) + 1;
-                let detail = format!(
-                    "validation loss: best {best:.4} at epoch {at}, last {last:.4} at epoch {}",
+                let mut detail = format!(
+                    "validation loss: first {first:.4}, best {best:.4} at epoch {at}, last {last:.4} at epoch {}",
                     val_losses.len()
                 );
-                let rises = last > best * 1.10;
-                let met = match self {
-                    Check::ValLossRises => rises,
-                    _ => last <= best * 1.05,
+                let met = if let Check::ValLossKeepsFallingBelow(goal) = *self {
+                    detail += &format!(" (goal: still falling, and below {goal})");
+                    // A flat curve that never learned is not "still falling".
+                    let learned = best <= first * 0.9;
+                    learned && last <= best * 1.05 && last < goal
+                } else {
+                    last > best * 1.10
                 };
                 Verdict { met, detail }
             }
             Check::FirstLayerGradientBelow(r) | Check::FirstLayerGradientAtLeast(r) => {
                 match first_last_gradients(e.graph, e.health) {
-                    Some((first, last)) if last > 0.0 => {
+                    // A gradient of exactly zero is a layer nothing reached (or nothing
+                    // measured), not a small gradient: no evidence either way.
+                    Some((first, last)) if first > 0.0 && last > 0.0 => {
                         let ratio = first / last;
                         let met = match self {
                             Check::FirstLayerGradientBelow(_) => ratio < r,
@@ -167,5 +175,94 @@ impl Check {
                 },
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{DType, Node};
+    use crate::train::{EpochMetrics, EvalMetrics, TrainEvent};
+
+    fn finished_run(val_losses: &[f32]) -> RunHistory {
+        let mut h = RunHistory::new("test");
+        for (i, &loss) in val_losses.iter().enumerate() {
+            h.apply(&TrainEvent::Epoch(EpochMetrics {
+                epoch: i + 1,
+                step: (i + 1) * 10,
+                train_loss: loss,
+                train_acc: None,
+                val: Some(EvalMetrics {
+                    loss,
+                    accuracy: None,
+                    samples: 100,
+                }),
+                elapsed_ms: 1.0,
+            }));
+        }
+        h.apply(&TrainEvent::Finished {
+            test: None,
+            weights: Default::default(),
+            elapsed_ms: 1.0,
+        });
+        h
+    }
+
+    fn judge(check: Check, history: Option<&RunHistory>, health: &[ParamHealth]) -> bool {
+        let dense = |units| Layer::Dense { units, bias: true };
+        let input = Layer::Input {
+            shape: vec![3],
+            dtype: DType::F32,
+        };
+        let graph = Graph::chain(vec![
+            Node::new("in", input),
+            Node::new("fc1", dense(4)),
+            Node::new("fc2", dense(2)),
+        ]);
+        let e = Evidence {
+            history,
+            health,
+            graph: &graph,
+            exported: false,
+        };
+        check.judge(&e).met
+    }
+
+    #[test]
+    fn still_falling_needs_a_curve_that_learned_and_beats_the_goal() {
+        let check = Check::ValLossKeepsFallingBelow(0.74);
+        let falling = finished_run(&[1.2, 0.8, 0.65, 0.6, 0.59]);
+        assert!(judge(check, Some(&falling), &[]));
+        // Flat: never learned, though the last is "within 5 % of the best".
+        let flat = finished_run(&[0.6, 0.6, 0.6, 0.6]);
+        assert!(!judge(check, Some(&flat), &[]));
+        // Fell, but not below what the overfit run reached.
+        let short = finished_run(&[1.2, 0.9, 0.8]);
+        assert!(!judge(check, Some(&short), &[]));
+        // Turned up at the end.
+        let rising = finished_run(&[1.2, 0.6, 0.7]);
+        assert!(!judge(check, Some(&rising), &[]));
+        assert!(judge(Check::ValLossRises, Some(&rising), &[]));
+    }
+
+    #[test]
+    fn a_zero_gradient_is_no_evidence_of_a_small_one() {
+        let health = |first: f32| {
+            ["fc1", "fc2"]
+                .iter()
+                .zip([first, 1.0])
+                .map(|(node, g)| ParamHealth {
+                    param: format!("{node}.weight"),
+                    node: node.to_string(),
+                    grad_norm: g,
+                    weight_norm: 1.0,
+                    update_ratio: 1e-3,
+                })
+                .collect::<Vec<_>>()
+        };
+        let check = Check::FirstLayerGradientBelow(0.01);
+        assert!(judge(check, None, &health(0.001)));
+        assert!(!judge(check, None, &health(0.0)));
+        assert!(!judge(check, None, &health(0.5)));
     }
 }

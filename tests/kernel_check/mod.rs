@@ -13,6 +13,35 @@ use rand_chacha::ChaCha8Rng;
 
 pub const CASES: u32 = 200;
 
+/// Per kernel (the first word of a check's `what`: "conv2d b2 c3 …" counts as "conv2d"), in this
+/// process: finite-difference probes compared and probes skipped at a kink.
+/// A check that skipped every probe would pass while checking nothing, so once a kernel has
+/// had `PROBES_JUDGED_FROM` probes, at least `MIN_COMPARED_SHARE` of them must have compared.
+static PROBES: std::sync::Mutex<std::collections::BTreeMap<String, (usize, usize)>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+const PROBES_JUDGED_FROM: usize = 60;
+const MIN_COMPARED_SHARE: f64 = 0.5;
+
+fn count_probes(what: &str, compared: usize, skipped: usize) -> Result<(), TestCaseError> {
+    let mut map = PROBES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let kernel = what.split_whitespace().next().unwrap_or(what);
+    let total = map.entry(kernel.to_string()).or_default();
+    total.0 += compared;
+    total.1 += skipped;
+    let (compared, skipped) = *total;
+    let tried = compared + skipped;
+    prop_assert!(
+        tried < PROBES_JUDGED_FROM || compared as f64 >= MIN_COMPARED_SHARE * tried as f64,
+        "{}: only {} of {} finite-difference probes compared (the rest sat at a kink)",
+        kernel,
+        compared,
+        tried
+    );
+    Ok(())
+}
+
 pub fn config() -> Config {
     Config {
         cases: CASES,
@@ -123,6 +152,7 @@ pub fn finite_differences(
         .backward()
         .unwrap();
     let eps = 1e-2f32;
+    let (mut compared, mut skipped) = (0, 0);
     for (i, v) in vars.iter().enumerate() {
         let analytic = values(grads.get(v.as_tensor()).expect("a gradient"));
         let scale = analytic.iter().fold(0f32, |m, g| m.max(g.abs())).max(1e-2);
@@ -143,8 +173,10 @@ pub fn finite_differences(
             // A kink between the points: its error on the central difference is at most half
             // the slopes' gap, so any gap under the threshold stays within the tolerance.
             if (right - left).abs() > 0.02 * scale as f64 {
+                skipped += 1;
                 continue;
             }
+            compared += 1;
             let numeric = (up - down) / (2.0 * eps as f64);
             let err = (numeric - analytic[j] as f64).abs() / scale as f64;
             prop_assert!(
@@ -158,7 +190,7 @@ pub fn finite_differences(
             );
         }
     }
-    Ok(())
+    count_probes(what, compared, skipped)
 }
 
 /// Both checks; finite differences on the first 40 cases (they cost a forward pass each).

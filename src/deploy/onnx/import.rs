@@ -25,7 +25,7 @@ pub struct Imported {
 }
 
 pub(super) fn bad(reason: impl Into<String>) -> OnnxError {
-    OnnxError::Graph(reason.into())
+    OnnxError::Import(reason.into())
 }
 
 pub(super) fn unsupported(node: &NodeProto, reason: impl Into<String>) -> OnnxError {

@@ -40,6 +40,8 @@ pub const BATCH_DIM: &str = "batch";
 pub enum OnnxError {
     #[error("the graph cannot be exported: {0}")]
     Graph(String),
+    #[error("the ONNX file cannot be imported: {0}")]
+    Import(String),
     #[error("node '{node}' cannot be exported to ONNX: {reason}")]
     Unsupported { node: String, reason: String },
     #[error("ONNX node '{node}' cannot be imported: {reason}")]
@@ -144,10 +146,25 @@ pub fn import_project(path: &Path) -> Result<(Project, Weights, Vec<String>), On
     let mnist_shaped = project.graph.nodes.iter().any(
         |n| matches!(&n.layer, crate::graph::Layer::Input { shape, .. } if shape == &[1, 28, 28]),
     );
+    let data_in_file = data.is_some();
     match data {
         Some(d) => project.data = d,
         None if mnist_shaped => project.data.source = crate::data::DataSource::Mnist,
         None => {}
+    }
+    // A file from another tool says nothing of its loss; raw outputs read as a regression.
+    // Data whose targets are classes say otherwise: its logits are trained by cross-entropy.
+    if !data_in_file && class_targets(&project.data.source) {
+        for node in &mut project.graph.nodes {
+            if let crate::graph::Layer::Output { loss, .. } = &mut node.layer {
+                if *loss == crate::graph::Loss::Mse {
+                    *loss = crate::graph::Loss::CrossEntropy;
+                    notes.push(
+                        "the data's targets are classes: the Output's loss is cross-entropy".into(),
+                    );
+                }
+            }
+        }
     }
     if let Some(t) = training {
         project.training = t;
@@ -156,6 +173,15 @@ pub fn import_project(path: &Path) -> Result<(Project, Weights, Vec<String>), On
         project.mode = m;
     }
     Ok((project, imported.weights, notes))
+}
+
+/// Whether a data source's targets are always classes (whatever the file's columns).
+fn class_targets(source: &crate::data::DataSource) -> bool {
+    use crate::data::DataSource;
+    matches!(
+        source,
+        DataSource::Mnist | DataSource::ImageFolder { .. } | DataSource::TextClass { .. }
+    )
 }
 
 /// Exports and writes `path`; nothing is written when the export fails.

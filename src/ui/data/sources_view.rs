@@ -241,16 +241,21 @@ fn column_pick(ui: &mut Ui, label: &str, value: &mut String, columns: &[String])
     });
 }
 
+/// A data path as the project reads it (relative paths from the project's folder).
+fn resolved(path: &str, project: &Option<PathBuf>) -> PathBuf {
+    let dir = project
+        .as_ref()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    resolve_data_path(path, dir.as_deref())
+}
+
 fn peeked_columns<'a>(
     cache: &'a mut Option<(String, Vec<String>)>,
     path: &str,
     project: &Option<PathBuf>,
 ) -> &'a [String] {
     if cache.as_ref().is_none_or(|(p, _)| p != path) {
-        let dir = project
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
-        let cols = peek_columns(&resolve_data_path(path, dir.as_deref())).unwrap_or_default();
+        let cols = peek_columns(&resolved(path, project)).unwrap_or_default();
         *cache = Some((path.to_string(), cols));
     }
     &cache.as_ref().expect("just filled").1
@@ -282,7 +287,9 @@ fn source_fields_ui(
             let cols = peeked_columns(columns, path, project).to_vec();
             // A fresh table gets the likeliest target at once (the user can change it).
             if target.is_empty() {
-                if let Some(t) = crate::data::guess_target(&cols) {
+                let file = resolved(path, project);
+                let from_rows = crate::data::peek_target(&file).ok().flatten();
+                if let Some(t) = from_rows.or_else(|| crate::data::guess_target(&cols)) {
                     *target = t;
                 }
             }
