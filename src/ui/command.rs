@@ -34,6 +34,8 @@ pub enum Command {
     Quit,
     /// Open a lesson step's project (lesson index, step index).
     OpenLesson(usize, usize),
+    /// Show a side panel (by its `Panel::name`).
+    OpenPanel(&'static str),
     /// Open a recorded run's project and weights (by run folder name).
     OpenRun(String),
     /// Export, import, transfer and serve (see `studio::deploy`).

@@ -11,6 +11,7 @@ pub mod insight;
 pub mod inspector;
 pub mod lessons_view;
 pub mod palette;
+pub mod panel;
 pub mod perf;
 pub mod plots;
 pub mod recovery_view;
@@ -28,6 +29,25 @@ use theme::{ERROR, OK};
 const MESSAGE_SECS: f64 = 8.0;
 
 impl Studio {
+    /// The open side panels of the registry, each drawn through `Ctx` alone.
+    fn side_panels_ui(&mut self, ui: &mut Ui) {
+        let health = self.insight.health.last().map_or(&[][..], |(_, h)| &h[..]);
+        let mut ctx = panel::Ctx::new(&self.project, &self.analysis, &mut self.commands);
+        ctx.project_path = self.path.as_deref();
+        ctx.history = self.history.as_ref();
+        ctx.training = self.run.is_some();
+        ctx.health = health;
+        ctx.now = self.now;
+        for p in self.panels.iter_mut() {
+            if p.place() == panel::Place::Right && p.is_open() && p.applies(ctx.project) {
+                egui::Panel::right(p.name())
+                    .resizable(true)
+                    .default_size(360.0)
+                    .show(ui, |ui| p.ui(ui, &mut ctx));
+            }
+        }
+    }
+
     /// The whole window: menu, palette, canvas, inspector, training panel, status bar.
     pub fn ui(&mut self, ui: &mut Ui) {
         let started = std::time::Instant::now();
@@ -113,12 +133,7 @@ impl Studio {
                     palette::palette_ui(ui, &mut self.commands)
                 });
             });
-        if self.lessons.show {
-            egui::Panel::right("lessons")
-                .resizable(true)
-                .default_size(360.0)
-                .show(ui, |ui| lessons_view::lessons_panel_ui(ui, self));
-        }
+        self.side_panels_ui(ui);
         egui::Panel::right("inspector")
             .resizable(true)
             .default_size(320.0)
@@ -204,7 +219,7 @@ impl Studio {
                     )
                     .clicked()
                 {
-                    self.lessons.show = true;
+                    self.push(Command::OpenPanel("Lessons"));
                 }
             });
         }
@@ -442,7 +457,7 @@ impl Studio {
             });
             ui.menu_button("Help", |ui| {
                 if ui.button("Lessons").clicked() {
-                    self.lessons.show = true;
+                    self.push(Command::OpenPanel("Lessons"));
                     ui.close();
                 }
                 if ui.button("Shortcuts").clicked() {

@@ -129,8 +129,8 @@ pub struct Studio {
     pub deploy: DeployState,
     /// Recorded runs, comparison, sweeps and the LR finder.
     pub experiments: super::experiments::ExperimentsState,
-    /// The lesson panel.
-    pub lessons: super::lessons_view::LessonState,
+    /// The panels that own their state (`ui::panel`): lessons, so far.
+    pub panels: super::panel::Panels,
     /// The graph's ends changed: fit them to the data once the gesture ends.
     fit_pending: bool,
 }
@@ -197,7 +197,7 @@ impl Studio {
             autosave: None,
             deploy: DeployState::default(),
             experiments: Default::default(),
-            lessons: Default::default(),
+            panels: Default::default(),
             fit_pending: false,
         }
     }
@@ -604,6 +604,11 @@ impl Studio {
             Command::Deploy(action) => self.apply_deploy(action),
             Command::OpenRun(id) => self.open_run(&id),
             Command::OpenLesson(lesson, step) => self.open_lesson_step(lesson, step),
+            Command::OpenPanel(name) => {
+                if !self.panels.set_open(name, true) {
+                    self.notify_error(format!("There is no panel named {name}"));
+                }
+            }
             Command::Quit => {
                 self.quit_confirmed = true;
                 self.shutdown();

@@ -244,7 +244,8 @@ impl Studio {
                 }
                 match write_export(kind, &self.project, &weights, &path) {
                     Ok(msg) => {
-                        self.lessons.exported = true;
+                        self.panels
+                            .broadcast(&crate::ui::panel::StudioEvent::Exported);
                         self.notify(msg)
                     }
                     Err(e) => self.notify_error(e),

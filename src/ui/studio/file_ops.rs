@@ -4,8 +4,29 @@ use super::*;
 
 impl Studio {
     /// Opens a lesson's project as a new, unsaved one.
-    pub(crate) fn open_lesson_project(&mut self, project: Project) {
-        self.open_project(project, None);
+    /// Opens step `step` of lesson `lesson`: its project, with nothing run yet.
+    pub(super) fn open_lesson_step(&mut self, lesson: usize, step: usize) {
+        let Some(s) = crate::lessons::all()
+            .get(lesson)
+            .and_then(|l| l.steps.get(step))
+            .cloned()
+        else {
+            return;
+        };
+        match s.project() {
+            Ok(p) => {
+                let name = p.name.clone();
+                self.open_project(crate::presets::laid_out(p), None);
+                self.panels
+                    .broadcast(&crate::ui::panel::StudioEvent::LessonOpened {
+                        lesson,
+                        step,
+                        project: name,
+                    });
+                self.notify(format!("Lesson step opened: {}", s.task));
+            }
+            Err(e) => self.notify_error(e.to_string()),
+        }
     }
 
     pub(super) fn remember(&mut self, path: &Path) {

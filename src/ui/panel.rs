@@ -1,0 +1,187 @@
+//! Panels: each tab and side panel of the studio is a struct that owns its state and draws
+//! itself through one small trait, registered once in `Panels::new`. A panel sees the studio
+//! only through `Ctx` — the project, its analysis and the run, read-only — and changes anything
+//! outside itself by pushing a `Command`, carried out by `Studio::apply` after the pass. What
+//! happened in the studio that a panel keeps track of (a lesson's project opened, a model
+//! exported) reaches it as a `StudioEvent`. Modelled on rerun's view classes and egui's demos.
+
+use super::command::Command;
+use crate::graph::Analysis;
+use crate::insight::ParamHealth;
+use crate::project::Project;
+use crate::train::RunHistory;
+use egui::Ui;
+use std::any::Any;
+use std::path::Path;
+
+/// What a panel may read of the studio while it draws, and the queue for what it asks.
+pub struct Ctx<'a> {
+    pub project: &'a Project,
+    /// Where the project was opened from or saved to (None: unsaved).
+    pub project_path: Option<&'a Path>,
+    pub analysis: &'a Analysis,
+    /// The current (or last) run.
+    pub history: Option<&'a RunHistory>,
+    pub training: bool,
+    /// The newest gradient health of the run's parameters (empty before the first snapshot).
+    pub health: &'a [ParamHealth],
+    /// Seconds since the studio started (egui's clock).
+    pub now: f64,
+    commands: &'a mut Vec<Command>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        project: &'a Project,
+        analysis: &'a Analysis,
+        commands: &'a mut Vec<Command>,
+    ) -> Self {
+        Self {
+            project,
+            project_path: None,
+            analysis,
+            history: None,
+            training: false,
+            health: &[],
+            now: 0.0,
+            commands,
+        }
+    }
+
+    /// Asks the studio for a change; carried out after this pass.
+    pub fn push(&mut self, cmd: Command) {
+        self.commands.push(cmd);
+    }
+}
+
+/// Where the studio shows a panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A side panel at the right, shown while the panel is open.
+    Right,
+}
+
+/// Something that happened in the studio that panels may keep track of.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StudioEvent {
+    /// Step `step` of lesson `lesson` opened its project, named `project`.
+    LessonOpened {
+        lesson: usize,
+        step: usize,
+        project: String,
+    },
+    /// A trained model was written out (weights, ONNX, PyTorch, a card).
+    Exported,
+}
+
+/// Lets the registry hand out a panel as its own type (`Panels::get`); every `'static` type
+/// has it, so a panel does not implement it by hand.
+pub trait AsAny {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+impl<T: Any> AsAny for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// One tab or side panel of the studio.
+pub trait Panel: AsAny {
+    /// Its name on screen, unique among the panels (`Command::OpenPanel` names it).
+    fn name(&self) -> &'static str;
+    fn place(&self) -> Place;
+    /// Whether it has anything to show for this project (e.g. a GAN view for a GAN).
+    fn applies(&self, _project: &Project) -> bool {
+        true
+    }
+    /// Whether a side panel is open now.
+    fn is_open(&self) -> bool {
+        true
+    }
+    fn set_open(&mut self, _open: bool) {}
+    fn ui(&mut self, ui: &mut Ui, ctx: &mut Ctx);
+    /// Keeps track of what happened elsewhere; most panels ignore it.
+    fn on_event(&mut self, _ev: &StudioEvent) {}
+}
+
+/// Every panel of the studio, in the order they are drawn.
+pub struct Panels {
+    list: Vec<Box<dyn Panel>>,
+}
+
+impl Default for Panels {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Panels {
+    /// The one list of panels: a new panel is a struct implementing `Panel` and a line here.
+    pub fn new() -> Self {
+        Self {
+            list: vec![Box::new(super::lessons_view::LessonsPanel::default())],
+        }
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Box<dyn Panel>> {
+        self.list.iter_mut()
+    }
+
+    /// The panel of type `T` (each type is registered once).
+    pub fn get<T: Panel + 'static>(&self) -> Option<&T> {
+        // `(**p)`: the panel itself, not its Box (which is `Any` too).
+        self.list
+            .iter()
+            .find_map(|p| (**p).as_any().downcast_ref::<T>())
+    }
+
+    pub fn get_mut<T: Panel + 'static>(&mut self) -> Option<&mut T> {
+        self.list
+            .iter_mut()
+            .find_map(|p| (**p).as_any_mut().downcast_mut::<T>())
+    }
+
+    /// Opens (or closes) the panel named `name`; false if there is none.
+    pub fn set_open(&mut self, name: &str, open: bool) -> bool {
+        match self.list.iter_mut().find(|p| p.name() == name) {
+            Some(p) => {
+                p.set_open(open);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn broadcast(&mut self, ev: &StudioEvent) {
+        for p in &mut self.list {
+            p.on_event(ev);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::lessons_view::LessonsPanel;
+
+    #[test]
+    fn the_registry_hands_out_panels_by_type_and_name_and_passes_events_on() {
+        let mut panels = Panels::new();
+        assert!(!panels.get::<LessonsPanel>().expect("registered").show);
+        assert!(panels.set_open("Lessons", true));
+        assert!(panels.get::<LessonsPanel>().expect("registered").show);
+        assert!(!panels.set_open("No such panel", true));
+        panels.broadcast(&StudioEvent::Exported);
+        assert!(
+            panels
+                .get_mut::<LessonsPanel>()
+                .expect("registered")
+                .exported
+        );
+    }
+}
