@@ -7,6 +7,7 @@ use crate::graph::{analyze, TrainingMode};
 use crate::insight::evaluate_split;
 use crate::model::{Model, Weights};
 use crate::project::Project;
+use crate::runs::chart::{encode_png, ChartError};
 use crate::train::{mode_step, Control, RunHistory};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
@@ -155,7 +156,7 @@ pub fn model_card(
                 continue;
             }
             let file = format!("{stem}-{what}.png");
-            images.push((file.clone(), curve.png()));
+            images.push((file.clone(), curve.png().map_err(|e| e.to_string())?));
             let (lo, hi) = curve.range();
             blocks.push(Block::Image {
                 file,
@@ -271,59 +272,49 @@ impl Curve {
         }
     }
 
-    /// A 640×360 line chart (no text: the caption carries the numbers).
-    fn png(&self) -> Vec<u8> {
+    /// A 640×360 line chart (no text: the caption carries the numbers), drawn by plotters.
+    fn png(&self) -> Result<Vec<u8>, ChartError> {
         let (w, ht) = (640u32, 360u32);
-        let mut img = image::RgbImage::from_pixel(w, ht, image::Rgb([255, 255, 255]));
+        let mut rgb = vec![255u8; w as usize * ht as usize * 3];
+        self.draw(&mut rgb, w, ht)
+            .map_err(|e| ChartError::Draw(e.to_string()))?;
+        encode_png(rgb, w, ht)
+    }
+
+    fn draw(&self, rgb: &mut [u8], w: u32, ht: u32) -> Result<(), Box<dyn std::error::Error>> {
+        use plotters::prelude::*;
+        let root = BitMapBackend::with_buffer(rgb, (w, ht)).into_drawing_area();
+        root.fill(&WHITE)?;
         let (lo, hi) = self.range();
         let steps = self.total_steps.max(1) as f64;
-        let margin = 20.0;
-        let to_px = |p: &[f64; 2]| -> (f64, f64) {
-            let x = margin + (w as f64 - 2.0 * margin) * p[0] / steps;
-            let y = margin + (ht as f64 - 2.0 * margin) * (1.0 - (p[1] - lo) / (hi - lo));
-            (x, y)
+        let mut chart = ChartBuilder::on(&root)
+            .margin(20)
+            .build_cartesian_2d(0.0..steps, lo..hi)?;
+        let grid = RGBColor(225, 225, 225);
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_labels(5)
+            .light_line_style(grid)
+            .bold_line_style(grid)
+            .draw()?;
+        // A non-finite point (a loss that overflowed) is left out rather than drawn.
+        let finite = |pts: &[[f64; 2]]| -> Vec<(f64, f64)> {
+            pts.iter()
+                .filter(|p| p[0].is_finite() && p[1].is_finite())
+                .map(|p| (p[0], p[1]))
+                .collect()
         };
-        for k in 0..=4 {
-            let y = (margin + (ht as f64 - 2.0 * margin) * k as f64 / 4.0) as u32;
-            for x in margin as u32..w - margin as u32 {
-                img.put_pixel(x, y, image::Rgb([225, 225, 225]));
-            }
-        }
-        let mut line = |pts: Vec<(f64, f64)>, color: [u8; 3]| {
-            for pair in pts.windows(2) {
-                let (a, b) = (pair[0], pair[1]);
-                // A non-finite point (a loss that overflowed) draws no segment; a far one
-                // draws at most as many dots as the image has pixels across.
-                if !(a.0.is_finite() && a.1.is_finite() && b.0.is_finite() && b.1.is_finite()) {
-                    continue;
-                }
-                let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) as usize)
-                    .clamp(1, 4 * (w + ht) as usize);
-                for i in 0..=n {
-                    let t = i as f64 / n as f64;
-                    let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-                    for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
-                        let (px, py) = (x as i64 + dx, y as i64 + dy);
-                        if px >= 0 && py >= 0 && (px as u32) < w && (py as u32) < ht {
-                            img.put_pixel(px as u32, py as u32, image::Rgb(color));
-                        }
-                    }
-                }
-            }
-        };
-        line(self.steps.iter().map(to_px).collect(), [40, 100, 200]);
-        line(self.epochs.iter().map(to_px).collect(), [230, 120, 20]);
-        let mut png = Vec::new();
-        let _ = image::DynamicImage::ImageRgb8(img)
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png);
-        png
+        let blue = RGBColor(40, 100, 200);
+        let orange = RGBColor(230, 120, 20);
+        chart.draw_series(LineSeries::new(finite(&self.steps), blue.stroke_width(2)))?;
+        chart.draw_series(LineSeries::new(
+            finite(&self.epochs),
+            orange.stroke_width(2),
+        ))?;
+        root.present()?;
+        Ok(())
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 impl ModelCard {
@@ -365,42 +356,13 @@ impl ModelCard {
         out
     }
 
+    /// The card as a web page: its Markdown rendered by pulldown-cmark (tables on).
     pub fn html(&self) -> String {
+        let markdown = self.markdown();
+        let parser =
+            pulldown_cmark::Parser::new_ext(&markdown, pulldown_cmark::Options::ENABLE_TABLES);
         let mut body = String::new();
-        for (i, b) in self.blocks.iter().enumerate() {
-            match b {
-                Block::Heading(h) => {
-                    let tag = if i == 0 { "h1" } else { "h2" };
-                    let _ = writeln!(body, "<{tag}>{}</{tag}>", html_escape(h));
-                }
-                Block::Text(t) => {
-                    let _ = writeln!(body, "<p>{}</p>", html_escape(t));
-                }
-                Block::Table(head, rows) => {
-                    body.push_str("<table><tr>");
-                    for h in head {
-                        let _ = write!(body, "<th>{}</th>", html_escape(h));
-                    }
-                    body.push_str("</tr>\n");
-                    for r in rows {
-                        body.push_str("<tr>");
-                        for c in r {
-                            let _ = write!(body, "<td>{}</td>", html_escape(c));
-                        }
-                        body.push_str("</tr>\n");
-                    }
-                    body.push_str("</table>\n");
-                }
-                Block::Image { file, caption } => {
-                    let _ = writeln!(
-                        body,
-                        "<figure><img src=\"{}\" alt=\"training curve\"><figcaption>{}</figcaption></figure>",
-                        html_escape(file),
-                        html_escape(caption)
-                    );
-                }
-            }
-        }
+        pulldown_cmark::html::push_html(&mut body, parser);
         format!(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Model card</title>\n<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}</style></head>\n<body>\n{body}</body></html>\n"
         )

@@ -1,10 +1,12 @@
 //! Charts out of the app: any set of (x, y) series as CSV (one row per point, like
-//! TensorBoard's scalar export) or as a PNG with title, axes, ticks and legend, drawn with the
-//! studio's own font so the file looks like the chart on screen.
+//! TensorBoard's scalar export) or as a PNG with title, axes, ticks and legend, drawn by
+//! plotters with the studio's own font so the file looks like the chart on screen.
 
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
+use plotters::prelude::*;
+use plotters::style::FontStyle;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use thiserror::Error;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
@@ -95,7 +97,8 @@ impl Chart {
     pub fn write(&self, stem: &Path) -> std::io::Result<[PathBuf; 2]> {
         let png = stem.with_extension("png");
         let csv = stem.with_extension("csv");
-        crate::fsutil::write_atomic(&png, &self.to_png(960, 540))?;
+        let bytes = self.to_png(960, 540).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(&png, &bytes)?;
         crate::fsutil::write_atomic(&csv, self.to_csv().as_bytes())?;
         Ok([png, csv])
     }
@@ -144,105 +147,81 @@ impl Chart {
         (widen(xr), widen(yr))
     }
 
-    /// A `w`×`h` PNG of the chart on white.
-    pub fn to_png(&self, w: u32, h: u32) -> Vec<u8> {
-        let mut c = Canvas::new(w, h);
+    /// A `w`×`h` PNG of the chart on white, drawn by plotters in the studio's font.
+    pub fn to_png(&self, w: u32, h: u32) -> Result<Vec<u8>, ChartError> {
+        let mut rgb = vec![255u8; w as usize * h as usize * 3];
+        self.draw(&mut rgb, w, h)
+            .map_err(|e| ChartError::Draw(e.to_string()))?;
+        encode_png(rgb, w, h)
+    }
+
+    fn draw(&self, rgb: &mut [u8], w: u32, h: u32) -> Result<(), Box<dyn std::error::Error>> {
+        register_font();
         let (xr, yr) = self.bounds();
-        let (left, right, top, bottom) = (70.0, w as f64 - 20.0, 40.0, h as f64 - 50.0);
-        let px = |x: f64| left + (right - left) * (x - xr[0]) / (xr[1] - xr[0]);
-        let py = |y: f64| bottom - (bottom - top) * (y - yr[0]) / (yr[1] - yr[0]);
-        c.text(&self.title, left, 24.0, 18.0, [20, 20, 20]);
-        for (k, v) in ticks(yr).into_iter().enumerate() {
-            let y = py(v);
-            c.hline(left, right, y, [228, 228, 228]);
-            let label = tick_label(v, self.log_y, k);
-            c.text(&label, 6.0, y + 5.0, 13.0, [90, 90, 90]);
-        }
-        for v in ticks(xr) {
-            let x = px(v);
-            c.vline(x, top, bottom, [238, 238, 238]);
-            c.text(
-                &tick_label(v, self.log_x, 0),
-                x - 12.0,
-                bottom + 18.0,
-                13.0,
-                [90, 90, 90],
-            );
-        }
-        c.hline(left, right, bottom, [120, 120, 120]);
-        c.vline(left, top, bottom, [120, 120, 120]);
-        c.text(
-            &self.x_label,
-            (left + right) / 2.0 - 30.0,
-            h as f64 - 10.0,
-            14.0,
-            [50, 50, 50],
-        );
-        c.text(&self.y_label, left + 6.0, top - 4.0, 13.0, [50, 50, 50]);
+        let root = BitMapBackend::with_buffer(rgb, (w, h)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, (FONT, 18))
+            .margin(12)
+            .x_label_area_size(42)
+            .y_label_area_size(64)
+            .build_cartesian_2d(xr[0]..xr[1], yr[0]..yr[1])?;
+        let grid = RGBColor(235, 235, 235);
+        chart
+            .configure_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .x_labels(6)
+            .y_labels(6)
+            .x_label_formatter(&|v| tick_label(*v, self.log_x, 0))
+            .y_label_formatter(&|v| tick_label(*v, self.log_y, 0))
+            .label_style((FONT, 13))
+            .light_line_style(grid)
+            .bold_line_style(grid)
+            .draw()?;
         for (i, s) in self.series.iter().enumerate() {
-            let color = COLORS[i % COLORS.len()];
+            let [r, g, b] = COLORS[i % COLORS.len()];
+            let color = RGBColor(r, g, b);
             let pts: Vec<(f64, f64)> = s
                 .points
                 .iter()
                 .map(|p| (self.tx(p[0]), self.ty(p[1])))
                 .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .map(|(x, y)| (px(x), py(y)))
                 .collect();
-            match self.style {
-                ChartStyle::Lines => {
-                    if pts.len() == 1 {
-                        c.dot(pts[0].0, pts[0].1, color);
-                    }
-                    for pair in pts.windows(2) {
-                        c.line(pair[0], pair[1], color);
-                    }
+            let drawn = match self.style {
+                ChartStyle::Lines if pts.len() > 1 => {
+                    chart.draw_series(LineSeries::new(pts, color.stroke_width(2)))?
                 }
-                ChartStyle::Points => {
-                    for p in &pts {
-                        c.dot(p.0, p.1, color);
-                    }
+                // A 5×5 square per point: pixel-exact, so the PNG holds the series' colour.
+                ChartStyle::Lines | ChartStyle::Points => {
+                    chart.draw_series(pts.iter().map(|&p| {
+                        EmptyElement::at(p) + Rectangle::new([(-2, -2), (2, 2)], color.filled())
+                    }))?
                 }
                 ChartStyle::Bars => {
-                    // Series side by side within each slot.
+                    // Series side by side within each slot of width 1 (one per class).
                     let n = self.series.len().max(1) as f64;
-                    let slot = (px(1.0) - px(0.0)).abs() * 0.8;
-                    let w = (slot / n).max(1.0);
-                    let zero = py(0.0);
-                    for p in &pts {
-                        let x0 = p.0 - slot / 2.0 + w * i as f64;
-                        for x in x0.round() as i64..(x0 + w - 1.0).round() as i64 {
-                            c.vline(x as f64, p.1.min(zero), p.1.max(zero), color);
-                        }
-                    }
+                    let width = 0.8 / n;
+                    chart.draw_series(pts.iter().map(|&(x, y)| {
+                        let x0 = x - 0.4 + width * i as f64;
+                        Rectangle::new([(x0, 0.0), (x0 + width, y)], color.filled())
+                    }))?
                 }
-            }
-            // Legend, top right, one row per series.
-            let ly = top + 16.0 + 18.0 * i as f64;
-            c.hline(right - 190.0, right - 170.0, ly - 5.0, color);
-            c.hline(right - 190.0, right - 170.0, ly - 4.0, color);
-            c.text(&s.name, right - 164.0, ly, 13.0, [40, 40, 40]);
+            };
+            drawn.label(s.name.as_str()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         }
-        c.png()
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 13))
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .draw()?;
+        root.present()?;
+        Ok(())
     }
-}
-
-/// About five round values across `r`.
-fn ticks(r: [f64; 2]) -> Vec<f64> {
-    let span = r[1] - r[0];
-    let raw = span / 5.0;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(mag * 10.0);
-    let mut v = (r[0] / step).ceil() * step;
-    let mut out = Vec::new();
-    while v <= r[1] && out.len() < 12 {
-        out.push(v);
-        v += step;
-    }
-    out
 }
 
 fn tick_label(v: f64, log: bool, _k: usize) -> String {
@@ -260,94 +239,41 @@ fn tick_label(v: f64, log: bool, _k: usize) -> String {
     }
 }
 
-struct Canvas {
-    img: image::RgbImage,
-    font: Option<FontRef<'static>>,
+/// The family name charts ask plotters for; `register_font` gives it the studio's font.
+const FONT: &str = "sans-serif";
+
+/// plotters draws text with a font registered by name (its `ab_glyph` backend): the studio's
+/// own, so an exported chart looks like the one on screen.
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The font is compiled in; a failure would leave charts without text, not fail them.
+        let _ = plotters::style::register_font(
+            FONT,
+            FontStyle::Normal,
+            epaint_default_fonts::UBUNTU_LIGHT,
+        );
+    });
 }
 
-impl Canvas {
-    fn new(w: u32, h: u32) -> Self {
-        Self {
-            img: image::RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255])),
-            font: FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).ok(),
-        }
-    }
+/// Why a chart could not be made.
+#[derive(Debug, Error)]
+pub enum ChartError {
+    #[error("drawing the chart failed: {0}")]
+    Draw(String),
+    #[error("encoding the chart as PNG failed: {0}")]
+    Encode(#[from] image::ImageError),
+    #[error("the chart's pixels do not fill a {w}×{h} image")]
+    Size { w: u32, h: u32 },
+}
 
-    fn blend(&mut self, x: i64, y: i64, color: [u8; 3], alpha: f32) {
-        if x < 0 || y < 0 || x >= self.img.width() as i64 || y >= self.img.height() as i64 {
-            return;
-        }
-        let p = self.img.get_pixel_mut(x as u32, y as u32);
-        let a = alpha.clamp(0.0, 1.0);
-        for (c, n) in p.0.iter_mut().zip(color) {
-            *c = (*c as f32 * (1.0 - a) + n as f32 * a).round() as u8;
-        }
-    }
-
-    fn hline(&mut self, x0: f64, x1: f64, y: f64, color: [u8; 3]) {
-        for x in x0.round() as i64..=x1.round() as i64 {
-            self.blend(x, y.round() as i64, color, 1.0);
-        }
-    }
-
-    fn vline(&mut self, x: f64, y0: f64, y1: f64, color: [u8; 3]) {
-        let (y0, y1) = (y0.min(y1), y0.max(y1));
-        for y in y0.round() as i64..=y1.round() as i64 {
-            self.blend(x.round() as i64, y, color, 1.0);
-        }
-    }
-
-    fn dot(&mut self, x: f64, y: f64, color: [u8; 3]) {
-        for dy in -2..=2 {
-            for dx in -2..=2 {
-                self.blend(x as i64 + dx, y as i64 + dy, color, 1.0);
-            }
-        }
-    }
-
-    /// A 2-px line, stepped one pixel at a time.
-    fn line(&mut self, a: (f64, f64), b: (f64, f64), color: [u8; 3]) {
-        let n = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).clamp(1, 100_000);
-        for i in 0..=n {
-            let t = i as f64 / n as f64;
-            let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                self.blend(x as i64 + dx, y as i64 + dy, color, 1.0);
-            }
-        }
-    }
-
-    /// Text with its baseline at `y`.
-    fn text(&mut self, s: &str, x: f64, y: f64, size: f32, color: [u8; 3]) {
-        let Some(font) = self.font.clone() else {
-            return;
-        };
-        let scaled = font.as_scaled(PxScale::from(size));
-        let mut pen = x as f32;
-        for ch in s.chars() {
-            let mut glyph = scaled.scaled_glyph(ch);
-            glyph.position = ab_glyph::point(pen, y as f32);
-            pen += scaled.h_advance(glyph.id);
-            if let Some(outline) = font.outline_glyph(glyph) {
-                let b = outline.px_bounds();
-                outline.draw(|gx, gy, cov| {
-                    self.blend(
-                        b.min.x as i64 + gx as i64,
-                        b.min.y as i64 + gy as i64,
-                        color,
-                        cov,
-                    )
-                });
-            }
-        }
-    }
-
-    fn png(self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let _ = image::DynamicImage::ImageRgb8(self.img)
-            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png);
-        out
-    }
+/// RGB rows as PNG bytes.
+pub(crate) fn encode_png(rgb: Vec<u8>, w: u32, h: u32) -> Result<Vec<u8>, ChartError> {
+    let img = image::RgbImage::from_raw(w, h, rgb).ok_or(ChartError::Size { w, h })?;
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -362,7 +288,7 @@ mod tests {
         let csv = chart.to_csv();
         assert_eq!(csv.lines().count(), 5);
         assert!(csv.contains("\"run, b\",2,0.5"), "{csv}");
-        let png = chart.to_png(400, 300);
+        let png = chart.to_png(400, 300).unwrap();
         let img = image::load_from_memory(&png).unwrap().to_rgb8();
         for color in &COLORS[..2] {
             let n = img.pixels().filter(|p| p.0 == *color).count();
@@ -375,7 +301,7 @@ mod tests {
             .count();
         assert!(inked > 40, "{inked}");
         let blank = Chart::new("", "", "").with("a", vec![[0.0, 0.0], [1.0, 1.0]]);
-        let img = image::load_from_memory(&blank.to_png(400, 300))
+        let img = image::load_from_memory(&blank.to_png(400, 300).unwrap())
             .unwrap()
             .to_rgb8();
         let inked_blank = (0..400)
@@ -390,7 +316,7 @@ mod tests {
         let bars = Chart::new("b", "class", "n")
             .styled(ChartStyle::Bars)
             .with("train", vec![[0.0, 10.0], [1.0, 5.0]]);
-        let img = image::load_from_memory(&bars.to_png(400, 300))
+        let img = image::load_from_memory(&bars.to_png(400, 300).unwrap())
             .unwrap()
             .to_rgb8();
         let blue = |x: u32| {
@@ -405,7 +331,7 @@ mod tests {
         let dots = Chart::new("p", "x", "y")
             .styled(ChartStyle::Points)
             .with("a", vec![[0.0, 0.0], [1.0, 1.0]]);
-        let img = image::load_from_memory(&dots.to_png(400, 300))
+        let img = image::load_from_memory(&dots.to_png(400, 300).unwrap())
             .unwrap()
             .to_rgb8();
         let n = img.pixels().filter(|p| p.0 == COLORS[0]).count();
@@ -414,8 +340,7 @@ mod tests {
     }
 
     #[test]
-    fn ticks_are_round() {
-        assert_eq!(ticks([0.0, 10.0]), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+    fn tick_labels_are_short() {
         assert_eq!(tick_label(0.25, false, 0), "0.25");
         assert_eq!(tick_label(-3.0, true, 0), "1e-3");
     }

@@ -5,8 +5,7 @@ use super::command::Command;
 use super::panel::{Ctx, Panel, Place, StudioEvent};
 use super::theme::OK;
 use crate::lessons::{self, Evidence, Lesson};
-use egui::text::LayoutJob;
-use egui::{Color32, FontId, RichText, TextFormat, Ui};
+use egui::{Color32, RichText, Ui};
 
 /// The lessons side panel (Help ▸ Lessons): the primer's chapters, each step's task, and
 /// whether the open step's run has reached its outcome.
@@ -22,6 +21,8 @@ pub struct LessonsPanel {
     /// A model was exported since the step was opened.
     pub exported: bool,
     all: Vec<Lesson>,
+    /// egui_commonmark's layout state for the lesson text.
+    markdown: egui_commonmark::CommonMarkCache,
 }
 
 impl LessonsPanel {
@@ -31,93 +32,6 @@ impl LessonsPanel {
         }
         &self.all
     }
-}
-
-/// Inline `**bold**`, `*italic*` and `` `code` `` of one paragraph, as a layout job.
-fn inline_job(ui: &Ui, text: &str, size: f32) -> LayoutJob {
-    let color = ui.visuals().text_color();
-    let strong = ui.visuals().strong_text_color();
-    let mut job = LayoutJob::default();
-    let (mut bold, mut italic, mut code) = (false, false, false);
-    let mut rest = text;
-    while !rest.is_empty() {
-        let next = ["**", "*", "`"]
-            .iter()
-            .filter_map(|m| rest.find(m).map(|i| (i, *m)))
-            .min_by_key(|(i, m)| (*i, std::cmp::Reverse(m.len())));
-        let (chunk, marker) = match next {
-            Some((i, m)) => (&rest[..i], Some(m)),
-            None => (rest, None),
-        };
-        if !chunk.is_empty() {
-            let format = TextFormat {
-                font_id: if code {
-                    FontId::monospace(size - 1.0)
-                } else {
-                    FontId::proportional(size)
-                },
-                color: if bold { strong } else { color },
-                italics: italic,
-                ..Default::default()
-            };
-            job.append(chunk, 0.0, format);
-        }
-        match marker {
-            Some(m) => {
-                match m {
-                    "**" if !code => bold = !bold,
-                    "*" if !code => italic = !italic,
-                    "`" => code = !code,
-                    _ => job.append(m, 0.0, TextFormat::default()),
-                }
-                rest = &rest[chunk.len() + m.len()..];
-            }
-            None => rest = "",
-        }
-    }
-    job.wrap.max_width = ui.available_width();
-    job
-}
-
-/// Headings, paragraphs, bullet and numbered lists: the Markdown the lessons use.
-pub fn markdown_ui(ui: &mut Ui, md: &str) {
-    let mut para = String::new();
-    let flush = |ui: &mut Ui, para: &mut String| {
-        if !para.is_empty() {
-            let job = inline_job(ui, para.trim(), 14.0);
-            ui.label(job);
-            para.clear();
-        }
-    };
-    for line in md.lines() {
-        let t = line.trim_end();
-        let item = t
-            .strip_prefix("- ")
-            .map(|r| ("•".to_string(), r))
-            .or_else(|| {
-                let (n, r) = t.split_once(". ")?;
-                n.parse::<u32>().ok().map(|n| (format!("{n}."), r))
-            });
-        if let Some(h) = t.strip_prefix("# ") {
-            flush(ui, &mut para);
-            ui.label(RichText::new(h).heading());
-        } else if t.is_empty() {
-            flush(ui, &mut para);
-            ui.add_space(4.0);
-        } else if let Some((mark, rest)) = item {
-            flush(ui, &mut para);
-            para = format!("{mark} {rest}");
-        } else if t.starts_with("  ") && !para.is_empty() {
-            para.push(' ');
-            para.push_str(t.trim());
-        } else {
-            if !para.is_empty() {
-                para.push(' ');
-            }
-            para.push_str(t.trim());
-        }
-    }
-    flush(ui, &mut para);
 }
 
 impl LessonsPanel {
@@ -173,7 +87,9 @@ impl LessonsPanel {
         egui::ScrollArea::vertical()
             .id_salt("lesson-text")
             .max_height(ui.available_height() * 0.55)
-            .show(ui, |ui| markdown_ui(ui, lesson.text));
+            .show(ui, |ui| {
+                egui_commonmark::CommonMarkViewer::new().show(ui, &mut self.markdown, lesson.text);
+            });
         ui.separator();
         let n = lesson.steps.len();
         let step_index = self.step.min(n.saturating_sub(1));
