@@ -8,6 +8,19 @@ use common::ui::{harness, has_text, wait_for};
 use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
 use glassbox::presets;
+use glassbox::ui::experiments::ExperimentsPanel;
+use glassbox::ui::Studio;
+
+/// The Runs tab's panel (listing, sweep, LR finder), as the studio registered it.
+fn runs(s: &Studio) -> &ExperimentsPanel {
+    s.panels.get::<ExperimentsPanel>().expect("the Runs panel")
+}
+
+fn runs_mut(s: &mut Studio) -> &mut ExperimentsPanel {
+    s.panels
+        .get_mut::<ExperimentsPanel>()
+        .expect("the Runs panel")
+}
 
 fn train_once(h: &mut egui_kittest::Harness<'static, glassbox::ui::Studio>) {
     h.get_by_label("▶ Train").click();
@@ -52,9 +65,7 @@ fn runs_are_recorded_listed_compared_reopened_and_swept() {
     );
     let root = h.state().runs_root().unwrap();
     assert!(root.starts_with(dir.path()), "{}", root.display());
-    let labels: Vec<String> = h
-        .state()
-        .experiments
+    let labels: Vec<String> = runs(h.state())
         .listing
         .runs
         .iter()
@@ -112,26 +123,25 @@ fn runs_are_recorded_listed_compared_reopened_and_swept() {
 
     // A 3-trial sweep from the Sweep window.
     click_menu(&mut h, &["Run", "Sweep…"]);
-    h.state_mut().experiments.sweep_form.trials = 3;
-    h.state_mut().experiments.sweep_form.epochs = 2;
-    h.state_mut().experiments.sweep_form.batch_sizes = None;
+    runs_mut(h.state_mut()).sweep_form.trials = 3;
+    runs_mut(h.state_mut()).sweep_form.epochs = 2;
+    runs_mut(h.state_mut()).sweep_form.batch_sizes = None;
     h.run_steps(1);
     h.get_by_label("▶ Start sweep").click();
     h.run_steps(2);
     assert!(
-        wait_for(&mut h, 120.0, |s| s
-            .experiments
+        wait_for(&mut h, 120.0, |s| runs(s)
             .sweep
             .as_ref()
             .is_some_and(|j| j.done.is_some())),
         "the sweep did not finish"
     );
     h.run_steps(3);
-    let job = h.state().experiments.sweep.as_ref().unwrap();
+    let job = runs(h.state()).sweep.as_ref().unwrap();
     assert_eq!(job.done, Some(Ok(())));
     assert_eq!(job.trials.len(), 3);
     assert!(has_text(&h, "Open best"));
-    assert_eq!(h.state().experiments.listing.runs.len(), 5);
+    assert_eq!(runs(h.state()).listing.runs.len(), 5);
 }
 
 #[test]
@@ -147,15 +157,14 @@ fn the_lr_finder_and_early_stopping_are_one_click_away() {
     h.get_by_label("▶ Run the range test").click();
     h.run_steps(2);
     assert!(
-        wait_for(&mut h, 60.0, |s| s
-            .experiments
+        wait_for(&mut h, 60.0, |s| runs(s)
             .lr
             .as_ref()
             .is_some_and(|j| j.curve.is_some() || j.error.is_some())),
         "the range test did not end"
     );
     h.run_steps(2);
-    let job = h.state().experiments.lr.as_ref().unwrap();
+    let job = runs(h.state()).lr.as_ref().unwrap();
     assert_eq!(job.error, None);
     let suggested = job.curve.as_ref().unwrap().suggested.expect("a suggestion");
     h.get_by_label("Use it").click();

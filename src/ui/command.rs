@@ -36,8 +36,17 @@ pub enum Command {
     OpenLesson(usize, usize),
     /// Show a side panel (by its `Panel::name`).
     OpenPanel(&'static str),
-    /// Open a recorded run's project and weights (by run folder name).
-    OpenRun(String),
+    /// Open a recorded run's project and weights.
+    OpenRun(Box<crate::runs::RunRecord>),
+    /// Set the project's learning rate (the LR finder's suggestion).
+    SetLearningRate(f64),
+    /// Show a tab of the bottom panel.
+    ShowTab(super::studio::BottomTab),
+    /// A line in the status bar.
+    Notify {
+        text: String,
+        error: bool,
+    },
     /// Export, import, transfer and serve (see `studio::deploy`).
     Deploy(super::studio::DeployAction),
 }

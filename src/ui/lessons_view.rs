@@ -210,6 +210,7 @@ impl Panel for LessonsPanel {
                 self.exported = false;
             }
             StudioEvent::Exported => self.exported = true,
+            _ => {}
         }
     }
 }

@@ -28,16 +28,55 @@ use theme::{ERROR, OK};
 /// How long a status message stays in the status bar.
 const MESSAGE_SECS: f64 = 8.0;
 
+/// `let mut $ctx = panel::Ctx { … }` over the studio's fields, borrowed one by one so the
+/// panels (another field) can be borrowed beside it.
+macro_rules! panel_ctx {
+    ($studio:ident, $ctx:ident) => {
+        let runs_root = $studio.runs_root();
+        let dir = $studio
+            .path
+            .as_ref()
+            .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+        let dataset = $studio
+            .data
+            .dataset_for(&$studio.project.data, dir.as_deref());
+        let health = $studio
+            .insight
+            .health
+            .last()
+            .map_or(&[][..], |(_, h)| &h[..]);
+        let mut $ctx = panel::Ctx::new(&$studio.project, &$studio.analysis, &mut $studio.commands);
+        $ctx.project_path = $studio.path.as_deref();
+        $ctx.history = $studio.history.as_ref();
+        $ctx.training = $studio.run.is_some();
+        $ctx.health = health;
+        $ctx.now = $studio.now;
+        $ctx.runs_root = runs_root;
+        $ctx.recording = $studio.experiments.record;
+        $ctx.dataset = dataset;
+    };
+}
+
 impl Studio {
+    /// The bottom-panel tab a registered panel draws (the Runs tab).
+    fn tab_panel_ui(&mut self, ui: &mut Ui, name: &str) {
+        panel_ctx!(self, ctx);
+        if let Some(p) = self.panels.iter_mut().find(|p| p.name() == name) {
+            p.ui(ui, &mut ctx);
+        }
+    }
+
+    /// Every panel's per-frame work: background jobs, its own windows.
+    fn panels_frame(&mut self, egui: &egui::Context) {
+        panel_ctx!(self, ctx);
+        for p in self.panels.iter_mut() {
+            p.frame(egui, &mut ctx);
+        }
+    }
+
     /// The open side panels of the registry, each drawn through `Ctx` alone.
     fn side_panels_ui(&mut self, ui: &mut Ui) {
-        let health = self.insight.health.last().map_or(&[][..], |(_, h)| &h[..]);
-        let mut ctx = panel::Ctx::new(&self.project, &self.analysis, &mut self.commands);
-        ctx.project_path = self.path.as_deref();
-        ctx.history = self.history.as_ref();
-        ctx.training = self.run.is_some();
-        ctx.health = health;
-        ctx.now = self.now;
+        panel_ctx!(self, ctx);
         for p in self.panels.iter_mut() {
             if p.place() == panel::Place::Right && p.is_open() && p.applies(ctx.project) {
                 egui::Panel::right(p.name())
@@ -59,7 +98,6 @@ impl Studio {
         self.poll_insight();
         self.autosave_tick();
         self.poll_deploy();
-        self.poll_experiments();
         if self.deploy.busy() {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(100));
@@ -121,7 +159,7 @@ impl Studio {
                             studio::BottomTab::Training => plots::training_panel_ui(ui, self),
                             studio::BottomTab::Data => data::data_panel_ui(ui, self),
                             studio::BottomTab::Insight => insight::insight_panel_ui(ui, self),
-                            studio::BottomTab::Runs => experiments::runs_panel_ui(ui, self),
+                            studio::BottomTab::Runs => self.tab_panel_ui(ui, "Runs"),
                         }
                     });
             });
@@ -145,8 +183,7 @@ impl Studio {
         self.dialogs_ui(&ctx);
         self.recovery_prompt_ui(&ctx);
         self.resume_prompt_ui(&ctx);
-        experiments::sweep_window_ui(&ctx, self);
-        experiments::lr_finder_window_ui(&ctx, self);
+        self.panels_frame(&ctx);
         self.apply_commands(&ctx);
         self.update_title(&ctx);
         self.perf
@@ -426,11 +463,11 @@ impl Studio {
                 }
                 ui.separator();
                 if ui.button("Sweep…").clicked() {
-                    self.experiments.show_sweep = true;
+                    self.push(Command::OpenPanel("Sweep"));
                     ui.close();
                 }
                 if ui.button("Find learning rate…").clicked() {
-                    self.experiments.show_lr = true;
+                    self.push(Command::OpenPanel("Find learning rate"));
                     ui.close();
                 }
                 if ui.button("Runs").clicked() {

@@ -6,13 +6,15 @@
 //! exported) reaches it as a `StudioEvent`. Modelled on rerun's view classes and egui's demos.
 
 use super::command::Command;
+use crate::data::Dataset;
 use crate::graph::Analysis;
 use crate::insight::ParamHealth;
 use crate::project::Project;
 use crate::train::RunHistory;
 use egui::Ui;
 use std::any::Any;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What a panel may read of the studio while it draws, and the queue for what it asks.
 pub struct Ctx<'a> {
@@ -27,6 +29,12 @@ pub struct Ctx<'a> {
     pub health: &'a [ParamHealth],
     /// Seconds since the studio started (egui's clock).
     pub now: f64,
+    /// This project's runs folder (beside the project, or the fallback folder).
+    pub runs_root: Option<PathBuf>,
+    /// Runs the studio trains are recorded into run folders.
+    pub recording: bool,
+    /// The data set the data panel has loaded for this project, if it has.
+    pub dataset: Option<Arc<Dataset>>,
     commands: &'a mut Vec<Command>,
 }
 
@@ -44,6 +52,9 @@ impl<'a> Ctx<'a> {
             training: false,
             health: &[],
             now: 0.0,
+            runs_root: None,
+            recording: false,
+            dataset: None,
             commands,
         }
     }
@@ -52,6 +63,21 @@ impl<'a> Ctx<'a> {
     pub fn push(&mut self, cmd: Command) {
         self.commands.push(cmd);
     }
+
+    /// A line in the status bar.
+    pub fn notify(&mut self, text: impl Into<String>) {
+        self.push(Command::Notify {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    pub fn notify_error(&mut self, text: impl Into<String>) {
+        self.push(Command::Notify {
+            text: text.into(),
+            error: true,
+        });
+    }
 }
 
 /// Where the studio shows a panel.
@@ -59,6 +85,8 @@ impl<'a> Ctx<'a> {
 pub enum Place {
     /// A side panel at the right, shown while the panel is open.
     Right,
+    /// A tab of the bottom panel (the studio's `BottomTab` picks which is shown).
+    BottomTab,
 }
 
 /// Something that happened in the studio that panels may keep track of.
@@ -72,6 +100,10 @@ pub enum StudioEvent {
     },
     /// A trained model was written out (weights, ONNX, PyTorch, a card).
     Exported,
+    /// A run folder was created or a run ended: lists of runs are stale.
+    RunsChanged,
+    /// The project is being replaced or the window closes: stop background work.
+    Closing,
 }
 
 /// Lets the registry hand out a panel as its own type (`Panels::get`); every `'static` type
@@ -104,7 +136,14 @@ pub trait Panel: AsAny {
         true
     }
     fn set_open(&mut self, _open: bool) {}
+    /// Opens a window of this panel called `name` (e.g. the Runs tab's "Sweep"); false if it
+    /// has none.
+    fn open_named(&mut self, _name: &str) -> bool {
+        false
+    }
     fn ui(&mut self, ui: &mut Ui, ctx: &mut Ctx);
+    /// Every frame, whether shown or not: take background jobs' results, draw own windows.
+    fn frame(&mut self, _egui: &egui::Context, _ctx: &mut Ctx) {}
     /// Keeps track of what happened elsewhere; most panels ignore it.
     fn on_event(&mut self, _ev: &StudioEvent) {}
 }
@@ -124,7 +163,10 @@ impl Panels {
     /// The one list of panels: a new panel is a struct implementing `Panel` and a line here.
     pub fn new() -> Self {
         Self {
-            list: vec![Box::new(super::lessons_view::LessonsPanel::default())],
+            list: vec![
+                Box::new(super::lessons_view::LessonsPanel::default()),
+                Box::new(super::experiments::ExperimentsPanel::default()),
+            ],
         }
     }
 
@@ -146,15 +188,14 @@ impl Panels {
             .find_map(|p| (**p).as_any_mut().downcast_mut::<T>())
     }
 
-    /// Opens (or closes) the panel named `name`; false if there is none.
+    /// Opens (or closes) the panel named `name`, or opens the window of that name a panel
+    /// has; false if there is none.
     pub fn set_open(&mut self, name: &str, open: bool) -> bool {
-        match self.list.iter_mut().find(|p| p.name() == name) {
-            Some(p) => {
-                p.set_open(open);
-                true
-            }
-            None => false,
+        if let Some(p) = self.list.iter_mut().find(|p| p.name() == name) {
+            p.set_open(open);
+            return true;
         }
+        open && self.list.iter_mut().any(|p| p.open_named(name))
     }
 
     pub fn broadcast(&mut self, ev: &StudioEvent) {

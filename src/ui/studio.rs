@@ -127,9 +127,9 @@ pub struct Studio {
     pub autosave: Option<super::recovery_view::Autosave>,
     /// The prediction server and background exports.
     pub deploy: DeployState,
-    /// Recorded runs, comparison, sweeps and the LR finder.
-    pub experiments: super::experiments::ExperimentsState,
-    /// The panels that own their state (`ui::panel`): lessons, so far.
+    /// Whether and where runs are recorded (the Runs tab itself is a panel).
+    pub experiments: super::experiments::RunRecording,
+    /// The panels that own their state (`ui::panel`): lessons and the Runs tab, so far.
     pub panels: super::panel::Panels,
     /// The graph's ends changed: fit them to the data once the gesture ends.
     fit_pending: bool,
@@ -340,7 +340,7 @@ impl Studio {
 
     /// Stops a run and waits for its thread (window closing).
     pub fn shutdown(&mut self) {
-        self.stop_experiments();
+        self.panels.broadcast(&super::panel::StudioEvent::Closing);
         if let Some(h) = self.run.take() {
             h.stop_and_join();
             if let Some(hist) = &mut self.history {
@@ -602,7 +602,19 @@ impl Studio {
             Command::ShowShortcuts => self.show_shortcuts = true,
             Command::ShowAbout => self.show_about = true,
             Command::Deploy(action) => self.apply_deploy(action),
-            Command::OpenRun(id) => self.open_run(&id),
+            Command::OpenRun(run) => self.open_run(&run),
+            Command::SetLearningRate(lr) => {
+                self.project.training.lr = lr;
+                self.notify(format!("Learning rate set to {lr:.2e}"));
+            }
+            Command::ShowTab(tab) => self.settings.bottom_tab = tab,
+            Command::Notify { text, error } => {
+                if error {
+                    self.notify_error(text)
+                } else {
+                    self.notify(text)
+                }
+            }
             Command::OpenLesson(lesson, step) => self.open_lesson_step(lesson, step),
             Command::OpenPanel(name) => {
                 if !self.panels.set_open(name, true) {

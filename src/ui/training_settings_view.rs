@@ -71,17 +71,18 @@ pub fn training_settings_ui(ui: &mut Ui, studio: &mut Studio) {
         ui.label("Epochs");
         ui.add(DragValue::new(&mut t.epochs).range(1..=1000));
     });
+    let mut find_lr = false;
     ui.horizontal(|ui| {
         ui.label("Seed");
         ui.add(DragValue::new(&mut t.seed));
-        if ui
+        find_lr = ui
             .small_button("Find LR…")
             .on_hover_text("Learning-rate range test: suggests a rate for this network and data")
-            .clicked()
-        {
-            studio.experiments.show_lr = true;
-        }
+            .clicked();
     });
+    if find_lr {
+        studio.push(crate::ui::command::Command::OpenPanel("Find learning rate"));
+    }
     let t = &mut studio.project.training;
     crate::ui::experiments::early_stopping_ui(ui, t);
     if let Some(from) = t.init_from.clone() {

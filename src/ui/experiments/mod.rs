@@ -8,16 +8,16 @@ mod lr_finder_view;
 mod runs_view;
 mod sweep_view;
 
-pub use chart_export::{export_button_ui, export_chart_ui, save_chart};
+pub use chart_export::{export_button_ui, export_chart_ui, save_chart, write_chart};
 pub use early_stopping_view::early_stopping_ui;
-pub use lr_finder_view::lr_finder_window_ui;
-pub use runs_view::runs_panel_ui;
-pub use sweep_view::{sweep_window_ui, SweepForm};
+pub use sweep_view::SweepForm;
 
+use super::command::Command;
+use super::panel::{Ctx, Panel, Place, StudioEvent};
 use super::Studio;
 use crate::runs::lr_finder::LrCurve;
 use crate::runs::sweep::{SweepEvent, Trial};
-use crate::runs::{Listing, Scalars, XAxis};
+use crate::runs::{Listing, RunRecord, Scalars, XAxis};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -76,12 +76,20 @@ pub struct LrJob {
     pub error: Option<String>,
 }
 
+/// Whether and where the studio records its runs (settings of the session, read by
+/// `Studio::record_folder` when a run starts).
 #[derive(Default)]
-pub struct ExperimentsState {
+pub struct RunRecording {
     /// Record every studio run into a run folder (off in tests unless asked for).
     pub record: bool,
     /// Where unsaved projects keep their runs.
     pub fallback_dir: Option<PathBuf>,
+}
+
+/// The Runs tab and its Sweep and LR-finder windows: the listing, the comparison, the sweep
+/// form and the background jobs, all its own.
+#[derive(Default)]
+pub struct ExperimentsPanel {
     pub listing: Listing,
     listed_root: Option<PathBuf>,
     listed_at: f64,
@@ -141,7 +149,7 @@ impl Studio {
         );
         match crate::runs::RunFolder::create(&root, &self.project, &label) {
             Ok(f) => {
-                self.experiments.listed_root = None;
+                self.panels.broadcast(&StudioEvent::RunsChanged);
                 Some(f)
             }
             Err(e) => {
@@ -151,68 +159,8 @@ impl Studio {
         }
     }
 
-    /// Lists the runs again if the folder changed, the list is stale, or `force`.
-    pub fn refresh_runs(&mut self, force: bool) {
-        let Some(root) = self.runs_root() else { return };
-        let live = self.is_training() || self.experiments.sweep.is_some();
-        let stale = live && self.now - self.experiments.listed_at >= RELIST_EVERY_S;
-        if !force && !stale && self.experiments.listed_root.as_ref() == Some(&root) {
-            return;
-        }
-        let before = self.experiments.listing.skipped.clone();
-        self.experiments.listing = crate::runs::list(&root);
-        self.experiments.listed_root = Some(root);
-        self.experiments.listed_at = self.now;
-        let skipped = &self.experiments.listing.skipped;
-        if !skipped.is_empty() && *skipped != before {
-            let text = skipped.join("; ");
-            self.notify_error(text);
-        }
-    }
-
-    /// The figures of run `id`, read from its folder (again every few seconds while it runs).
-    pub(super) fn run_scalars(&mut self, id: &str) -> Option<&Scalars> {
-        let run = self.experiments.listing.runs.iter().find(|r| r.id == id)?;
-        let running = run.meta.status == crate::runs::RunStatus::Running && !run.incomplete;
-        let dir = run.dir.clone();
-        let now = self.now;
-        let fresh = self
-            .experiments
-            .scalars
-            .get(id)
-            .is_some_and(|(at, _)| !running || now - at < RELIST_EVERY_S);
-        if !fresh {
-            let s = Scalars::load(&dir).unwrap_or_default();
-            self.experiments.scalars.insert(id.to_string(), (now, s));
-        }
-        self.experiments.scalars.get(id).map(|(_, s)| s)
-    }
-
-    /// Run `id`'s project, read once from its folder.
-    pub(super) fn run_project(&mut self, id: &str) -> Result<crate::project::Project, String> {
-        if let Some(p) = self.experiments.projects.get(id) {
-            return p.clone();
-        }
-        let Some(run) = self.experiments.listing.runs.iter().find(|r| r.id == id) else {
-            return Err(format!("there is no run {id}"));
-        };
-        let p = run.project().map_err(|e| e.to_string());
-        self.experiments.projects.insert(id.to_string(), p.clone());
-        p
-    }
-
     /// Opens a recorded run: its project, with its best (or last) weights loaded.
-    pub(super) fn open_run(&mut self, id: &str) {
-        let Some(run) = self
-            .experiments
-            .listing
-            .runs
-            .iter()
-            .find(|r| r.id == id)
-            .cloned()
-        else {
-            return;
-        };
+    pub(super) fn open_run(&mut self, run: &RunRecord) {
         let project = match run.project() {
             Ok(p) => p,
             Err(e) => return self.notify_error(e.to_string()),
@@ -233,47 +181,81 @@ impl Studio {
             None => self.notify(format!("Opened run {} (it saved no weights)", run.id)),
         }
     }
+}
 
-    /// Takes the sweep's and LR finder's messages; called every frame.
-    pub fn poll_experiments(&mut self) {
+impl ExperimentsPanel {
+    /// Lists the runs again if the folder changed, the list is stale, or `force`.
+    pub fn refresh_runs(&mut self, ctx: &mut Ctx, force: bool) {
+        let Some(root) = ctx.runs_root.clone() else {
+            return;
+        };
+        let live = ctx.training || self.sweep.as_ref().is_some_and(|j| j.done.is_none());
+        let stale = live && ctx.now - self.listed_at >= RELIST_EVERY_S;
+        if !force && !stale && self.listed_root.as_ref() == Some(&root) {
+            return;
+        }
+        let before = self.listing.skipped.clone();
+        self.listing = crate::runs::list(&root);
+        self.listed_root = Some(root);
+        self.listed_at = ctx.now;
+        let skipped = &self.listing.skipped;
+        if !skipped.is_empty() && *skipped != before {
+            ctx.notify_error(skipped.join("; "));
+        }
+    }
+
+    /// The figures of run `id`, read from its folder (again every few seconds while it runs).
+    pub(super) fn run_scalars(&mut self, id: &str, now: f64) -> Option<&Scalars> {
+        let run = self.listing.runs.iter().find(|r| r.id == id)?;
+        let running = run.meta.status == crate::runs::RunStatus::Running && !run.incomplete;
+        let dir = run.dir.clone();
+        let fresh = self
+            .scalars
+            .get(id)
+            .is_some_and(|(at, _)| !running || now - at < RELIST_EVERY_S);
+        if !fresh {
+            let s = Scalars::load(&dir).unwrap_or_default();
+            self.scalars.insert(id.to_string(), (now, s));
+        }
+        self.scalars.get(id).map(|(_, s)| s)
+    }
+
+    /// Run `id`'s project, read once from its folder.
+    pub(super) fn run_project(&mut self, id: &str) -> Result<crate::project::Project, String> {
+        if let Some(p) = self.projects.get(id) {
+            return p.clone();
+        }
+        let Some(run) = self.listing.runs.iter().find(|r| r.id == id) else {
+            return Err(format!("there is no run {id}"));
+        };
+        let p = run.project().map_err(|e| e.to_string());
+        self.projects.insert(id.to_string(), p.clone());
+        p
+    }
+
+    /// Asks the studio to open run `id` of the listing (listed again first if it is new).
+    pub(super) fn open_run(&mut self, ctx: &mut Ctx, id: &str) {
+        if !self.listing.runs.iter().any(|r| r.id == id) {
+            self.refresh_runs(ctx, true);
+        }
+        match self.listing.runs.iter().find(|r| r.id == id) {
+            Some(run) => ctx.push(Command::OpenRun(Box::new(run.clone()))),
+            None => ctx.notify_error(format!("There is no run {id} any more")),
+        }
+    }
+
+    /// Takes the sweep's and LR finder's messages.
+    fn poll(&mut self, egui: &egui::Context, ctx: &mut Ctx) {
         let mut ended = false;
-        if let Some(job) = &mut self.experiments.sweep {
+        if let Some(job) = &mut self.sweep {
             while let Ok(msg) = job.rx.try_recv() {
-                match msg {
-                    SweepMsg::Event(SweepEvent::TrialStarted { index, total, .. }) => {
-                        job.progress = Some((index, total, 0, 0));
-                        ended = true;
-                    }
-                    SweepMsg::Event(SweepEvent::Train(crate::train::TrainEvent::Started(i))) => {
-                        if let Some(p) = &mut job.progress {
-                            p.3 = i.total_steps;
-                        }
-                    }
-                    SweepMsg::Event(SweepEvent::Train(crate::train::TrainEvent::Step {
-                        step,
-                        ..
-                    })) => {
-                        if let Some(p) = &mut job.progress {
-                            p.2 = step;
-                        }
-                    }
-                    SweepMsg::Event(SweepEvent::TrialEnded(t)) => {
-                        job.trials.push(t);
-                        ended = true;
-                    }
-                    SweepMsg::Event(SweepEvent::Train(_)) => {}
-                    SweepMsg::Done(r) => {
-                        job.done = Some(r.map(|_| ()));
-                        job.progress = None;
-                        ended = true;
-                    }
-                }
+                ended |= job.take(msg);
             }
         }
         if ended {
-            self.refresh_runs(true);
+            self.refresh_runs(ctx, true);
         }
-        if let Some(job) = &mut self.experiments.lr {
+        if let Some(job) = &mut self.lr {
             if let Some(rx) = &job.rx {
                 if let Ok(r) = rx.try_recv() {
                     job.rx = None;
@@ -284,28 +266,93 @@ impl Studio {
                 }
             }
         }
-        let busy = self
-            .experiments
-            .sweep
-            .as_ref()
-            .is_some_and(|j| j.done.is_none())
-            || self.experiments.lr.as_ref().is_some_and(|j| j.rx.is_some());
+        let busy = self.sweep.as_ref().is_some_and(|j| j.done.is_none())
+            || self.lr.as_ref().is_some_and(|j| j.rx.is_some());
         if busy {
-            if let Some(ctx) = &self.ctx {
-                ctx.request_repaint_after(std::time::Duration::from_millis(200));
-            }
+            egui.request_repaint_after(std::time::Duration::from_millis(200));
         }
     }
 
-    /// Stops background experiment threads (window closing).
-    pub fn stop_experiments(&mut self) {
-        if let Some(job) = &self.experiments.sweep {
+    /// Stops background experiment threads (another project opens, the window closes).
+    fn stop(&mut self) {
+        if let Some(job) = &self.sweep {
             job.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some(job) = &self.experiments.lr {
+        if let Some(job) = &self.lr {
             job.control
                 .stop
                 .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+impl SweepJob {
+    /// Takes one message; true when a trial started or ended or the sweep finished.
+    fn take(&mut self, msg: SweepMsg) -> bool {
+        match msg {
+            SweepMsg::Event(SweepEvent::TrialStarted { index, total, .. }) => {
+                self.progress = Some((index, total, 0, 0));
+                true
+            }
+            SweepMsg::Event(SweepEvent::Train(crate::train::TrainEvent::Started(i))) => {
+                if let Some(p) = &mut self.progress {
+                    p.3 = i.total_steps;
+                }
+                false
+            }
+            SweepMsg::Event(SweepEvent::Train(crate::train::TrainEvent::Step { step, .. })) => {
+                if let Some(p) = &mut self.progress {
+                    p.2 = step;
+                }
+                false
+            }
+            SweepMsg::Event(SweepEvent::TrialEnded(t)) => {
+                self.trials.push(t);
+                true
+            }
+            SweepMsg::Event(SweepEvent::Train(_)) => false,
+            SweepMsg::Done(r) => {
+                self.done = Some(r.map(|_| ()));
+                self.progress = None;
+                true
+            }
+        }
+    }
+}
+
+impl Panel for ExperimentsPanel {
+    fn name(&self) -> &'static str {
+        "Runs"
+    }
+
+    fn place(&self) -> Place {
+        Place::BottomTab
+    }
+
+    fn open_named(&mut self, name: &str) -> bool {
+        match name {
+            "Sweep" => self.show_sweep = true,
+            "Find learning rate" => self.show_lr = true,
+            _ => return false,
+        }
+        true
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, ctx: &mut Ctx) {
+        self.runs_ui(ui, ctx);
+    }
+
+    fn frame(&mut self, egui: &egui::Context, ctx: &mut Ctx) {
+        self.poll(egui, ctx);
+        self.sweep_window_ui(egui, ctx);
+        self.lr_finder_window_ui(egui, ctx);
+    }
+
+    fn on_event(&mut self, ev: &StudioEvent) {
+        match ev {
+            StudioEvent::RunsChanged => self.listed_root = None,
+            StudioEvent::Closing => self.stop(),
+            _ => {}
         }
     }
 }

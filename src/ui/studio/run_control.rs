@@ -59,7 +59,8 @@ impl Studio {
             if let Some(h) = self.run.take() {
                 h.stop_and_join();
             }
-            self.refresh_runs(true);
+            self.panels
+                .broadcast(&crate::ui::panel::StudioEvent::RunsChanged);
             match ev {
                 TrainEvent::Finished { test, weights, .. } => {
                     self.run_finished();
