@@ -43,7 +43,9 @@ pub fn write_raw_batch(
 /// graph itself (data in, prediction out).
 pub fn deployable_graph(project: &Project) -> Result<Graph, String> {
     match project.mode {
-        TrainingMode::Gan { .. } => gan_parts(&project.graph).map(|p| p.generator),
+        TrainingMode::Gan { .. } => gan_parts(&project.graph)
+            .map(|p| p.generator)
+            .map_err(|e| e.to_string()),
         _ => Ok(project.graph.clone()),
     }
 }

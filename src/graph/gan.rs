@@ -23,25 +23,44 @@ pub struct GanParts {
     pub noise_dim: usize,
 }
 
+/// What keeps a graph from being split into a generator and a discriminator, in words.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GanError {
+    #[error("a GAN needs a generator: add a Noise node and the layers that turn it into a sample")]
+    NoNoise,
+    #[error("a GAN has one generator: keep a single Noise node")]
+    SeveralNoise,
+    #[error("a GAN needs its discriminator: one Input (the real samples) leading to layers that end in one score and an Output with binary cross-entropy")]
+    NoDiscriminator,
+    #[error("'{node}' is in both the generator and the discriminator: the generator's last layer gives the samples, it must not be wired into the discriminator")]
+    Shared { node: String },
+    #[error("the Output does not depend on the Input '{input}': the discriminator must read the real samples")]
+    Unread { input: String },
+    #[error("the Noise node leads nowhere: add the generator's layers after it")]
+    NoGenerator,
+    #[error("the generator ends in {} layers ({}): it must end in one, whose output is a sample", .ends.len(), .ends.join(", "))]
+    SeveralEnds { ends: Vec<String> },
+}
+
 /// Splits a GAN graph, or says in words what is missing.
-pub fn gan_parts(graph: &Graph) -> Result<GanParts, String> {
+pub fn gan_parts(graph: &Graph) -> Result<GanParts, GanError> {
     let of_kind = |k: LayerKind| -> Vec<&Node> {
         graph.nodes.iter().filter(|n| n.layer.kind() == k).collect()
     };
     let noise = match of_kind(LayerKind::Noise)[..] {
         [n] => n,
-        [] => return Err(
-            "a GAN needs a generator: add a Noise node and the layers that turn it into a sample"
-                .into(),
-        ),
-        _ => return Err("a GAN has one generator: keep a single Noise node".into()),
+        [] => return Err(GanError::NoNoise),
+        _ => return Err(GanError::SeveralNoise),
     };
     let Layer::Noise { dim } = noise.layer else {
         unreachable!("filtered on the Noise kind")
     };
-    let (input, output) = match (&of_kind(LayerKind::Input)[..], &of_kind(LayerKind::Output)[..]) {
+    let (input, output) = match (
+        &of_kind(LayerKind::Input)[..],
+        &of_kind(LayerKind::Output)[..],
+    ) {
         ([i], [o]) => (*i, *o),
-        _ => return Err("a GAN needs its discriminator: one Input (the real samples) leading to layers that end in one score and an Output with binary cross-entropy".into()),
+        _ => return Err(GanError::NoDiscriminator),
     };
     let succ = |id: &str| -> Vec<String> {
         graph
@@ -72,29 +91,23 @@ pub fn gan_parts(graph: &Graph) -> Result<GanParts, String> {
     let generator = reach(&noise.id, &succ);
     let discriminator = reach(&output.id, &pred);
     if let Some(shared) = generator.intersection(&discriminator).next() {
-        return Err(format!(
-            "'{shared}' is in both the generator and the discriminator: the generator's last layer gives the samples, it must not be wired into the discriminator"
-        ));
+        return Err(GanError::Shared {
+            node: shared.clone(),
+        });
     }
     if !discriminator.contains(&input.id) {
-        return Err(format!(
-            "the Output does not depend on the Input '{}': the discriminator must read the real samples",
-            input.id
-        ));
+        return Err(GanError::Unread {
+            input: input.id.clone(),
+        });
     }
     let sinks: Vec<&String> = generator.iter().filter(|id| succ(id).is_empty()).collect();
     let sample_node = match sinks[..] {
         [one] if *one != noise.id => one.clone(),
-        [_] => {
-            return Err("the Noise node leads nowhere: add the generator's layers after it".into())
-        }
+        [_] => return Err(GanError::NoGenerator),
         _ => {
-            let names: Vec<&str> = sinks.iter().map(|s| s.as_str()).collect();
-            return Err(format!(
-                "the generator ends in {} layers ({}): it must end in one, whose output is a sample",
-                names.len(),
-                names.join(", ")
-            ));
+            return Err(GanError::SeveralEnds {
+                ends: sinks.iter().map(|s| s.to_string()).collect(),
+            });
         }
     };
     let part = |ids: &BTreeSet<String>| -> Graph {

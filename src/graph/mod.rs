@@ -12,7 +12,7 @@ mod validate;
 
 pub use error::GraphError;
 pub use fit::{fit_to_data, DataShape};
-pub use gan::{gan_parts, GanParts, DISCRIMINATOR_GROUP, GENERATED, GENERATOR_GROUP};
+pub use gan::{gan_parts, GanError, GanParts, DISCRIMINATOR_GROUP, GENERATED, GENERATOR_GROUP};
 pub use memory::{available_bytes, estimate, fits, gib, MemoryEstimate};
 pub use shape::{
     bounded_numel, concat_axis_with_batch, conv_transpose_out, layer_output, MAX_LAYER_PARAMS,

@@ -82,7 +82,7 @@ pub fn draw_samples(
 
 /// A GAN's generator with its share of `weights`, and its noise size.
 fn generator(project: &Project, weights: &Weights) -> Result<(Model, usize), String> {
-    let parts = gan_parts(&project.graph)?;
+    let parts = gan_parts(&project.graph).map_err(|e| e.to_string())?;
     let g = Model::build(&parts.generator, 0).map_err(|e| e.to_string())?;
     g.load_weights(&weights.only(&g.variable_names()))
         .map_err(|e| e.to_string())?;

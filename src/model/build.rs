@@ -16,6 +16,8 @@ pub enum ModelError {
     Graph(Vec<GraphError>),
     #[error("the data does not fit the network: {0}")]
     Data(String),
+    #[error("the data does not fit the network: {0}")]
+    Gan(#[from] crate::graph::GanError),
     #[error("weights do not fit the network: {0}")]
     Weights(String),
     #[error(

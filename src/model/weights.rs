@@ -63,6 +63,8 @@ pub enum WeightsError {
     Serialize { path: PathBuf, reason: String },
     #[error("{path} is not a safetensors file: {reason}")]
     Format { path: PathBuf, reason: String },
+    #[error("the weights cannot be written as safetensors: {reason}")]
+    Encode { reason: String },
 }
 
 impl View for &WeightTensor {
@@ -87,10 +89,12 @@ impl Weights {
 
     /// The safetensors bytes; fails (naming the tensor) when a tensor's values do not fill its
     /// shape, which only weights built from a foreign file could bring.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, WeightsError> {
         let mut meta = std::collections::HashMap::new();
         meta.insert("producer".to_string(), "glassbox".to_string());
-        safetensors::serialize(self.tensors.iter(), Some(meta)).map_err(|e| e.to_string())
+        safetensors::serialize(self.tensors.iter(), Some(meta)).map_err(|e| WeightsError::Encode {
+            reason: e.to_string(),
+        })
     }
 
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, WeightsError> {
@@ -125,9 +129,9 @@ impl Weights {
 
     /// Saves atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> Result<(), WeightsError> {
-        let bytes = self.to_bytes().map_err(|reason| WeightsError::Serialize {
+        let bytes = self.to_bytes().map_err(|e| WeightsError::Serialize {
             path: path.to_path_buf(),
-            reason,
+            reason: e.to_string(),
         })?;
         write_atomic(path, &bytes).map_err(|source| WeightsError::Write {
             path: path.to_path_buf(),

@@ -258,7 +258,7 @@ struct EpochTally {
 fn refuse_graph(project: &Project) -> Result<(), TrainError> {
     if let crate::graph::TrainingMode::Gan { .. } = project.mode {
         // A GAN's missing player is named as such, before the generic graph errors it causes.
-        crate::graph::gan_parts(&project.graph).map_err(ModelError::Data)?;
+        crate::graph::gan_parts(&project.graph).map_err(ModelError::Gan)?;
     }
     let analysis = crate::graph::analyze(&project.graph);
     if !analysis.is_ok() {

@@ -345,7 +345,11 @@ impl Worker {
     fn new(project: Project, data: Arc<Dataset>, weights: &Weights) -> Result<Worker, String> {
         // A GAN's questions are about its generator: the rest of the graph is the critic.
         let graph = match project.mode {
-            TrainingMode::Gan { .. } => gan_parts(&project.graph)?.generator,
+            TrainingMode::Gan { .. } => {
+                gan_parts(&project.graph)
+                    .map_err(|e| e.to_string())?
+                    .generator
+            }
             _ => project.graph.clone(),
         };
         let model = Model::build(&graph, project.training.seed).map_err(|e| e.to_string())?;

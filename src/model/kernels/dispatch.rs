@@ -28,16 +28,23 @@ impl SimdLevel {
     }
 
     /// Parses a cap as written in `GLASSBOX_SIMD`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SimdCapError> {
         match text.trim().to_ascii_lowercase().replace('-', "").as_str() {
             "avx512" | "v4" => Ok(SimdLevel::Avx512),
             "avx2" | "v3" => Ok(SimdLevel::Avx2),
             "baseline" | "sse2" | "none" | "scalar" => Ok(SimdLevel::Baseline),
-            _ => Err(format!(
-                "{SIMD_ENV}={text:?} is not a level: use avx512, avx2 or baseline"
-            )),
+            _ => Err(SimdCapError {
+                value: text.to_string(),
+            }),
         }
     }
+}
+
+/// A `GLASSBOX_SIMD` value that names no instruction-set level.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{SIMD_ENV}={value:?} is not a level: use avx512, avx2 or baseline")]
+pub struct SimdCapError {
+    pub value: String,
 }
 
 /// The best level this CPU supports.
@@ -61,7 +68,7 @@ pub fn detected() -> SimdLevel {
 }
 
 /// The cap asked for in the environment: `Ok(None)` when unset, an error naming the bad value.
-pub fn requested_cap() -> Result<Option<SimdLevel>, String> {
+pub fn requested_cap() -> Result<Option<SimdLevel>, SimdCapError> {
     match std::env::var(SIMD_ENV) {
         Ok(v) if v.trim().is_empty() => Ok(None),
         Ok(v) => SimdLevel::parse(&v).map(Some),
@@ -148,7 +155,7 @@ mod tests {
         assert_eq!(SimdLevel::parse("AVX2"), Ok(SimdLevel::Avx2));
         assert_eq!(SimdLevel::parse("avx-512"), Ok(SimdLevel::Avx512));
         assert_eq!(SimdLevel::parse("baseline"), Ok(SimdLevel::Baseline));
-        let err = SimdLevel::parse("avx9").unwrap_err();
+        let err = SimdLevel::parse("avx9").unwrap_err().to_string();
         assert!(err.contains("avx9") && err.contains(SIMD_ENV), "{err}");
         assert!(SimdLevel::Avx2 < SimdLevel::Avx512 && SimdLevel::Baseline < SimdLevel::Avx2);
     }

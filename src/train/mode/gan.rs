@@ -66,7 +66,7 @@ impl Gan {
             )));
         }
         let settings = &project.training;
-        let parts = gan_parts(&project.graph).map_err(ModelError::Data)?;
+        let parts = gan_parts(&project.graph).map_err(ModelError::Gan)?;
         let generator = Model::build(&parts.generator, settings.seed)?;
         let discriminator = Model::build(&parts.discriminator, settings.seed.wrapping_add(7))?;
         check_fit(&generator, &discriminator, &data)?;
