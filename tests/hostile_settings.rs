@@ -103,7 +103,10 @@ fn an_absurd_epoch_count_is_refused() {
         epochs: usize::MAX,
         ..Default::default()
     };
-    let err = settings.validate().expect_err("usize::MAX epochs");
+    let err = settings
+        .validate()
+        .expect_err("usize::MAX epochs")
+        .to_string();
     assert!(err.contains("epochs"), "{err}");
     settings.epochs = 3;
     settings.validate().expect("3 epochs are fine");

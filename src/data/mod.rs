@@ -22,7 +22,7 @@ pub use error::DataError;
 /// settings value past it (an image size, a padded length, a sample count) is refused, not
 /// left to abort the allocation.
 pub const MAX_DATASET_VALUES: usize = 1 << 31;
-pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray};
+pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray, IdxError};
 pub use images::{image_folder, read_image_sample};
 pub use settings::{
     Augmentation, ColorMode, ColumnKind, CsvOptions, DataSettings, DataSource, MissingPolicy,

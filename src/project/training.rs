@@ -231,46 +231,55 @@ impl Default for TrainSettings {
     }
 }
 
+/// The most epochs a run may ask for.
+pub const MAX_EPOCHS: usize = 1_000_000;
+
+/// A training setting no run can use, named with its value and the range it must be in.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("the learning rate is {0}; it must be a positive number")]
+    LearningRate(f64),
+    #[error("weight decay is {0}; it must be 0 or more")]
+    WeightDecay(f64),
+    #[error("the batch size is 0; it must be at least 1")]
+    NoBatch,
+    #[error("epochs is {0}; it must be 1 to {MAX_EPOCHS}")]
+    Epochs(usize),
+    #[error("the step schedule needs 'every epochs' of at least 1")]
+    StepEvery,
+    #[error("early stopping needs a patience of at least 1 epoch")]
+    Patience,
+    #[error("early stopping's minimum change is {0}; it must be 0 or more")]
+    MinDelta(f64),
+}
+
 impl TrainSettings {
     /// Plain-words problems with the numbers, before any work starts.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!(
-                "the learning rate is {}; it must be a positive number",
-                self.lr
-            ));
+            return Err(SettingsError::LearningRate(self.lr));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(format!(
-                "weight decay is {}; it must be 0 or more",
-                self.weight_decay
-            ));
+            return Err(SettingsError::WeightDecay(self.weight_decay));
         }
         if self.batch_size == 0 {
-            return Err("the batch size is 0; it must be at least 1".into());
+            return Err(SettingsError::NoBatch);
         }
-        const MAX_EPOCHS: usize = 1_000_000;
         if !(1..=MAX_EPOCHS).contains(&self.epochs) {
-            return Err(format!(
-                "epochs is {}; it must be 1 to {MAX_EPOCHS}",
-                self.epochs
-            ));
+            return Err(SettingsError::Epochs(self.epochs));
         }
         if let Schedule::Step {
             every_epochs: 0, ..
         } = self.schedule
         {
-            return Err("the step schedule needs 'every epochs' of at least 1".into());
+            return Err(SettingsError::StepEvery);
         }
         if let Some(es) = &self.early_stopping {
             if es.patience_epochs == 0 {
-                return Err("early stopping needs a patience of at least 1 epoch".into());
+                return Err(SettingsError::Patience);
             }
             if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
-                return Err(format!(
-                    "early stopping's minimum change is {}; it must be 0 or more",
-                    es.min_delta
-                ));
+                return Err(SettingsError::MinDelta(es.min_delta));
             }
         }
         Ok(())

@@ -57,7 +57,7 @@ pub fn find_lr(
             "the LR finder needs 0 < lowest rate < highest rate and at least 2 steps".into(),
         ));
     }
-    project.training.validate().map_err(TrainError::Settings)?;
+    project.training.validate()?;
     let data = match data {
         Some(d) => d,
         None => Arc::new(Dataset::load(&project.data, project_dir)?),

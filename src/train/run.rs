@@ -130,6 +130,8 @@ impl Control {
 pub enum TrainError {
     #[error("training settings: {0}")]
     Settings(String),
+    #[error("training settings: {0}")]
+    InvalidSettings(#[from] crate::project::training::SettingsError),
     #[error(transparent)]
     Data(#[from] DataError),
     #[error(transparent)]
@@ -279,7 +281,7 @@ fn train(
 ) -> Result<TrainEvent, TrainError> {
     let setup_start = Instant::now();
     let settings = &req.project.training;
-    settings.validate().map_err(TrainError::Settings)?;
+    settings.validate()?;
     refuse_graph(&req.project)?;
     let data = match &req.dataset {
         Some(d) => d.clone(),
