@@ -112,6 +112,8 @@ fn the_candle_snippets_compile_and_compute_what_glassbox_does() {
 
 #[test]
 fn a_layer_the_snippet_cannot_write_is_named() {
-    let err = candle_source(&presets::load("lstm-moby-dick").unwrap()).unwrap_err();
+    let err = candle_source(&presets::load("lstm-moby-dick").unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("'lstm'") && err.contains("PyTorch"), "{err}");
 }

@@ -89,7 +89,7 @@ pub fn export(
             );
         }
         ExportFormat::Pytorch => {
-            let files = write_pytorch(&project, &weights, out).map_err(anyhow::Error::msg)?;
+            let files = write_pytorch(&project, &weights, out)?;
             println!(
                 "wrote {} and its weights {}",
                 files.module.display(),
@@ -118,8 +118,7 @@ pub fn export(
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "model-card".into());
-            let card = crate::deploy::card::model_card(&project, &weights, data, None, &stem)
-                .map_err(anyhow::Error::msg)?;
+            let card = crate::deploy::card::model_card(&project, &weights, data, None, &stem)?;
             let written = card
                 .write(out)
                 .with_context(|| format!("cannot write the model card to {}", out.display()))?;
@@ -228,8 +227,7 @@ pub fn eval_ensemble(project_path: &Path, weights_paths: &[PathBuf]) -> Result<(
     let weights = load_all(weights_paths)?;
     let data = Dataset::load(&project.data, project_path.parent())?;
     for (name, idx) in [("validation", &data.val), ("test", &data.test)] {
-        let r = crate::deploy::ensemble::ensemble_accuracy(&project, &weights, &data, idx)
-            .map_err(anyhow::Error::msg)?;
+        let r = crate::deploy::ensemble::ensemble_accuracy(&project, &weights, &data, idx)?;
         for (path, acc) in weights_paths.iter().zip(&r.members) {
             println!("{name:<10} {:6.2}%  {}", acc * 100.0, path.display());
         }

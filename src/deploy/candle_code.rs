@@ -24,7 +24,7 @@ fn field(id: &str, param: &str) -> String {
 }
 
 /// The snippet's text, or which node it cannot express.
-pub fn candle_source(project: &Project) -> Result<String, String> {
+pub fn candle_source(project: &Project) -> Result<String, super::DeployError> {
     let graph = deployable_graph(project)?;
     let plan = super::plan::plan(&graph)?;
     let (mut fields, mut loads, mut body) = (String::new(), String::new(), String::new());
@@ -189,10 +189,10 @@ pub fn candle_source(project: &Project) -> Result<String, String> {
             | Layer::Gru { .. }
             | Layer::Rnn { .. }
             | Layer::SelfAttention { .. } => {
-                return Err(format!(
-                "node '{id}' ({}) is not in the candle snippet yet: use the ONNX or PyTorch export",
-                node.layer.kind().name()
-            ))
+                return Err(super::DeployError::NotInCandle {
+                    node: id.to_string(),
+                    kind: node.layer.kind().name(),
+                })
             }
         };
         let _ = writeln!(body, "        let {} = {expr}; // {id}", v(i));

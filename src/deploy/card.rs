@@ -39,7 +39,7 @@ pub fn model_card(
     data: Arc<Dataset>,
     history: Option<&RunHistory>,
     stem: &str,
-) -> Result<ModelCard, String> {
+) -> Result<ModelCard, super::DeployError> {
     let mut blocks = Vec::new();
     let mut images = Vec::new();
     blocks.push(Block::Heading(format!("Model card: {}", project.name)));
@@ -124,14 +124,11 @@ pub fn model_card(
     ));
 
     // Figures, measured now.
-    let mode = mode_step(project, data.clone(), Some(weights)).map_err(|e| e.to_string())?;
+    let mode = mode_step(project, data.clone(), Some(weights))?;
     let control = Control::default();
     let mut rows = Vec::new();
     for (name, idx) in [("validation", &data.val), ("test", &data.test)] {
-        let m = mode
-            .evaluate(idx, &control)
-            .map_err(|e| e.to_string())?
-            .flatten();
+        let m = mode.evaluate(idx, &control)?.flatten();
         rows.push(match m {
             Some(m) => vec![
                 name.into(),
@@ -156,7 +153,7 @@ pub fn model_card(
                 continue;
             }
             let file = format!("{stem}-{what}.png");
-            images.push((file.clone(), curve.png().map_err(|e| e.to_string())?));
+            images.push((file.clone(), curve.png()?));
             let (lo, hi) = curve.range();
             blocks.push(Block::Image {
                 file,
@@ -181,10 +178,10 @@ pub fn model_card(
         && !data.is_windows()
         && !data.test.is_empty();
     if classifier {
-        let model = Model::build(&project.graph, t.seed).map_err(|e| e.to_string())?;
-        model.load_weights(weights).map_err(|e| e.to_string())?;
-        let enc = model.bind_data(&data).map_err(|e| e.to_string())?;
-        let ev = evaluate_split(&model, &data, &data.test, enc).map_err(|e| e.to_string())?;
+        let model = Model::build(&project.graph, t.seed)?;
+        model.load_weights(weights)?;
+        let enc = model.bind_data(&data)?;
+        let ev = evaluate_split(&model, &data, &data.test, enc)?;
         blocks.push(Block::Heading("Confusion matrix (test)".into()));
         blocks.push(Block::Text(format!(
             "Rows: the true class; columns: the predicted one. {} of {} right ({:.2} %).",

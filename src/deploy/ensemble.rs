@@ -1,6 +1,7 @@
 //! Ensembles: several trained weight files of one project evaluated as one model whose class
 //! probabilities are the members' average, with each member's own accuracy beside it.
 
+use super::DeployError;
 use crate::data::Dataset;
 use crate::insight::saliency::class_probabilities;
 use crate::model::Weights;
@@ -22,26 +23,23 @@ pub fn ensemble_accuracy(
     weights: &[Weights],
     data: &Dataset,
     indices: &[usize],
-) -> Result<EnsembleReport, String> {
+) -> Result<EnsembleReport, DeployError> {
     if data.n_classes().is_none() || data.is_windows() {
-        return Err("ensembles are measured on classifiers (labelled classes)".into());
+        return Err(DeployError::NotAClassifier);
     }
     if indices.is_empty() {
-        return Err("there are no samples to measure on".into());
+        return Err(DeployError::NoSamples);
     }
-    let models = super::predict::members(project, weights).map_err(|e| e.to_string())?;
-    let encoding = models[0].bind_data(data).map_err(|e| e.to_string())?;
+    let models = super::predict::members(project, weights)?;
+    let encoding = models[0].bind_data(data)?;
     let argmax = |row: &[f32]| (0..row.len()).max_by(|&a, &b| row[a].total_cmp(&row[b]));
     let mut right = vec![0usize; models.len()];
     let mut right_avg = 0usize;
     for chunk in indices.chunks(EVAL_BATCH) {
-        let (x, _, labels) =
-            make_batch(data, chunk, encoding, &models[0]).map_err(|e| e.to_string())?;
+        let (x, _, labels) = make_batch(data, chunk, encoding, &models[0])?;
         let mut sum: Option<Vec<Vec<f32>>> = None;
         for (m, model) in models.iter().enumerate() {
-            let p: Vec<Vec<f32>> = class_probabilities(model, &x)
-                .and_then(|p| p.to_vec2())
-                .map_err(|e| e.to_string())?;
+            let p: Vec<Vec<f32>> = class_probabilities(model, &x).and_then(|p| p.to_vec2())?;
             for (row, &l) in p.iter().zip(&labels) {
                 right[m] += usize::from(argmax(row) == Some(l as usize));
             }

@@ -10,8 +10,49 @@ pub mod predict;
 pub mod pytorch;
 pub mod serve;
 
-use crate::graph::{gan_parts, Graph, TrainingMode};
+use crate::graph::{gan_parts, GanError, Graph, GraphError, TrainingMode};
 use crate::project::Project;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Why a model cannot leave Glassbox in the form asked for.
+#[derive(Debug, Error)]
+pub enum DeployError {
+    #[error(transparent)]
+    Gan(#[from] GanError),
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Graph(Vec<GraphError>),
+    #[error("the graph needs one {0}")]
+    Needs(&'static str),
+    #[error("node '{node}': {reason}")]
+    Unsupported { node: String, reason: &'static str },
+    #[error(
+        "node '{node}' ({kind}) is not in the candle snippet yet: use the ONNX or PyTorch export"
+    )]
+    NotInCandle { node: String, kind: &'static str },
+    #[error("ensembles are measured on classifiers (labelled classes)")]
+    NotAClassifier,
+    #[error("there are no samples to measure on")]
+    NoSamples,
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Weights(#[from] crate::model::WeightsError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
+    #[error(transparent)]
+    Predict(#[from] predict::PredictError),
+    #[error(transparent)]
+    Chart(#[from] crate::runs::chart::ChartError),
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
 
 /// Writes a batch as the raw little-endian file the Python checks and benchmarks read
 /// (`tests/deploy_check.py`, `benches/infer_bench.py`): float32, or token ids as int64 (what
@@ -41,11 +82,9 @@ pub fn write_raw_batch(
 
 /// The network a project deploys: a GAN's generator (noise in, sample out), otherwise the
 /// graph itself (data in, prediction out).
-pub fn deployable_graph(project: &Project) -> Result<Graph, String> {
+pub fn deployable_graph(project: &Project) -> Result<Graph, GanError> {
     match project.mode {
-        TrainingMode::Gan { .. } => gan_parts(&project.graph)
-            .map(|p| p.generator)
-            .map_err(|e| e.to_string()),
+        TrainingMode::Gan { .. } => gan_parts(&project.graph).map(|p| p.generator),
         _ => Ok(project.graph.clone()),
     }
 }

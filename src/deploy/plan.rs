@@ -30,18 +30,18 @@ pub struct Plan {
 }
 
 /// The plan of a valid graph with one Input and one Output, or its problems in words.
-pub fn plan(graph: &Graph) -> Result<Plan, String> {
+pub fn plan(graph: &Graph) -> Result<Plan, super::DeployError> {
+    use super::DeployError;
     let analysis = analyze(graph);
     if !analysis.is_ok() {
-        let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
-        return Err(errors.join("; "));
+        return Err(DeployError::Graph(analysis.errors));
     }
     let output = analysis
         .single(graph, LayerKind::Output)
-        .ok_or("the graph needs one Output")?;
+        .ok_or(DeployError::Needs("Output"))?;
     let input = analysis
         .single(graph, LayerKind::Input)
-        .ok_or("the graph needs one Input")?;
+        .ok_or(DeployError::Needs("Input"))?;
     let shape_of = |s: &Option<TensorShape>| s.clone().expect("a valid graph has every shape");
     let steps = analysis
         .needed_for(output)

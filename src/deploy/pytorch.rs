@@ -2,7 +2,7 @@
 //! for Glassbox's safetensors weights (and a writer back), and a training loop that also runs
 //! under `torchrun` (DistributedDataParallel). The fixed parts live in `pytorch_template.py`.
 
-use super::deployable_graph;
+use super::{deployable_graph, DeployError};
 use crate::fsutil::write_atomic;
 use crate::graph::{concat_axis_with_batch, DType, Layer, LayerKind, Loss, TrainingMode};
 use crate::model::Weights;
@@ -30,7 +30,7 @@ fn weight_and_bias(map: &mut impl FnMut(&str, &[&str]), bias: bool) {
 }
 
 /// The generated file's text, or what stops the graph from being written.
-pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, String> {
+pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, DeployError> {
     let graph = deployable_graph(project)?;
     let plan = super::plan::plan(&graph)?;
     let (mut init, mut forward) = (String::new(), String::new());
@@ -54,9 +54,10 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Stri
         let expr = match &node.layer {
             Layer::Input { .. } => "x".to_string(),
             Layer::Noise { .. } => {
-                return Err(format!(
-                    "node '{id}': a Noise node is a GAN generator's source; set the mode to GAN"
-                ))
+                return Err(DeployError::Unsupported {
+                    node: id.to_string(),
+                    reason: "a Noise node is a GAN generator's source; set the mode to GAN",
+                })
             }
             Layer::Output { .. } => {
                 let _ = writeln!(forward, "        return {x}");
@@ -293,7 +294,7 @@ pub struct PytorchFiles {
     pub module: PathBuf,
     pub weights: PathBuf,
     /// The candle snippet beside them, or why the graph has none.
-    pub candle: Result<PathBuf, String>,
+    pub candle: Result<PathBuf, DeployError>,
 }
 
 /// Writes `path` (the .py), the weights beside it as .safetensors, and the candle snippet as
@@ -302,16 +303,19 @@ pub fn write_pytorch(
     project: &Project,
     weights: &Weights,
     path: &Path,
-) -> Result<PytorchFiles, String> {
+) -> Result<PytorchFiles, DeployError> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model.py".into());
     let source = pytorch_source(project, &name)?;
     let beside = path.with_extension("safetensors");
-    weights.save(&beside).map_err(|e| e.to_string())?;
+    weights.save(&beside)?;
     let write = |p: &Path, text: &str| {
-        write_atomic(p, text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", p.display()))
+        write_atomic(p, text.as_bytes()).map_err(|source| DeployError::Write {
+            path: p.to_path_buf(),
+            source,
+        })
     };
     write(path, &source)?;
     let stem = path

@@ -15,7 +15,7 @@ use Attr::{Float, Int, Ints};
 
 /// The ONNX model of `graph` (Input → … → Output) with `weights`.
 pub fn export_graph(graph: &Graph, weights: &Weights, name: &str) -> Result<ModelProto, OnnxError> {
-    let plan = crate::deploy::plan::plan(graph).map_err(OnnxError::Graph)?;
+    let plan = crate::deploy::plan::plan(graph).map_err(|e| OnnxError::Graph(e.to_string()))?;
     let mut b = GraphBuilder::default();
     let mut values: Vec<Option<String>> = vec![None; graph.nodes.len()];
     for step in &plan.steps {

@@ -80,7 +80,7 @@ pub enum OnnxError {
 
 /// The project's deployable network (see `deployable_graph`) with `weights`, as ONNX bytes.
 pub fn export_project(project: &Project, weights: &Weights) -> Result<Vec<u8>, OnnxError> {
-    let graph = deployable_graph(project).map_err(OnnxError::Graph)?;
+    let graph = deployable_graph(project).map_err(|e| OnnxError::Graph(e.to_string()))?;
     let mut model = export_graph(&graph, weights, &project.name)?;
     // Enough of the project to open the file as one again: its data and training settings.
     let mut meta = vec![

@@ -178,7 +178,8 @@ fn write_export(
             crate::deploy::onnx::write_onnx(project, weights, path).map_err(|e| e.to_string())?
         }
         ExportKind::Pytorch => {
-            let files = crate::deploy::pytorch::write_pytorch(project, weights, path)?;
+            let files = crate::deploy::pytorch::write_pytorch(project, weights, path)
+                .map_err(|e| e.to_string())?;
             let candle_note = match &files.candle {
                 Ok(file) => format!(", and the candle code {}", file.display()),
                 Err(why) => format!(" (no candle code: {why})"),
@@ -316,7 +317,8 @@ impl Studio {
                         data,
                         history.as_ref(),
                         &stem,
-                    )?;
+                    )
+                    .map_err(|e| e.to_string())?;
                     card.write(&path)
                         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                     Ok(format!(
