@@ -607,6 +607,7 @@ fn every_kind_has_a_default_that_passes_its_own_checks_and_a_tooltip() {
                 glassbox::graph::layer_output(&layer, &inputs).map(|_| ())
             })
             .filter_map(Result::err)
+            .map(|e| e.to_string())
             .collect();
         assert!(
             errors.len() < candidates.len(),

@@ -302,10 +302,12 @@ fn a_gan_interpolation_walks_smoothly_between_two_noise_vectors() {
     );
     assert!(gan_interpolation(&p, &all, 1, 3)
         .unwrap_err()
+        .to_string()
         .contains("2 to 64"));
     let supervised = glassbox::presets::load("mlp-mnist").unwrap();
     assert!(gan_interpolation(&supervised, &all, 8, 3)
         .unwrap_err()
+        .to_string()
         .contains("GAN"));
 }
 

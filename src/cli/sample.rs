@@ -27,8 +27,7 @@ pub(super) fn sample(
     let project = load_project(path)?;
     let weights = Weights::load(weights_path)?;
     let data = Dataset::load(&project.data, path.parent())?;
-    let samples =
-        draw_samples(&project, &data, &weights, count, seed).map_err(anyhow::Error::msg)?;
+    let samples = draw_samples(&project, &data, &weights, count, seed)?;
     write_grid(&samples, &data.sample_shape, output)?;
     println!("wrote {} samples to {}", samples.len(), output.display());
     if let Some((cpath, cweights)) = classifier {
@@ -37,7 +36,7 @@ pub(super) fn sample(
         let model = Model::build(&cproject.graph, 0)?;
         model.load_weights(&Weights::load(cweights)?)?;
         let raw: Vec<Vec<f32>> = samples.iter().map(|s| data.denormalize(s)).collect();
-        let judged = classify(&model, &cdata, &raw).map_err(anyhow::Error::msg)?;
+        let judged = classify(&model, &cdata, &raw)?;
         let confident: Vec<usize> = judged
             .iter()
             .filter(|(_, p)| *p >= CONFIDENT)

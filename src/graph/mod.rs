@@ -15,8 +15,8 @@ pub use fit::{fit_to_data, DataShape};
 pub use gan::{gan_parts, GanError, GanParts, DISCRIMINATOR_GROUP, GENERATED, GENERATOR_GROUP};
 pub use memory::{available_bytes, estimate, fits, gib, MemoryEstimate};
 pub use shape::{
-    bounded_numel, concat_axis_with_batch, conv_transpose_out, layer_output, MAX_LAYER_PARAMS,
-    MAX_SAMPLE_VALUES, MAX_SIZE,
+    bounded_numel, concat_axis_with_batch, conv_transpose_out, layer_output, LayerShapeError,
+    MAX_LAYER_PARAMS, MAX_SAMPLE_VALUES, MAX_SIZE,
 };
 pub use spec::{
     DType, Edge, Graph, Layer, LayerFamily, LayerKind, Loss, Node, Target, TensorShape,

@@ -21,12 +21,22 @@ pub fn bounded_numel(dims: &[usize]) -> Option<usize> {
         .filter(|&n| n <= MAX_SAMPLE_VALUES)
 }
 
+/// Why a layer refuses its inputs or parameters, worded by that layer's own shape rule ("needs
+/// [C, H, W] input, got [784]"); the graph's analysis names the node around it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LayerShapeError(pub String);
+
 /// Output shape and trainable parameter count of `layer` given its input shapes (one per port).
 /// Every size is bounded first, so no count overflows and nothing absurd reaches memory.
 pub fn layer_output(
     layer: &Layer,
     inputs: &[&TensorShape],
-) -> Result<(TensorShape, usize), String> {
+) -> Result<(TensorShape, usize), LayerShapeError> {
+    checked_output(layer, inputs).map_err(LayerShapeError)
+}
+
+fn checked_output(layer: &Layer, inputs: &[&TensorShape]) -> Result<(TensorShape, usize), String> {
     check_params(layer)?;
     let (shape, params) = unbounded_output(layer, inputs)?;
     if bounded_numel(&shape.dims).is_none() {

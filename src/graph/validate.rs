@@ -1,7 +1,7 @@
 //! Whole-graph checks (names, wires, cycles, Input/Output) and shape inference in one pass.
 
 use super::error::GraphError;
-use super::shape::layer_output;
+use super::shape::{layer_output, LayerShapeError};
 use super::spec::{Edge, Graph, LayerKind, TensorShape};
 use std::collections::HashMap;
 
@@ -226,7 +226,7 @@ pub fn analyze(graph: &Graph) -> Analysis {
                 nodes[i].output = Some(shape);
                 nodes[i].params = params;
             }
-            Err(message) => errors.push(GraphError::Layer {
+            Err(LayerShapeError(message)) => errors.push(GraphError::Layer {
                 node: node.id.clone(),
                 label: node.label(),
                 message,

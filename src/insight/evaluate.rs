@@ -176,7 +176,7 @@ pub fn linear_baseline(
     project: &Project,
     data: Arc<Dataset>,
     control: &Control,
-) -> std::result::Result<Option<f32>, String> {
+) -> std::result::Result<Option<f32>, super::InsightError> {
     let Some(k) = data.n_classes() else {
         return Ok(None);
     };
@@ -226,8 +226,8 @@ pub fn linear_baseline(
     });
     match result {
         Some(TrainEvent::Finished { test, .. }) => Ok(test.and_then(|t| t.accuracy)),
-        Some(TrainEvent::Failed { reason }) => Err(reason),
-        Some(TrainEvent::Diverged { what, .. }) => Err(what),
+        Some(TrainEvent::Failed { reason }) => Err(super::InsightError::BaselineRun(reason)),
+        Some(TrainEvent::Diverged { what, .. }) => Err(super::InsightError::BaselineRun(what)),
         _ => Ok(None),
     }
 }

@@ -2,6 +2,7 @@
 //! when there are two, their first two principal axes above that), a plane point mapped back
 //! to a code, and codes decoded into images.
 
+use super::InsightError;
 use crate::data::Dataset;
 use crate::graph::LayerKind;
 use crate::model::{ForwardCtx, Model};
@@ -83,16 +84,17 @@ pub fn latent_map(
     data: &Dataset,
     node: &str,
     idx: &[usize],
-) -> Result<LatentMap, String> {
+) -> Result<LatentMap, InsightError> {
     if idx.is_empty() {
-        return Err("there are no samples to encode".into());
+        return Err(InsightError::NoSamples);
     }
-    let codes = encode(model, data, node, idx).map_err(|e| e.to_string())?;
+    let codes = encode(model, data, node, idx)?;
     let dim = codes.first().map_or(0, Vec::len);
     if dim < 2 {
-        return Err(format!(
-            "'{node}' gives {dim} value(s) per sample: a latent plane needs at least 2"
-        ));
+        return Err(InsightError::FlatLatent {
+            node: node.to_string(),
+            dim,
+        });
     }
     let (points, projection): (Vec<[f32; 2]>, _) = if dim == 2 {
         (codes.iter().map(|c| [c[0], c[1]]).collect(), None)
@@ -126,16 +128,17 @@ pub fn latent_map(
 impl LatentMap {
     /// The code at a point of the plane, or why there is none (outside the codes' range, or
     /// not a number).
-    pub fn code_at(&self, p: [f32; 2]) -> Result<Vec<f32>, String> {
+    pub fn code_at(&self, p: [f32; 2]) -> Result<Vec<f32>, InsightError> {
         let inside = |v: f32, r: [f32; 2]| {
             let m = (r[1] - r[0]).abs().max(1e-6) * RANGE_MARGIN;
             v.is_finite() && v >= r[0] - m && v <= r[1] + m
         };
         if !(inside(p[0], self.x_range) && inside(p[1], self.y_range)) {
-            return Err(format!(
-                "({:.2}, {:.2}) lies outside the codes the encoder produced (x {:.2} to {:.2}, y {:.2} to {:.2}): pick a point in or near the cloud",
-                p[0], p[1], self.x_range[0], self.x_range[1], self.y_range[0], self.y_range[1]
-            ));
+            return Err(InsightError::OffThePlane {
+                point: p,
+                x: self.x_range,
+                y: self.y_range,
+            });
         }
         Ok(match &self.projection {
             None => p.to_vec(),
@@ -149,18 +152,22 @@ impl LatentMap {
 }
 
 /// The images (prediction values) the model's decoder makes of `codes` put in at `node`.
-pub fn decode(model: &Model, node: &str, codes: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, String> {
+pub fn decode(
+    model: &Model,
+    node: &str,
+    codes: &[Vec<f32>],
+) -> Result<Vec<Vec<f32>>, InsightError> {
     let shape = model
         .analysis()
         .node(node)
         .and_then(|s| s.output.clone())
-        .ok_or_else(|| format!("node '{node}' is not part of the model"))?;
+        .ok_or_else(|| InsightError::UnknownNode(node.to_string()))?;
     if let Some(bad) = codes.iter().find(|c| c.len() != shape.numel()) {
-        return Err(format!(
-            "a code of {} values does not fit '{node}', which holds {}",
-            bad.len(),
-            shape.numel()
-        ));
+        return Err(InsightError::CodeSize {
+            node: node.to_string(),
+            values: bad.len(),
+            holds: shape.numel(),
+        });
     }
     let n = codes.len();
     let run = || -> candle_core::Result<Vec<Vec<f32>>> {
@@ -179,7 +186,7 @@ pub fn decode(model: &Model, node: &str, codes: &[Vec<f32>]) -> Result<Vec<Vec<f
             .to_dtype(candle_core::DType::F32)?
             .to_vec2()
     };
-    run().map_err(|e| e.to_string())
+    Ok(run()?)
 }
 
 /// Inputs and outputs, one flat vector per sample.

@@ -3,6 +3,7 @@
 
 pub mod attention;
 pub mod diagnosis;
+mod error;
 pub mod evaluate;
 pub mod explain;
 pub mod latent;
@@ -17,6 +18,7 @@ pub mod tryit;
 
 pub use attention::{attention_maps, attention_maps_of, AttentionError, AttentionMap};
 pub use diagnosis::{apply_fix, diagnose, Diagnosis, Finding, Fix};
+pub use error::InsightError;
 pub use evaluate::{
     evaluate_split, linear_baseline, majority_baseline, ClassScores, Evaluation, Prediction,
 };

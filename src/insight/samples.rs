@@ -3,6 +3,7 @@
 //! validation samples. And how a classifier sees them (confidence, distinct classes).
 
 use super::latent::{decode, encode, latent_node};
+use super::InsightError;
 use crate::data::Dataset;
 use crate::graph::{gan_parts, LayerKind, TrainingMode};
 use crate::model::{ForwardCtx, Model, Weights};
@@ -22,9 +23,8 @@ pub fn draw_samples(
     weights: &Weights,
     n: usize,
     seed: u64,
-) -> Result<Vec<Vec<f32>>, String> {
+) -> Result<Vec<Vec<f32>>, InsightError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let err = |e: candle_core::Error| e.to_string();
     match project.mode {
         TrainingMode::Gan { .. } => {
             let (g, noise_dim) = generator(project, weights)?;
@@ -34,9 +34,9 @@ pub fn draw_samples(
             generate_from(&g, z, noise_dim)
         }
         TrainingMode::Autoencoder { .. } => {
-            let model = Model::build(&project.graph, 0).map_err(|e| e.to_string())?;
-            model.load_weights(weights).map_err(|e| e.to_string())?;
-            let node = latent_node(&model).ok_or("the network has no latent layer")?;
+            let model = Model::build(&project.graph, 0)?;
+            model.load_weights(weights)?;
+            let node = latent_node(&model).ok_or(InsightError::NoLatent)?;
             let variational = model
                 .graph()
                 .node(&node)
@@ -57,7 +57,7 @@ pub fn draw_samples(
                     &data.val
                 };
                 let idx: Vec<usize> = split.iter().copied().take(FIT_SAMPLES).collect();
-                let codes = encode(&model, data, &node, &idx).map_err(err)?;
+                let codes = encode(&model, data, &node, &idx)?;
                 spread(&codes, dim)
             };
             let codes: Vec<Vec<f32>> = (0..n)
@@ -73,39 +73,33 @@ pub fn draw_samples(
                 .collect();
             decode(&model, &node, &codes)
         }
-        TrainingMode::Supervised => Err(
-            "only generative models draw new samples: set the training mode to GAN or autoencoder"
-                .into(),
-        ),
+        TrainingMode::Supervised => Err(InsightError::NotGenerative),
     }
 }
 
 /// A GAN's generator with its share of `weights`, and its noise size.
-fn generator(project: &Project, weights: &Weights) -> Result<(Model, usize), String> {
-    let parts = gan_parts(&project.graph).map_err(|e| e.to_string())?;
-    let g = Model::build(&parts.generator, 0).map_err(|e| e.to_string())?;
-    g.load_weights(&weights.only(&g.variable_names()))
-        .map_err(|e| e.to_string())?;
+fn generator(project: &Project, weights: &Weights) -> Result<(Model, usize), InsightError> {
+    let parts = gan_parts(&project.graph)?;
+    let g = Model::build(&parts.generator, 0)?;
+    g.load_weights(&weights.only(&g.variable_names()))?;
     Ok((g, parts.noise_dim))
 }
 
 /// The generator's samples of the noise rows in `z` (flat, `noise_dim` per row).
-fn generate_from(g: &Model, z: Vec<f32>, noise_dim: usize) -> Result<Vec<Vec<f32>>, String> {
-    let err = |e: candle_core::Error| e.to_string();
+fn generate_from(g: &Model, z: Vec<f32>, noise_dim: usize) -> Result<Vec<Vec<f32>>, InsightError> {
     let n = z.len() / noise_dim.max(1);
-    let z = Tensor::from_vec(z, (n, noise_dim), &Device::Cpu).map_err(err)?;
-    let y = g.forward(&z, &mut ForwardCtx::eval()).map_err(err)?;
-    y.flatten_from(1)
+    let z = Tensor::from_vec(z, (n, noise_dim), &Device::Cpu)?;
+    let y = g.forward(&z, &mut ForwardCtx::eval())?;
+    Ok(y.flatten_from(1)
         .and_then(|t| t.to_dtype(candle_core::DType::F32))
-        .and_then(|t| t.to_vec2())
-        .map_err(err)
+        .and_then(|t| t.to_vec2())?)
 }
 
 /// Noise interpolation needs a GAN, or says so.
-pub fn require_gan(project: &Project) -> Result<(), String> {
+pub fn require_gan(project: &Project) -> Result<(), InsightError> {
     match project.mode {
         TrainingMode::Gan { .. } => Ok(()),
-        _ => Err("noise interpolation belongs to a GAN: set the training mode to GAN".into()),
+        _ => Err(InsightError::NotAGan),
     }
 }
 
@@ -116,7 +110,7 @@ pub fn gan_interpolation(
     weights: &Weights,
     steps: usize,
     seed: u64,
-) -> Result<Vec<Vec<f32>>, String> {
+) -> Result<Vec<Vec<f32>>, InsightError> {
     require_gan(project)?;
     let (g, dim) = generator(project, weights)?;
     interpolate_noise(&g, dim, steps, seed)
@@ -128,9 +122,9 @@ pub fn interpolate_noise(
     dim: usize,
     steps: usize,
     seed: u64,
-) -> Result<Vec<Vec<f32>>, String> {
+) -> Result<Vec<Vec<f32>>, InsightError> {
     if !(2..=64).contains(&steps) {
-        return Err(format!("{steps} interpolation steps: choose 2 to 64"));
+        return Err(InsightError::Steps(steps));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut draw = || -> Vec<f32> { (0..dim).map(|_| StandardNormal.sample(&mut rng)).collect() };
@@ -182,28 +176,23 @@ pub fn classify(
     classifier: &Model,
     classifier_data: &Dataset,
     raw_samples: &[Vec<f32>],
-) -> Result<Vec<(usize, f32)>, String> {
+) -> Result<Vec<(usize, f32)>, InsightError> {
     let samples = raw_samples;
-    let err = |e: candle_core::Error| e.to_string();
     let shape = classifier.input_shape();
     if samples.iter().any(|s| s.len() != shape.numel()) {
-        return Err(format!(
-            "the classifier reads {shape}, which does not fit samples of {} values",
-            samples.first().map_or(0, Vec::len)
-        ));
+        return Err(InsightError::ClassifierInput {
+            shape: shape.to_string(),
+            values: samples.first().map_or(0, Vec::len),
+        });
     }
     // The classifier reads its own normalisation.
     let xs: Vec<f32> = samples
         .iter()
         .flat_map(|s| classifier_data.normalize_raw(s))
         .collect();
-    let x = Tensor::from_vec(xs, shape.with_batch(samples.len()), &Device::Cpu).map_err(err)?;
-    let logits = classifier
-        .forward(&x, &mut ForwardCtx::eval())
-        .map_err(err)?;
-    let probs = candle_nn::ops::softmax(&logits, 1)
-        .and_then(|p| p.to_vec2::<f32>())
-        .map_err(err)?;
+    let x = Tensor::from_vec(xs, shape.with_batch(samples.len()), &Device::Cpu)?;
+    let logits = classifier.forward(&x, &mut ForwardCtx::eval())?;
+    let probs = candle_nn::ops::softmax(&logits, 1).and_then(|p| p.to_vec2::<f32>())?;
     Ok(probs
         .iter()
         .map(|row| {

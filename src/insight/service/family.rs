@@ -45,18 +45,15 @@ impl Worker {
             InsightRequest::Latent { samples } => {
                 let node = self.latent()?;
                 let idx: Vec<usize> = self.eval_split().iter().copied().take(*samples).collect();
-                Ok(InsightReply::Latent(latent_map(
-                    &self.model,
-                    &self.data,
-                    &node,
-                    &idx,
-                )?))
+                Ok(InsightReply::Latent(
+                    latent_map(&self.model, &self.data, &node, &idx).map_err(|e| e.to_string())?,
+                ))
             }
             InsightRequest::Decode { node, codes } => {
                 self.latent()?;
                 Ok(InsightReply::Decoded {
                     dims: self.data.sample_shape.clone(),
-                    images: decode(&self.model, node, codes)?,
+                    images: decode(&self.model, node, codes).map_err(|e| e.to_string())?,
                 })
             }
             InsightRequest::Reconstruct { samples } => {
@@ -105,12 +102,13 @@ impl Worker {
                 Ok(InsightReply::Attention { tokens, maps })
             }
             InsightRequest::GanInterpolation { steps, seed } => {
-                require_gan(&self.project)?;
+                require_gan(&self.project).map_err(|e| e.to_string())?;
                 // The worker's model is the generator already.
                 let noise_dim = self.model.input_shape().numel();
                 Ok(InsightReply::Interpolated {
                     dims: self.data.sample_shape.clone(),
-                    images: interpolate_noise(&self.model, noise_dim, *steps, *seed)?,
+                    images: interpolate_noise(&self.model, noise_dim, *steps, *seed)
+                        .map_err(|e| e.to_string())?,
                 })
             }
             _ => Err("internal error: a request without an answer".into()),

@@ -576,8 +576,8 @@ impl Worker {
             }
             InsightRequest::Baselines => {
                 let majority = majority_baseline(&self.data, &self.data.test);
-                let linear =
-                    linear_baseline(&self.project, self.data.clone(), &Control::default())?;
+                let linear = linear_baseline(&self.project, self.data.clone(), &Control::default())
+                    .map_err(|e| e.to_string())?;
                 Ok(InsightReply::Baselines { majority, linear })
             }
             _ => self.answer_family(r, t0),

@@ -209,7 +209,7 @@ pub fn pick(studio: &mut Studio, p: [f32; 2]) {
                 codes: vec![code],
             });
         }
-        Err(e) => studio.insight.error = Some(e),
+        Err(e) => studio.insight.error = Some(e.to_string()),
     }
 }
 
