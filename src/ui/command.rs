@@ -47,6 +47,10 @@ pub enum Command {
         text: String,
         error: bool,
     },
+    /// How the training curves are drawn.
+    SetChartPrefs(super::panel::ChartPrefs),
+    /// Start the next run from the trained weights (or fresh).
+    SetContinueTraining(bool),
     /// Export, import, transfer and serve (see `studio::deploy`).
     Deploy(super::studio::DeployAction),
 }

@@ -48,7 +48,16 @@ macro_rules! panel_ctx {
         let mut $ctx = panel::Ctx::new(&$studio.project, &$studio.analysis, &mut $studio.commands);
         $ctx.project_path = $studio.path.as_deref();
         $ctx.history = $studio.history.as_ref();
+        $ctx.past_runs = &$studio.past_runs;
         $ctx.training = $studio.run.is_some();
+        $ctx.paused = $studio.run.as_ref().is_some_and(|r| r.is_paused());
+        $ctx.has_weights = $studio.weights.is_some();
+        $ctx.continue_training = $studio.continue_training;
+        $ctx.chart = panel::ChartPrefs {
+            smoothing: $studio.settings.smoothing,
+            log_scale: $studio.settings.log_scale,
+            keep_overlays: $studio.settings.keep_overlays,
+        };
         $ctx.health = health;
         $ctx.now = $studio.now;
         $ctx.runs_root = runs_root;
@@ -156,7 +165,7 @@ impl Studio {
                     .show(ui, |ui| {
                         ui.set_max_height(height);
                         match self.settings.bottom_tab {
-                            studio::BottomTab::Training => plots::training_panel_ui(ui, self),
+                            studio::BottomTab::Training => self.tab_panel_ui(ui, "Training"),
                             studio::BottomTab::Data => data::data_panel_ui(ui, self),
                             studio::BottomTab::Insight => insight::insight_panel_ui(ui, self),
                             studio::BottomTab::Runs => self.tab_panel_ui(ui, "Runs"),

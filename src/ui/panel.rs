@@ -22,9 +22,17 @@ pub struct Ctx<'a> {
     /// Where the project was opened from or saved to (None: unsaved).
     pub project_path: Option<&'a Path>,
     pub analysis: &'a Analysis,
-    /// The current (or last) run.
+    /// The current (or last) run, and the earlier runs kept as overlays.
     pub history: Option<&'a RunHistory>,
+    pub past_runs: &'a [RunHistory],
     pub training: bool,
+    pub paused: bool,
+    /// Trained (or loaded) weights are at hand.
+    pub has_weights: bool,
+    /// The next run starts from those weights.
+    pub continue_training: bool,
+    /// How the curves are drawn (persisted with the studio's settings).
+    pub chart: ChartPrefs,
     /// The newest gradient health of the run's parameters (empty before the first snapshot).
     pub health: &'a [ParamHealth],
     /// Seconds since the studio started (egui's clock).
@@ -49,7 +57,12 @@ impl<'a> Ctx<'a> {
             project_path: None,
             analysis,
             history: None,
+            past_runs: &[],
             training: false,
+            paused: false,
+            has_weights: false,
+            continue_training: false,
+            chart: ChartPrefs::default(),
             health: &[],
             now: 0.0,
             runs_root: None,
@@ -78,6 +91,14 @@ impl<'a> Ctx<'a> {
             error: true,
         });
     }
+}
+
+/// How training curves are drawn: smoothing, a log loss axis, earlier runs kept faded.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ChartPrefs {
+    pub smoothing: f32,
+    pub log_scale: bool,
+    pub keep_overlays: bool,
 }
 
 /// Where the studio shows a panel.
@@ -164,6 +185,7 @@ impl Panels {
     pub fn new() -> Self {
         Self {
             list: vec![
+                Box::new(super::plots::TrainingPanel::default()),
                 Box::new(super::lessons_view::LessonsPanel::default()),
                 Box::new(super::experiments::ExperimentsPanel::default()),
             ],

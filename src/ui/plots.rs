@@ -1,7 +1,7 @@
 //! The training panel: run controls, progress, and live loss/accuracy curves.
 
 use super::command::Command;
-use super::studio::Studio;
+use super::panel::{Ctx, Panel, Place};
 use super::theme::{ERROR, OK, TRAIN, VAL};
 use crate::train::{downsample, RunHistory, RunState};
 use egui::{Color32, RichText, Ui};
@@ -130,41 +130,61 @@ fn fmt_duration(secs: f64) -> String {
     }
 }
 
-pub fn training_panel_ui(ui: &mut Ui, studio: &mut Studio) {
-    controls_ui(ui, studio);
-    ui.separator();
-    let s = &studio.settings;
-    studio.plot_cache.refresh(
-        studio.history.as_ref(),
-        &studio.past_runs,
-        s.smoothing,
-        s.log_scale,
-    );
-    let log = s.log_scale;
-    let cache = &studio.plot_cache;
-    let avail = ui.available_size();
-    let height = (avail.y - 4.0).max(180.0);
-    let has_curves = !cache.current.raw.is_empty();
-    let mut export = None;
-    ui.horizontal(|ui| {
-        let w = (avail.x - 16.0) / 2.0;
-        ui.vertical(|ui| {
-            ui.set_width(w);
-            if crate::ui::experiments::export_button_ui(ui, has_curves) {
-                export = Some(loss_chart(cache, log));
-            }
-            loss_plot_ui(ui, cache, log, height - 24.0);
+/// The Training tab: run controls, progress and the live curves; it owns the plot cache.
+#[derive(Default)]
+pub struct TrainingPanel {
+    plot_cache: PlotCache,
+}
+
+impl TrainingPanel {
+    /// Points in the current run's loss curve as last drawn (tests watch it grow).
+    pub fn loss_points(&self) -> usize {
+        self.plot_cache.loss_points()
+    }
+}
+
+impl Panel for TrainingPanel {
+    fn name(&self) -> &'static str {
+        "Training"
+    }
+
+    fn place(&self) -> Place {
+        Place::BottomTab
+    }
+
+    fn ui(&mut self, ui: &mut Ui, ctx: &mut Ctx) {
+        controls_ui(ui, ctx);
+        ui.separator();
+        let prefs = ctx.chart;
+        self.plot_cache
+            .refresh(ctx.history, ctx.past_runs, prefs.smoothing, prefs.log_scale);
+        let log = prefs.log_scale;
+        let cache = &self.plot_cache;
+        let avail = ui.available_size();
+        let height = (avail.y - 4.0).max(180.0);
+        let has_curves = !cache.current.raw.is_empty();
+        let mut export = None;
+        ui.horizontal(|ui| {
+            let w = (avail.x - 16.0) / 2.0;
+            ui.vertical(|ui| {
+                ui.set_width(w);
+                if crate::ui::experiments::export_button_ui(ui, has_curves) {
+                    export = Some(loss_chart(cache, log));
+                }
+                loss_plot_ui(ui, cache, log, height - 24.0);
+            });
+            ui.vertical(|ui| {
+                ui.set_width(w);
+                let has_acc = !cache.current.batch_acc.is_empty();
+                if crate::ui::experiments::export_button_ui(ui, has_acc) {
+                    export = Some(accuracy_chart(cache));
+                }
+                accuracy_plot_ui(ui, cache, height - 24.0);
+            });
         });
-        ui.vertical(|ui| {
-            ui.set_width(w);
-            if crate::ui::experiments::export_button_ui(ui, !cache.current.batch_acc.is_empty()) {
-                export = Some(accuracy_chart(cache));
-            }
-            accuracy_plot_ui(ui, cache, height - 24.0);
-        });
-    });
-    if let Some((name, chart)) = export {
-        crate::ui::experiments::save_chart(studio, name, &chart);
+        if let Some((name, chart)) = export {
+            crate::ui::experiments::panel_save_chart(ctx, name, &chart);
+        }
     }
 }
 
@@ -203,9 +223,8 @@ fn accuracy_chart(cache: &PlotCache) -> (&'static str, crate::runs::chart::Chart
     ("accuracy", chart)
 }
 
-fn controls_ui(ui: &mut Ui, studio: &mut Studio) {
-    let training = studio.is_training();
-    let paused = studio.run.as_ref().is_some_and(|r| r.is_paused());
+fn controls_ui(ui: &mut Ui, ctx: &mut Ctx) {
+    let (training, paused) = (ctx.training, ctx.paused);
     ui.horizontal(|ui| {
         if ui
             .add_enabled(
@@ -215,23 +234,23 @@ fn controls_ui(ui: &mut Ui, studio: &mut Studio) {
             .on_hover_text("Train the network on the project's data (Ctrl+Enter)")
             .clicked()
         {
-            studio.push(Command::Train);
+            ctx.push(Command::Train);
         }
         let pause_label = if paused { "⏵ Resume" } else { "⏸ Pause" };
         if ui
             .add_enabled(training, egui::Button::new(pause_label))
             .clicked()
         {
-            studio.push(Command::TogglePause);
+            ctx.push(Command::TogglePause);
         }
         if ui
             .add_enabled(training, egui::Button::new("■ Stop"))
             .clicked()
         {
-            studio.push(Command::Stop);
+            ctx.push(Command::Stop);
         }
         ui.separator();
-        match &studio.history {
+        match ctx.history {
             Some(h) => {
                 ui.label(
                     RichText::new(h.state.label())
@@ -276,28 +295,35 @@ fn controls_ui(ui: &mut Ui, studio: &mut Studio) {
             }
         }
     });
+    let mut prefs = ctx.chart;
+    let mut resume = ctx.continue_training;
     ui.horizontal(|ui| {
-        let s = &mut studio.settings;
         ui.label("Smoothing");
-        ui.add(egui::Slider::new(&mut s.smoothing, 0.0..=0.99).fixed_decimals(2));
-        ui.checkbox(&mut s.log_scale, "Log scale");
-        ui.checkbox(&mut s.keep_overlays, "Keep earlier runs")
+        ui.add(egui::Slider::new(&mut prefs.smoothing, 0.0..=0.99).fixed_decimals(2));
+        ui.checkbox(&mut prefs.log_scale, "Log scale");
+        ui.checkbox(&mut prefs.keep_overlays, "Keep earlier runs")
             .on_hover_text("Earlier runs of this session stay on the chart, faded, for comparison");
-        let has_weights = studio.weights.is_some();
         ui.add_enabled(
-            has_weights,
-            egui::Checkbox::new(
-                &mut studio.continue_training,
-                "Continue from trained weights",
-            ),
+            ctx.has_weights,
+            egui::Checkbox::new(&mut resume, "Continue from trained weights"),
         )
         .on_hover_text(
             "Start the next run from the last run's (or loaded) weights instead of fresh ones",
         );
-        if let Some(RunState::Diverged { what, .. } | RunState::Failed(what)) = studio.run_state() {
+        if let Some(RunState::Diverged { what, .. } | RunState::Failed(what)) =
+            ctx.history.map(|h| &h.state)
+        {
             ui.colored_label(ERROR, what.clone());
         }
     });
+    if prefs != ctx.chart {
+        // Applied after the pass; the cache is rebuilt from the new settings next frame.
+        ctx.chart = prefs;
+        ctx.push(Command::SetChartPrefs(prefs));
+    }
+    if resume != ctx.continue_training {
+        ctx.push(Command::SetContinueTraining(resume));
+    }
 }
 
 fn loss_plot_ui(ui: &mut Ui, cache: &PlotCache, log: bool, height: f32) {

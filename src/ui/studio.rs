@@ -4,7 +4,6 @@ use super::command::Command;
 use super::editor::{same_structure, Editor};
 use super::files::{DialogOutcome, FileDialogs, FilePurpose, PathPrompt};
 use super::perf::FrameStats;
-use super::plots::PlotCache;
 use super::theme::ThemeChoice;
 use crate::graph::{analyze, Analysis};
 use crate::model::Weights;
@@ -106,7 +105,6 @@ pub struct Studio {
     pub insight: super::insight::InsightState,
     /// The egui context of the last frame, for threads that ask for repaints.
     pub(super) ctx: Option<egui::Context>,
-    pub(super) plot_cache: PlotCache,
     pub(super) commands: Vec<Command>,
     pub(super) confirm: Option<Command>,
     pub(super) show_shortcuts: bool,
@@ -179,7 +177,6 @@ impl Studio {
                 i
             },
             ctx: None,
-            plot_cache: PlotCache::default(),
             commands: Vec::new(),
             confirm: None,
             show_shortcuts: false,
@@ -277,7 +274,9 @@ impl Studio {
 
     /// Points in the current run's loss curve as last drawn.
     pub fn plot_cache_points(&self) -> usize {
-        self.plot_cache.loss_points()
+        self.panels
+            .get::<super::plots::TrainingPanel>()
+            .map_or(0, |p| p.loss_points())
     }
 
     pub fn push(&mut self, cmd: Command) {
@@ -608,6 +607,12 @@ impl Studio {
                 self.notify(format!("Learning rate set to {lr:.2e}"));
             }
             Command::ShowTab(tab) => self.settings.bottom_tab = tab,
+            Command::SetChartPrefs(p) => {
+                self.settings.smoothing = p.smoothing;
+                self.settings.log_scale = p.log_scale;
+                self.settings.keep_overlays = p.keep_overlays;
+            }
+            Command::SetContinueTraining(on) => self.continue_training = on,
             Command::Notify { text, error } => {
                 if error {
                     self.notify_error(text)

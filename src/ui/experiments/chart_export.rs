@@ -53,7 +53,7 @@ pub(super) fn panel_export_chart_ui(ui: &mut Ui, ctx: &mut Ctx, name: &str, char
     }
 }
 
-pub(super) fn panel_save_chart(ctx: &mut Ctx, name: &str, chart: &Chart) {
+pub fn panel_save_chart(ctx: &mut Ctx, name: &str, chart: &Chart) {
     match write_chart(ctx.runs_root.as_deref(), name, chart) {
         Ok(line) => ctx.notify(line),
         Err(e) => ctx.notify_error(e),
