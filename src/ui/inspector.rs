@@ -96,11 +96,11 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
 }
 
 fn rename_ui(ui: &mut Ui, studio: &mut Studio, id: &str, locked: bool) {
-    let buf = match &mut studio.rename {
+    let buf = match &mut studio.modals.rename {
         Some((for_id, text)) if for_id == id => text,
         _ => {
-            studio.rename = Some((id.to_string(), id.to_string()));
-            &mut studio.rename.as_mut().expect("just set").1
+            studio.modals.rename = Some((id.to_string(), id.to_string()));
+            &mut studio.modals.rename.as_mut().expect("just set").1
         }
     };
     let mut commit = None;
@@ -119,11 +119,11 @@ fn rename_ui(ui: &mut Ui, studio: &mut Studio, id: &str, locked: bool) {
             studio.notify_error(format!(
                 "'{new_id}' cannot be used: names must be unique and not empty"
             ));
-            studio.rename = None;
+            studio.modals.rename = None;
         } else if let Some(n) = studio.editor.node_mut(id) {
             n.id = new_id.clone();
             studio.editor.selected = Some(new_id.clone());
-            studio.rename = Some((new_id.clone(), new_id));
+            studio.modals.rename = Some((new_id.clone(), new_id));
         }
     }
 }

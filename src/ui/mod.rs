@@ -59,7 +59,7 @@ macro_rules! panel_ctx {
             keep_overlays: $studio.settings.keep_overlays,
         };
         $ctx.health = health;
-        $ctx.now = $studio.now;
+        $ctx.now = $studio.frame.now;
         $ctx.runs_root = runs_root;
         $ctx.recording = $studio.experiments.record;
         $ctx.dataset = dataset;
@@ -195,7 +195,8 @@ impl Studio {
         self.panels_frame(&ctx);
         self.apply_commands(&ctx);
         self.update_title(&ctx);
-        self.perf
+        self.frame
+            .perf
             .record(started.elapsed().as_secs_f32() * 1e3, self.time());
         self.perf_log();
     }
@@ -255,7 +256,7 @@ impl Studio {
                 }
             }
         });
-        if let Some(w) = self.welcome.clone() {
+        if let Some(w) = self.modals.welcome.clone() {
             ui.horizontal_wrapped(|ui| {
                 ui.label(RichText::new(w).strong().color(theme::VAL));
                 if ui
@@ -545,11 +546,13 @@ impl Studio {
             }
             if self.settings.show_perf {
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if let (Some(p50), Some(p95)) = (self.perf.p50_ms(), self.perf.p95_ms()) {
+                    if let (Some(p50), Some(p95)) =
+                        (self.frame.perf.p50_ms(), self.frame.perf.p95_ms())
+                    {
                         ui.label(
                             RichText::new(format!(
                                 "UI pass p50 {p50:.1} ms · p95 {p95:.1} ms · {:.0} fps",
-                                self.perf.fps()
+                                self.frame.perf.fps()
                             ))
                             .small()
                             .weak(),
@@ -561,7 +564,7 @@ impl Studio {
     }
 
     fn dialogs_ui(&mut self, ctx: &egui::Context) {
-        if let Some(cmd) = &self.confirm {
+        if let Some(cmd) = &self.modals.confirm {
             let what = match cmd {
                 Command::Quit => "quitting",
                 Command::New => "starting a new project",
@@ -631,9 +634,9 @@ impl Studio {
                 self.cancel_confirm();
             }
         }
-        if self.show_shortcuts {
+        if self.modals.show_shortcuts {
             egui::Window::new("Keyboard shortcuts")
-                .open(&mut self.show_shortcuts)
+                .open(&mut self.modals.show_shortcuts)
                 .show(ctx, |ui| {
                     egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
                         for (keys, what) in SHORTCUTS {
@@ -644,8 +647,8 @@ impl Studio {
                     });
                 });
         }
-        if self.show_about {
-            egui::Window::new("About Glassbox").open(&mut self.show_about).show(ctx, |ui| {
+        if self.modals.show_about {
+            egui::Window::new("About Glassbox").open(&mut self.modals.show_about).show(ctx, |ui| {
                 ui.label(format!("Glassbox {}", env!("CARGO_PKG_VERSION")));
                 ui.label("Build, train and look inside neural networks, offline on a CPU.");
                 ui.label("Made with egui, egui-snarl, egui_plot and candle.");

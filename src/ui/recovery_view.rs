@@ -119,7 +119,7 @@ impl Studio {
     /// work is saved (or discarded).
     pub(super) fn autosave_tick(&mut self) {
         let dirty = self.is_dirty();
-        let now = self.now;
+        let now = self.frame.now;
         let Some(a) = &mut self.autosave else { return };
         if a.offer.is_some() {
             return; // the earlier session's work is not overwritten before the user answers

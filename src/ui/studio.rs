@@ -95,10 +95,12 @@ pub struct Studio {
     /// Start the next run from `weights` instead of fresh ones.
     pub continue_training: bool,
     pub message: Option<Message>,
-    pub welcome: Option<String>,
     pub dialogs: FileDialogs,
     pub prompt: Option<PathPrompt>,
-    pub perf: FrameStats,
+    /// The welcome line, the window title and the small windows and questions over the studio.
+    pub(super) modals: Modals,
+    /// Frame timing, the clock and how often the worker asks for repaints.
+    pub(super) frame: FrameClock,
     /// The data panel's loaded data set, preview and load in progress.
     pub data: super::data::DataState,
     /// Snapshots, explanations and evaluations of the current network.
@@ -106,21 +108,6 @@ pub struct Studio {
     /// The egui context of the last frame, for threads that ask for repaints.
     pub(super) ctx: Option<egui::Context>,
     pub(super) commands: Vec<Command>,
-    pub(super) confirm: Option<Command>,
-    pub(super) show_shortcuts: bool,
-    pub(super) show_about: bool,
-    pub(super) rename: Option<(String, String)>,
-    quit_confirmed: bool,
-    runs_started: usize,
-    /// `GLASSBOX_PERF_LOG=1`: print frame timing and run progress to stderr every few seconds.
-    perf_log: Option<f64>,
-    created: std::time::Instant,
-    /// Delay before an event-driven repaint, shared with the worker's notify callback.
-    repaint_ms: Arc<AtomicU64>,
-    software_renderer: bool,
-    first_step_logged: bool,
-    title: String,
-    pub(super) now: f64,
     /// Autosave to the recovery file (None: off, as in tests that do not ask for it).
     pub autosave: Option<super::recovery_view::Autosave>,
     /// The prediction server and background exports.
@@ -131,6 +118,36 @@ pub struct Studio {
     pub panels: super::panel::Panels,
     /// The graph's ends changed: fit them to the data once the gesture ends.
     fit_pending: bool,
+}
+
+/// The welcome line, the window title, and what the studio is asking or showing over the canvas.
+#[derive(Default)]
+pub(super) struct Modals {
+    /// A command that discards the project, waiting for "Discard changes?".
+    pub confirm: Option<Command>,
+    pub show_shortcuts: bool,
+    pub show_about: bool,
+    /// (node id, text being typed) of the node being renamed in the inspector.
+    pub rename: Option<(String, String)>,
+    pub quit_confirmed: bool,
+    pub welcome: Option<String>,
+    /// The window title last sent.
+    pub title: String,
+}
+
+/// Frame timing, the clock, and the pace of repaints the training thread asks for.
+pub(super) struct FrameClock {
+    pub perf: FrameStats,
+    /// `GLASSBOX_PERF_LOG=1`: print frame timing and run progress to stderr every few seconds.
+    pub perf_log: Option<f64>,
+    pub created: std::time::Instant,
+    /// Delay before an event-driven repaint, shared with the worker's notify callback.
+    pub repaint_ms: Arc<AtomicU64>,
+    pub software_renderer: bool,
+    pub first_step_logged: bool,
+    pub runs_started: usize,
+    /// egui's clock at this frame, in seconds.
+    pub now: f64,
 }
 
 /// Whether `new` has an Input or Output node, or a wire into an Output, that `old` lacks.
@@ -166,10 +183,8 @@ impl Studio {
             weights: None,
             continue_training: false,
             message: None,
-            welcome: None,
             dialogs: FileDialogs::new(true),
             prompt: None,
-            perf: FrameStats::default(),
             data: Default::default(),
             insight: {
                 let mut i = super::insight::InsightState::default();
@@ -178,19 +193,17 @@ impl Studio {
             },
             ctx: None,
             commands: Vec::new(),
-            confirm: None,
-            show_shortcuts: false,
-            show_about: false,
-            rename: None,
-            quit_confirmed: false,
-            runs_started: 0,
-            perf_log: std::env::var_os("GLASSBOX_PERF_LOG").map(|_| 0.0),
-            created: std::time::Instant::now(),
-            repaint_ms: Arc::new(AtomicU64::new(EVENT_REPAINT_MS)),
-            software_renderer: false,
-            first_step_logged: false,
-            title: String::new(),
-            now: 0.0,
+            modals: Modals::default(),
+            frame: FrameClock {
+                perf: FrameStats::default(),
+                perf_log: std::env::var_os("GLASSBOX_PERF_LOG").map(|_| 0.0),
+                created: std::time::Instant::now(),
+                repaint_ms: Arc::new(AtomicU64::new(EVENT_REPAINT_MS)),
+                software_renderer: false,
+                first_step_logged: false,
+                runs_started: 0,
+                now: 0.0,
+            },
             autosave: None,
             deploy: DeployState::default(),
             experiments: Default::default(),
@@ -244,7 +257,7 @@ impl Studio {
         };
         let mut studio = Self::new(project, preset_path, settings);
         if first_run {
-            studio.welcome = Some(
+            studio.modals.welcome = Some(
                 "Welcome to Glassbox! This network reads handwritten digits. Press ▶ Train below and watch it learn."
                     .into(),
             );
@@ -287,7 +300,7 @@ impl Studio {
         self.message = Some(Message {
             text: text.into(),
             error: false,
-            at: self.now,
+            at: self.frame.now,
         });
     }
 
@@ -295,7 +308,7 @@ impl Studio {
         self.message = Some(Message {
             text: text.into(),
             error: true,
-            at: self.now,
+            at: self.frame.now,
         });
     }
 
@@ -349,30 +362,32 @@ impl Studio {
     }
 
     pub(super) fn set_time(&mut self, now: f64) {
-        self.now = now;
+        self.frame.now = now;
     }
 
     /// Says whether frames are drawn on the CPU, which makes event-driven repaints rarer.
     pub fn set_software_renderer(&mut self, software: bool) {
-        self.software_renderer = software;
+        self.frame.software_renderer = software;
         let ms = if software {
             SOFTWARE_EVENT_REPAINT_MS
         } else {
             EVENT_REPAINT_MS
         };
-        self.repaint_ms.store(ms, Ordering::Relaxed);
+        self.frame.repaint_ms.store(ms, Ordering::Relaxed);
     }
 
     /// With `GLASSBOX_PERF_LOG` set, prints UI pass percentiles, fps and training speed.
     pub(super) fn perf_log(&mut self) {
-        let Some(last) = self.perf_log else { return };
-        if self.now - last < 5.0 {
+        let Some(last) = self.frame.perf_log else {
+            return;
+        };
+        if self.frame.now - last < 5.0 {
             return;
         }
-        self.perf_log = Some(self.now);
+        self.frame.perf_log = Some(self.frame.now);
         let (p50, p95) = (
-            self.perf.p50_ms().unwrap_or(0.0),
-            self.perf.p95_ms().unwrap_or(0.0),
+            self.frame.perf.p50_ms().unwrap_or(0.0),
+            self.frame.perf.p95_ms().unwrap_or(0.0),
         );
         let run = self.history.as_ref().map_or(String::new(), |h| {
             format!(
@@ -385,24 +400,24 @@ impl Studio {
         });
         eprintln!(
             "perf t={:.1}s ui_pass_p50={p50:.2}ms ui_pass_p95={p95:.2}ms software_renderer={} repaint_after={}ms fps={:.1} frames={}{run}",
-            self.now,
-            self.software_renderer,
-            self.repaint_ms.load(Ordering::Relaxed),
-            self.perf.fps(),
-            self.perf.samples()
+            self.frame.now,
+            self.frame.software_renderer,
+            self.frame.repaint_ms.load(Ordering::Relaxed),
+            self.frame.perf.fps(),
+            self.frame.perf.samples()
         );
     }
 
     /// The frame clock (egui's input time), in seconds.
     pub fn time(&self) -> f64 {
-        self.now
+        self.frame.now
     }
 
     pub(super) fn update_title(&mut self, ctx: &egui::Context) {
         let title = self.window_title();
-        if title != self.title {
+        if title != self.modals.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
-            self.title = title;
+            self.modals.title = title;
         }
     }
 
@@ -412,10 +427,10 @@ impl Studio {
         for cmd in cmds {
             if cmd.discards_project()
                 && self.is_dirty()
-                && self.confirm.is_none()
-                && !self.quit_confirmed
+                && self.modals.confirm.is_none()
+                && !self.modals.quit_confirmed
             {
-                self.confirm = Some(cmd);
+                self.modals.confirm = Some(cmd);
                 continue;
             }
             self.apply(cmd, ctx);
@@ -424,7 +439,7 @@ impl Studio {
 
     /// Answers the unsaved-changes question: save first (true) or discard (false).
     pub(super) fn resolve_confirm(&mut self, save_first: bool, ctx: &egui::Context) {
-        let Some(cmd) = self.confirm.take() else {
+        let Some(cmd) = self.modals.confirm.take() else {
             return;
         };
         if save_first {
@@ -440,7 +455,7 @@ impl Studio {
             }
         }
         if cmd == Command::Quit {
-            self.quit_confirmed = true;
+            self.modals.quit_confirmed = true;
         }
         // Discarding: make the project count as saved so the command goes through.
         self.saved = self.project.clone();
@@ -448,12 +463,12 @@ impl Studio {
     }
 
     pub(super) fn cancel_confirm(&mut self) {
-        self.confirm = None;
+        self.modals.confirm = None;
     }
 
     pub fn close_requested(&mut self) -> bool {
-        if self.is_dirty() && !self.quit_confirmed {
-            self.confirm = Some(Command::Quit);
+        if self.is_dirty() && !self.modals.quit_confirmed {
+            self.modals.confirm = Some(Command::Quit);
             false
         } else {
             true
@@ -511,7 +526,7 @@ impl Studio {
                     path.set_extension("json");
                 }
                 self.save_to(path);
-                if self.confirm.is_some() && !self.is_dirty() {
+                if self.modals.confirm.is_some() && !self.is_dirty() {
                     self.resolve_confirm(false, ctx);
                 }
             }
@@ -598,8 +613,8 @@ impl Studio {
                 self.settings.theme = t;
                 t.apply(ctx);
             }
-            Command::ShowShortcuts => self.show_shortcuts = true,
-            Command::ShowAbout => self.show_about = true,
+            Command::ShowShortcuts => self.modals.show_shortcuts = true,
+            Command::ShowAbout => self.modals.show_about = true,
             Command::Deploy(action) => self.apply_deploy(action),
             Command::OpenRun(run) => self.open_run(&run),
             Command::SetLearningRate(lr) => {
@@ -627,7 +642,7 @@ impl Studio {
                 }
             }
             Command::Quit => {
-                self.quit_confirmed = true;
+                self.modals.quit_confirmed = true;
                 self.shutdown();
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             }

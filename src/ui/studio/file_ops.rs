@@ -59,8 +59,8 @@ impl Studio {
         self.past_runs.clear();
         self.weights = None;
         self.continue_training = false;
-        self.welcome = None;
-        self.rename = None;
+        self.modals.welcome = None;
+        self.modals.rename = None;
         self.insight.reset();
     }
 

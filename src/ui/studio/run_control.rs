@@ -42,17 +42,17 @@ impl Studio {
         if !warnings.is_empty() {
             self.notify_error(format!("Before trusting this run: {}", warnings.join("; ")));
         }
-        if self.perf_log.is_some()
-            && !self.first_step_logged
+        if self.frame.perf_log.is_some()
+            && !self.frame.first_step_logged
             && self.history.as_ref().is_some_and(|h| h.step > 0)
         {
-            self.first_step_logged = true;
+            self.frame.first_step_logged = true;
             let unix = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64());
             eprintln!(
                 "perf first training step {:.2}s after the studio opened (unix time {unix:.3})",
-                self.created.elapsed().as_secs_f64()
+                self.frame.created.elapsed().as_secs_f64()
             );
         }
         if let Some(ev) = ended {
@@ -79,8 +79,8 @@ impl Studio {
                 }
                 TrainEvent::Stopped { step, weights } => {
                     self.insight.new_weights(weights.clone());
-                    if self.perf_log.is_some() {
-                        eprintln!("perf t={:.1}s run stopped at step {step}", self.now);
+                    if self.frame.perf_log.is_some() {
+                        eprintln!("perf t={:.1}s run stopped at step {step}", self.frame.now);
                     }
                     self.weights = Some(weights);
                     self.notify(format!("Stopped at step {step}"));
@@ -149,13 +149,13 @@ impl Studio {
             req.record_to(folder);
         }
         let repaint = ctx.clone();
-        let delay = self.repaint_ms.clone();
+        let delay = self.frame.repaint_ms.clone();
         let notify: crate::train::Notify = Box::new(move || {
             repaint.request_repaint_after(Duration::from_millis(delay.load(Ordering::Relaxed)))
         });
         match TrainHandle::spawn_with_notify(req, Some(notify)) {
             Ok(handle) => {
-                self.runs_started += 1;
+                self.frame.runs_started += 1;
                 if let Some(prev) = self.history.take() {
                     if self.settings.keep_overlays && !prev.losses.is_empty() {
                         self.past_runs.push(prev);
@@ -164,9 +164,9 @@ impl Studio {
                         }
                     }
                 }
-                self.history = Some(RunHistory::new(format!("run {}", self.runs_started)));
+                self.history = Some(RunHistory::new(format!("run {}", self.frame.runs_started)));
                 self.run = Some(handle);
-                self.welcome = None;
+                self.modals.welcome = None;
                 self.notify("Training started");
             }
             Err(e) => self.notify_error(format!("Cannot start the training thread: {e}")),
