@@ -42,7 +42,8 @@ fn export_serve_and_import_from_the_menus() {
     h.get_by_label("▶ Train").click();
     h.step();
     assert!(
-        wait_for(&mut h, 60.0, |s| s.weights.is_some() && !s.is_training()),
+        wait_for(&mut h, 60.0, |s| s.session.weights.is_some()
+            && !s.is_training()),
         "training did not finish"
     );
 
@@ -102,12 +103,12 @@ fn export_serve_and_import_from_the_menus() {
 
     through_menu(&mut h, &["File", "Import ONNX…"], &onnx, "Open");
     let s = h.state();
-    assert!(s.weights.is_some(), "{:?}", s.message);
+    assert!(s.session.weights.is_some(), "{:?}", s.message);
     let kinds =
         |g: &glassbox::graph::Graph| g.nodes.iter().map(|n| n.layer.clone()).collect::<Vec<_>>();
-    assert_eq!(kinds(&s.project.graph), kinds(&iris.graph));
+    assert_eq!(kinds(&s.doc.project.graph), kinds(&iris.graph));
     assert_eq!(
-        s.project.data, iris.data,
+        s.doc.project.data, iris.data,
         "the data settings came back with the file"
     );
 }
@@ -128,6 +129,6 @@ fn a_layer_is_frozen_from_the_inspector_and_shows_a_lock() {
     h.run_steps(3);
     h.get_by_label("🔒 Frozen").click();
     h.run_steps(3);
-    assert!(h.state().project.graph.node("fc1").unwrap().frozen);
+    assert!(h.state().doc.project.graph.node("fc1").unwrap().frozen);
     assert!(has_text(&h, "🔒 Dense  fc1"), "no lock on the frozen node");
 }

@@ -26,11 +26,11 @@ fn train_once(h: &mut egui_kittest::Harness<'static, glassbox::ui::Studio>) {
     h.get_by_label("▶ Train").click();
     h.step();
     assert!(
-        wait_for(h, 60.0, |s| !s.is_training() && s.weights.is_some()),
+        wait_for(h, 60.0, |s| !s.is_training() && s.session.weights.is_some()),
         "training did not finish: {:?}",
         h.state().run_state()
     );
-    h.state_mut().weights = None;
+    h.state_mut().session.weights = None;
 }
 
 fn click_menu(h: &mut egui_kittest::Harness<'static, glassbox::ui::Studio>, path: &[&str]) {
@@ -52,9 +52,9 @@ fn runs_are_recorded_listed_compared_reopened_and_swept() {
         wait_for(&mut h, 20.0, |s| s.data.summary.is_some()),
         "data did not load"
     );
-    h.state_mut().project.training.lr = 0.01;
+    h.state_mut().doc.project.training.lr = 0.01;
     train_once(&mut h);
-    h.state_mut().project.training.lr = 0.05;
+    h.state_mut().doc.project.training.lr = 0.05;
     train_once(&mut h);
 
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num4);
@@ -99,7 +99,7 @@ fn runs_are_recorded_listed_compared_reopened_and_swept() {
     );
 
     // Open the lr = 0.01 run: its settings come back.
-    h.state_mut().project.training.lr = 0.3;
+    h.state_mut().doc.project.training.lr = 0.3;
     let opens: Vec<_> = h.query_all_by_label("Open").collect();
     assert_eq!(opens.len(), 2);
     let newest_first_index = labels.iter().position(|l| l.ends_with("lr=0.01")).unwrap();
@@ -111,13 +111,13 @@ fn runs_are_recorded_listed_compared_reopened_and_swept() {
         h.run_steps(3);
     }
     assert_eq!(
-        h.state().project.training.lr,
+        h.state().doc.project.training.lr,
         0.01,
         "{:?}",
         h.state().message
     );
     assert!(
-        h.state().weights.is_some(),
+        h.state().session.weights.is_some(),
         "the run's weights were not loaded"
     );
 
@@ -169,14 +169,15 @@ fn the_lr_finder_and_early_stopping_are_one_click_away() {
     let suggested = job.curve.as_ref().unwrap().suggested.expect("a suggestion");
     h.get_by_label("Use it").click();
     h.run_steps(2);
-    assert_eq!(h.state().project.training.lr, suggested);
+    assert_eq!(h.state().doc.project.training.lr, suggested);
     assert!(suggested < 0.5);
 
-    assert!(h.state().project.training.early_stopping.is_none());
+    assert!(h.state().doc.project.training.early_stopping.is_none());
     h.get_by_label("Early stopping").click();
     h.run_steps(2);
     let es = h
         .state()
+        .doc
         .project
         .training
         .early_stopping

@@ -193,12 +193,14 @@ fn the_gan_grid_refreshes_while_the_generator_learns() {
     let first_step = {
         assert!(
             wait_for(&mut h, 30.0, |s| s
+                .session
                 .history
                 .as_ref()
                 .is_some_and(|r| r.generated.is_some())),
             "no samples arrived"
         );
         h.state()
+            .session
             .history
             .as_ref()
             .unwrap()
@@ -210,11 +212,12 @@ fn the_gan_grid_refreshes_while_the_generator_learns() {
     h.run_steps(2);
     assert!(has_text(&h, "samples from fixed noise, step"));
     assert!(
-        wait_for(&mut h, 60.0, |s| s.weights.is_some() && !s.is_training()),
+        wait_for(&mut h, 60.0, |s| s.session.weights.is_some()
+            && !s.is_training()),
         "training did not finish"
     );
     h.run_steps(2);
-    let r = h.state().history.clone().unwrap();
+    let r = h.state().session.history.clone().unwrap();
     let (last_step, dims, images) = r.generated.clone().unwrap();
     assert!(last_step > first_step, "the grid was not refreshed");
     assert_eq!((dims, images.len()), (vec![1, 28, 28], 100));
@@ -254,7 +257,7 @@ fn carrying_the_state_is_a_checkbox_that_sets_the_stride() {
     let mut h = harness(char_model(&dir));
     h.get_by_label("Data").click();
     h.run_steps(2);
-    let carries = |h: &Harness<'static, Studio>| match &h.state().project.data.source {
+    let carries = |h: &Harness<'static, Studio>| match &h.state().doc.project.data.source {
         DataSource::TextLm {
             carry_state,
             stride,

@@ -35,6 +35,7 @@ fn write_csv(path: &std::path::Path) {
 fn drop_layer(h: &mut Harness<'static, Studio>, item: &str, to: Pos2) -> String {
     let before: Vec<String> = h
         .state()
+        .doc
         .project
         .graph
         .nodes
@@ -43,7 +44,7 @@ fn drop_layer(h: &mut Harness<'static, Studio>, item: &str, to: Pos2) -> String 
         .collect();
     let from = h.get_by_label(item).rect().center();
     drag(h, from, to);
-    let g = &h.state().project.graph;
+    let g = &h.state().doc.project.graph;
     g.nodes
         .iter()
         .map(|n| n.id.clone())
@@ -54,17 +55,20 @@ fn drop_layer(h: &mut Harness<'static, Studio>, item: &str, to: Pos2) -> String 
 fn wire(h: &mut Harness<'static, Studio>, from: &str, to: &str) {
     let out = h
         .state()
+        .doc
         .editor
         .pin_pos(from, false, 0)
         .expect("output pin drawn");
     let inp = h
         .state()
+        .doc
         .editor
         .pin_pos(to, true, 0)
         .expect("input pin drawn");
     drag(h, out, inp);
     assert!(
         h.state()
+            .doc
             .project
             .graph
             .edges
@@ -81,7 +85,7 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
     let csv = dir.path().join("measurements.csv");
     write_csv(&csv);
     let mut h = harness(Project::default());
-    assert!(h.state().project.graph.nodes.is_empty());
+    assert!(h.state().doc.project.graph.nodes.is_empty());
 
     // Data tab ▸ Data set ▸ CSV / TSV table…: no error before a path is given.
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num2);
@@ -121,7 +125,7 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
         h.state().data.pending
     );
     // The class column was found by its name.
-    match &h.state().project.data.source {
+    match &h.state().doc.project.data.source {
         glassbox::data::DataSource::Csv { target, .. } => assert_eq!(target, "class"),
         other => panic!("{other:?}"),
     }
@@ -129,7 +133,7 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
     // Back to the canvas: five layers from the palette, left to right, wired.
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num1);
     h.run_steps(2);
-    let canvas = h.state().editor.canvas_rect();
+    let canvas = h.state().doc.editor.canvas_rect();
     let at = |i: f32| canvas.left_center() + egui::vec2(90.0 + 170.0 * i, -60.0 + 40.0 * (i % 2.0));
     let input = drop_layer(&mut h, "+ Input", at(0.0));
     let fc1 = drop_layer(&mut h, "+ Dense", at(1.0));
@@ -137,7 +141,7 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
     let fc2 = drop_layer(&mut h, "+ Dense", at(3.0));
     let output = drop_layer(&mut h, "+ Output", at(4.0));
     // The Input took the table's width as it was added.
-    let g = &h.state().project.graph;
+    let g = &h.state().doc.project.graph;
     assert!(
         matches!(&g.node(&input).unwrap().layer, Layer::Input { shape, .. } if shape == &vec![13]),
         "{:?}",
@@ -148,26 +152,27 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
     wire(&mut h, &relu, &fc2);
     wire(&mut h, &fc2, &output);
     h.run_steps(3);
-    let g = &h.state().project.graph;
+    let g = &h.state().doc.project.graph;
     assert!(
         matches!(g.node(&fc2).unwrap().layer, Layer::Dense { units: 3, .. }),
         "the last Dense did not take the 3 classes: {:?}",
         g.node(&fc2).unwrap().layer
     );
     assert!(
-        h.state().analysis.errors.is_empty(),
+        h.state().doc.analysis.errors.is_empty(),
         "{:?}",
-        h.state().analysis.errors
+        h.state().doc.analysis.errors
     );
 
     h.get_by_label("▶ Train").click();
     h.step();
     assert!(
-        wait_for(&mut h, 60.0, |s| !s.is_training() && s.weights.is_some()),
+        wait_for(&mut h, 60.0, |s| !s.is_training()
+            && s.session.weights.is_some()),
         "training did not finish: {:?} {:?}",
         h.state().run_state(),
         h.state().message
     );
-    let test = h.state().history.as_ref().unwrap().test.unwrap();
+    let test = h.state().session.history.as_ref().unwrap().test.unwrap();
     assert!(test.accuracy.unwrap() > 0.8, "{test:?}");
 }

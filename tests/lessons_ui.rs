@@ -14,7 +14,7 @@ fn train(h: &mut egui_kittest::Harness<'static, glassbox::ui::Studio>) {
     h.get_by_label("▶ Train").click();
     h.step();
     assert!(
-        wait_for(h, 60.0, |s| s.history.is_some() && !s.is_training()),
+        wait_for(h, 60.0, |s| s.session.history.is_some() && !s.is_training()),
         "the run did not end: {:?}",
         h.state().run_state()
     );
@@ -38,7 +38,7 @@ fn the_divergence_lesson_lights_up_its_outcome_then_its_fix() {
     assert!(has_text(&h, "Goal: The run stops"));
     h.get_by_label("▶ Open this step's project").click();
     h.run_steps(3);
-    assert_eq!(h.state().project.training.lr, 10_000.0);
+    assert_eq!(h.state().doc.project.training.lr, 10_000.0);
     // Not reached before the run.
     assert!(!has_text(&h, "✔ The run stops"));
     train(&mut h);
@@ -51,7 +51,7 @@ fn the_divergence_lesson_lights_up_its_outcome_then_its_fix() {
     h.run_steps(2);
     h.get_by_label("▶ Open this step's project").click();
     h.run_steps(3);
-    assert_eq!(h.state().project.training.lr, 0.01);
+    assert_eq!(h.state().doc.project.training.lr, 0.01);
     train(&mut h);
     assert!(has_text(&h, "✔ At a sane rate"), "{:?}", h.state().message);
 }

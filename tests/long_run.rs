@@ -45,7 +45,8 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
     h.get_by_label("▶ Train").click();
     h.run_steps(2);
     h.run_steps(2);
-    let step = |h: &Harness<'static, Studio>| h.state().history.as_ref().map_or(0, |r| r.step);
+    let step =
+        |h: &Harness<'static, Studio>| h.state().session.history.as_ref().map_or(0, |r| r.step);
     let at = |h: &mut Harness<'static, Studio>, target: usize| {
         while step(h) < target {
             assert!(
@@ -60,6 +61,7 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
                 h.state().run_state(),
                 step(h),
                 h.state()
+                    .session
                     .history
                     .as_ref()
                     .and_then(|r| r.info.as_ref().map(|i| i.total_steps)),
@@ -107,7 +109,7 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let late = median_rss(&mut h, steps);
-    let r = h.state().history.as_ref().unwrap();
+    let r = h.state().session.history.as_ref().unwrap();
     println!(
         "RSS {:.1} MiB over steps 10,000–14,000 (readings {:.1}–{:.1}), {:.1} MiB over steps \
          {steps}–{} (readings {:.1}–{:.1}): {:+.1} %; {} curve points",

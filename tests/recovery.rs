@@ -45,7 +45,7 @@ fn unsaved_changes_are_autosaved_and_the_file_goes_once_saved() {
         file.read().is_none(),
         "nothing unsaved yet, nothing written"
     );
-    h.state_mut().project.name = "Edited iris".into();
+    h.state_mut().doc.project.name = "Edited iris".into();
     h.run_steps(6); // 30 s of studio time
     let rec = file.read().expect("autosaved").unwrap();
     assert_eq!(rec.project.name, "Edited iris");
@@ -75,8 +75,8 @@ fn a_recovery_file_from_a_crash_is_offered_back() {
     assert!(h.query_by_label_contains("“Lost work”").is_some());
     h.get_by_label("Recover").click();
     h.run_steps(2);
-    assert_eq!(h.state().project.name, "Lost work");
-    assert_eq!(h.state().project.training.epochs, 77);
+    assert_eq!(h.state().doc.project.name, "Lost work");
+    assert_eq!(h.state().doc.project.training.epochs, 77);
     assert!(
         h.state().is_dirty(),
         "recovered work must still be saved by the user"
@@ -89,7 +89,7 @@ fn a_recovery_file_from_a_crash_is_offered_back() {
     let mut h = harness(s);
     h.get_by_label("Discard").click();
     h.run_steps(2);
-    assert_eq!(h.state().project.name, "MLP on iris");
+    assert_eq!(h.state().doc.project.name, "MLP on iris");
     assert!(file.read().is_none());
     // A damaged recovery file is reported, not a crash.
     std::fs::write(file.path(), b"{ not json").unwrap();
@@ -227,7 +227,7 @@ fn an_interrupted_run_is_offered_and_resumes_after_its_last_epoch() {
     }
     h.get_by_label("Resume training").click();
     h.run_steps(2);
-    while h.state().is_training() || h.state().weights.is_none() {
+    while h.state().is_training() || h.state().session.weights.is_none() {
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "{:?}",
@@ -235,7 +235,7 @@ fn an_interrupted_run_is_offered_and_resumes_after_its_last_epoch() {
         );
         h.step();
     }
-    let r = h.state().history.clone().unwrap();
+    let r = h.state().session.history.clone().unwrap();
     let epochs: Vec<usize> = r.epochs.iter().map(|e| e.epoch).collect();
     assert_eq!(epochs, [5, 6], "only the epochs after the checkpoint ran");
     assert!(h.query_by_label("Resume interrupted training?").is_none());

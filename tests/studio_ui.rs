@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 fn studio(project: Project) -> Studio {
     let mut s = Studio::new(project, None, StudioSettings::default());
     s.dialogs.native = false;
-    s.editor.identity_transform = true;
+    s.doc.editor.identity_transform = true;
     s
 }
 
@@ -46,7 +46,7 @@ fn open_a_preset_from_the_menu_and_see_its_nodes() {
     h.run_steps(2);
     h.get_by_label("cnn-mnist").click();
     h.run_steps(3);
-    assert_eq!(h.state().project.name, "CNN on MNIST");
+    assert_eq!(h.state().doc.project.name, "CNN on MNIST");
     for title in ["Conv2d  conv1", "MaxPool2d  pool2", "Dense  fc1", "Output"] {
         assert!(has_text(&h, title), "{title} not shown");
     }
@@ -59,10 +59,10 @@ fn open_a_preset_from_the_menu_and_see_its_nodes() {
 fn drag_a_dense_layer_from_the_palette_and_wire_it_to_see_its_parameters() {
     let mut h = harness(studio(preset("mlp-iris")));
     let from = h.get_by_label("+ Dense").rect().center();
-    let canvas = h.state().editor.canvas_rect();
+    let canvas = h.state().doc.editor.canvas_rect();
     let to = canvas.center() + egui::vec2(0.0, canvas.height() * 0.3);
     drag(&mut h, from, to);
-    let g = &h.state().project.graph;
+    let g = &h.state().doc.project.graph;
     assert!(
         g.node("fc4").is_some(),
         "no new Dense node: {:?}",
@@ -72,35 +72,38 @@ fn drag_a_dense_layer_from_the_palette_and_wire_it_to_see_its_parameters() {
     // Wire relu2 → fc4: 16 inputs × 64 units + 64 biases.
     let out = h
         .state()
+        .doc
         .editor
         .pin_pos("relu2", false, 0)
         .expect("relu2 output pin drawn");
     let inp = h
         .state()
+        .doc
         .editor
         .pin_pos("fc4", true, 0)
         .expect("fc4 input pin drawn");
     drag(&mut h, out, inp);
     assert!(h
         .state()
+        .doc
         .project
         .graph
         .edges
         .iter()
         .any(|e| e.from == "relu2" && e.to == "fc4"));
     assert!(has_text(&h, "1,088 params"), "parameter count not shown");
-    assert_eq!(h.state().analysis.node("fc4").unwrap().params, 1088);
+    assert_eq!(h.state().doc.analysis.node("fc4").unwrap().params, 1088);
 }
 
 #[test]
 fn a_wrong_wire_is_refused_with_the_reason() {
     let mut h = harness(studio(preset("cnn-mnist")));
-    let edges_before = h.state().project.graph.edges.clone();
-    let out = h.state().editor.pin_pos("pool2", false, 0).unwrap();
-    let inp = h.state().editor.pin_pos("fc1", true, 0).unwrap();
+    let edges_before = h.state().doc.project.graph.edges.clone();
+    let out = h.state().doc.editor.pin_pos("pool2", false, 0).unwrap();
+    let inp = h.state().doc.editor.pin_pos("fc1", true, 0).unwrap();
     drag(&mut h, out, inp);
     assert_eq!(
-        h.state().project.graph.edges,
+        h.state().doc.project.graph.edges,
         edges_before,
         "the wire was accepted"
     );
@@ -115,23 +118,23 @@ fn undo_and_redo_an_edit() {
     let mut h = harness(studio(preset("mlp-iris")));
     h.get_by_label("Dense  fc2").click_accesskit();
     h.run_steps(2);
-    assert_eq!(h.state().editor.selected.as_deref(), Some("fc2"));
+    assert_eq!(h.state().doc.editor.selected.as_deref(), Some("fc2"));
     h.key_press(Key::Delete);
     h.run_steps(2);
-    assert!(h.state().project.graph.node("fc2").is_none());
+    assert!(h.state().doc.project.graph.node("fc2").is_none());
     assert!(!has_text(&h, "Dense  fc2"));
     h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     h.run_steps(2);
-    assert!(h.state().project.graph.node("fc2").is_some());
+    assert!(h.state().doc.project.graph.node("fc2").is_some());
     assert!(has_text(&h, "Dense  fc2"));
-    assert_eq!(h.state().project.graph, preset("mlp-iris").graph);
+    assert_eq!(h.state().doc.project.graph, preset("mlp-iris").graph);
     h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
     h.run_steps(2);
-    assert!(h.state().project.graph.node("fc2").is_none());
+    assert!(h.state().doc.project.graph.node("fc2").is_none());
     // The toolbar buttons do the same.
     h.get_by_label("⟲ Undo").click();
     h.run_steps(2);
-    assert!(h.state().project.graph.node("fc2").is_some());
+    assert!(h.state().doc.project.graph.node("fc2").is_some());
 }
 
 /// Steps the UI in real time until `done` holds, for at most `secs`.
@@ -156,6 +159,7 @@ fn train_iris_watch_the_curve_grow_then_stop() {
     h.step();
     assert!(
         wait_for(&mut h, 10.0, |s| s
+            .session
             .history
             .as_ref()
             .is_some_and(|r| r.step >= 20)),
@@ -163,10 +167,15 @@ fn train_iris_watch_the_curve_grow_then_stop() {
     );
     h.step();
     let points_early = h.state().plot_cache_points();
-    let step_early = h.state().history.as_ref().unwrap().step;
+    let step_early = h.state().session.history.as_ref().unwrap().step;
     assert!(points_early > 0, "the loss curve has no points");
     assert!(has_text(&h, &format!("step {step_early} / ")));
-    assert!(wait_for(&mut h, 10.0, |s| s.history.as_ref().unwrap().step
+    assert!(wait_for(&mut h, 10.0, |s| s
+        .session
+        .history
+        .as_ref()
+        .unwrap()
+        .step
         > step_early + 50));
     h.step();
     assert!(
@@ -185,7 +194,7 @@ fn train_iris_watch_the_curve_grow_then_stop() {
     h.run_steps(2);
     assert_eq!(h.state().run_state(), Some(&RunState::Stopped));
     assert!(has_text(&h, "Stopped"));
-    assert!(h.state().weights.is_some());
+    assert!(h.state().session.weights.is_some());
 }
 
 #[test]
@@ -204,11 +213,11 @@ fn save_then_reopen_gives_the_same_graph() {
     }
     h.run_steps(3);
     assert!(
-        h.state().project.graph.node("fc4").is_some(),
+        h.state().doc.project.graph.node("fc4").is_some(),
         "double-click did not add"
     );
     assert!(h.state().is_dirty());
-    let graph = h.state().project.graph.clone();
+    let graph = h.state().doc.project.graph.clone();
 
     h.get_by_label("File").click();
     h.run_steps(2);
@@ -226,7 +235,7 @@ fn save_then_reopen_gives_the_same_graph() {
     h.run_steps(2);
     h.get_by_label("New").click();
     h.run_steps(3);
-    assert!(h.state().project.graph.nodes.is_empty());
+    assert!(h.state().doc.project.graph.nodes.is_empty());
     assert!(has_text(&h, "drag a layer here") || has_text(&h, "Drag a layer here"));
 
     h.get_by_label("File").click();
@@ -236,8 +245,8 @@ fn save_then_reopen_gives_the_same_graph() {
     h.state_mut().prompt.as_mut().unwrap().text = path.display().to_string();
     h.get_by_label("Open").click();
     h.run_steps(3);
-    assert_eq!(h.state().project.graph, graph);
-    assert_eq!(h.state().path.as_deref(), Some(path.as_path()));
+    assert_eq!(h.state().doc.project.graph, graph);
+    assert_eq!(h.state().doc.path.as_deref(), Some(path.as_path()));
     assert!(h.state().window_title().contains("mine.json"));
     assert!(!h.state().window_title().contains('•'));
 }
@@ -245,7 +254,7 @@ fn save_then_reopen_gives_the_same_graph() {
 #[test]
 fn unsaved_changes_are_asked_about_before_new() {
     let mut h = harness(studio(preset("mlp-iris")));
-    h.state_mut().project.name = "changed".into();
+    h.state_mut().doc.project.name = "changed".into();
     h.step();
     assert!(h.state().window_title().contains('•'));
     h.key_press_modifiers(Modifiers::COMMAND, Key::N);
@@ -253,12 +262,12 @@ fn unsaved_changes_are_asked_about_before_new() {
     assert!(has_text(&h, "Unsaved changes"));
     h.get_by_label("Cancel").click();
     h.run_steps(2);
-    assert_eq!(h.state().project.name, "changed");
+    assert_eq!(h.state().doc.project.name, "changed");
     h.key_press_modifiers(Modifiers::COMMAND, Key::N);
     h.run_steps(2);
     h.get_by_label("Discard").click();
     h.run_steps(2);
-    assert!(h.state().project.graph.nodes.is_empty());
+    assert!(h.state().doc.project.graph.nodes.is_empty());
 }
 
 #[test]
@@ -268,17 +277,20 @@ fn selecting_a_node_shows_its_parameters_and_editing_reruns_shapes() {
     h.run_steps(2);
     assert!(has_text(&h, "Dense 'fc1'"));
     assert!(has_text(&h, "Units"));
-    assert_eq!(h.state().analysis.node("fc1").unwrap().params, 80);
+    assert_eq!(h.state().doc.analysis.node("fc1").unwrap().params, 80);
     // Edit the parameter the way the inspector does, then see the new count at once.
-    if let Some(n) = h.state_mut().editor.node_mut("fc1") {
+    if let Some(n) = h.state_mut().doc.editor.node_mut("fc1") {
         if let glassbox::graph::Layer::Dense { units, .. } = &mut n.layer {
             *units = 32;
         }
     }
     h.run_steps(2);
-    assert_eq!(h.state().analysis.node("fc1").unwrap().params, 4 * 32 + 32);
+    assert_eq!(
+        h.state().doc.analysis.node("fc1").unwrap().params,
+        4 * 32 + 32
+    );
     assert!(has_text(&h, "160 params"));
-    assert!(h.state().editor.can_undo());
+    assert!(h.state().doc.editor.can_undo());
 }
 
 #[test]
@@ -331,7 +343,7 @@ fn choose_a_csv_in_the_data_panel_and_the_input_follows() {
     assert!(has_text(&h, "sweetness"));
     assert!(has_text(&h, "apple"));
     assert!(has_text(&h, "Class balance (2 classes)"));
-    let g = &h.state().project.graph;
+    let g = &h.state().doc.project.graph;
     assert_eq!(
         g.node("input").unwrap().layer,
         glassbox::graph::Layer::Input {
@@ -343,7 +355,7 @@ fn choose_a_csv_in_the_data_panel_and_the_input_follows() {
         g.node("fc3").unwrap().layer,
         glassbox::graph::Layer::Dense { units: 2, .. }
     ));
-    assert!(h.state().analysis.is_ok());
+    assert!(h.state().doc.analysis.is_ok());
 }
 
 #[test]
@@ -381,7 +393,8 @@ fn trained_iris() -> Harness<'static, Studio> {
     h.get_by_label("▶ Train").click();
     h.step();
     assert!(
-        wait_for(&mut h, 20.0, |s| s.weights.is_some() && !s.is_training()),
+        wait_for(&mut h, 20.0, |s| s.session.weights.is_some()
+            && !s.is_training()),
         "iris did not train"
     );
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
@@ -442,21 +455,21 @@ fn the_confusion_matrix_sums_to_the_validation_set() {
 fn a_node_keeps_its_size_and_ports_when_its_error_comes_and_goes() {
     let mut h = harness(studio(preset("mlp-iris")));
     let pins = |h: &Harness<'static, Studio>| {
-        let e = &h.state().editor;
+        let e = &h.state().doc.editor;
         (
             e.pin_pos("fc1", true, 0).unwrap(),
             e.pin_pos("fc1", false, 0).unwrap(),
         )
     };
     let before = pins(&h);
-    let mut g = h.state().project.graph.clone();
+    let mut g = h.state().doc.project.graph.clone();
     if let glassbox::graph::Layer::Dense { units, .. } = &mut g.node_mut("fc1").unwrap().layer {
         *units = 0;
     }
-    h.state_mut().editor.replace_graph(g);
+    h.state_mut().doc.editor.replace_graph(g);
     h.run_steps(3);
     assert!(
-        h.state().analysis.errors_for("fc1").next().is_some(),
+        h.state().doc.analysis.errors_for("fc1").next().is_some(),
         "units 0 is an error"
     );
     assert!(has_text(&h, "⚠ why?"), "no error badge on the node");
@@ -484,15 +497,15 @@ fn a_graph_that_does_not_fit_its_data_is_fixed_in_one_click() {
         h.query_by_label("Fit to the data").is_none(),
         "offered on a fitting graph"
     );
-    let mut g = h.state().project.graph.clone();
+    let mut g = h.state().doc.project.graph.clone();
     if let glassbox::graph::Layer::Input { shape, .. } = &mut g.node_mut("input").unwrap().layer {
         *shape = vec![13];
     }
-    h.state_mut().editor.replace_graph(g);
+    h.state_mut().doc.editor.replace_graph(g);
     h.run_steps(3);
     h.get_by_label("Fit to the data").click();
     h.run_steps(3);
-    match &h.state().project.graph.node("input").unwrap().layer {
+    match &h.state().doc.project.graph.node("input").unwrap().layer {
         glassbox::graph::Layer::Input { shape, .. } => assert_eq!(shape, &vec![4]),
         other => panic!("{other:?}"),
     }

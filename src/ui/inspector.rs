@@ -10,14 +10,15 @@ use egui::{DragValue, RichText, Ui};
 pub fn inspector_ui(ui: &mut Ui, studio: &mut Studio) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         let selected = studio
+            .doc
             .editor
             .selected
             .clone()
-            .filter(|id| studio.project.graph.node(id).is_some());
+            .filter(|id| studio.doc.project.graph.node(id).is_some());
         match selected {
             Some(id) => node_ui(ui, studio, &id),
             None => {
-                studio.editor.selected = None;
+                studio.doc.editor.selected = None;
                 project_ui(ui, studio);
             }
         }
@@ -32,10 +33,10 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
             .on_hover_text("Back to the project settings")
             .clicked()
         {
-            studio.editor.selected = None;
+            studio.doc.editor.selected = None;
         }
     });
-    let Some(node) = studio.project.graph.node(id).cloned() else {
+    let Some(node) = studio.doc.project.graph.node(id).cloned() else {
         return;
     };
     ui.heading(format!("{} '{}'", node.layer.kind(), node.id));
@@ -43,7 +44,7 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
     ui.add_space(4.0);
     rename_ui(ui, studio, id, locked);
 
-    let shapes = studio.analysis.node(id).cloned();
+    let shapes = studio.doc.analysis.node(id).cloned();
     egui::Grid::new("node-shapes")
         .num_columns(2)
         .show(ui, |ui| {
@@ -70,6 +71,7 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
             }
         });
     let errors: Vec<String> = studio
+        .doc
         .analysis
         .errors_for(id)
         .map(|e| e.to_string())
@@ -80,7 +82,7 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
     ui.separator();
     let has_weights = shapes.as_ref().is_some_and(|s| s.params > 0);
     ui.add_enabled_ui(!locked, |ui| {
-        if let Some(n) = studio.editor.node_mut(id) {
+        if let Some(n) = studio.doc.editor.node_mut(id) {
             layer_params_ui(ui, &mut n.layer);
             if has_weights {
                 ui.checkbox(&mut n.frozen, "🔒 Frozen")
@@ -115,14 +117,14 @@ fn rename_ui(ui: &mut Ui, studio: &mut Studio, id: &str, locked: bool) {
         }
     });
     if let Some(new_id) = commit {
-        if new_id.is_empty() || studio.project.graph.node(&new_id).is_some() {
+        if new_id.is_empty() || studio.doc.project.graph.node(&new_id).is_some() {
             studio.notify_error(format!(
                 "'{new_id}' cannot be used: names must be unique and not empty"
             ));
             studio.modals.rename = None;
-        } else if let Some(n) = studio.editor.node_mut(id) {
+        } else if let Some(n) = studio.doc.editor.node_mut(id) {
             n.id = new_id.clone();
-            studio.editor.selected = Some(new_id.clone());
+            studio.doc.editor.selected = Some(new_id.clone());
             studio.modals.rename = Some((new_id.clone(), new_id));
         }
     }
@@ -352,11 +354,11 @@ fn project_ui(ui: &mut Ui, studio: &mut Studio) {
         ui.label("Name");
         ui.add_enabled(
             !locked,
-            egui::TextEdit::singleline(&mut studio.project.name).desired_width(180.0),
+            egui::TextEdit::singleline(&mut studio.doc.project.name).desired_width(180.0),
         );
     });
-    if !studio.project.description.is_empty() {
-        ui.label(RichText::new(&studio.project.description).weak());
+    if !studio.doc.project.description.is_empty() {
+        ui.label(RichText::new(&studio.doc.project.description).weak());
     }
     ui.add_enabled_ui(!locked, |ui| {
         egui::CollapsingHeader::new("Data source")
@@ -372,7 +374,7 @@ fn project_ui(ui: &mut Ui, studio: &mut Studio) {
 }
 
 fn data_ui(ui: &mut Ui, studio: &mut Studio) {
-    ui.label(studio.project.data.source.label());
+    ui.label(studio.doc.project.data.source.label());
     if let Some(sum) = &studio.data.summary {
         ui.label(
             RichText::new(format!(
@@ -393,17 +395,17 @@ fn data_ui(ui: &mut Ui, studio: &mut Studio) {
 
 /// Supervised or autoencoder; a text corpus under supervised trains a language model.
 fn mode_ui(ui: &mut Ui, studio: &mut Studio) {
-    let before = studio.project.mode;
+    let before = studio.doc.project.mode;
     mode_choice_ui(ui, studio);
     // An autoencoder's last layer reproduces the input; a classifier's gives class scores.
-    if std::mem::discriminant(&before) != std::mem::discriminant(&studio.project.mode) {
+    if std::mem::discriminant(&before) != std::mem::discriminant(&studio.doc.project.mode) {
         studio.fit_graph_to_data();
     }
 }
 
 fn mode_choice_ui(ui: &mut Ui, studio: &mut Studio) {
-    let mode = &mut studio.project.mode;
-    let text_corpus = studio.project.data.source.is_text_corpus();
+    let mode = &mut studio.doc.project.mode;
+    let text_corpus = studio.doc.project.data.source.is_text_corpus();
     let shown = match *mode {
         TrainingMode::Supervised if text_corpus => "language model (next character)",
         m => m.label(),
@@ -488,8 +490,8 @@ fn training_ui(ui: &mut Ui, studio: &mut Studio) {
 }
 
 fn summary_ui(ui: &mut Ui, studio: &mut Studio) {
-    let g = &studio.project.graph;
-    let a = &studio.analysis;
+    let g = &studio.doc.project.graph;
+    let a = &studio.doc.analysis;
     egui::Grid::new("model-summary")
         .striped(true)
         .num_columns(3)
@@ -502,7 +504,7 @@ fn summary_ui(ui: &mut Ui, studio: &mut Studio) {
                 let node = &g.nodes[i];
                 let s = &a.nodes[i];
                 if ui.link(node.label()).clicked() {
-                    studio.editor.selected = Some(node.id.clone());
+                    studio.doc.editor.selected = Some(node.id.clone());
                 }
                 let shape = s
                     .output

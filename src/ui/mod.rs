@@ -34,25 +34,30 @@ macro_rules! panel_ctx {
     ($studio:ident, $ctx:ident) => {
         let runs_root = $studio.runs_root();
         let dir = $studio
+            .doc
             .path
             .as_ref()
             .and_then(|p| p.parent().map(|d| d.to_path_buf()));
         let dataset = $studio
             .data
-            .dataset_for(&$studio.project.data, dir.as_deref());
+            .dataset_for(&$studio.doc.project.data, dir.as_deref());
         let health = $studio
             .insight
             .health
             .last()
             .map_or(&[][..], |(_, h)| &h[..]);
-        let mut $ctx = panel::Ctx::new(&$studio.project, &$studio.analysis, &mut $studio.commands);
-        $ctx.project_path = $studio.path.as_deref();
-        $ctx.history = $studio.history.as_ref();
-        $ctx.past_runs = &$studio.past_runs;
-        $ctx.training = $studio.run.is_some();
-        $ctx.paused = $studio.run.as_ref().is_some_and(|r| r.is_paused());
-        $ctx.has_weights = $studio.weights.is_some();
-        $ctx.continue_training = $studio.continue_training;
+        let mut $ctx = panel::Ctx::new(
+            &$studio.doc.project,
+            &$studio.doc.analysis,
+            &mut $studio.commands,
+        );
+        $ctx.project_path = $studio.doc.path.as_deref();
+        $ctx.history = $studio.session.history.as_ref();
+        $ctx.past_runs = &$studio.session.past_runs;
+        $ctx.training = $studio.session.run.is_some();
+        $ctx.paused = $studio.session.run.as_ref().is_some_and(|r| r.is_paused());
+        $ctx.has_weights = $studio.session.weights.is_some();
+        $ctx.continue_training = $studio.session.continue_training;
         $ctx.chart = panel::ChartPrefs {
             smoothing: $studio.settings.smoothing,
             log_scale: $studio.settings.log_scale,
@@ -224,9 +229,9 @@ impl Studio {
                 .on_hover_text("Fit the graph in view (or double-click the canvas)")
                 .clicked()
             {
-                self.editor.request_fit();
+                self.doc.editor.request_fit();
             }
-            let a = &self.analysis;
+            let a = &self.doc.analysis;
             if a.is_ok() {
                 ui.colored_label(
                     OK,
@@ -276,19 +281,19 @@ impl Studio {
             );
         }
         let dark = ui.visuals().dark_mode;
-        let analysis = self.analysis.clone();
+        let analysis = self.doc.analysis.clone();
         // The canvas stays live while training (select a node to see its activations, move
         // nodes); structural edits are undone in `sync_graph`.
-        let out = self.editor.ui(ui, &analysis, dark);
+        let out = self.doc.editor.ui(ui, &analysis, dark);
         if let Some(reason) = out.rejected {
             self.notify_error(format!("Wire refused: {reason}"));
         }
         if !out.delete.is_empty() {
             self.push(Command::Delete);
-            self.editor.selected = out.delete.first().cloned();
+            self.doc.editor.selected = out.delete.first().cloned();
         }
         if !out.duplicate.is_empty() {
-            self.editor.selected = out.duplicate.first().cloned();
+            self.doc.editor.selected = out.duplicate.first().cloned();
             self.push(Command::Duplicate);
         }
     }
@@ -407,7 +412,7 @@ impl Studio {
                 ui.separator();
                 if ui
                     .add_enabled(
-                        self.weights.is_some(),
+                        self.session.weights.is_some(),
                         egui::Button::new("Save trained weights"),
                     )
                     .on_hover_text("Saves <project>.safetensors beside the project file")
@@ -431,12 +436,12 @@ impl Studio {
             ui.menu_button("Edit", |ui| {
                 let locked = self.is_training();
                 for (label, cmd, enabled) in [
-                    ("Undo", Command::Undo, self.editor.can_undo()),
-                    ("Redo", Command::Redo, self.editor.can_redo()),
+                    ("Undo", Command::Undo, self.doc.editor.can_undo()),
+                    ("Redo", Command::Redo, self.doc.editor.can_redo()),
                     ("Delete", Command::Delete, true),
                     ("Duplicate", Command::Duplicate, true),
                     ("Copy", Command::Copy, true),
-                    ("Paste", Command::Paste, self.editor.has_clipboard()),
+                    ("Paste", Command::Paste, self.doc.editor.has_clipboard()),
                     ("Tidy layout", Command::Tidy, true),
                 ] {
                     if ui
@@ -521,7 +526,7 @@ impl Studio {
 
     fn status_ui(&mut self, ui: &mut Ui) {
         ui.horizontal(|ui| {
-            match &self.history {
+            match &self.session.history {
                 Some(h) => {
                     ui.label(format!("Run: {}", h.state.label()));
                     ui.label(format!("step {}", h.step));
@@ -575,7 +580,7 @@ impl Studio {
                 ui.heading("Unsaved changes");
                 ui.label(format!(
                     "Save the changes to '{}' before {what}?",
-                    self.project.name
+                    self.doc.project.name
                 ));
                 ui.horizontal(|ui| {
                     if ui.button("Save").clicked() {

@@ -50,7 +50,7 @@ impl Studio {
         let (mut a, error) = Autosave::new(file);
         // A run of this very project that was cut short left its last epoch behind.
         if let Ok(Some(c)) =
-            crate::train::checkpoint::load(&a.file.run_checkpoint_dir(), &self.project)
+            crate::train::checkpoint::load(&a.file.run_checkpoint_dir(), &self.doc.project)
         {
             a.run_offer = Some(c.epochs_done);
         }
@@ -82,7 +82,7 @@ impl Studio {
         let (Some(done), None) = (a.run_offer, &a.offer) else {
             return;
         };
-        let epochs = self.project.training.epochs;
+        let epochs = self.doc.project.training.epochs;
         let mut answer = None;
         egui::Window::new("Resume interrupted training?")
             .collapsible(false)
@@ -91,7 +91,7 @@ impl Studio {
             .show(ctx, |ui| {
                 ui.label(format!(
                     "The last run of “{}” stopped after epoch {done} of {epochs}.",
-                    self.project.name
+                    self.doc.project.name
                 ));
                 ui.horizontal(|ui| {
                     if ui.button("Resume training").clicked() {
@@ -130,7 +130,7 @@ impl Studio {
             }
             return;
         }
-        if a.written.as_ref() == Some(&self.project) {
+        if a.written.as_ref() == Some(&self.doc.project) {
             return;
         }
         if now - a.last_s < AUTOSAVE_S {
@@ -142,8 +142,8 @@ impl Studio {
             return;
         }
         a.last_s = now;
-        match a.file.write(&self.project, self.path.as_deref()) {
-            Ok(()) => a.written = Some(self.project.clone()),
+        match a.file.write(&self.doc.project, self.doc.path.as_deref()) {
+            Ok(()) => a.written = Some(self.doc.project.clone()),
             Err(e) => {
                 let msg = format!("autosave to {} failed: {e}", a.file.path().display());
                 self.notify_error(msg);

@@ -80,13 +80,20 @@ pub struct Message {
     pub at: f64,
 }
 
-pub struct Studio {
+/// The open project: the file it came from, what was last saved, the canvas and the analysis.
+pub struct Document {
     pub project: Project,
     pub path: Option<PathBuf>,
-    saved: Project,
+    pub(super) saved: Project,
     pub editor: Editor,
     pub analysis: Analysis,
-    pub settings: StudioSettings,
+    /// The graph's ends changed: fit them to the data once the gesture ends.
+    pub(super) fit_pending: bool,
+}
+
+/// The training run and what runs left behind: its history, earlier runs, the weights.
+#[derive(Default)]
+pub struct TrainingSession {
     pub run: Option<TrainHandle>,
     pub history: Option<RunHistory>,
     pub past_runs: Vec<RunHistory>,
@@ -94,6 +101,12 @@ pub struct Studio {
     pub weights: Option<Weights>,
     /// Start the next run from `weights` instead of fresh ones.
     pub continue_training: bool,
+}
+
+pub struct Studio {
+    pub doc: Document,
+    pub settings: StudioSettings,
+    pub session: TrainingSession,
     pub message: Option<Message>,
     pub dialogs: FileDialogs,
     pub prompt: Option<PathPrompt>,
@@ -114,10 +127,8 @@ pub struct Studio {
     pub deploy: DeployState,
     /// Whether and where runs are recorded (the Runs tab itself is a panel).
     pub experiments: super::experiments::RunRecording,
-    /// The panels that own their state (`ui::panel`): lessons and the Runs tab, so far.
+    /// The panels that own their state (`ui::panel`): lessons, Training and Runs, so far.
     pub panels: super::panel::Panels,
-    /// The graph's ends changed: fit them to the data once the gesture ends.
-    fit_pending: bool,
 }
 
 /// The welcome line, the window title, and what the studio is asking or showing over the canvas.
@@ -171,17 +182,16 @@ impl Studio {
     pub fn new(project: Project, path: Option<PathBuf>, settings: StudioSettings) -> Self {
         let analysis = analyze(&project.graph);
         Self {
-            editor: Editor::new(&project.graph),
-            saved: project.clone(),
-            project,
-            path,
-            analysis,
+            doc: Document {
+                editor: Editor::new(&project.graph),
+                saved: project.clone(),
+                project,
+                path,
+                analysis,
+                fit_pending: false,
+            },
             settings,
-            run: None,
-            history: None,
-            past_runs: Vec::new(),
-            weights: None,
-            continue_training: false,
+            session: TrainingSession::default(),
             message: None,
             dialogs: FileDialogs::new(true),
             prompt: None,
@@ -208,7 +218,6 @@ impl Studio {
             deploy: DeployState::default(),
             experiments: Default::default(),
             panels: Default::default(),
-            fit_pending: false,
         }
     }
 
@@ -270,19 +279,19 @@ impl Studio {
 
     /// The project as last saved (or opened).
     pub(crate) fn saved_project(&self) -> &Project {
-        &self.saved
+        &self.doc.saved
     }
 
     pub fn is_dirty(&self) -> bool {
-        self.project != self.saved
+        self.doc.project != self.doc.saved
     }
 
     pub fn is_training(&self) -> bool {
-        self.run.is_some()
+        self.session.run.is_some()
     }
 
     pub fn run_state(&self) -> Option<&RunState> {
-        self.history.as_ref().map(|h| &h.state)
+        self.session.history.as_ref().map(|h| &h.state)
     }
 
     /// Points in the current run's loss curve as last drawn.
@@ -314,38 +323,39 @@ impl Studio {
 
     pub fn window_title(&self) -> String {
         let file = self
+            .doc
             .path
             .as_ref()
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "unsaved".into());
         let dot = if self.is_dirty() { " •" } else { "" };
-        format!("{} ({file}){dot} — Glassbox", self.project.name)
+        format!("{} ({file}){dot} — Glassbox", self.doc.project.name)
     }
 
     /// Keeps the project's graph and the analysis in step with the canvas; commits undo steps
     /// between gestures.
     pub(super) fn sync_graph(&mut self, gesture_in_progress: bool) {
-        let graph = self.editor.graph();
-        if self.is_training() && !same_structure(&graph, &self.project.graph) {
+        let graph = self.doc.editor.graph();
+        if self.is_training() && !same_structure(&graph, &self.doc.project.graph) {
             // The run's graph is fixed: put the canvas back as it was.
-            self.editor.snarl = super::editor::snarl_from_graph(&self.project.graph);
+            self.doc.editor.snarl = super::editor::snarl_from_graph(&self.doc.project.graph);
             self.notify_error("Stop the training run before editing the graph");
             return;
         }
-        if !same_structure(&graph, &self.project.graph) {
-            self.analysis = analyze(&graph);
-            self.fit_pending |= ends_changed(&self.project.graph, &graph);
+        if !same_structure(&graph, &self.doc.project.graph) {
+            self.doc.analysis = analyze(&graph);
+            self.doc.fit_pending |= ends_changed(&self.doc.project.graph, &graph);
         }
-        self.project.graph = graph;
+        self.doc.project.graph = graph;
         if !gesture_in_progress {
-            self.editor.commit_if_changed();
+            self.doc.editor.commit_if_changed();
             // A new Input or Output, or a new wire into the Output: the ends follow the data
             // (its own undo step, announced in the status line).
-            if std::mem::take(&mut self.fit_pending) {
+            if std::mem::take(&mut self.doc.fit_pending) {
                 self.fit_graph_to_data();
-                self.project.graph = self.editor.graph();
-                self.analysis = analyze(&self.project.graph);
+                self.doc.project.graph = self.doc.editor.graph();
+                self.doc.analysis = analyze(&self.doc.project.graph);
             }
         }
     }
@@ -353,9 +363,9 @@ impl Studio {
     /// Stops a run and waits for its thread (window closing).
     pub fn shutdown(&mut self) {
         self.panels.broadcast(&super::panel::StudioEvent::Closing);
-        if let Some(h) = self.run.take() {
+        if let Some(h) = self.session.run.take() {
             h.stop_and_join();
-            if let Some(hist) = &mut self.history {
+            if let Some(hist) = &mut self.session.history {
                 hist.state = RunState::Stopped;
             }
         }
@@ -389,7 +399,7 @@ impl Studio {
             self.frame.perf.p50_ms().unwrap_or(0.0),
             self.frame.perf.p95_ms().unwrap_or(0.0),
         );
-        let run = self.history.as_ref().map_or(String::new(), |h| {
+        let run = self.session.history.as_ref().map_or(String::new(), |h| {
             format!(
                 " | run {} step {} samples/s {:.0} elapsed {:.1}s",
                 h.state.label(),
@@ -443,7 +453,7 @@ impl Studio {
             return;
         };
         if save_first {
-            match self.path.clone() {
+            match self.doc.path.clone() {
                 Some(p) => self.save_to(p),
                 None => {
                     self.ask_file(FilePurpose::SaveProjectAs);
@@ -458,7 +468,7 @@ impl Studio {
             self.modals.quit_confirmed = true;
         }
         // Discarding: make the project count as saved so the command goes through.
-        self.saved = self.project.clone();
+        self.doc.saved = self.doc.project.clone();
         self.apply(cmd, ctx);
     }
 
@@ -516,7 +526,7 @@ impl Studio {
                 }
                 Err(e) => self.notify_error(e.to_string()),
             },
-            Command::Save => match self.path.clone() {
+            Command::Save => match self.doc.path.clone() {
                 Some(p) => self.save_to(p),
                 None => self.ask_file(FilePurpose::SaveProjectAs),
             },
@@ -530,7 +540,7 @@ impl Studio {
                     self.resolve_confirm(false, ctx);
                 }
             }
-            Command::SaveWeights => match (&self.weights, self.weights_path()) {
+            Command::SaveWeights => match (&self.session.weights, self.weights_path()) {
                 (None, _) => self.notify_error("No trained weights yet: train the network first"),
                 (Some(_), None) => {
                     self.notify_error("Save the project first; its weights are saved beside it")
@@ -545,13 +555,13 @@ impl Studio {
                 None => self.ask_file(FilePurpose::LoadWeights),
             },
             Command::LoadWeights(path) => match Weights::load(&path) {
-                Ok(w) => match crate::model::Model::build(&self.project.graph, 0)
+                Ok(w) => match crate::model::Model::build(&self.doc.project.graph, 0)
                     .map_err(|e| e.to_string())
                     .and_then(|m| m.load_weights(&w).map_err(|e| e.to_string()))
                 {
                     Ok(()) => {
-                        self.weights = Some(w);
-                        self.continue_training = true;
+                        self.session.weights = Some(w);
+                        self.session.continue_training = true;
                         self.notify(format!(
                             "Loaded weights from {}; the next run continues from them",
                             path.display()
@@ -562,50 +572,50 @@ impl Studio {
                 Err(e) => self.notify_error(e.to_string()),
             },
             Command::Undo => {
-                if !self.editor.undo() {
+                if !self.doc.editor.undo() {
                     self.notify("Nothing to undo");
                 }
             }
             Command::Redo => {
-                if !self.editor.redo() {
+                if !self.doc.editor.redo() {
                     self.notify("Nothing to redo");
                 }
             }
             Command::Delete => {
-                let ids = self.editor.selection(ctx);
-                self.editor.delete(&ids);
+                let ids = self.doc.editor.selection(ctx);
+                self.doc.editor.delete(&ids);
             }
             Command::Duplicate => {
-                let ids = self.editor.selection(ctx);
-                self.editor.duplicate(&ids);
+                let ids = self.doc.editor.selection(ctx);
+                self.doc.editor.duplicate(&ids);
             }
             Command::Copy => {
-                let ids = self.editor.selection(ctx);
-                self.editor.copy(&ids);
+                let ids = self.doc.editor.selection(ctx);
+                self.doc.editor.copy(&ids);
             }
             Command::Paste => {
-                self.editor.paste();
+                self.doc.editor.paste();
             }
-            Command::Tidy => self.editor.tidy(),
+            Command::Tidy => self.doc.editor.tidy(),
             Command::AddNode(kind) => {
-                self.editor.add_node(kind, None);
-                self.fit_pending |= matches!(
+                self.doc.editor.add_node(kind, None);
+                self.doc.fit_pending |= matches!(
                     kind,
                     crate::graph::LayerKind::Input | crate::graph::LayerKind::Output
                 );
             }
             Command::Train => self.start_training(ctx),
             Command::TogglePause => {
-                if let Some(h) = &self.run {
+                if let Some(h) = &self.session.run {
                     let paused = !h.is_paused();
                     h.set_paused(paused);
-                    if let Some(hist) = &mut self.history {
+                    if let Some(hist) = &mut self.session.history {
                         hist.set_paused(paused);
                     }
                 }
             }
             Command::Stop => {
-                if let Some(h) = &self.run {
+                if let Some(h) = &self.session.run {
                     h.stop();
                 }
             }
@@ -618,7 +628,7 @@ impl Studio {
             Command::Deploy(action) => self.apply_deploy(action),
             Command::OpenRun(run) => self.open_run(&run),
             Command::SetLearningRate(lr) => {
-                self.project.training.lr = lr;
+                self.doc.project.training.lr = lr;
                 self.notify(format!("Learning rate set to {lr:.2e}"));
             }
             Command::ShowTab(tab) => self.settings.bottom_tab = tab,
@@ -627,7 +637,7 @@ impl Studio {
                 self.settings.log_scale = p.log_scale;
                 self.settings.keep_overlays = p.keep_overlays;
             }
-            Command::SetContinueTraining(on) => self.continue_training = on,
+            Command::SetContinueTraining(on) => self.session.continue_training = on,
             Command::Notify { text, error } => {
                 if error {
                     self.notify_error(text)
@@ -647,8 +657,8 @@ impl Studio {
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             }
         }
-        self.project.graph = self.editor.graph();
-        self.analysis = analyze(&self.project.graph);
+        self.doc.project.graph = self.doc.editor.graph();
+        self.doc.analysis = analyze(&self.doc.project.graph);
     }
 }
 

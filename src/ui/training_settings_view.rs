@@ -7,9 +7,9 @@ use crate::train::{Optimizer, Schedule};
 use egui::{DragValue, RichText, Ui};
 
 pub fn training_settings_ui(ui: &mut Ui, studio: &mut Studio) {
-    let t = &mut studio.project.training;
+    let t = &mut studio.doc.project.training;
     // A GAN's two Adams and their rates are set with the mode above.
-    if !matches!(studio.project.mode, TrainingMode::Gan { .. }) {
+    if !matches!(studio.doc.project.mode, TrainingMode::Gan { .. }) {
         optimizer_ui(ui, t);
     }
     ui.horizontal(|ui| {
@@ -83,7 +83,7 @@ pub fn training_settings_ui(ui: &mut Ui, studio: &mut Studio) {
     if find_lr {
         studio.push(crate::ui::command::Command::OpenPanel("Find learning rate"));
     }
-    let t = &mut studio.project.training;
+    let t = &mut studio.doc.project.training;
     crate::ui::experiments::early_stopping_ui(ui, t);
     if let Some(from) = t.init_from.clone() {
         ui.horizontal_wrapped(|ui| {

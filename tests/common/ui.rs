@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 pub fn harness(project: Project) -> Harness<'static, Studio> {
     let mut s = Studio::new(project, None, StudioSettings::default());
     s.dialogs.native = false;
-    s.editor.identity_transform = true;
+    s.doc.editor.identity_transform = true;
     let mut h = Harness::builder()
         .with_size(egui::vec2(1500.0, 950.0))
         .with_max_steps(12)
@@ -52,7 +52,7 @@ pub fn train_then_open_insight(h: &mut Harness<'static, Studio>, secs: f32) {
     h.get_by_label("▶ Train").click();
     h.step();
     assert!(
-        wait_for(h, secs, |s| s.weights.is_some() && !s.is_training()),
+        wait_for(h, secs, |s| s.session.weights.is_some() && !s.is_training()),
         "training did not finish: {:?}",
         h.state().run_state()
     );

@@ -104,7 +104,8 @@ pub fn boundary_spec(summary: &DataSummary) -> Option<BoundarySpec> {
 
 impl Studio {
     fn data_dir(&self) -> Option<PathBuf> {
-        self.path
+        self.doc
+            .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf))
     }
@@ -112,7 +113,7 @@ impl Studio {
     /// Starts loads when the data settings settle, and takes finished ones; every frame.
     pub fn poll_data(&mut self, ctx: &egui::Context) {
         let now = self.time();
-        let key = (self.project.data.clone(), self.data_dir());
+        let key = (self.doc.project.data.clone(), self.data_dir());
         if self.data.last_seen.as_ref() != Some(&key.0) {
             self.data.last_seen = Some(key.0.clone());
             self.data.changed_at = Some(now);
@@ -138,7 +139,7 @@ impl Studio {
         if up_to_date {
             return;
         }
-        if let Some(why) = self.project.data.source.missing_input() {
+        if let Some(why) = self.doc.project.data.source.missing_input() {
             // Nothing to load yet: no error, and no preview of the previous data set.
             self.data.pending = Some(why);
             self.data.error = None;
@@ -188,8 +189,8 @@ impl Studio {
     /// What fitting the graph to the loaded data would change (None: it fits, or no data).
     pub fn data_misfit(&self) -> Option<Vec<String>> {
         let summary = self.data.summary.as_ref()?;
-        let mut graph = self.project.graph.clone();
-        let changes = fit_to_data(&mut graph, &summary.shape(&self.project.mode));
+        let mut graph = self.doc.project.graph.clone();
+        let changes = fit_to_data(&mut graph, &summary.shape(&self.doc.project.mode));
         (!changes.is_empty()).then_some(changes)
     }
 
@@ -202,11 +203,11 @@ impl Studio {
         if self.is_training() {
             return;
         }
-        let (shape, name) = (summary.shape(&self.project.mode), summary.name.clone());
-        let mut graph = self.editor.graph();
+        let (shape, name) = (summary.shape(&self.doc.project.mode), summary.name.clone());
+        let mut graph = self.doc.editor.graph();
         let changes = fit_to_data(&mut graph, &shape);
         if !changes.is_empty() {
-            self.editor.replace_graph(graph);
+            self.doc.editor.replace_graph(graph);
             self.notify(format!("To fit {name}: {}", changes.join("; ")));
         }
     }

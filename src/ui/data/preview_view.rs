@@ -88,11 +88,11 @@ pub(super) fn preview_ui(ui: &mut Ui, studio: &mut Studio) {
             let key = (
                 images.len(),
                 state.show_augmented,
-                studio.project.data.augmentation.clone(),
+                studio.doc.project.data.augmentation.clone(),
             );
             if state.textures_for.as_ref() != Some(&key) {
                 let shown = if state.show_augmented {
-                    augmented_images(images, &studio.project.data.augmentation, seed)
+                    augmented_images(images, &studio.doc.project.data.augmentation, seed)
                 } else {
                     images.clone()
                 };

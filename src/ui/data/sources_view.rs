@@ -140,10 +140,10 @@ fn source_name(src: &DataSource) -> String {
 }
 
 pub(super) fn settings_ui(ui: &mut Ui, studio: &mut Studio) {
-    let current = source_name(&studio.project.data.source);
+    let current = source_name(&studio.doc.project.data.source);
     let mut browse = None;
     {
-        let data = &mut studio.project.data;
+        let data = &mut studio.doc.project.data;
         ui.horizontal(|ui| {
             let l = ui.label("Data set");
             egui::ComboBox::from_id_salt("data-source")
@@ -176,14 +176,14 @@ pub(super) fn settings_ui(ui: &mut Ui, studio: &mut Studio) {
             ui,
             &mut data.source,
             &mut studio.data.columns,
-            &studio.path,
+            &studio.doc.path,
             &mut browse,
         );
     }
     if let Some(purpose) = browse {
         studio.ask_file(purpose);
     }
-    let data = &mut studio.project.data;
+    let data = &mut studio.doc.project.data;
     ui.separator();
     split_ui(ui, data);
     if matches!(

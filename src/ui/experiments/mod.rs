@@ -127,12 +127,13 @@ impl Studio {
             .clone()
             .unwrap_or_else(std::env::temp_dir);
         let path = self
+            .doc
             .path
             .as_ref()
             .map(|p| std::path::absolute(p).unwrap_or(p.clone()));
         Some(crate::runs::runs_dir(
             path.as_deref(),
-            &self.project.name,
+            &self.doc.project.name,
             &fallback,
         ))
     }
@@ -145,11 +146,11 @@ impl Studio {
         let root = self.runs_root()?;
         let label = format!(
             "{} {} lr={}",
-            self.project.name,
-            self.project.training.optimizer.name(),
-            self.project.training.lr
+            self.doc.project.name,
+            self.doc.project.training.optimizer.name(),
+            self.doc.project.training.lr
         );
-        match crate::runs::RunFolder::create(&root, &self.project, &label) {
+        match crate::runs::RunFolder::create(&root, &self.doc.project, &label) {
             Ok(f) => {
                 self.panels.broadcast(&StudioEvent::RunsChanged);
                 Some(f)
@@ -167,13 +168,13 @@ impl Studio {
             Ok(p) => p,
             Err(e) => return self.notify_error(e.to_string()),
         };
-        let path = self.path.clone();
+        let path = self.doc.path.clone();
         let saved = self.saved_project().clone();
         self.open_recovered(project, path, saved);
         match run.weights_path().map(|p| crate::model::Weights::load(&p)) {
             Some(Ok(w)) => {
                 self.insight.new_weights(w.clone());
-                self.weights = Some(w);
+                self.session.weights = Some(w);
                 self.notify(format!(
                     "Opened run {} with its weights; save to keep its settings",
                     run.id

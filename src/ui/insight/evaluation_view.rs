@@ -25,6 +25,7 @@ pub(super) fn evaluation_ui(ui: &mut Ui, studio: &mut Studio) {
         }
         if let Some((maj, lin)) = studio.insight.baselines {
             let model = studio
+                .session
                 .history
                 .as_ref()
                 .and_then(|h| h.test)

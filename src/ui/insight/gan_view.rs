@@ -13,7 +13,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 const MAX_POINTS: usize = 600;
 
 pub(super) fn gan_ui(ui: &mut Ui, studio: &mut Studio) {
-    let Some(history) = studio.history.as_ref() else {
+    let Some(history) = studio.session.history.as_ref() else {
         ui.label(
             RichText::new("Press ▶ Train: the generator's samples appear here as it learns.")
                 .weak(),

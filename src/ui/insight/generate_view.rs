@@ -54,6 +54,7 @@ pub(super) fn generate_ui(ui: &mut Ui, studio: &mut Studio) {
         }
     }
     let samples = studio
+        .session
         .history
         .as_ref()
         .map(|h| h.samples_text.clone())

@@ -12,13 +12,17 @@ pub(super) fn health_ui(ui: &mut Ui, studio: &mut Studio) {
         ui.vertical(|ui| {
             ui.set_width(420.0);
             ui.label(RichText::new("Diagnosis").strong());
-            let diagnoses = match &studio.history {
-                Some(h) => diagnose(h, studio.insight.snapshot.as_ref(), &studio.project.graph),
+            let diagnoses = match &studio.session.history {
+                Some(h) => diagnose(
+                    h,
+                    studio.insight.snapshot.as_ref(),
+                    &studio.doc.project.graph,
+                ),
                 None => Vec::new(),
             };
             if diagnoses.is_empty() {
                 ui.label(
-                    RichText::new(if studio.history.is_some() {
+                    RichText::new(if studio.session.history.is_some() {
                         "Nothing wrong found so far."
                     } else {
                         "Train the network to see a diagnosis."
@@ -46,11 +50,11 @@ pub(super) fn health_ui(ui: &mut Ui, studio: &mut Studio) {
                 ui.add_space(4.0);
             }
             if let Some(fix) = apply {
-                let mut p = studio.project.clone();
-                p.graph = studio.editor.graph();
+                let mut p = studio.doc.project.clone();
+                p.graph = studio.doc.editor.graph();
                 let said = apply_fix(&mut p, &fix);
-                studio.project.training = p.training.clone();
-                studio.editor.replace_graph(p.graph);
+                studio.doc.project.training = p.training.clone();
+                studio.doc.editor.replace_graph(p.graph);
                 studio.notify(format!("Applied: {said}"));
             }
         });

@@ -42,7 +42,7 @@ impl Studio {
 pub(super) fn latent_ui(ui: &mut Ui, studio: &mut Studio) {
     let stale = studio.time() - studio.insight.family.refreshed_at >= REFRESH_EVERY_S;
     let first = studio.insight.family.latent.is_none() && studio.insight.error.is_none();
-    let has_weights = studio.weights.is_some() || studio.insight.snapshot.is_some();
+    let has_weights = studio.session.weights.is_some() || studio.insight.snapshot.is_some();
     if has_weights && !studio.insight.is_busy() && (first || (studio.is_training() && stale)) {
         studio.request_autoencoder_views();
     }

@@ -40,8 +40,8 @@ pub(super) fn maximize_ui(ui: &mut Ui, studio: &mut Studio) {
         ui.add(egui::DragValue::new(&mut s.blur_every).range(0..=100));
         let settings = s.clone();
         // A unit of the node selected on the canvas, if the user asks for one.
-        let node = studio.editor.selected.clone().filter(|n| {
-            studio.project.graph.node(n).is_some_and(|x| {
+        let node = studio.doc.editor.selected.clone().filter(|n| {
+            studio.doc.project.graph.node(n).is_some_and(|x| {
                 !matches!(
                     x.layer.kind(),
                     crate::graph::LayerKind::Output | crate::graph::LayerKind::Input

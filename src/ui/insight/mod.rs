@@ -257,19 +257,22 @@ impl InsightState {
 
 pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
     let autoencoder = matches!(
-        studio.project.mode,
+        studio.doc.project.mode,
         crate::graph::TrainingMode::Autoencoder { .. }
     );
-    let gan = matches!(studio.project.mode, crate::graph::TrainingMode::Gan { .. });
+    let gan = matches!(
+        studio.doc.project.mode,
+        crate::graph::TrainingMode::Gan { .. }
+    );
     let supervised = !autoencoder && !gan;
-    let language = supervised && studio.project.data.source.is_text_corpus();
+    let language = supervised && studio.doc.project.data.source.is_text_corpus();
     let typed = supervised
         && matches!(
-            studio.project.data.source,
+            studio.doc.project.data.source,
             crate::data::DataSource::TextClass { .. }
         );
     let images = supervised
-        && !studio.project.data.source.is_text_corpus()
+        && !studio.doc.project.data.source.is_text_corpus()
         && studio
             .data
             .summary
@@ -277,6 +280,7 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
             .is_some_and(|s| s.sample_shape.len() == 3 && !s.classes.is_empty());
     let attends = supervised
         && studio
+            .doc
             .project
             .graph
             .nodes

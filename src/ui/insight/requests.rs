@@ -14,17 +14,20 @@ const LIVE_EVERY_S: f64 = 1.0;
 impl Studio {
     /// Makes sure an insight thread runs for the current graph with the latest weights.
     fn insight_ready(&mut self) -> bool {
-        let graph = self.project.graph.clone();
+        let graph = self.doc.project.graph.clone();
         let weights = self
             .insight
             .weights
             .clone()
-            .or_else(|| self.weights.clone());
+            .or_else(|| self.session.weights.clone());
         let dir = self
+            .doc
             .path
             .as_ref()
             .and_then(|p| p.parent().map(std::path::Path::to_path_buf));
-        let data = self.data.dataset_for(&self.project.data, dir.as_deref());
+        let data = self
+            .data
+            .dataset_for(&self.doc.project.data, dir.as_deref());
         let (Some(weights), Some(data)) = (weights, data) else {
             self.insight.error = Some(if self.data.dataset.is_none() {
                 "Load the data first (Data tab).".into()
@@ -41,17 +44,17 @@ impl Studio {
             .as_ref()
             .is_some_and(|g| crate::ui::editor::same_structure(g, &graph))
             && self.insight.handle_setup
-                == Some((self.project.mode, self.project.data.source.clone()));
+                == Some((self.doc.project.mode, self.doc.project.data.source.clone()));
         if self.insight.handle.is_none() || !same {
             let repaint = self.repaint_ctx();
             let notify: Option<crate::train::Notify> =
                 repaint.map(|ctx| Box::new(move || ctx.request_repaint()) as crate::train::Notify);
-            match InsightHandle::spawn(self.project.clone(), data, weights, notify) {
+            match InsightHandle::spawn(self.doc.project.clone(), data, weights, notify) {
                 Ok(h) => {
                     self.insight.handle = Some(h);
                     self.insight.handle_graph = Some(graph);
                     self.insight.handle_setup =
-                        Some((self.project.mode, self.project.data.source.clone()));
+                        Some((self.doc.project.mode, self.doc.project.data.source.clone()));
                 }
                 Err(e) => {
                     self.insight.error = Some(format!("cannot start the insight thread: {e}"));
@@ -289,12 +292,14 @@ impl Studio {
 
     /// Nodes with [C, H, W] outputs, where Grad-CAM applies.
     pub(super) fn conv_nodes(&self) -> Vec<String> {
-        self.project
+        self.doc
+            .project
             .graph
             .nodes
             .iter()
             .filter(|n| {
-                self.analysis
+                self.doc
+                    .analysis
                     .node(&n.id)
                     .and_then(|s| s.output.as_ref())
                     .is_some_and(|o| o.rank() == 3)

@@ -113,7 +113,7 @@ impl DeployState {
 
 /// The File menu's export/import/transfer entries.
 pub fn deploy_file_menu_ui(ui: &mut Ui, studio: &mut Studio) {
-    let trained = studio.weights.is_some();
+    let trained = studio.session.weights.is_some();
     ui.menu_button("Export model", |ui| {
         for kind in ExportKind::ALL {
             let resp = ui
@@ -151,7 +151,7 @@ pub fn serve_menu_ui(ui: &mut Ui, studio: &mut Studio) {
         (None, true) => "Starting the server…".to_string(),
         (None, false) => format!("Serve predictions on 127.0.0.1:{}", studio.deploy.port),
     };
-    let can = studio.weights.is_some() || studio.deploy.server.is_some();
+    let can = studio.session.weights.is_some() || studio.deploy.server.is_some();
     if ui
         .add_enabled(
             can && studio.deploy.starting.is_none(),
@@ -216,11 +216,14 @@ impl DataSource {
 impl Studio {
     fn data_source(&self) -> DataSource {
         let dir = self
+            .doc
             .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf));
         DataSource {
-            loaded: self.data.dataset_for(&self.project.data, dir.as_deref()),
+            loaded: self
+                .data
+                .dataset_for(&self.doc.project.data, dir.as_deref()),
             dir,
         }
     }
@@ -228,13 +231,13 @@ impl Studio {
     pub(super) fn apply_deploy(&mut self, action: DeployAction) {
         match action {
             DeployAction::ExportDialog(kind) => {
-                if self.weights.is_none() {
+                if self.session.weights.is_none() {
                     return self.notify_error("No trained weights yet: train the network first");
                 }
                 self.ask_file(FilePurpose::Export(kind));
             }
             DeployAction::Export(kind, mut path) => {
-                let Some(weights) = self.weights.clone() else {
+                let Some(weights) = self.session.weights.clone() else {
                     return self.notify_error("No trained weights yet: train the network first");
                 };
                 if path.extension().is_none() {
@@ -243,7 +246,7 @@ impl Studio {
                 if kind == ExportKind::Card {
                     return self.card_in_background(weights, path);
                 }
-                match write_export(kind, &self.project, &weights, &path) {
+                match write_export(kind, &self.doc.project, &weights, &path) {
                     Ok(msg) => {
                         self.panels
                             .broadcast(&crate::ui::panel::StudioEvent::Exported);
@@ -256,8 +259,8 @@ impl Studio {
             DeployAction::ImportOnnx(path) => match crate::deploy::onnx::import_project(&path) {
                 Ok((project, weights, notes)) => {
                     self.open_project(project, None);
-                    self.weights = Some(weights);
-                    self.continue_training = true;
+                    self.session.weights = Some(weights);
+                    self.session.continue_training = true;
                     self.notify(format!(
                         "Imported {} with its weights ({}); save it as a project to keep it",
                         path.display(),
@@ -272,7 +275,7 @@ impl Studio {
                     .map_err(|e| e.to_string())
                     .and_then(|w| {
                         let model =
-                            Model::build(&self.project.graph, 0).map_err(|e| e.to_string())?;
+                            Model::build(&self.doc.project.graph, 0).map_err(|e| e.to_string())?;
                         model.load_matching(&w).map_err(|e| e.to_string())
                     });
                 match report {
@@ -281,15 +284,15 @@ impl Studio {
                         path.display()
                     )),
                     Ok(r) => {
-                        self.project.training.init_from = Some(path.display().to_string());
-                        self.continue_training = false;
+                        self.doc.project.training.init_from = Some(path.display().to_string());
+                        self.session.continue_training = false;
                         self.notify(format!("The next run starts from {}: {r}", path.display()));
                     }
                     Err(e) => self.notify_error(e),
                 }
             }
             DeployAction::ClearStartFrom => {
-                self.project.training.init_from = None;
+                self.doc.project.training.init_from = None;
                 self.notify("The next run starts from fresh weights");
             }
             DeployAction::ToggleServe => self.toggle_serve(),
@@ -297,8 +300,8 @@ impl Studio {
     }
 
     fn card_in_background(&mut self, weights: Weights, path: PathBuf) {
-        let project = self.project.clone();
-        let history = self.history.clone();
+        let project = self.doc.project.clone();
+        let history = self.session.history.clone();
         let data = self.data_source();
         let (tx, rx) = channel();
         let what = path.display().to_string();
@@ -342,10 +345,10 @@ impl Studio {
             server.stop();
             return self.notify("Stopped serving");
         }
-        let Some(weights) = self.weights.clone() else {
+        let Some(weights) = self.session.weights.clone() else {
             return self.notify_error("No trained weights yet: train the network first");
         };
-        let project = self.project.clone();
+        let project = self.doc.project.clone();
         let data = self.data_source();
         let (tx, rx) = channel();
         let port = self.deploy.port;

@@ -45,51 +45,56 @@ impl Studio {
         saved: Project,
     ) {
         self.open_project(project, path);
-        self.saved = saved;
+        self.doc.saved = saved;
     }
 
     pub(super) fn open_project(&mut self, project: Project, path: Option<PathBuf>) {
         self.shutdown();
-        self.editor.load(&project.graph);
-        self.analysis = analyze(&project.graph);
-        self.saved = project.clone();
-        self.project = project;
-        self.path = path;
-        self.history = None;
-        self.past_runs.clear();
-        self.weights = None;
-        self.continue_training = false;
+        self.doc.editor.load(&project.graph);
+        self.doc.analysis = analyze(&project.graph);
+        self.doc.saved = project.clone();
+        self.doc.project = project;
+        self.doc.path = path;
+        self.session.history = None;
+        self.session.past_runs.clear();
+        self.session.weights = None;
+        self.session.continue_training = false;
         self.modals.welcome = None;
         self.modals.rename = None;
         self.insight.reset();
     }
 
     pub(super) fn save_to(&mut self, path: PathBuf) {
-        self.project.graph = self.editor.graph();
-        match self.project.save(&path) {
+        self.doc.project.graph = self.doc.editor.graph();
+        match self.doc.project.save(&path) {
             Ok(()) => {
-                self.saved = self.project.clone();
+                self.doc.saved = self.doc.project.clone();
                 self.remember(&path);
                 self.notify(format!("Saved {}", path.display()));
-                self.path = Some(path);
+                self.doc.path = Some(path);
             }
             Err(e) => self.notify_error(e.to_string()),
         }
     }
 
     pub(super) fn weights_path(&self) -> Option<PathBuf> {
-        self.path.as_ref().map(|p| p.with_extension("safetensors"))
+        self.doc
+            .path
+            .as_ref()
+            .map(|p| p.with_extension("safetensors"))
     }
 
     pub(crate) fn ask_file(&mut self, purpose: FilePurpose) {
         let dir = self
+            .doc
             .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf));
-        let stem = self.project.name.to_lowercase().replace(' ', "-");
+        let stem = self.doc.project.name.to_lowercase().replace(' ', "-");
         let name = match purpose {
             FilePurpose::SaveProjectAs => Some(
-                self.path
+                self.doc
+                    .path
                     .as_ref()
                     .and_then(|p| p.file_name())
                     .map(|n| n.to_string_lossy().into_owned())
@@ -109,6 +114,7 @@ impl Studio {
             DialogOutcome::NeedPrompt(purpose, note) => {
                 let text = match purpose {
                     FilePurpose::SaveProjectAs => self
+                        .doc
                         .path
                         .as_ref()
                         .map(|p| p.display().to_string())
@@ -116,12 +122,13 @@ impl Studio {
                     // An export goes beside the project (or into the working folder).
                     FilePurpose::Export(kind) => {
                         let dir = self
+                            .doc
                             .path
                             .as_ref()
                             .and_then(|p| p.parent().map(Path::to_path_buf))
                             .or_else(|| std::env::current_dir().ok())
                             .unwrap_or_default();
-                        let stem = self.project.name.to_lowercase().replace(' ', "-");
+                        let stem = self.doc.project.name.to_lowercase().replace(' ', "-");
                         dir.join(format!("{stem}.{}", kind.extension()))
                             .display()
                             .to_string()
@@ -146,7 +153,7 @@ impl Studio {
             FilePurpose::ImportOnnx => Command::Deploy(DeployAction::ImportOnnx(path)),
             FilePurpose::StartFrom => Command::Deploy(DeployAction::StartFrom(path)),
             FilePurpose::DataFile | FilePurpose::DataFolder => {
-                if let Some(p) = self.project.data.source.path_mut() {
+                if let Some(p) = self.doc.project.data.source.path_mut() {
                     *p = path.display().to_string();
                 }
                 return;

@@ -6,7 +6,9 @@ use super::*;
 impl Studio {
     /// Drains training events without waiting; called every frame.
     pub fn poll(&mut self) {
-        let Some(handle) = &self.run else { return };
+        let Some(handle) = &self.session.run else {
+            return;
+        };
         let mut ended = None;
         let mut warnings = Vec::new();
         let mut early = None;
@@ -31,7 +33,7 @@ impl Studio {
             {
                 early = Some((*epoch, *best_epoch));
             }
-            if let Some(h) = &mut self.history {
+            if let Some(h) = &mut self.session.history {
                 h.apply(&ev);
             }
             if ev.is_terminal() {
@@ -44,7 +46,7 @@ impl Studio {
         }
         if self.frame.perf_log.is_some()
             && !self.frame.first_step_logged
-            && self.history.as_ref().is_some_and(|h| h.step > 0)
+            && self.session.history.as_ref().is_some_and(|h| h.step > 0)
         {
             self.frame.first_step_logged = true;
             let unix = std::time::SystemTime::now()
@@ -56,7 +58,7 @@ impl Studio {
             );
         }
         if let Some(ev) = ended {
-            if let Some(h) = self.run.take() {
+            if let Some(h) = self.session.run.take() {
                 h.stop_and_join();
             }
             self.panels
@@ -65,7 +67,7 @@ impl Studio {
                 TrainEvent::Finished { test, weights, .. } => {
                     self.run_finished();
                     self.insight.new_weights(weights.clone());
-                    self.weights = Some(weights);
+                    self.session.weights = Some(weights);
                     let acc = test
                         .and_then(|t| t.accuracy)
                         .map(|a| format!(": test accuracy {:.2} %", a * 100.0))
@@ -82,7 +84,7 @@ impl Studio {
                     if self.frame.perf_log.is_some() {
                         eprintln!("perf t={:.1}s run stopped at step {step}", self.frame.now);
                     }
-                    self.weights = Some(weights);
+                    self.session.weights = Some(weights);
                     self.notify(format!("Stopped at step {step}"));
                 }
                 TrainEvent::Failed { reason } => {
@@ -105,10 +107,10 @@ impl Studio {
         if self.is_training() {
             return;
         }
-        self.project.graph = self.editor.graph();
-        self.analysis = analyze(&self.project.graph);
-        if let Some(e) = self.analysis.errors.first() {
-            let more = self.analysis.errors.len() - 1;
+        self.doc.project.graph = self.doc.editor.graph();
+        self.doc.analysis = analyze(&self.doc.project.graph);
+        if let Some(e) = self.doc.analysis.errors.first() {
+            let more = self.doc.analysis.errors.len() - 1;
             let more = if more > 0 {
                 format!(" (and {more} more)")
             } else {
@@ -117,15 +119,16 @@ impl Studio {
             self.notify_error(format!("Cannot train yet: {e}{more}"));
             return;
         }
-        let mut req = TrainRequest::new(self.project.clone());
+        let mut req = TrainRequest::new(self.doc.project.clone());
         req.project_dir = self
+            .doc
             .path
             .as_ref()
             .and_then(|p| p.parent().map(Path::to_path_buf));
         // Reuse the data the data panel already loaded for these settings.
         req.dataset = self
             .data
-            .dataset_for(&self.project.data, req.project_dir.as_deref());
+            .dataset_for(&self.doc.project.data, req.project_dir.as_deref());
         req.insight = Some(crate::train::InsightOptions {
             probe: req
                 .dataset
@@ -141,8 +144,8 @@ impl Studio {
                 .as_ref()
                 .and_then(crate::ui::data::boundary_spec);
         }
-        if self.continue_training {
-            req.initial_weights = self.weights.clone();
+        if self.session.continue_training {
+            req.initial_weights = self.session.weights.clone();
         }
         req.checkpoint = self.run_checkpoint();
         if let Some(folder) = self.record_folder() {
@@ -156,16 +159,17 @@ impl Studio {
         match TrainHandle::spawn_with_notify(req, Some(notify)) {
             Ok(handle) => {
                 self.frame.runs_started += 1;
-                if let Some(prev) = self.history.take() {
+                if let Some(prev) = self.session.history.take() {
                     if self.settings.keep_overlays && !prev.losses.is_empty() {
-                        self.past_runs.push(prev);
-                        if self.past_runs.len() > MAX_OVERLAYS {
-                            self.past_runs.remove(0);
+                        self.session.past_runs.push(prev);
+                        if self.session.past_runs.len() > MAX_OVERLAYS {
+                            self.session.past_runs.remove(0);
                         }
                     }
                 }
-                self.history = Some(RunHistory::new(format!("run {}", self.frame.runs_started)));
-                self.run = Some(handle);
+                self.session.history =
+                    Some(RunHistory::new(format!("run {}", self.frame.runs_started)));
+                self.session.run = Some(handle);
                 self.modals.welcome = None;
                 self.notify("Training started");
             }
