@@ -22,8 +22,11 @@ fn through_menu(
         }
         h.run_steps(2);
     }
-    assert!(h.state().prompt.is_some(), "no path field after {path:?}");
-    h.state_mut().prompt.as_mut().unwrap().text = file.display().to_string();
+    assert!(
+        h.state().chrome.prompt.is_some(),
+        "no path field after {path:?}"
+    );
+    h.state_mut().chrome.prompt.as_mut().unwrap().text = file.display().to_string();
     h.run_steps(1);
     h.get_by_label(confirm).click();
     h.run_steps(3);
@@ -52,7 +55,7 @@ fn export_serve_and_import_from_the_menus() {
     assert!(
         onnx.exists(),
         "no ONNX file; status: {:?}",
-        h.state().message
+        h.state().chrome.message
     );
 
     let card = dir.path().join("card.md");
@@ -65,7 +68,7 @@ fn export_serve_and_import_from_the_menus() {
     assert!(
         wait_for(&mut h, 30.0, |_| card.exists()),
         "no model card; status: {:?}",
-        h.state().message
+        h.state().chrome.message
     );
     let md = std::fs::read_to_string(&card).unwrap();
     assert!(md.contains("## Confusion matrix (test)"), "{md}");
@@ -79,7 +82,7 @@ fn export_serve_and_import_from_the_menus() {
     assert!(
         wait_for(&mut h, 30.0, |s| s.deploy.serving().is_some()),
         "the server did not start: {:?}",
-        h.state().message
+        h.state().chrome.message
     );
     let addr = h.state().deploy.serving().unwrap();
     let (status, body) = common::http::request(
@@ -103,7 +106,7 @@ fn export_serve_and_import_from_the_menus() {
 
     through_menu(&mut h, &["File", "Import ONNX…"], &onnx, "Open");
     let s = h.state();
-    assert!(s.session.weights.is_some(), "{:?}", s.message);
+    assert!(s.session.weights.is_some(), "{:?}", s.chrome.message);
     let kinds =
         |g: &glassbox::graph::Graph| g.nodes.iter().map(|n| n.layer.clone()).collect::<Vec<_>>();
     assert_eq!(kinds(&s.doc.project.graph), kinds(&iris.graph));

@@ -46,8 +46,8 @@ fn runs_are_recorded_listed_compared_reopened_and_swept() {
     let mut iris = presets::load("mlp-iris").unwrap();
     iris.training.epochs = 5;
     let mut h = harness(iris);
-    h.state_mut().experiments.record = true;
-    h.state_mut().experiments.fallback_dir = Some(dir.path().to_path_buf());
+    h.state_mut().keep.runs.record = true;
+    h.state_mut().keep.runs.fallback_dir = Some(dir.path().to_path_buf());
     assert!(
         wait_for(&mut h, 20.0, |s| s.data.summary.is_some()),
         "data did not load"
@@ -114,7 +114,7 @@ fn runs_are_recorded_listed_compared_reopened_and_swept() {
         h.state().doc.project.training.lr,
         0.01,
         "{:?}",
-        h.state().message
+        h.state().chrome.message
     );
     assert!(
         h.state().session.weights.is_some(),

@@ -75,7 +75,7 @@ fn wire(h: &mut Harness<'static, Studio>, from: &str, to: &str) {
             .iter()
             .any(|e| e.from == from && e.to == to),
         "wire {from} → {to} not made: {:?}",
-        h.state().message
+        h.state().chrome.message
     );
 }
 
@@ -171,7 +171,7 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
             && s.session.weights.is_some()),
         "training did not finish: {:?} {:?}",
         h.state().run_state(),
-        h.state().message
+        h.state().chrome.message
     );
     let test = h.state().session.history.as_ref().unwrap().test.unwrap();
     assert!(test.accuracy.unwrap() > 0.8, "{test:?}");

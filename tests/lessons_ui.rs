@@ -53,5 +53,9 @@ fn the_divergence_lesson_lights_up_its_outcome_then_its_fix() {
     h.run_steps(3);
     assert_eq!(h.state().doc.project.training.lr, 0.01);
     train(&mut h);
-    assert!(has_text(&h, "✔ At a sane rate"), "{:?}", h.state().message);
+    assert!(
+        has_text(&h, "✔ At a sane rate"),
+        "{:?}",
+        h.state().chrome.message
+    );
 }

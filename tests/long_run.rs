@@ -28,7 +28,7 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
     p.training.epochs = 1_000;
     p.training.batch_size = 1;
     let mut s = Studio::new(p, None, StudioSettings::default());
-    s.dialogs.native = false;
+    s.chrome.dialogs.native = false;
     let mut h = Harness::builder()
         .with_size(egui::vec2(1500.0, 950.0))
         .with_step_dt(0.05)
@@ -65,7 +65,7 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
                     .history
                     .as_ref()
                     .and_then(|r| r.info.as_ref().map(|i| i.total_steps)),
-                h.state().message
+                h.state().chrome.message
             );
             h.step();
         }

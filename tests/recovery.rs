@@ -30,7 +30,7 @@ fn studio() -> Studio {
         None,
         StudioSettings::default(),
     );
-    s.dialogs.native = false;
+    s.chrome.dialogs.native = false;
     s
 }
 
@@ -210,7 +210,7 @@ fn an_interrupted_run_is_offered_and_resumes_after_its_last_epoch() {
     };
     glassbox::train::checkpoint::save(&spec, &p, 4, &weights).unwrap();
     let mut s = Studio::new(p, None, StudioSettings::default());
-    s.dialogs.native = false;
+    s.chrome.dialogs.native = false;
     s.enable_autosave(file.clone());
     let mut h = harness(s);
     assert!(h.query_by_label("Resume interrupted training?").is_some());

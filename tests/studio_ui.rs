@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 fn studio(project: Project) -> Studio {
     let mut s = Studio::new(project, None, StudioSettings::default());
-    s.dialogs.native = false;
+    s.chrome.dialogs.native = false;
     s.doc.editor.identity_transform = true;
     s
 }
@@ -224,8 +224,8 @@ fn save_then_reopen_gives_the_same_graph() {
     h.get_by_label("Save As…").click();
     h.run_steps(2);
     // No native dialog in tests: the in-app path field opens.
-    assert!(h.state().prompt.is_some());
-    h.state_mut().prompt.as_mut().unwrap().text = path.display().to_string();
+    assert!(h.state().chrome.prompt.is_some());
+    h.state_mut().chrome.prompt.as_mut().unwrap().text = path.display().to_string();
     h.get_by_label("Save").click();
     h.run_steps(3);
     assert!(path.exists());
@@ -242,7 +242,7 @@ fn save_then_reopen_gives_the_same_graph() {
     h.run_steps(2);
     h.get_by_label("Open…").click();
     h.run_steps(2);
-    h.state_mut().prompt.as_mut().unwrap().text = path.display().to_string();
+    h.state_mut().chrome.prompt.as_mut().unwrap().text = path.display().to_string();
     h.get_by_label("Open").click();
     h.run_steps(3);
     assert_eq!(h.state().doc.project.graph, graph);

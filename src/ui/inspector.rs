@@ -98,11 +98,11 @@ fn node_ui(ui: &mut Ui, studio: &mut Studio, id: &str) {
 }
 
 fn rename_ui(ui: &mut Ui, studio: &mut Studio, id: &str, locked: bool) {
-    let buf = match &mut studio.modals.rename {
+    let buf = match &mut studio.chrome.rename {
         Some((for_id, text)) if for_id == id => text,
         _ => {
-            studio.modals.rename = Some((id.to_string(), id.to_string()));
-            &mut studio.modals.rename.as_mut().expect("just set").1
+            studio.chrome.rename = Some((id.to_string(), id.to_string()));
+            &mut studio.chrome.rename.as_mut().expect("just set").1
         }
     };
     let mut commit = None;
@@ -121,11 +121,11 @@ fn rename_ui(ui: &mut Ui, studio: &mut Studio, id: &str, locked: bool) {
             studio.notify_error(format!(
                 "'{new_id}' cannot be used: names must be unique and not empty"
             ));
-            studio.modals.rename = None;
+            studio.chrome.rename = None;
         } else if let Some(n) = studio.doc.editor.node_mut(id) {
             n.id = new_id.clone();
             studio.doc.editor.selected = Some(new_id.clone());
-            studio.modals.rename = Some((new_id.clone(), new_id));
+            studio.chrome.rename = Some((new_id.clone(), new_id));
         }
     }
 }

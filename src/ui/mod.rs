@@ -66,7 +66,7 @@ macro_rules! panel_ctx {
         $ctx.health = health;
         $ctx.now = $studio.frame.now;
         $ctx.runs_root = runs_root;
-        $ctx.recording = $studio.experiments.record;
+        $ctx.recording = $studio.keep.runs.record;
         $ctx.dataset = dataset;
     };
 }
@@ -106,7 +106,7 @@ impl Studio {
         let started = std::time::Instant::now();
         let ctx = ui.ctx().clone();
         self.set_time(ctx.input(|i| i.time));
-        self.ctx = Some(ctx.clone());
+        self.frame.egui = Some(ctx.clone());
         self.poll();
         self.poll_data(&ctx);
         self.poll_insight();
@@ -116,7 +116,7 @@ impl Studio {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(100));
         }
-        if let Some(outcome) = self.dialogs.poll() {
+        if let Some(outcome) = self.chrome.dialogs.poll() {
             self.dialog_outcome(outcome);
         }
         if ctx.input(|i| i.viewport().close_requested()) && !self.close_requested() {
@@ -261,7 +261,7 @@ impl Studio {
                 }
             }
         });
-        if let Some(w) = self.modals.welcome.clone() {
+        if let Some(w) = self.chrome.welcome.clone() {
             ui.horizontal_wrapped(|ui| {
                 ui.label(RichText::new(w).strong().color(theme::VAL));
                 if ui
@@ -539,7 +539,7 @@ impl Studio {
                 }
             }
             ui.separator();
-            if let Some(m) = &self.message {
+            if let Some(m) = &self.chrome.message {
                 if self.time() - m.at < MESSAGE_SECS || m.error {
                     let color = if m.error {
                         ERROR
@@ -569,7 +569,7 @@ impl Studio {
     }
 
     fn dialogs_ui(&mut self, ctx: &egui::Context) {
-        if let Some(cmd) = &self.modals.confirm {
+        if let Some(cmd) = &self.chrome.confirm {
             let what = match cmd {
                 Command::Quit => "quitting",
                 Command::New => "starting a new project",
@@ -600,7 +600,7 @@ impl Studio {
                 None => {}
             }
         }
-        if let Some(prompt) = &mut self.prompt {
+        if let Some(prompt) = &mut self.chrome.prompt {
             let mut done = None;
             let mut cancel = false;
             egui::Window::new(prompt.purpose.title())
@@ -632,16 +632,16 @@ impl Studio {
                 });
             if let Some(path) = done {
                 let purpose = prompt.purpose;
-                self.prompt = None;
+                self.chrome.prompt = None;
                 self.file_chosen(purpose, path);
             } else if cancel {
-                self.prompt = None;
+                self.chrome.prompt = None;
                 self.cancel_confirm();
             }
         }
-        if self.modals.show_shortcuts {
+        if self.chrome.show_shortcuts {
             egui::Window::new("Keyboard shortcuts")
-                .open(&mut self.modals.show_shortcuts)
+                .open(&mut self.chrome.show_shortcuts)
                 .show(ctx, |ui| {
                     egui::Grid::new("shortcuts").striped(true).show(ui, |ui| {
                         for (keys, what) in SHORTCUTS {
@@ -652,8 +652,8 @@ impl Studio {
                     });
                 });
         }
-        if self.modals.show_about {
-            egui::Window::new("About Glassbox").open(&mut self.modals.show_about).show(ctx, |ui| {
+        if self.chrome.show_about {
+            egui::Window::new("About Glassbox").open(&mut self.chrome.show_about).show(ctx, |ui| {
                 ui.label(format!("Glassbox {}", env!("CARGO_PKG_VERSION")));
                 ui.label("Build, train and look inside neural networks, offline on a CPU.");
                 ui.label("Made with egui, egui-snarl, egui_plot and candle.");

@@ -54,7 +54,7 @@ impl Studio {
         {
             a.run_offer = Some(c.epochs_done);
         }
-        self.autosave = Some(a);
+        self.keep.autosave = Some(a);
         if let Some(e) = error {
             self.notify_error(format!("A recovery file was found but cannot be read: {e}"));
         }
@@ -62,7 +62,7 @@ impl Studio {
 
     /// Where the next run writes its checkpoints, and whether it resumes (taken once).
     pub(super) fn run_checkpoint(&mut self) -> Option<crate::train::CheckpointSpec> {
-        let a = self.autosave.as_mut()?;
+        let a = self.keep.autosave.as_mut()?;
         Some(crate::train::CheckpointSpec {
             dir: a.file.run_checkpoint_dir(),
             resume: std::mem::take(&mut a.resume_next),
@@ -71,14 +71,14 @@ impl Studio {
 
     /// A run that finished needs no checkpoint any more.
     pub(super) fn run_finished(&mut self) {
-        if let Some(a) = &self.autosave {
+        if let Some(a) = &self.keep.autosave {
             a.file.clear_run_checkpoint();
         }
     }
 
     /// "Resume the interrupted training?", while there is such a run and no project to recover.
     pub(super) fn resume_prompt_ui(&mut self, ctx: &egui::Context) {
-        let Some(a) = &self.autosave else { return };
+        let Some(a) = &self.keep.autosave else { return };
         let (Some(done), None) = (a.run_offer, &a.offer) else {
             return;
         };
@@ -103,7 +103,7 @@ impl Studio {
                 });
             });
         let Some(resume) = answer else { return };
-        if let Some(a) = &mut self.autosave {
+        if let Some(a) = &mut self.keep.autosave {
             a.run_offer = None;
             a.resume_next = resume;
             if !resume {
@@ -120,7 +120,9 @@ impl Studio {
     pub(super) fn autosave_tick(&mut self) {
         let dirty = self.is_dirty();
         let now = self.frame.now;
-        let Some(a) = &mut self.autosave else { return };
+        let Some(a) = &mut self.keep.autosave else {
+            return;
+        };
         if a.offer.is_some() {
             return; // the earlier session's work is not overwritten before the user answers
         }
@@ -135,7 +137,7 @@ impl Studio {
         }
         if now - a.last_s < AUTOSAVE_S {
             // egui draws only on events: make sure a frame comes when the write is due.
-            if let Some(ctx) = &self.ctx {
+            if let Some(ctx) = &self.frame.egui {
                 let wait = (AUTOSAVE_S - (now - a.last_s)).max(0.1);
                 ctx.request_repaint_after(std::time::Duration::from_secs_f64(wait));
             }
@@ -155,7 +157,7 @@ impl Studio {
     pub fn exit(&mut self) {
         self.shutdown();
         let dirty = self.is_dirty();
-        if let Some(a) = &self.autosave {
+        if let Some(a) = &self.keep.autosave {
             if !dirty && a.offer.is_none() {
                 a.file.clear();
             }
@@ -164,7 +166,7 @@ impl Studio {
 
     /// The "recover unsaved project?" question, while there is one.
     pub(super) fn recovery_prompt_ui(&mut self, ctx: &egui::Context) {
-        let Some(rec) = self.autosave.as_ref().and_then(|a| a.offer.clone()) else {
+        let Some(rec) = self.keep.autosave.as_ref().and_then(|a| a.offer.clone()) else {
             return;
         };
         let mut answer = None;
@@ -200,7 +202,7 @@ impl Studio {
         match answer {
             Some(true) => self.recover(rec),
             Some(false) => {
-                if let Some(a) = &mut self.autosave {
+                if let Some(a) = &mut self.keep.autosave {
                     a.offer = None;
                     a.file.clear();
                 }
@@ -217,7 +219,7 @@ impl Studio {
             .and_then(|p| Project::load(p).ok())
             .unwrap_or_default();
         self.open_recovered(rec.project, rec.path, on_disk);
-        if let Some(a) = &mut self.autosave {
+        if let Some(a) = &mut self.keep.autosave {
             a.offer = None;
         }
         self.notify("Recovered the unsaved project: save it to keep it");

@@ -107,33 +107,39 @@ pub struct Studio {
     pub doc: Document,
     pub settings: StudioSettings,
     pub session: TrainingSession,
-    pub message: Option<Message>,
-    pub dialogs: FileDialogs,
-    pub prompt: Option<PathPrompt>,
-    /// The welcome line, the window title and the small windows and questions over the studio.
-    pub(super) modals: Modals,
+    /// The status line, file dialogs, the welcome line, the title and the questions and small
+    /// windows over the studio.
+    pub chrome: Chrome,
     /// Frame timing, the clock and how often the worker asks for repaints.
     pub(super) frame: FrameClock,
     /// The data panel's loaded data set, preview and load in progress.
     pub data: super::data::DataState,
     /// Snapshots, explanations and evaluations of the current network.
     pub insight: super::insight::InsightState,
-    /// The egui context of the last frame, for threads that ask for repaints.
-    pub(super) ctx: Option<egui::Context>,
     pub(super) commands: Vec<Command>,
-    /// Autosave to the recovery file (None: off, as in tests that do not ask for it).
-    pub autosave: Option<super::recovery_view::Autosave>,
+    /// What the studio keeps on disk by itself: run folders and the recovery file.
+    pub keep: Keeping,
     /// The prediction server and background exports.
     pub deploy: DeployState,
-    /// Whether and where runs are recorded (the Runs tab itself is a panel).
-    pub experiments: super::experiments::RunRecording,
     /// The panels that own their state (`ui::panel`): lessons, Training and Runs, so far.
     pub panels: super::panel::Panels,
 }
 
-/// The welcome line, the window title, and what the studio is asking or showing over the canvas.
+/// What the studio keeps on disk by itself.
 #[derive(Default)]
-pub(super) struct Modals {
+pub struct Keeping {
+    /// Whether and where runs are recorded (the Runs tab itself is a panel).
+    pub runs: super::experiments::RunRecording,
+    /// Autosave to the recovery file (None: off, as in tests that do not ask for it).
+    pub autosave: Option<super::recovery_view::Autosave>,
+}
+
+/// The status line, the file dialogs and path prompt, the welcome line, the window title, and
+/// what the studio is asking or showing over the canvas.
+pub struct Chrome {
+    pub message: Option<Message>,
+    pub dialogs: FileDialogs,
+    pub prompt: Option<PathPrompt>,
     /// A command that discards the project, waiting for "Discard changes?".
     pub confirm: Option<Command>,
     pub show_shortcuts: bool,
@@ -146,8 +152,27 @@ pub(super) struct Modals {
     pub title: String,
 }
 
+impl Default for Chrome {
+    fn default() -> Self {
+        Self {
+            message: None,
+            dialogs: FileDialogs::new(true),
+            prompt: None,
+            confirm: None,
+            show_shortcuts: false,
+            show_about: false,
+            rename: None,
+            quit_confirmed: false,
+            welcome: None,
+            title: String::new(),
+        }
+    }
+}
+
 /// Frame timing, the clock, and the pace of repaints the training thread asks for.
 pub(super) struct FrameClock {
+    /// The egui context of the last frame, for threads that ask for repaints.
+    pub egui: Option<egui::Context>,
     pub perf: FrameStats,
     /// `GLASSBOX_PERF_LOG=1`: print frame timing and run progress to stderr every few seconds.
     pub perf_log: Option<f64>,
@@ -192,19 +217,16 @@ impl Studio {
             },
             settings,
             session: TrainingSession::default(),
-            message: None,
-            dialogs: FileDialogs::new(true),
-            prompt: None,
+            chrome: Chrome::default(),
             data: Default::default(),
             insight: {
                 let mut i = super::insight::InsightState::default();
                 i.reset();
                 i
             },
-            ctx: None,
             commands: Vec::new(),
-            modals: Modals::default(),
             frame: FrameClock {
+                egui: None,
                 perf: FrameStats::default(),
                 perf_log: std::env::var_os("GLASSBOX_PERF_LOG").map(|_| 0.0),
                 created: std::time::Instant::now(),
@@ -214,9 +236,8 @@ impl Studio {
                 runs_started: 0,
                 now: 0.0,
             },
-            autosave: None,
+            keep: Keeping::default(),
             deploy: DeployState::default(),
-            experiments: Default::default(),
             panels: Default::default(),
         }
     }
@@ -226,8 +247,8 @@ impl Studio {
     pub fn startup(path: Option<PathBuf>, settings: StudioSettings) -> Self {
         let mut studio = Self::open_at_start(path, settings);
         if let Some(dir) = crate::recovery::RecoveryFile::default_dir() {
-            studio.experiments.record = true;
-            studio.experiments.fallback_dir = Some(dir.clone());
+            studio.keep.runs.record = true;
+            studio.keep.runs.fallback_dir = Some(dir.clone());
             studio.enable_autosave(crate::recovery::RecoveryFile::new(dir));
         }
         studio
@@ -266,7 +287,7 @@ impl Studio {
         };
         let mut studio = Self::new(project, preset_path, settings);
         if first_run {
-            studio.modals.welcome = Some(
+            studio.chrome.welcome = Some(
                 "Welcome to Glassbox! This network reads handwritten digits. Press ▶ Train below and watch it learn."
                     .into(),
             );
@@ -306,7 +327,7 @@ impl Studio {
     }
 
     pub fn notify(&mut self, text: impl Into<String>) {
-        self.message = Some(Message {
+        self.chrome.message = Some(Message {
             text: text.into(),
             error: false,
             at: self.frame.now,
@@ -314,7 +335,7 @@ impl Studio {
     }
 
     pub fn notify_error(&mut self, text: impl Into<String>) {
-        self.message = Some(Message {
+        self.chrome.message = Some(Message {
             text: text.into(),
             error: true,
             at: self.frame.now,
@@ -425,9 +446,9 @@ impl Studio {
 
     pub(super) fn update_title(&mut self, ctx: &egui::Context) {
         let title = self.window_title();
-        if title != self.modals.title {
+        if title != self.chrome.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
-            self.modals.title = title;
+            self.chrome.title = title;
         }
     }
 
@@ -437,10 +458,10 @@ impl Studio {
         for cmd in cmds {
             if cmd.discards_project()
                 && self.is_dirty()
-                && self.modals.confirm.is_none()
-                && !self.modals.quit_confirmed
+                && self.chrome.confirm.is_none()
+                && !self.chrome.quit_confirmed
             {
-                self.modals.confirm = Some(cmd);
+                self.chrome.confirm = Some(cmd);
                 continue;
             }
             self.apply(cmd, ctx);
@@ -449,7 +470,7 @@ impl Studio {
 
     /// Answers the unsaved-changes question: save first (true) or discard (false).
     pub(super) fn resolve_confirm(&mut self, save_first: bool, ctx: &egui::Context) {
-        let Some(cmd) = self.modals.confirm.take() else {
+        let Some(cmd) = self.chrome.confirm.take() else {
             return;
         };
         if save_first {
@@ -465,7 +486,7 @@ impl Studio {
             }
         }
         if cmd == Command::Quit {
-            self.modals.quit_confirmed = true;
+            self.chrome.quit_confirmed = true;
         }
         // Discarding: make the project count as saved so the command goes through.
         self.doc.saved = self.doc.project.clone();
@@ -473,12 +494,12 @@ impl Studio {
     }
 
     pub(super) fn cancel_confirm(&mut self) {
-        self.modals.confirm = None;
+        self.chrome.confirm = None;
     }
 
     pub fn close_requested(&mut self) -> bool {
-        if self.is_dirty() && !self.modals.quit_confirmed {
-            self.modals.confirm = Some(Command::Quit);
+        if self.is_dirty() && !self.chrome.quit_confirmed {
+            self.chrome.confirm = Some(Command::Quit);
             false
         } else {
             true
@@ -536,7 +557,7 @@ impl Studio {
                     path.set_extension("json");
                 }
                 self.save_to(path);
-                if self.modals.confirm.is_some() && !self.is_dirty() {
+                if self.chrome.confirm.is_some() && !self.is_dirty() {
                     self.resolve_confirm(false, ctx);
                 }
             }
@@ -623,8 +644,8 @@ impl Studio {
                 self.settings.theme = t;
                 t.apply(ctx);
             }
-            Command::ShowShortcuts => self.modals.show_shortcuts = true,
-            Command::ShowAbout => self.modals.show_about = true,
+            Command::ShowShortcuts => self.chrome.show_shortcuts = true,
+            Command::ShowAbout => self.chrome.show_about = true,
             Command::Deploy(action) => self.apply_deploy(action),
             Command::OpenRun(run) => self.open_run(&run),
             Command::SetLearningRate(lr) => {
@@ -652,7 +673,7 @@ impl Studio {
                 }
             }
             Command::Quit => {
-                self.modals.quit_confirmed = true;
+                self.chrome.quit_confirmed = true;
                 self.shutdown();
                 ctx.send_viewport_cmd(egui::ViewportCommand::Close);
             }

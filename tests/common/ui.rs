@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 pub fn harness(project: Project) -> Harness<'static, Studio> {
     let mut s = Studio::new(project, None, StudioSettings::default());
-    s.dialogs.native = false;
+    s.chrome.dialogs.native = false;
     s.doc.editor.identity_transform = true;
     let mut h = Harness::builder()
         .with_size(egui::vec2(1500.0, 950.0))

@@ -122,7 +122,8 @@ impl Studio {
     /// (the temporary folder when none is set).
     pub fn runs_root(&self) -> Option<PathBuf> {
         let fallback = self
-            .experiments
+            .keep
+            .runs
             .fallback_dir
             .clone()
             .unwrap_or_else(std::env::temp_dir);
@@ -140,7 +141,7 @@ impl Studio {
 
     /// A new run folder for the run about to start, when recording is on.
     pub(super) fn record_folder(&mut self) -> Option<crate::runs::RunFolder> {
-        if !self.experiments.record {
+        if !self.keep.runs.record {
             return None;
         }
         let root = self.runs_root()?;

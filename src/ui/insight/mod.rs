@@ -368,6 +368,6 @@ fn class_name(studio: &Studio, k: usize) -> String {
 /// Repaint context for background threads, from the studio's last frame.
 impl Studio {
     pub(super) fn repaint_ctx(&self) -> Option<egui::Context> {
-        self.ctx.clone()
+        self.frame.egui.clone()
     }
 }

@@ -59,8 +59,8 @@ impl Studio {
         self.session.past_runs.clear();
         self.session.weights = None;
         self.session.continue_training = false;
-        self.modals.welcome = None;
-        self.modals.rename = None;
+        self.chrome.welcome = None;
+        self.chrome.rename = None;
         self.insight.reset();
     }
 
@@ -103,7 +103,7 @@ impl Studio {
             FilePurpose::Export(kind) => Some(format!("{stem}.{}", kind.extension())),
             _ => None,
         };
-        if let Some(outcome) = self.dialogs.request(purpose, dir, name) {
+        if let Some(outcome) = self.chrome.dialogs.request(purpose, dir, name) {
             self.dialog_outcome(outcome);
         }
     }
@@ -135,7 +135,7 @@ impl Studio {
                     }
                     _ => String::new(),
                 };
-                self.prompt = Some(PathPrompt {
+                self.chrome.prompt = Some(PathPrompt {
                     purpose,
                     text,
                     note: (!note.is_empty()).then_some(note),

@@ -170,7 +170,7 @@ impl Studio {
                 self.session.history =
                     Some(RunHistory::new(format!("run {}", self.frame.runs_started)));
                 self.session.run = Some(handle);
-                self.modals.welcome = None;
+                self.chrome.welcome = None;
                 self.notify("Training started");
             }
             Err(e) => self.notify_error(format!("Cannot start the training thread: {e}")),
