@@ -70,6 +70,16 @@ fn targets_become_classes_or_values() {
             names: vec!["2".into(), "10".into()]
         }
     );
+    // Whole numbers past what i64 holds stay distinct classes with distinct names.
+    let raw = csv("a,y\n1,1e19\n2,2e19\n3,1e19\n", "y").unwrap();
+    match &raw.targets {
+        Targets::Classes { labels, names } => {
+            assert_eq!(labels, &vec![0, 1, 0]);
+            assert_eq!(names.len(), 2);
+            assert_ne!(names[0], names[1], "{names:?}");
+        }
+        other => panic!("{other:?}"),
+    }
     let raw = csv("a,y\n1,0.5\n2,1.5\n", "y").unwrap();
     assert!(matches!(raw.targets, Targets::Values { .. }));
     assert_eq!(raw.sample_shape, vec![1]);

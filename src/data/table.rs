@@ -380,7 +380,8 @@ fn make_targets(raw: &[String], task: Task, target: &str) -> Result<Targets, Str
         (Task::Auto, None) => true,
         (Task::Auto, Some(v)) => {
             let whole = v.iter().all(|x| x.fract() == 0.0);
-            let distinct: BTreeSet<i64> = v.iter().map(|&x| x as i64).collect();
+            // By bit pattern, not `as i64`: that saturates, and would count 1e19 and 2e19 as one.
+            let distinct: BTreeSet<u64> = v.iter().map(|&x| (x + 0.0).to_bits()).collect();
             whole && distinct.len() <= MAX_AUTO_CLASSES
         }
     };
@@ -437,8 +438,12 @@ fn make_targets(raw: &[String], task: Task, target: &str) -> Result<Targets, Str
     }
 }
 
+/// A class name for a number: whole numbers without ".0" ("10", not "10.0"). Whole numbers
+/// past 2^53 are written by f64's own formatting, which keeps them apart (`as i64` would
+/// saturate, and two classes would share one name).
 fn format_number(x: f64) -> String {
-    if x.fract() == 0.0 {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if x.fract() == 0.0 && x.abs() < EXACT {
         format!("{}", x as i64)
     } else {
         format!("{x}")
