@@ -10,10 +10,10 @@ mod kernel_check;
 
 use candle_core::{Device, Tensor, Var};
 use glassbox::model::kernels::{
-    adam_update, conv1d, conv1d_seq, conv2d, conv_transpose2d, pool2d, reference, AdamStep,
-    PoolKind,
+    adam_update, conv1d, conv1d_seq, conv2d, conv2d_relu, conv_transpose2d, dropout, pool2d,
+    reference, AdamStep, DropMask, PoolKind,
 };
-use kernel_check::{check, config, var};
+use kernel_check::{agree, check, config, var};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -246,6 +246,66 @@ proptest! {
             &|| conv_transpose_taps(x.as_tensor(), wt.as_tensor(), bs.as_tensor(), stride, pad, out_pad),
             seed,
             &format!("conv_transpose2d b{b} ci{ci} co{co} k{k} s{stride} p{pad} op{out_pad} {h}x{w}"),
+        )?;
+    }
+
+    /// The fused convolution + ReLU (the f32 path training takes when a ReLU is a convolution's
+    /// only reader) against the taps reference followed by candle's ReLU: values and every
+    /// gradient through the reference's autograd. No finite differences here: one weight moves
+    /// every output of its filter, so a ReLU kink sits inside most steps (the unfused
+    /// convolution's finite differences are in `conv2d_any_stride_and_padding`).
+    #[test]
+    fn conv2d_relu_any_stride_and_padding(
+        b in 1usize..10, c in 1usize..4, f in 1usize..5, k in 1usize..5,
+        stride in 1usize..4, pad in 0usize..3, extra_h in 0usize..7, extra_w in 0usize..7,
+        seed in any::<u64>(),
+    ) {
+        let pad = pad.min(k - 1);
+        let (h, w) = (k + extra_h, k + extra_w);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = var(&[b, c, h, w], 1.0, &mut rng);
+        let wt = var(&[f, c, k, k], 0.5, &mut rng);
+        let bs = var(&[f], 0.5, &mut rng);
+        let mut probe_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+        agree(
+            &[&x, &wt, &bs],
+            &|| {
+                conv2d_relu(x.as_tensor(), wt.as_tensor(), bs.as_tensor(), stride, pad)
+                    .unwrap()
+                    .expect("the f32 path fuses")
+                    .0
+            },
+            &|| conv2d_taps(x.as_tensor(), wt.as_tensor(), Some(bs.as_tensor()), stride, pad)
+                .relu()
+                .unwrap(),
+            &mut probe_rng,
+            &format!("conv2d_relu b{b} c{c} f{f} k{k} s{stride} p{pad} {h}x{w}"),
+        )?;
+    }
+
+    /// Dropout on any shape and rate (large ones split across threads) against the same mask
+    /// applied as a product, values and gradient.
+    #[test]
+    fn dropout_any_shape_and_rate(
+        dims in proptest::collection::vec(1usize..12, 1..5), wide in any::<bool>(),
+        p in 0.0f32..0.9, seed in any::<u64>(),
+    ) {
+        let mut dims = dims;
+        if wide {
+            // Past the element count from which the kernel splits the work across threads.
+            dims.push(200_000 / dims.iter().product::<usize>() + 1);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let x = var(&dims, 1.0, &mut rng);
+        let mask = DropMask::new(p, [seed as u32, (seed >> 32) as u32]);
+        let n = x.elem_count();
+        let factors = Tensor::from_vec(mask.factors(n), dims.as_slice(), &Device::Cpu).unwrap();
+        check(
+            &[&x],
+            &|| dropout(x.as_tensor(), mask).unwrap(),
+            &|| (x.as_tensor() * &factors).unwrap(),
+            seed,
+            &format!("dropout {dims:?} p{p:.2}"),
         )?;
     }
 
