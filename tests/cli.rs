@@ -452,3 +452,86 @@ fn check_accepts_every_shipped_preset_and_lesson_project() {
         .collect();
     assert!(refused.is_empty(), "check refuses:\n{}", refused.join("\n"));
 }
+
+/// `glassbox new` then `glassbox train`, as a user with their own file would, with no edit.
+fn new_then_train(dir: &std::path::Path, data: &str, extra: &[&str], epochs: &str) -> String {
+    let project = dir.join(format!("{data}.json"));
+    let data_path = dir.join(data);
+    let mut args = vec!["new", "--data", data_path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-o", project.to_str().unwrap()]);
+    let (ok, made) = glassbox(&args);
+    assert!(ok, "new failed on {data}: {made}");
+    let (ok, trained) = glassbox(&[
+        "train",
+        project.to_str().unwrap(),
+        "--quiet",
+        "--epochs",
+        epochs,
+    ]);
+    assert!(ok, "train failed on {data}: {made}\n{trained}");
+    format!("{made}\n{trained}")
+}
+
+#[test]
+fn new_starts_a_trainable_project_from_a_table_images_or_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // A table whose class column (text, not named like a label) comes first.
+    let iris = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/data/tabular/iris.csv"),
+    )
+    .unwrap();
+    let moved: Vec<String> = iris
+        .lines()
+        .map(|l| {
+            let (rest, class) = l.rsplit_once(',').unwrap();
+            let class = if class == "species" { "kind" } else { class };
+            format!("{class},{rest}")
+        })
+        .collect();
+    std::fs::write(dir.path().join("flowers.csv"), moved.join("\n")).unwrap();
+    let out = new_then_train(dir.path(), "flowers.csv", &[], "60");
+    assert!(out.contains("target column: kind (3 classes)"), "{out}");
+    let acc: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("final test accuracy: "))
+        .and_then(|l| l.split('%').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no test accuracy in {out}"));
+    assert!(acc >= 90.0, "{out}");
+
+    // A numeric target: a regression, trained by squared error.
+    let mut table = String::from("a,b,y\n");
+    for i in 0..200 {
+        let (a, b) = ((i % 17) as f64 / 17.0, (i % 23) as f64 / 23.0);
+        table += &format!("{a},{b},{}\n", 2.0 * a - b);
+    }
+    std::fs::write(dir.path().join("values.csv"), table).unwrap();
+    let out = new_then_train(dir.path(), "values.csv", &["--target", "y"], "5");
+    assert!(
+        out.contains("values (regression)") && out.contains("now uses Mse"),
+        "{out}"
+    );
+
+    // A folder of images, one sub-folder per class.
+    for (class, level) in [("light", 200u8), ("dark", 30u8)] {
+        let folder = dir.path().join("pictures").join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..12u8 {
+            let img = image::GrayImage::from_pixel(10, 10, image::Luma([level + i]));
+            img.save(folder.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let out = new_then_train(dir.path(), "pictures", &[], "1");
+    assert!(
+        out.contains("convolutional") && out.contains("2 outputs"),
+        "{out}"
+    );
+
+    // A plain text file: a character language model.
+    let words = ["the ", "cat ", "sat ", "on ", "a ", "mat "];
+    let text: String = (0..3000).map(|i| words[(i * 7) % words.len()]).collect();
+    std::fs::write(dir.path().join("story.txt"), text).unwrap();
+    let out = new_then_train(dir.path(), "story.txt", &[], "1");
+    assert!(out.contains("language model"), "{out}");
+}

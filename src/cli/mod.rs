@@ -2,6 +2,7 @@
 
 mod deploy;
 mod experiments;
+mod new;
 mod sample;
 mod train;
 
@@ -45,6 +46,9 @@ pub enum Command {
     },
     /// Print every node's output shape and parameter count, or the graph's errors.
     Check { project: PathBuf },
+    /// Start a project from your own data (a CSV table, a folder of images, a text file): a
+    /// network chosen by the kind of data, its ends fitted to it.
+    New(new::NewOptions),
     /// Evaluate saved weights on the project's validation and test data. Several --weights
     /// (repeat the flag) are measured one by one and as an averaged ensemble.
     Eval {
@@ -190,6 +194,7 @@ pub fn run(cmd: Command) -> ExitCode {
     let result = match cmd {
         Command::Train { project, opts } => train::train(&project, &opts),
         Command::Check { project } => check(&project),
+        Command::New(opts) => new::new_project(&opts),
         Command::Eval { project, weights } => match &weights[..] {
             [one] => eval(&project, one),
             many => deploy::eval_ensemble(&project, many),
