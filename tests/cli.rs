@@ -358,6 +358,14 @@ fn check_reports_a_network_that_does_not_fit_its_data() {
         text.contains("does not fit its data") && text.contains("[4]"),
         "{text}"
     );
+    // --fit makes the suggested changes and saves: the project then passes as it is.
+    let (ok, text) = glassbox(&["check", path.to_str().unwrap(), "--fit"]);
+    assert!(
+        ok && text.contains("fitted to") && text.contains("[4]"),
+        "{text}"
+    );
+    let (ok, text) = glassbox(&["check", path.to_str().unwrap()]);
+    assert!(ok && text.contains("fits the network"), "{text}");
     let (ok, text) = glassbox(&["check", &preset("mlp-iris")]);
     assert!(ok && text.contains("fits the network"), "{text}");
 }

@@ -45,7 +45,13 @@ pub enum Command {
         opts: TrainOptions,
     },
     /// Print every node's output shape and parameter count, or the graph's errors.
-    Check { project: PathBuf },
+    Check {
+        project: PathBuf,
+        /// Make the changes the check suggests to fit the data (Input shape, vocabulary, the
+        /// last layer's width) and save the project.
+        #[arg(long)]
+        fit: bool,
+    },
     /// Start a project from your own data (a CSV table, a folder of images, a text file): a
     /// network chosen by the kind of data, its ends fitted to it.
     New(new::NewOptions),
@@ -193,7 +199,7 @@ pub enum Command {
 pub fn run(cmd: Command) -> ExitCode {
     let result = match cmd {
         Command::Train { project, opts } => train::train(&project, &opts),
-        Command::Check { project } => check(&project),
+        Command::Check { project, fit } => check(&project, fit),
         Command::New(opts) => new::new_project(&opts),
         Command::Eval { project, weights } => match &weights[..] {
             [one] => eval(&project, one),
@@ -333,7 +339,7 @@ fn fmt_eval(m: &Option<EvalMetrics>) -> String {
     }
 }
 
-fn check(path: &Path) -> Result<()> {
+fn check(path: &Path, fit: bool) -> Result<()> {
     let project = load_project(path)?;
     let g = &project.graph;
     let a = analyze(g);
@@ -382,7 +388,7 @@ fn check(path: &Path) -> Result<()> {
         }
     }
     if a.is_ok() {
-        data_fit(path, &project)?;
+        data_fit(path, &project, fit)?;
     }
     if a.is_ok() {
         println!(
@@ -399,13 +405,28 @@ fn check(path: &Path) -> Result<()> {
     }
 }
 
-/// The graph against the project's own data: what the studio would change to make it fit.
-fn data_fit(path: &Path, project: &Project) -> Result<()> {
+/// The graph against the project's own data: what the studio would change to make it fit;
+/// with `fit`, those changes made and the project saved.
+fn data_fit(path: &Path, project: &Project, fit: bool) -> Result<()> {
     let data = Dataset::load(&project.data, path.parent())
         .with_context(|| format!("the project's data ({})", project.data.source.label()))?;
     let shape = crate::data::DataSummary::of(&data).shape(&project.mode);
     let mut fitted = project.graph.clone();
     let changes = crate::graph::fit_to_data(&mut fitted, &shape);
+    if !changes.is_empty() && fit {
+        let mut fixed = project.clone();
+        fixed.graph = fitted;
+        fixed
+            .save(path)
+            .with_context(|| format!("cannot save {}", path.display()))?;
+        println!(
+            "fitted to {}: {}; saved {}",
+            data.name,
+            changes.join("; "),
+            path.display()
+        );
+        return Ok(());
+    }
     if !changes.is_empty() {
         bail!(
             "the network does not fit its data ({}): {} (the studio makes these changes when the data is chosen)",
