@@ -641,3 +641,37 @@ fn cnn_saliency_concentrates_on_the_stroke_after_one_epoch() {
         );
     }
 }
+
+#[test]
+fn a_run_too_short_to_learn_is_told_apart_from_too_little_capacity() {
+    // Six steps (3 epochs at batch 64 on 105 rows), as a new project's defaults once gave: the
+    // loss is still falling when the run stops.
+    let mut p = iris();
+    p.training.batch_size = 64;
+    p.training.epochs = 3;
+    let (h, snap) = history_of(TrainRequest::new(p.clone()));
+    let d = diagnose(&h, snap.as_ref(), &p.graph);
+    let short = d
+        .iter()
+        .find(|d| d.finding == Finding::TooFewSteps)
+        .unwrap_or_else(|| panic!("no too-few-steps diagnosis in {d:?}"));
+    assert!(
+        !d.iter().any(|d| d.finding == Finding::Underfitting),
+        "capacity blamed for a short run: {d:?}"
+    );
+    let Some(Fix::MoreEpochs { epochs }) = short.fix else {
+        panic!("{short:?}");
+    };
+    // Its one click trains long enough to learn.
+    let mut fixed = p;
+    apply_fix(&mut fixed, short.fix.as_ref().unwrap());
+    assert_eq!(fixed.training.epochs, epochs);
+    let (h, _) = history_of(TrainRequest::new(fixed));
+    let acc = h.test.and_then(|t| t.accuracy).expect("a test accuracy");
+    assert!(acc >= 0.9, "after the fix: {acc}");
+    assert!(h.step >= 300, "{} steps", h.step);
+    // A run long enough is not called short.
+    assert!(diagnose(&h, None, &iris().graph)
+        .iter()
+        .all(|d| d.finding != Finding::TooFewSteps));
+}

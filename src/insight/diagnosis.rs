@@ -18,6 +18,9 @@ pub enum Finding {
     Overfitting,
     Underfitting,
     Plateau,
+    /// A short run whose loss was still falling when it ended: too few steps, not too little
+    /// capacity.
+    TooFewSteps,
     VanishingGradients,
     ExplodingGradients,
     DeadRelus,
@@ -69,6 +72,33 @@ pub struct Diagnosis {
     pub fix: Option<Fix>,
 }
 
+/// Fewer optimisation steps than this, with the loss still falling, is too short to judge.
+const MIN_STEPS: usize = 300;
+
+/// For a finished run too short to have learned (fewer than `MIN_STEPS` steps, the loss of its
+/// last third at least 3 % under its first third's and not above its middle third's: still
+/// falling), the epochs that give at least `MIN_STEPS`.
+fn too_few_steps(history: &RunHistory) -> Option<usize> {
+    let info = history.info.as_ref()?;
+    if history.state != RunState::Finished || history.step >= MIN_STEPS {
+        return None;
+    }
+    let losses: Vec<f64> = history.losses.iter().map(|p| p[1]).collect();
+    if losses.len() < 3 {
+        return None;
+    }
+    let third = (losses.len() / 3).max(1);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (start, middle, end) = (
+        mean(&losses[..third]),
+        mean(&losses[losses.len() - 2 * third..losses.len() - third]),
+        mean(&losses[losses.len() - third..]),
+    );
+    let still_falling = end < start * 0.97 && end <= middle;
+    let per_epoch = info.steps_per_epoch.max(1);
+    still_falling.then(|| MIN_STEPS.div_ceil(per_epoch).max(info.epochs + 1))
+}
+
 /// What the run's history and latest snapshot say, most serious first.
 pub fn diagnose(
     history: &RunHistory,
@@ -116,8 +146,22 @@ pub fn diagnose(
             });
         }
     }
+    // Too few steps: the run ended while its loss was still falling, before the steps a
+    // network needs to learn. More epochs, not more units, is the cure; it is said instead of
+    // "underfitting" then.
+    let short = too_few_steps(history);
+    if let Some(epochs) = short {
+        out.push(Diagnosis {
+            finding: Finding::TooFewSteps,
+            message: format!(
+                "The run took only {} optimisation steps and its loss was still falling when it stopped: it has not had time to learn. Train for {epochs} epochs (about {MIN_STEPS} steps or more) before judging the network.",
+                history.step
+            ),
+            fix: Some(Fix::MoreEpochs { epochs }),
+        });
+    }
     // Underfitting: after a few epochs the network still gets much of the training set wrong.
-    if let Some(last) = e.last() {
+    if let Some(last) = e.last().filter(|_| short.is_none()) {
         if let Some(acc) = last.train_acc {
             let stuck = e.len() >= 3 && acc < 0.7;
             if stuck {
