@@ -79,11 +79,9 @@ fn wire(h: &mut Harness<'static, Studio>, from: &str, to: &str) {
     );
 }
 
-#[test]
-fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("measurements.csv");
-    write_csv(&csv);
+/// From an empty canvas: the Data tab takes the table at `csv` (its target found as `target`),
+/// and five layers from the palette, wired, make an MLP whose ends fit it.
+fn mlp_on_empty_canvas(csv: &std::path::Path, target: &str) -> Harness<'static, Studio> {
     let mut h = harness(Project::default());
     assert!(h.state().doc.project.graph.nodes.is_empty());
 
@@ -124,9 +122,9 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
         h.state().data.error,
         h.state().data.pending
     );
-    // The class column was found by its name.
+    // The class column was found (by its name, or as the one text column).
     match &h.state().doc.project.data.source {
-        glassbox::data::DataSource::Csv { target, .. } => assert_eq!(target, "class"),
+        glassbox::data::DataSource::Csv { target: t, .. } => assert_eq!(t, target),
         other => panic!("{other:?}"),
     }
 
@@ -164,6 +162,15 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
         h.state().doc.analysis.errors
     );
 
+    h
+}
+
+#[test]
+fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("measurements.csv");
+    write_csv(&csv);
+    let mut h = mlp_on_empty_canvas(&csv, "class");
     h.get_by_label("▶ Train").click();
     h.step();
     assert!(
@@ -175,4 +182,95 @@ fn a_csv_network_from_an_empty_canvas_trains_without_typing_a_shape() {
     );
     let test = h.state().session.history.as_ref().unwrap().test.unwrap();
     assert!(test.accuracy.unwrap() > 0.8, "{test:?}");
+}
+
+/// A 180-row table whose class column is text, first, and not named like a label.
+fn write_grapes_csv(path: &std::path::Path) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut text = String::from("grape,")
+        + &(1..=13)
+            .map(|i| format!("m{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+        + "\n";
+    for row in 0..180 {
+        let class = row % 3;
+        text += ["barolo", "grignolino", "barbera"][class];
+        for col in 0..13 {
+            let lift = if col % 3 == class { 1.5 } else { 0.0 };
+            let v: f64 = rng.random_range(-1.0..1.0) + lift;
+            text += &format!(",{v:.3}");
+        }
+        text += "\n";
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn train_to_the_end(h: &mut Harness<'static, Studio>) -> f32 {
+    h.get_by_label("▶ Train").click();
+    h.step();
+    assert!(
+        wait_for(h, 120.0, |s| !s.is_training()
+            && s.session.weights.is_some()),
+        "training did not finish: {:?} {:?}",
+        h.state().run_state(),
+        h.state().chrome.message
+    );
+    let test = h.state().session.history.as_ref().unwrap().test.unwrap();
+    test.accuracy.unwrap()
+}
+
+#[test]
+fn a_new_projects_defaults_fit_its_data_and_a_short_run_is_called_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("wine.csv");
+    write_grapes_csv(&csv);
+    let mut h = mlp_on_empty_canvas(&csv, "grape");
+    // Train with no setting changed: the loop followed the data's size.
+    let t = &h.state().doc.project.training;
+    assert!(t.epochs > 3 && t.early_stopping.is_some(), "{t:?}");
+    let acc = train_to_the_end(&mut h);
+    assert!(acc >= 0.9, "with the data's defaults: {acc}");
+
+    // Three epochs again: the diagnosis says too few steps, and its button trains long enough.
+    h.state_mut().doc.project.training.epochs = 3;
+    h.state_mut().session.weights = None;
+    train_to_the_end(&mut h);
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
+    h.run_steps(2);
+    h.get_by_label("Gradient health & diagnosis").click();
+    h.run_steps(3);
+    assert!(
+        has_text(&h, "still falling when it stopped"),
+        "no too-few-steps diagnosis"
+    );
+    assert!(
+        !has_text(&h, "Double the hidden units"),
+        "capacity blamed for a short run"
+    );
+    // The button's words, as the engine's diagnosis of this run gives them.
+    let label = {
+        let s = h.state();
+        let history = s.session.history.as_ref().unwrap();
+        glassbox::insight::diagnose(history, None, &s.doc.project.graph)
+            .into_iter()
+            .find_map(|d| {
+                d.fix
+                    .filter(|f| matches!(f, glassbox::insight::Fix::MoreEpochs { .. }))
+            })
+            .expect("a more-epochs fix")
+            .label()
+    };
+    h.state_mut().session.weights = None;
+    h.get_by_label(&label).click();
+    h.run_steps(2);
+    assert!(
+        wait_for(&mut h, 120.0, |s| !s.is_training()
+            && s.session.weights.is_some()),
+        "the fix did not train: {:?}",
+        h.state().chrome.message
+    );
+    let test = h.state().session.history.as_ref().unwrap().test.unwrap();
+    assert!(test.accuracy.unwrap() >= 0.9, "after the fix: {test:?}");
 }

@@ -231,6 +231,33 @@ impl Default for TrainSettings {
     }
 }
 
+/// Optimisation steps a new project's settings aim for: enough for a small network to learn
+/// (three epochs of 64 on a 180-row table are six steps, and learn nothing).
+pub const FRESH_STEPS: usize = 400;
+
+impl TrainSettings {
+    /// A new project's loop for `train_samples`: batches of 16 to 64 by the data's size,
+    /// epochs for about `FRESH_STEPS` steps (3 to 200), and early stopping on (patience 10,
+    /// best weights kept), so the extra epochs cost nothing once the network stops improving.
+    pub fn sized_for(train_samples: usize) -> Self {
+        let batch_size = match train_samples {
+            0..=499 => 16,
+            500..=1999 => 32,
+            _ => 64,
+        };
+        let steps_per_epoch = train_samples.div_ceil(batch_size).max(1);
+        Self {
+            batch_size,
+            epochs: FRESH_STEPS.div_ceil(steps_per_epoch).clamp(3, 200),
+            early_stopping: Some(EarlyStopping {
+                patience_epochs: 10,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+}
+
 /// The most epochs a run may ask for.
 pub const MAX_EPOCHS: usize = 1_000_000;
 

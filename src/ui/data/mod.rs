@@ -39,6 +39,9 @@ struct Loading {
 /// a load in progress.
 #[derive(Default)]
 pub struct DataState {
+    /// The training settings `size_fresh_training` last chose: still these, they follow the
+    /// next data set too (a new project first loads MNIST, then the user's table).
+    sized_training: Option<crate::project::training::TrainSettings>,
     pub summary: Option<DataSummary>,
     pub dataset: Option<Arc<Dataset>>,
     pub error: Option<String>,
@@ -212,6 +215,33 @@ impl Studio {
         }
     }
 
+    /// A project still on the default loop gets one sized for its data (`sized_for`): the
+    /// defaults' three epochs at batch 64 are a handful of steps on a small table.
+    fn size_fresh_training(&mut self, train_samples: usize) {
+        use crate::project::training::TrainSettings;
+        let current = &self.doc.project.training;
+        let untouched = *current == TrainSettings::default()
+            || self.data.sized_training.as_ref() == Some(current);
+        if self.is_training() || !untouched {
+            return;
+        }
+        let t = TrainSettings::sized_for(train_samples);
+        if t == self.doc.project.training {
+            return;
+        }
+        let line = format!(
+            "training follows the data ({train_samples} training samples): {} epochs at batch {}, early stopping on",
+            t.epochs, t.batch_size
+        );
+        self.doc.project.training = t.clone();
+        self.data.sized_training = Some(t);
+        // After the fit's own line, if it just wrote one.
+        match &mut self.chrome.message {
+            Some(m) if m.at == self.frame.now && !m.error => m.text = format!("{}; {line}", m.text),
+            _ => self.notify(format!("The {line}")),
+        }
+    }
+
     fn data_loaded(&mut self, result: Loaded, key: (DataSettings, Option<PathBuf>)) {
         match result {
             Ok((ds, summary)) => {
@@ -221,6 +251,7 @@ impl Studio {
                 self.data.boundary = None;
                 self.data.summary = Some(summary);
                 self.fit_graph_to_data();
+                self.size_fresh_training(ds.train.len());
                 self.data.dataset = Some(ds);
                 self.data.loaded_for = Some(key);
             }

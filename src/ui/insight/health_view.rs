@@ -56,6 +56,10 @@ pub(super) fn health_ui(ui: &mut Ui, studio: &mut Studio) {
                 studio.doc.project.training = p.training.clone();
                 studio.doc.editor.replace_graph(p.graph);
                 studio.notify(format!("Applied: {said}"));
+                // More epochs is a fix only a run shows: it starts at once.
+                if matches!(fix, crate::insight::Fix::MoreEpochs { .. }) {
+                    studio.push(crate::ui::command::Command::Train);
+                }
             }
         });
         ui.separator();
