@@ -104,12 +104,13 @@ pub fn new_project(opts: &NewOptions) -> Result<()> {
     changes.extend(fit_to_data(&mut project.graph, &shape));
     let analysis = crate::graph::analyze(&project.graph);
     if !analysis.is_ok() {
-        let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
-        bail!(
-            "the {preset} network does not fit {} after fitting its ends: {}",
-            data.name,
-            errors.join("; ")
-        );
+        // The model builder's own summary of a graph's errors.
+        return Err(crate::model::ModelError::Graph(analysis.errors)).with_context(|| {
+            format!(
+                "the {preset} network does not fit {} after fitting its ends",
+                data.name
+            )
+        });
     }
     project
         .save(&opts.output)

@@ -1,6 +1,5 @@
 //! Making a graph's ends match a data set: Input shape and dtype, an Embedding vocabulary too
-//! small for the data, and the
-//! number of outputs of the last Dense layer.
+//! small for the data, and the number of outputs of the last Dense layer.
 
 use super::spec::{DType, Graph, Layer, Loss};
 

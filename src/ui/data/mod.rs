@@ -200,34 +200,41 @@ impl Studio {
     /// The graph's ends follow the loaded data and the training mode (one undo step), unless
     /// a run holds the graph.
     pub fn fit_graph_to_data(&mut self) {
-        let Some(summary) = &self.data.summary else {
-            return;
-        };
+        if let Some(line) = self.fit_graph_line() {
+            self.notify(line);
+        }
+    }
+
+    /// Fits the graph (see `fit_graph_to_data`) and says what changed, if anything did.
+    fn fit_graph_line(&mut self) -> Option<String> {
+        let summary = self.data.summary.as_ref()?;
         if self.is_training() {
-            return;
+            return None;
         }
         let (shape, name) = (summary.shape(&self.doc.project.mode), summary.name.clone());
         let mut graph = self.doc.editor.graph();
         let changes = fit_to_data(&mut graph, &shape);
-        if !changes.is_empty() {
-            self.doc.editor.replace_graph(graph);
-            self.notify(format!("To fit {name}: {}", changes.join("; ")));
+        if changes.is_empty() {
+            return None;
         }
+        self.doc.editor.replace_graph(graph);
+        Some(format!("To fit {name}: {}", changes.join("; ")))
     }
 
     /// A project still on the default loop gets one sized for its data (`sized_for`): the
-    /// defaults' three epochs at batch 64 are a handful of steps on a small table.
-    fn size_fresh_training(&mut self, train_samples: usize) {
+    /// defaults' three epochs at batch 64 are a handful of steps on a small table. Says what
+    /// it chose, if it changed anything.
+    fn size_fresh_training(&mut self, train_samples: usize) -> Option<String> {
         use crate::project::training::TrainSettings;
         let current = &self.doc.project.training;
         let untouched = *current == TrainSettings::default()
             || self.data.sized_training.as_ref() == Some(current);
         if self.is_training() || !untouched {
-            return;
+            return None;
         }
         let t = TrainSettings::sized_for(train_samples);
         if t == self.doc.project.training {
-            return;
+            return None;
         }
         let line = format!(
             "training follows the data ({train_samples} training samples): {} epochs at batch {}, early stopping on",
@@ -235,11 +242,7 @@ impl Studio {
         );
         self.doc.project.training = t.clone();
         self.data.sized_training = Some(t);
-        // After the fit's own line, if it just wrote one.
-        match &mut self.chrome.message {
-            Some(m) if m.at == self.frame.now && !m.error => m.text = format!("{}; {line}", m.text),
-            _ => self.notify(format!("The {line}")),
-        }
+        Some(line)
     }
 
     fn data_loaded(&mut self, result: Loaded, key: (DataSettings, Option<PathBuf>)) {
@@ -250,8 +253,16 @@ impl Studio {
                 self.data.textures_for = None;
                 self.data.boundary = None;
                 self.data.summary = Some(summary);
-                self.fit_graph_to_data();
-                self.size_fresh_training(ds.train.len());
+                // One status line for both: the fit's, then the loop's.
+                match (
+                    self.fit_graph_line(),
+                    self.size_fresh_training(ds.train.len()),
+                ) {
+                    (Some(fit), Some(sized)) => self.notify(format!("{fit}; {sized}")),
+                    (Some(fit), None) => self.notify(fit),
+                    (None, Some(sized)) => self.notify(format!("The {sized}")),
+                    (None, None) => {}
+                }
                 self.data.dataset = Some(ds);
                 self.data.loaded_for = Some(key);
             }

@@ -193,22 +193,15 @@ impl ExperimentsPanel {
     }
 
     fn form_ui(&mut self, ui: &mut Ui, ctx: &Ctx) {
-        let dense: Vec<String> = ctx
-            .project
-            .graph
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.layer, crate::graph::Layer::Dense { .. }))
-            .map(|n| n.id.clone())
-            .collect();
-        let dropouts: Vec<String> = ctx
-            .project
-            .graph
-            .nodes
-            .iter()
-            .filter(|n| matches!(n.layer, crate::graph::Layer::Dropout { .. }))
-            .map(|n| n.id.clone())
-            .collect();
+        let ids_of = |kind: crate::graph::LayerKind| -> Vec<String> {
+            let nodes = ctx.project.graph.nodes.iter();
+            nodes
+                .filter(|n| n.layer.kind() == kind)
+                .map(|n| n.id.clone())
+                .collect()
+        };
+        let dense = ids_of(crate::graph::LayerKind::Dense);
+        let dropouts = ids_of(crate::graph::LayerKind::Dropout);
         let f = &mut self.sweep_form;
         ui.horizontal(|ui| {
             ui.label("Search");
