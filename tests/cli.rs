@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::cli::{glassbox, preset};
+use common::cli::{final_test_accuracy, glassbox, preset};
 
 #[test]
 fn check_prints_every_node_with_shape_and_params() {
@@ -273,12 +273,7 @@ fn a_killed_training_run_resumes_from_its_last_checkpoint() {
     // Only the remaining epochs run, and the model is as good as a whole run's.
     assert!(!text.contains(&format!("epoch {:>3} ", k)), "{text}");
     assert!(text.contains("epoch   4 "), "{text}");
-    let acc: f32 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("final test accuracy: "))
-        .and_then(|l| l.split('%').next())
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{text}"));
+    let acc = final_test_accuracy(&text);
     assert!(acc > 90.0, "{text}");
     // A checkpoint is not applied to other settings.
     let (ok, text) = glassbox(&[
@@ -500,12 +495,7 @@ fn new_starts_a_trainable_project_from_a_table_images_or_text() {
     std::fs::write(dir.path().join("flowers.csv"), moved.join("\n")).unwrap();
     let out = new_then_train(dir.path(), "flowers.csv", &[], "60");
     assert!(out.contains("target column: kind (3 classes)"), "{out}");
-    let acc: f64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("final test accuracy: "))
-        .and_then(|l| l.split('%').next())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no test accuracy in {out}"));
+    let acc = final_test_accuracy(&out);
     assert!(acc >= 90.0, "{out}");
 
     // A numeric target: a regression, trained by squared error.

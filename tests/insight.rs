@@ -444,18 +444,8 @@ fn snapshots_carry_every_node_and_gradient_health() {
 fn the_insight_thread_answers_with_plain_data() {
     let p = iris();
     let data = Arc::new(Dataset::load(&p.data, None).unwrap());
-    let mut weights = None;
-    let mut req = TrainRequest::new(p.clone());
-    req.dataset = Some(data.clone());
-    TrainHandle::spawn(req)
-        .unwrap()
-        .wait_timeout(TRAIN_LIMIT, |e| {
-            if let TrainEvent::Finished { weights: w, .. } = e {
-                weights = Some(w.clone());
-            }
-        })
-        .expect("the run ends in time");
-    let h = InsightHandle::spawn(p, data.clone(), weights.unwrap(), None).unwrap();
+    let weights = trained_weights(&p, &data);
+    let h = InsightHandle::spawn(p, data.clone(), weights, None).unwrap();
     h.request(InsightRequest::Evaluate {
         split: Split::Validation,
     });
@@ -514,6 +504,22 @@ fn the_insight_thread_answers_with_plain_data() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// The weights a finished run of `p` on `data` leaves.
+fn trained_weights(p: &Project, data: &Arc<Dataset>) -> Weights {
+    let mut req = TrainRequest::new(p.clone());
+    req.dataset = Some(data.clone());
+    let mut weights = None;
+    TrainHandle::spawn(req)
+        .unwrap()
+        .wait_timeout(TRAIN_LIMIT, |e| {
+            if let TrainEvent::Finished { weights: w, .. } = e {
+                weights = Some(w.clone());
+            }
+        })
+        .expect("the run ends in time");
+    weights.expect("the run finished")
 }
 
 fn history_of(req: TrainRequest) -> (RunHistory, Option<Snapshot>) {
@@ -591,20 +597,10 @@ fn cnn_saliency_concentrates_on_the_stroke_after_one_epoch() {
     p.training.epochs = 1;
     p.data.max_train_samples = Some(10_000);
     let data = Arc::new(Dataset::load(&p.data, None).unwrap());
-    let mut req = TrainRequest::new(p.clone());
-    req.dataset = Some(data.clone());
-    let mut weights = None;
-    TrainHandle::spawn(req)
-        .unwrap()
-        .wait_timeout(TRAIN_LIMIT, |e| {
-            if let TrainEvent::Finished { weights: w, .. } = e {
-                weights = Some(w.clone());
-            }
-        })
-        .expect("the run ends in time");
+    let weights = trained_weights(&p, &data);
     let model = Model::build(&p.graph, 0).unwrap();
     let enc = model.bind_data(&data).unwrap();
-    model.load_weights(&weights.unwrap()).unwrap();
+    model.load_weights(&weights).unwrap();
     let methods = [
         SaliencyMethod::Vanilla,
         SaliencyMethod::SmoothGrad {

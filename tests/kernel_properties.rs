@@ -24,6 +24,15 @@ fn indices(idx: impl Iterator<Item = usize>) -> Tensor {
     Tensor::from_vec(v, n, &Device::Cpu).unwrap()
 }
 
+/// A convolution's input [B, C, H, W], weights [F, C, K, K] and bias [F], drawn from `seed`.
+fn conv2d_vars(x_dims: [usize; 4], f: usize, k: usize, seed: u64) -> (Var, Var, Var) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let x = var(&x_dims, 1.0, &mut rng);
+    let wt = var(&[f, x_dims[1], k, k], 0.5, &mut rng);
+    let bs = var(&[f], 0.5, &mut rng);
+    (x, wt, bs)
+}
+
 /// Convolution one kernel tap at a time: gathered rows and columns times the tap's weights.
 fn conv2d_taps(x: &Tensor, w: &Tensor, b: Option<&Tensor>, stride: usize, pad: usize) -> Tensor {
     let (bsz, c, h, wd) = x.dims4().unwrap();
@@ -160,10 +169,7 @@ proptest! {
     ) {
         let pad = pad.min(k - 1);
         let (h, w) = (k + extra_h, k + extra_w);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let x = var(&[b, c, h, w], 1.0, &mut rng);
-        let wt = var(&[f, c, k, k], 0.5, &mut rng);
-        let bs = var(&[f], 0.5, &mut rng);
+        let (x, wt, bs) = conv2d_vars([b, c, h, w], f, k, seed);
         let vars: Vec<&Var> = if bias { vec![&x, &wt, &bs] } else { vec![&x, &wt] };
         let bias_t = bias.then(|| bs.as_tensor());
         check(
@@ -262,10 +268,7 @@ proptest! {
     ) {
         let pad = pad.min(k - 1);
         let (h, w) = (k + extra_h, k + extra_w);
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let x = var(&[b, c, h, w], 1.0, &mut rng);
-        let wt = var(&[f, c, k, k], 0.5, &mut rng);
-        let bs = var(&[f], 0.5, &mut rng);
+        let (x, wt, bs) = conv2d_vars([b, c, h, w], f, k, seed);
         let mut probe_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
         agree(
             &[&x, &wt, &bs],

@@ -13,6 +13,15 @@ pub fn glassbox(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The figure of `train`'s "final test accuracy: 97.50% on …" line, in percent.
+pub fn final_test_accuracy(text: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("final test accuracy: "))
+        .and_then(|l| l.split('%').next())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no final test accuracy in {text}"))
+}
+
 /// The path of a shipped preset.
 pub fn preset(name: &str) -> String {
     format!("{}/presets/{name}.json", env!("CARGO_MANIFEST_DIR"))
