@@ -33,11 +33,7 @@ const MESSAGE_SECS: f64 = 8.0;
 macro_rules! panel_ctx {
     ($studio:ident, $ctx:ident) => {
         let runs_root = $studio.runs_root();
-        let dir = $studio
-            .doc
-            .path
-            .as_ref()
-            .and_then(|p| p.parent().map(|d| d.to_path_buf()));
+        let dir = $studio.project_dir();
         let dataset = $studio
             .data
             .dataset_for(&$studio.doc.project.data, dir.as_deref());

@@ -72,6 +72,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The project's folder, where its relative data paths start (None: unsaved).
+    pub fn project_dir(&self) -> Option<PathBuf> {
+        self.project_path
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+    }
+
     /// Asks the studio for a change; carried out after this pass.
     pub fn push(&mut self, cmd: Command) {
         self.commands.push(cmd);

@@ -106,7 +106,8 @@ pub fn boundary_spec(summary: &DataSummary) -> Option<BoundarySpec> {
 }
 
 impl Studio {
-    fn data_dir(&self) -> Option<PathBuf> {
+    /// The open project's folder, where its relative data paths start (None: unsaved).
+    pub(crate) fn project_dir(&self) -> Option<PathBuf> {
         self.doc
             .path
             .as_ref()
@@ -116,7 +117,7 @@ impl Studio {
     /// Starts loads when the data settings settle, and takes finished ones; every frame.
     pub fn poll_data(&mut self, ctx: &egui::Context) {
         let now = self.time();
-        let key = (self.doc.project.data.clone(), self.data_dir());
+        let key = (self.doc.project.data.clone(), self.project_dir());
         if self.data.last_seen.as_ref() != Some(&key.0) {
             self.data.last_seen = Some(key.0.clone());
             self.data.changed_at = Some(now);

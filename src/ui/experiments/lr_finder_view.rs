@@ -8,7 +8,6 @@ use crate::ui::command::Command;
 use crate::ui::panel::Ctx;
 use egui::{RichText, Ui};
 use egui_plot::{Legend, Line, Plot, PlotPoints, VLine};
-use std::path::Path;
 use std::sync::Arc;
 
 impl ExperimentsPanel {
@@ -17,9 +16,7 @@ impl ExperimentsPanel {
             return ctx.notify_error("Stop the training run first: the LR finder trains too");
         }
         let project = ctx.project.clone();
-        let dir = ctx
-            .project_path
-            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let dir = ctx.project_dir();
         let data = ctx.dataset.clone();
         let control = Arc::new(crate::train::Control::default());
         let (tx, rx) = std::sync::mpsc::channel();

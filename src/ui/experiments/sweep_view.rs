@@ -8,7 +8,6 @@ use crate::ui::panel::Ctx;
 use egui::{DragValue, RichText, Ui};
 use egui_plot::{Plot, Points};
 use serde_json::Value;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -144,9 +143,7 @@ impl ExperimentsPanel {
             return ctx.notify_error(format!("Cannot sweep: {e}"));
         }
         let project = ctx.project.clone();
-        let dir = ctx
-            .project_path
-            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let dir = ctx.project_dir();
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
         let (worker_stop, repaint_ctx) = (stop.clone(), egui.clone());

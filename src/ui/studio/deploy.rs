@@ -215,11 +215,7 @@ impl DataSource {
 
 impl Studio {
     fn data_source(&self) -> DataSource {
-        let dir = self
-            .doc
-            .path
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let dir = self.project_dir();
         DataSource {
             loaded: self
                 .data

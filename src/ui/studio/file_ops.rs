@@ -85,11 +85,7 @@ impl Studio {
     }
 
     pub(crate) fn ask_file(&mut self, purpose: FilePurpose) {
-        let dir = self
-            .doc
-            .path
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let dir = self.project_dir();
         let stem = self.doc.project.name.to_lowercase().replace(' ', "-");
         let name = match purpose {
             FilePurpose::SaveProjectAs => Some(
@@ -122,10 +118,7 @@ impl Studio {
                     // An export goes beside the project (or into the working folder).
                     FilePurpose::Export(kind) => {
                         let dir = self
-                            .doc
-                            .path
-                            .as_ref()
-                            .and_then(|p| p.parent().map(Path::to_path_buf))
+                            .project_dir()
                             .or_else(|| std::env::current_dir().ok())
                             .unwrap_or_default();
                         let stem = self.doc.project.name.to_lowercase().replace(' ', "-");

@@ -120,11 +120,7 @@ impl Studio {
             return;
         }
         let mut req = TrainRequest::new(self.doc.project.clone());
-        req.project_dir = self
-            .doc
-            .path
-            .as_ref()
-            .and_then(|p| p.parent().map(Path::to_path_buf));
+        req.project_dir = self.project_dir();
         // Reuse the data the data panel already loaded for these settings.
         req.dataset = self
             .data
