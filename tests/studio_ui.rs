@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::ui::{drag, press};
+use common::ui::{drag, press, wait_for};
 use egui::{Key, Modifiers};
 use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
@@ -137,19 +137,6 @@ fn undo_and_redo_an_edit() {
     assert!(h.state().doc.project.graph.node("fc2").is_some());
 }
 
-/// Steps the UI in real time until `done` holds, for at most `secs`.
-fn wait_for(h: &mut Harness<'static, Studio>, secs: f32, done: impl Fn(&Studio) -> bool) -> bool {
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs_f32(secs) {
-        h.step();
-        if done(h.state()) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
 #[test]
 fn train_iris_watch_the_curve_grow_then_stop() {
     let mut p = preset("mlp-iris");
@@ -248,6 +235,35 @@ fn save_then_reopen_gives_the_same_graph() {
     assert_eq!(h.state().doc.project.graph, graph);
     assert_eq!(h.state().doc.path.as_deref(), Some(path.as_path()));
     assert!(h.state().window_title().contains("mine.json"));
+    assert!(!h.state().window_title().contains('•'));
+}
+
+#[test]
+fn a_new_projects_data_loading_leaves_it_without_unsaved_changes() {
+    // The iris preset's load starts, then File ▸ New: the new project loads MNIST and the
+    // studio sizes its loop for it — its choice, so nothing counts as unsaved, and opening
+    // a file afterwards asks nothing (CI once caught the iris load landing on the new one).
+    let mut h = harness(studio(preset("mlp-iris")));
+    h.run_steps(2);
+    h.get_by_label("File").click();
+    h.run_steps(2);
+    h.get_by_label("New").click();
+    assert!(
+        wait_for(&mut h, 60.0, |s| s
+            .data
+            .dataset
+            .as_ref()
+            .is_some_and(|d| d.train.len() > 1000)),
+        "MNIST did not load for the new project"
+    );
+    h.run_steps(2);
+    let n = h.state().data.dataset.as_ref().unwrap().train.len();
+    assert_eq!(
+        h.state().doc.project.training,
+        glassbox::project::training::TrainSettings::sized_for(n),
+        "the loop was not sized for the new project's data"
+    );
+    assert!(!h.state().is_dirty(), "sizing the loop counted as an edit");
     assert!(!h.state().window_title().contains('•'));
 }
 

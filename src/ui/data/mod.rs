@@ -125,8 +125,15 @@ impl Studio {
         if let Some(loading) = &self.data.loading {
             match loading.rx.try_recv() {
                 Ok(result) => {
-                    let key = self.data.loading.take().expect("checked").key;
-                    self.data_loaded(result, key);
+                    let loaded_key = self.data.loading.take().expect("checked").key;
+                    // A load for data the project no longer names (another project was
+                    // opened meanwhile) would fit and size the wrong project: drop it, and
+                    // the next frame loads what the project names now.
+                    if loaded_key == key {
+                        self.data_loaded(result, loaded_key);
+                    } else {
+                        ctx.request_repaint();
+                    }
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => {
                     ctx.request_repaint_after(std::time::Duration::from_millis(100));
@@ -241,6 +248,11 @@ impl Studio {
             "training follows the data ({train_samples} training samples): {} epochs at batch {}, early stopping on",
             t.epochs, t.batch_size
         );
+        // The studio's choice, not the user's edit: a project with no unsaved changes
+        // keeps none (reopened, it is sized the same way again).
+        if self.doc.project == self.doc.saved {
+            self.doc.saved.training = t.clone();
+        }
         self.doc.project.training = t.clone();
         self.data.sized_training = Some(t);
         Some(line)
