@@ -229,3 +229,55 @@ fn the_target_guess_prefers_a_label_name_then_the_one_text_column() {
     let numbers = "a,b,c\n1,2,3\n4,5,6\n";
     assert_eq!(guess(numbers).as_deref(), Some("c"));
 }
+
+/// A table whose target is exactly 3·a − 2·b + 40 (units far from 0), 200 rows.
+fn linear_table() -> Dataset {
+    let mut text = String::from("a,b,y\n");
+    for i in 0..200 {
+        let (a, b) = ((i % 17) as f32 * 1.5, (i * 7 % 23) as f32 - 5.0);
+        text += &format!("{a},{b},{}\n", 3.0 * a - 2.0 * b + 40.0);
+    }
+    let raw = csv(&text, "y").unwrap();
+    Dataset::from_raw("linear".into(), raw, &DataSettings::default()).unwrap()
+}
+
+#[test]
+fn numeric_targets_train_standardised_and_come_back_in_their_units() {
+    let ds = linear_table();
+    let mut learnt = Vec::new();
+    ds.gather_values(&ds.train, &mut learnt);
+    let n = learnt.len() as f32;
+    let mean = learnt.iter().sum::<f32>() / n;
+    let var = learnt.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / n;
+    assert!(
+        mean.abs() < 1e-4 && (var - 1.0).abs() < 1e-3,
+        "mean {mean}, var {var}"
+    );
+    let mut raw = Vec::new();
+    ds.gather_raw_values(&ds.train, &mut raw);
+    assert!(
+        raw.iter().sum::<f32>() / n > 30.0,
+        "raw values are the file's"
+    );
+    ds.restore_values(&mut learnt);
+    for (a, b) in learnt.iter().zip(&raw) {
+        assert!((a - b).abs() < 1e-3, "{a} vs {b}");
+    }
+    // Kept raw when asked.
+    let raw_settings = DataSettings {
+        target_scaling: glassbox::data::TargetScaling::Raw,
+        ..Default::default()
+    };
+    let text = "a,y\n1,10\n2,20\n3,30\n4,40\n5,50\n6,60\n7,70\n8,80\n9,90\n10,100\n";
+    let kept = Dataset::from_raw("k".into(), csv(text, "y").unwrap(), &raw_settings).unwrap();
+    let mut v = Vec::new();
+    kept.gather_values(&kept.train, &mut v);
+    assert!(v.iter().all(|x| x % 10.0 == 0.0 && *x >= 10.0), "{v:?}");
+}
+
+#[test]
+fn least_squares_finds_an_exact_linear_target() {
+    let ds = linear_table();
+    let m = glassbox::insight::least_squares_baseline(&ds, &ds.test).unwrap();
+    assert!(m.r2 > 0.9999 && m.rmse < 1e-2 && m.mae < 1e-2, "{m:?}");
+}

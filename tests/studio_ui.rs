@@ -468,6 +468,48 @@ fn the_confusion_matrix_sums_to_the_validation_set() {
 }
 
 #[test]
+fn a_regression_is_evaluated_as_predicted_against_true_beside_least_squares() {
+    let mut p = preset("mlp-auto-mpg");
+    p.training.epochs = 150;
+    let mut h = harness(studio(p));
+    common::ui::train_then_open_insight(&mut h, 60.0);
+    let test_fig = h.state().session.history.as_ref().and_then(|h| h.test);
+    assert!(
+        test_fig.is_some_and(|t| t.regression.is_some() && t.accuracy.is_none()),
+        "{test_fig:?}"
+    );
+    h.get_by_label("Evaluation").click();
+    h.run_steps(2);
+    h.get_by_label("test").click();
+    h.get_by_label("Evaluate").click();
+    assert!(
+        wait_for(&mut h, 10.0, |s| s.insight.regression.is_some()),
+        "{:?}",
+        h.state().insight.error
+    );
+    h.run_steps(2);
+    let test = h.state().data.dataset.as_ref().unwrap().test.clone();
+    let r = h.state().insight.regression.clone().unwrap();
+    // One point per test car, in miles per gallon (not standardised), close to the truth.
+    assert_eq!(r.evaluation.points.len(), test.len());
+    assert!(r
+        .evaluation
+        .points
+        .iter()
+        .all(|p| (5.0..60.0).contains(&p.predicted)));
+    assert!(r.evaluation.metrics.r2 > 0.7, "{:?}", r.evaluation.metrics);
+    let base = r.baseline.expect("least squares on a table");
+    assert!((0.7..0.9).contains(&base.r2), "{base:?}");
+    assert!(has_text(&h, "Predicted against true mpg"));
+    assert!(has_text(&h, "Residuals (predicted − true)"));
+    assert!(has_text(
+        &h,
+        &format!("{} samples (test) · network R²", test.len())
+    ));
+    assert!(has_text(&h, "linear least squares R²"));
+}
+
+#[test]
 fn a_node_keeps_its_size_and_ports_when_its_error_comes_and_goes() {
     let mut h = harness(studio(preset("mlp-iris")));
     let pins = |h: &Harness<'static, Studio>| {

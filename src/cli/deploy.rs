@@ -167,8 +167,16 @@ fn read_inputs(input: &Path, predictor: &Predictor, data: &Dataset) -> Result<Ve
     read_csv_rows(input, &data.feature_names)
 }
 
+/// Where a feature the model reads comes from in a user's CSV row.
+enum Pick {
+    Column(usize),
+    /// A category one-hot encoded at training (`origin=Europe`): 1 where the column holds it.
+    OneHot(usize, String),
+}
+
 /// Rows of numbers; with a header, the data set's feature columns are picked by name (so a
-/// row of the training CSV, target column and all, can be given as it is).
+/// row of the training CSV, target column and all, can be given as it is, its categories
+/// written as words).
 fn read_csv_rows(path: &Path, features: &[String]) -> Result<Vec<PredictInput>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -179,21 +187,37 @@ fn read_csv_rows(path: &Path, features: &[String]) -> Result<Vec<PredictInput>> 
     for (i, r) in reader.records().enumerate() {
         rows.push(r.with_context(|| format!("{} line {}", path.display(), i + 1))?);
     }
+    let category = |f: &str| {
+        f.split_once('=')
+            .map(|(c, v)| (c.to_string(), v.to_string()))
+    };
     // A header names at least one of the columns the model reads.
-    let is_header =
-        |r: &csv::StringRecord| r.iter().any(|c| features.iter().any(|f| f == c.trim()));
-    let columns: Option<Vec<usize>> = match rows.first() {
+    let is_header = |r: &csv::StringRecord| {
+        r.iter().any(|c| {
+            features
+                .iter()
+                .any(|f| f == c.trim() || category(f).is_some_and(|(col, _)| col == c.trim()))
+        })
+    };
+    let columns: Option<Vec<Pick>> = match rows.first() {
         Some(head) if is_header(head) => {
             let names: Vec<&str> = head.iter().map(str::trim).collect();
             let picked = features
                 .iter()
                 .map(|f| {
-                    names.iter().position(|n| n == f).with_context(|| {
-                        format!(
-                            "{} has no column '{f}', which the model reads",
-                            path.display()
-                        )
-                    })
+                    if let Some(i) = names.iter().position(|n| n == f) {
+                        return Ok(Pick::Column(i));
+                    }
+                    category(f)
+                        .and_then(|(col, value)| {
+                            Some(Pick::OneHot(names.iter().position(|n| *n == col)?, value))
+                        })
+                        .with_context(|| {
+                            format!(
+                                "{} has no column '{f}', which the model reads",
+                                path.display()
+                            )
+                        })
                 })
                 .collect::<Result<Vec<_>>>()?;
             rows.remove(0);
@@ -205,18 +229,23 @@ fn read_csv_rows(path: &Path, features: &[String]) -> Result<Vec<PredictInput>> 
         .enumerate()
         .map(|(i, r)| {
             let line = i + 1 + usize::from(columns.is_some());
-            let cells: Vec<&str> = match &columns {
-                Some(cols) => cols.iter().map(|&c| r.get(c).unwrap_or("")).collect(),
-                None => r.iter().collect(),
-            };
-            let values = cells
-                .iter()
-                .map(|c| {
-                    c.trim().parse::<f32>().with_context(|| {
-                        format!("{} line {line}: '{c}' is not a number", path.display())
-                    })
+            let number = |c: &str| {
+                c.trim().parse::<f32>().with_context(|| {
+                    format!("{} line {line}: '{c}' is not a number", path.display())
                 })
-                .collect::<Result<Vec<f32>>>()?;
+            };
+            let values = match &columns {
+                Some(cols) => cols
+                    .iter()
+                    .map(|pick| match pick {
+                        Pick::Column(c) => number(r.get(*c).unwrap_or("")),
+                        Pick::OneHot(c, value) => {
+                            Ok(f32::from(r.get(*c).map(str::trim) == Some(value.as_str())))
+                        }
+                    })
+                    .collect::<Result<Vec<f32>>>()?,
+                None => r.iter().map(number).collect::<Result<Vec<f32>>>()?,
+            };
             Ok(PredictInput::Values(values))
         })
         .collect()
@@ -328,6 +357,16 @@ pub fn predict(
                     })
                     .collect();
                 println!("{}: {label}  ({})", i + 1, top.join(", "));
+            }
+            // A regression names its target(s), in their own units.
+            _ if data.target_dim().is_some() => {
+                let named: Vec<String> = out
+                    .values
+                    .iter()
+                    .zip(data.class_names())
+                    .map(|(v, name)| format!("{name} {v:.4}"))
+                    .collect();
+                println!("{}: {}", i + 1, named.join(", "));
             }
             _ => println!("{}: {:?}", i + 1, out.values),
         }

@@ -22,6 +22,14 @@ fn pct(a: Option<f32>) -> String {
     a.map_or("-".into(), |a| format!("{:.2}%", a * 100.0))
 }
 
+/// Accuracy for a classifier, R² for a regression.
+fn score(accuracy: Option<f32>, r2: Option<f32>) -> String {
+    match (accuracy, r2) {
+        (None, Some(r)) => format!("R² {r:.3}"),
+        _ => pct(accuracy),
+    }
+}
+
 fn loss(l: Option<f32>) -> String {
     l.map_or("-".into(), |l| format!("{l:.4}"))
 }
@@ -48,18 +56,18 @@ fn settings_text(r: &RunRecord) -> String {
 
 fn print_table(runs: &[&RunRecord]) {
     println!(
-        "{:<13} {:>6} {:>9} {:>9} {:>9}  {:<56}  run folder",
-        "status", "epochs", "val loss", "val acc", "test acc", "settings"
+        "{:<13} {:>6} {:>9} {:>11} {:>11}  {:<56}  run folder",
+        "status", "epochs", "val loss", "val acc/R²", "test acc/R²", "settings"
     );
     for r in runs {
         let f = &r.meta.figures;
         println!(
-            "{:<13} {:>6} {:>9} {:>9} {:>9}  {:<56}  {}",
+            "{:<13} {:>6} {:>9} {:>11} {:>11}  {:<56}  {}",
             r.status_label(),
             f.epochs_done,
             loss(f.val_loss),
-            pct(f.val_accuracy),
-            pct(f.test_accuracy),
+            score(f.val_accuracy, f.val_r2),
+            score(f.test_accuracy, f.test_r2),
             settings_text(r),
             r.id
         );

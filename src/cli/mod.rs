@@ -334,7 +334,13 @@ fn fmt_acc(a: Option<f32>) -> String {
 
 fn fmt_eval(m: &Option<EvalMetrics>) -> String {
     match m {
-        Some(m) => format!("loss {:.4} acc {}", m.loss, fmt_acc(m.accuracy)),
+        Some(m) => match &m.regression {
+            Some(r) => format!("loss {:.4} {}", m.loss, r.line()),
+            None => match m.accuracy {
+                Some(_) => format!("loss {:.4} acc {}", m.loss, fmt_acc(m.accuracy)),
+                None => format!("loss {:.4}", m.loss),
+            },
+        },
         None => "(no samples)".into(),
     }
 }
@@ -448,7 +454,20 @@ fn eval(path: &Path, weights_path: &Path) -> Result<()> {
         let m = mode.evaluate(idx, &control)?.flatten();
         println!("{name:<10} {} on {} samples", fmt_eval(&m), idx.len());
     }
+    print_regression_baseline(&data);
     Ok(())
+}
+
+/// For a regression, the linear least-squares baseline's test figures, to read beside the
+/// model's.
+pub(super) fn print_regression_baseline(data: &Dataset) {
+    if data.target_dim().is_none() {
+        return;
+    }
+    match crate::insight::least_squares_baseline(data, &data.test) {
+        Some(b) => println!("linear least squares (baseline), test: {}", b.line()),
+        None => println!("linear least squares (baseline): not computed for this data (token inputs, too many features or no test split)"),
+    }
 }
 
 fn generate_text(

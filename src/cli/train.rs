@@ -1,6 +1,6 @@
 //! `glassbox train`: one run with a progress bar, per-epoch lines and the test figures.
 
-use super::{experiments, fmt_acc, fmt_eval, load_project};
+use super::{experiments, fmt_acc, fmt_eval, load_project, print_regression_baseline};
 use crate::train::{TrainEvent, TrainHandle, TrainRequest};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -70,6 +70,19 @@ pub(super) fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
     }
     let mut req = TrainRequest::new(project.clone());
     req.project_dir = path.parent().map(Path::to_path_buf);
+    // A table is loaded here (quickly) so a regression's baseline is fitted on the very split
+    // the run trains on; other data loads on the training thread, and so does a table that
+    // fails to load here (the run checks the network first, then reports it).
+    let data_for_baseline = match &project.data.source {
+        crate::data::DataSource::Csv { .. } => {
+            crate::data::Dataset::load(&project.data, req.project_dir.as_deref())
+                .ok()
+                .map(std::sync::Arc::new)
+                .inspect(|data| req.dataset = Some(data.clone()))
+                .filter(|data| data.target_dim().is_some())
+        }
+        _ => None,
+    };
     if opts.record {
         let root = experiments::runs_root(path, &project.name, opts.runs_dir.as_deref());
         let folder = crate::runs::RunFolder::create(&root, &project, &project.name)?;
@@ -149,11 +162,14 @@ pub(super) fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
             if let Some(b) = bar.take() {
                 b.finish_and_clear();
             }
+            // No accuracy column where there is no accuracy (regression, autoencoders).
+            let acc = m
+                .train_acc
+                .map_or(String::new(), |a| format!(" acc {}", fmt_acc(Some(a))));
             println!(
-                "epoch {:>3}  train loss {:.4} acc {}  val {}  ({:.1} s)",
+                "epoch {:>3}  train loss {:.4}{acc}  val {}  ({:.1} s)",
                 m.epoch,
                 m.train_loss,
-                fmt_acc(m.train_acc),
                 fmt_eval(&m.val),
                 m.elapsed_ms / 1e3
             );
@@ -184,6 +200,9 @@ pub(super) fn train(path: &Path, opts: &TrainOptions) -> Result<()> {
                         test.samples
                     );
                 }
+            }
+            if let Some(data) = &data_for_baseline {
+                print_regression_baseline(data);
             }
             if let Some(p) = save {
                 weights.save(p)?;

@@ -117,6 +117,8 @@ pub struct Dataset {
     /// Normalised value = (raw - shift) * scale, per feature or one for all (len 1).
     shift: Vec<f32>,
     scale: Vec<f32>,
+    /// How numeric targets are standardised for training (None: used as they are).
+    target_scale: Option<super::TargetScale>,
 }
 
 impl Dataset {
@@ -295,6 +297,12 @@ impl Dataset {
         }
         let (shift, scale) =
             normalization(&raw.features, sample_len, &train, settings.normalization);
+        let target_scale = match (&targets, settings.target_scaling) {
+            (Targets::Values { values, dim, .. }, super::TargetScaling::Standardize) => {
+                super::TargetScale::fit(values, *dim, &train)
+            }
+            _ => None,
+        };
         Ok(Self {
             name,
             sample_shape: raw.sample_shape,
@@ -309,6 +317,7 @@ impl Dataset {
             features: raw.features,
             shift,
             scale,
+            target_scale,
         })
     }
 
@@ -443,12 +452,42 @@ impl Dataset {
         }
     }
 
-    /// Appends numeric targets of the samples `idx` (regression data only).
+    /// Appends numeric targets of the samples `idx` (regression data only), as the model
+    /// learns them: standardised when the data's `target_scale` says so.
     pub fn gather_values(&self, idx: &[usize], out: &mut Vec<f32>) {
+        let start = out.len();
+        self.gather_raw_values(idx, out);
+        if let Some(s) = &self.target_scale {
+            s.standardize(&mut out[start..]);
+        }
+    }
+
+    /// Appends numeric targets of the samples `idx` in the target's own units.
+    pub fn gather_raw_values(&self, idx: &[usize], out: &mut Vec<f32>) {
         if let Targets::Values { values, dim, .. } = &self.targets {
             for &i in idx {
                 out.extend_from_slice(&values[i * dim..(i + 1) * dim]);
             }
+        }
+    }
+
+    /// The model's outputs for numeric targets, back in the target's units (in place).
+    pub fn restore_values(&self, values: &mut [f32]) {
+        if let Some(s) = &self.target_scale {
+            s.restore(values);
+        }
+    }
+
+    /// How numeric targets are standardised for training, if they are.
+    pub fn target_scale(&self) -> Option<&super::TargetScale> {
+        self.target_scale.as_ref()
+    }
+
+    /// Values per sample of a numeric target (None: classes).
+    pub fn target_dim(&self) -> Option<usize> {
+        match &self.targets {
+            Targets::Values { dim, .. } => Some(*dim),
+            Targets::Classes { .. } => None,
         }
     }
 

@@ -10,6 +10,7 @@ mod open;
 mod settings;
 mod summary;
 mod table;
+mod target_scale;
 mod text;
 mod toy;
 
@@ -33,5 +34,6 @@ pub use table::{
     detect_delimiter, guess_target, guess_target_in, parse_csv, parse_csv_with, peek_columns,
     peek_target, read_csv, read_table, RawTable, MAX_CATEGORIES,
 };
+pub use target_scale::{TargetScale, TargetScaling};
 pub use text::{char_lm, encode_text, read_text, text_classes, words, PAD, UNKNOWN};
 pub use toy::toy;

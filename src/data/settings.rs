@@ -306,6 +306,9 @@ pub struct DataSettings {
     /// Keep only these classes (by name), numbered in this order; empty keeps all.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub classes: Vec<String>,
+    /// Numeric targets standardised while training (the default), or kept raw.
+    #[serde(default, skip_serializing_if = "super::TargetScaling::is_default")]
+    pub target_scaling: super::TargetScaling,
 }
 
 /// On-the-fly image augmentation, applied to training batches only.
@@ -339,6 +342,7 @@ impl Default for DataSettings {
             max_train_samples: None,
             classes: Vec::new(),
             augmentation: Augmentation::default(),
+            target_scaling: super::TargetScaling::default(),
         }
     }
 }

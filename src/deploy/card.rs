@@ -27,6 +27,13 @@ pub struct ModelCard {
     pub images: Vec<(String, Vec<u8>)>,
 }
 
+fn join_f32(v: &[f32]) -> String {
+    v.iter()
+        .map(|x| format!("{x:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn pct(v: Option<f32>) -> String {
     v.map_or("–".into(), |a| format!("{:.2} %", a * 100.0))
 }
@@ -100,6 +107,14 @@ pub fn model_card(
             format!("; {} classes ({})", classes.len(), classes.join(", "))
         }
     )));
+    if let Some(s) = data.target_scale() {
+        blocks.push(Block::Text(format!(
+            "The target ({}) is learnt standardised: the exported model's output is (value − {}) ÷ {}; `glassbox predict` and `serve` answer in the target's units.",
+            classes.join(", "),
+            join_f32(&s.mean),
+            join_f32(&s.std)
+        )));
+    }
     let t = &project.training;
     blocks.push(Block::Heading(
         "Training settings (as saved in the project)".into(),
@@ -126,24 +141,39 @@ pub fn model_card(
     // Figures, measured now.
     let mode = mode_step(project, data.clone(), Some(weights))?;
     let control = Control::default();
+    let regression = data.target_dim().is_some();
     let mut rows = Vec::new();
     for (name, idx) in [("validation", &data.val), ("test", &data.test)] {
         let m = mode.evaluate(idx, &control)?.flatten();
         rows.push(match m {
-            Some(m) => vec![
-                name.into(),
-                m.samples.to_string(),
-                format!("{:.4}", m.loss),
-                pct(m.accuracy),
-            ],
-            None => vec![name.into(), "0".into(), "–".into(), "–".into()],
+            Some(m) => {
+                let mut row = vec![name.into(), m.samples.to_string(), format!("{:.4}", m.loss)];
+                match m.regression.filter(|_| regression) {
+                    Some(r) => row.extend([
+                        format!("{:.3}", r.r2),
+                        format!("{:.4}", r.rmse),
+                        format!("{:.4}", r.mae),
+                    ]),
+                    None => row.push(pct(m.accuracy)),
+                }
+                row
+            }
+            None => {
+                let width = if regression { 6 } else { 4 };
+                let mut row = vec![name.into(), "0".into()];
+                row.resize(width, "–".into());
+                row
+            }
         });
     }
+    let header: &[&str] = if regression {
+        &["split", "samples", "loss", "R²", "RMSE", "MAE"]
+    } else {
+        &["split", "samples", "loss", "accuracy"]
+    };
     blocks.push(Block::Heading("Results".into()));
     blocks.push(Block::Table(
-        ["split", "samples", "loss", "accuracy"]
-            .map(String::from)
-            .to_vec(),
+        header.iter().map(|h| h.to_string()).collect(),
         rows,
     ));
 

@@ -64,7 +64,8 @@ pub struct PredictOutput {
     pub probabilities: Option<Vec<f32>>,
     /// The likeliest class's name (classifiers).
     pub label: Option<String>,
-    /// The raw output: logits for classifiers, values for regression and autoencoders.
+    /// The raw output: logits for classifiers, values for regression (in the target's units)
+    /// and autoencoders.
     pub values: Vec<f32>,
 }
 
@@ -226,7 +227,11 @@ impl Predictor {
                 None => y,
             });
         }
-        let raw: Vec<Vec<f32>> = (raw.expect("at least one member") / n)?.to_vec2()?;
+        let mut raw: Vec<Vec<f32>> = (raw.expect("at least one member") / n)?.to_vec2()?;
+        // A regression's outputs in the target's units (the model learnt standardised ones).
+        if self.data.target_dim().is_some() {
+            raw.iter_mut().for_each(|v| self.data.restore_values(v));
+        }
         let probs: Option<Vec<Vec<f32>>> = probs.map(|p| (p / n)?.to_vec2()).transpose()?;
         let names = self.data.class_names();
         Ok(raw

@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod latent;
 pub mod maximize;
+pub mod regression;
 pub mod saliency;
 pub mod samples;
 pub mod service;
@@ -27,6 +28,9 @@ pub use explain::{
 };
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
+pub use regression::{
+    evaluate_regression, least_squares_baseline, RegressionEvaluation, RegressionPoint,
+};
 pub use saliency::{saliency, top_classes, Attribution, Baseline, SaliencyMethod};
 pub use samples::{classify, draw_samples, gan_interpolation, interpolate_noise, slerp_path};
 pub use service::{ExplainMethod, InsightHandle, InsightReply, InsightRequest, SampleView, Split};

@@ -196,6 +196,7 @@ mod tests {
                     loss,
                     accuracy: None,
                     samples: 100,
+                    regression: None,
                 }),
                 elapsed_ms: 1.0,
             }));

@@ -62,6 +62,13 @@ pub struct RunFigures {
     pub val_accuracy: Option<f32>,
     pub test_loss: Option<f32>,
     pub test_accuracy: Option<f32>,
+    /// A regression's validation and test R², and test RMSE (target units).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_r2: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_r2: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_rmse: Option<f32>,
     /// Best epoch by the watched validation figure (1-based) and its value.
     pub best_epoch: Option<usize>,
     pub best_value: Option<f64>,

@@ -55,6 +55,22 @@ impl Recorder {
             .map_err(|e| write_error(&self.folder.dir, e))
     }
 
+    /// `{split}/r2`, `/rmse` and `/mae` of a regression (nothing for classes).
+    fn regression_rows(
+        &mut self,
+        step: usize,
+        epoch: f64,
+        split: &str,
+        m: Option<crate::train::RegressionMetrics>,
+    ) -> Result<(), RunsError> {
+        if let Some(m) = m {
+            for (name, v) in [("r2", m.r2), ("rmse", m.rmse), ("mae", m.mae)] {
+                self.row(step, epoch, &format!("{split}/{name}"), v as f64)?;
+            }
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<(), RunsError> {
         self.last_flush = Instant::now();
         self.scalars
@@ -112,6 +128,7 @@ impl Recorder {
                 figures.train_loss = Some(m.train_loss);
                 figures.val_loss = m.val.map(|v| v.loss);
                 figures.val_accuracy = m.val.and_then(|v| v.accuracy);
+                figures.val_r2 = m.val.and_then(|v| v.regression).map(|r| r.r2);
                 figures.elapsed_s = m.elapsed_ms / 1e3;
                 let (step, epoch) = (m.step, m.epoch as f64);
                 self.row(step, epoch, "epoch/train_loss", m.train_loss as f64)?;
@@ -123,6 +140,7 @@ impl Recorder {
                     if let Some(a) = v.accuracy {
                         self.row(step, epoch, "val/accuracy", a as f64)?;
                     }
+                    self.regression_rows(step, epoch, "val", v.regression)?;
                 }
                 self.flush()?;
                 if self.last_meta.elapsed() >= META_EVERY {
@@ -153,6 +171,9 @@ impl Recorder {
             } => {
                 figures.test_loss = test.map(|t| t.loss);
                 figures.test_accuracy = test.and_then(|t| t.accuracy);
+                let regression = test.and_then(|t| t.regression);
+                figures.test_r2 = regression.map(|r| r.r2);
+                figures.test_rmse = regression.map(|r| r.rmse);
                 figures.elapsed_s = elapsed_ms / 1e3;
                 let step = figures.steps_done;
                 let epoch = figures.epochs_done as f64;
@@ -161,6 +182,7 @@ impl Recorder {
                     if let Some(a) = t.accuracy {
                         self.row(step, epoch, "test/accuracy", a as f64)?;
                     }
+                    self.regression_rows(step, epoch, "test", t.regression)?;
                 }
                 if self.folder.meta.status != RunStatus::EarlyStopped {
                     self.folder.meta.status = RunStatus::Finished;

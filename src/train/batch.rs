@@ -136,6 +136,7 @@ fn evaluate_batches(
     mut carry: Option<&mut StateCarrier>,
 ) -> candle_core::Result<Option<Option<EvalMetrics>>> {
     let (mut loss_sum, mut right, mut labelled, mut samples) = (0f64, 0usize, 0usize, 0usize);
+    let mut tally = super::RegressionTally::default();
     for chunk in batches {
         if control.stopped() {
             return Ok(None);
@@ -146,6 +147,13 @@ fn evaluate_batches(
         let pred = model.forward(&x, &mut ctx)?.detach();
         loss_sum += model.loss(&pred, &target)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
         samples += chunk.len();
+        if let (TargetEncoding::Values, Some(dim)) = (encoding, data.target_dim()) {
+            let mut predicted = pred.flatten_all()?.to_vec1::<f32>()?;
+            data.restore_values(&mut predicted);
+            let mut truth = Vec::with_capacity(predicted.len());
+            data.gather_raw_values(&chunk, &mut truth);
+            tally.add(&predicted, &truth, dim);
+        }
         if let Some(c) = correct(model.loss_kind(), &pred, &labels)? {
             right += c;
             labelled += labels.len();
@@ -158,6 +166,7 @@ fn evaluate_batches(
         loss: (loss_sum / samples as f64) as f32,
         accuracy: (labelled > 0).then(|| right as f32 / labelled as f32),
         samples,
+        regression: tally.finish(),
     })))
 }
 

@@ -76,6 +76,7 @@ mod tests {
             loss,
             accuracy: Some(1.0 - loss),
             samples: 10,
+            regression: None,
         }
     }
 

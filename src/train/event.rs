@@ -69,6 +69,8 @@ pub struct EvalMetrics {
     pub loss: f32,
     pub accuracy: Option<f32>,
     pub samples: usize,
+    /// MAE, RMSE and R² in the target's units (numeric targets only).
+    pub regression: Option<super::RegressionMetrics>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -10,6 +10,7 @@ mod history;
 mod mode;
 mod optim;
 mod record;
+mod regression;
 mod run;
 pub mod snapshot;
 mod worker;
@@ -24,6 +25,7 @@ pub use history::{downsample, RunHistory, RunState, MAX_SERIES_POINTS};
 pub use mode::{mode_step, StepOutcome, StepResult, TrainStep};
 pub use optim::Optim;
 pub use record::{EventSink, RecordError, RecordTarget};
+pub use regression::{RegressionMetrics, RegressionTally};
 pub use run::{run_training, Control, InsightOptions, TrainError, TrainRequest};
 // The settings are part of the project file, which sits below training.
 pub use crate::project::training::{EarlyStopping, Monitor, Optimizer, Schedule, TrainSettings};

@@ -19,6 +19,8 @@ struct Series {
     train_acc: Vec<PlotPoint>,
     batch_acc: Vec<PlotPoint>,
     val_acc: Vec<PlotPoint>,
+    /// A regression's validation R² per epoch (where there is no accuracy).
+    val_r2: Vec<PlotPoint>,
     epochs: Vec<f64>,
 }
 
@@ -69,6 +71,11 @@ fn series(h: &RunHistory, smoothing: f64, log: bool) -> Series {
             e.val
                 .and_then(|v| v.accuracy)
                 .map(|a| [e.step as f64, a as f64 * 100.0])
+        })),
+        val_r2: pts(h.epochs.iter().filter_map(|e| {
+            e.val
+                .and_then(|v| v.regression)
+                .map(|r| [e.step as f64, r.r2 as f64])
         })),
         epochs: h.epoch_steps(),
     }
@@ -175,11 +182,26 @@ impl Panel for TrainingPanel {
             });
             ui.vertical(|ui| {
                 ui.set_width(w);
-                let has_acc = !cache.current.batch_acc.is_empty();
+                let c = &cache.current;
+                // A regression's R², from before its first epoch (no accuracy to wait for).
+                let regression = ctx
+                    .dataset
+                    .as_ref()
+                    .is_some_and(|d| d.target_dim().is_some());
+                let r2 = c.batch_acc.is_empty() && (regression || !c.val_r2.is_empty());
+                let has_acc = !c.batch_acc.is_empty() || r2;
                 if crate::ui::experiments::export_button_ui(ui, has_acc) {
-                    export = Some(accuracy_chart(cache));
+                    export = Some(if r2 {
+                        r2_chart(cache)
+                    } else {
+                        accuracy_chart(cache)
+                    });
                 }
-                accuracy_plot_ui(ui, cache, height - 24.0);
+                if r2 {
+                    r2_plot_ui(ui, cache, height - 24.0);
+                } else {
+                    accuracy_plot_ui(ui, cache, height - 24.0);
+                }
             });
         });
         if let Some((name, chart)) = export {
@@ -221,6 +243,37 @@ fn accuracy_chart(cache: &PlotCache) -> (&'static str, crate::runs::chart::Chart
         .with("validation accuracy", unplot(&c.val_acc, false));
     chart.series.retain(|s| !s.points.is_empty());
     ("accuracy", chart)
+}
+
+fn r2_chart(cache: &PlotCache) -> (&'static str, crate::runs::chart::Chart) {
+    let chart = crate::runs::chart::Chart::new("Validation R²", "step", "R²")
+        .with("validation R²", unplot(&cache.current.val_r2, false));
+    ("r2", chart)
+}
+
+/// A regression's validation R² per epoch: 1 is perfect, 0 is no better than the mean.
+fn r2_plot_ui(ui: &mut Ui, cache: &PlotCache, height: f32) {
+    let c = &cache.current;
+    Plot::new("r2-plot")
+        .height(height)
+        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
+        .x_axis_label("step")
+        .y_axis_label("validation R²")
+        .include_y(0.0)
+        .include_y(1.0)
+        .allow_scroll(false)
+        .show(ui, |p| {
+            p.line(
+                Line::new("validation R²", PlotPoints::Borrowed(&c.val_r2))
+                    .color(VAL)
+                    .width(2.5),
+            );
+            p.points(
+                Points::new("validation R²", PlotPoints::Borrowed(&c.val_r2))
+                    .color(VAL)
+                    .radius(3.5),
+            );
+        });
 }
 
 fn controls_ui(ui: &mut Ui, ctx: &mut Ctx) {
@@ -287,6 +340,8 @@ fn controls_ui(ui: &mut Ui, ctx: &mut Ctx) {
                         ui.label(
                             RichText::new(format!("test accuracy {:.2} %", a * 100.0)).strong(),
                         );
+                    } else if let Some(r) = &t.regression {
+                        ui.label(RichText::new(format!("test {}", r.line())).strong());
                     }
                 }
             }

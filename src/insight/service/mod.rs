@@ -180,6 +180,12 @@ pub enum InsightReply {
         majority: Option<f32>,
         linear: Option<f32>,
     },
+    /// A regression's evaluation, with the least-squares baseline on the same split.
+    RegressionEvaluation {
+        split: Split,
+        evaluation: super::RegressionEvaluation,
+        baseline: Option<crate::train::RegressionMetrics>,
+    },
     Generated {
         text: String,
         elapsed_ms: f64,
@@ -560,13 +566,23 @@ impl Worker {
                 })
             }
             InsightRequest::Evaluate { split } => {
-                if self.data.n_classes().is_none() {
-                    return Err("evaluation views need class labels".into());
-                }
                 let idx = match split {
                     Split::Validation => &self.data.val,
                     Split::Test => &self.data.test,
                 };
+                if self.data.target_dim().is_some() {
+                    let evaluation = super::evaluate_regression(&self.model, &self.data, idx)
+                        .map_err(|e| e.to_string())?
+                        .ok_or("the split has no samples to evaluate")?;
+                    return Ok(InsightReply::RegressionEvaluation {
+                        split: *split,
+                        evaluation,
+                        baseline: super::least_squares_baseline(&self.data, idx),
+                    });
+                }
+                if self.data.n_classes().is_none() {
+                    return Err("evaluation views need class labels or numeric targets".into());
+                }
                 let evaluation = evaluate_split(&self.model, &self.data, idx, self.encoding)
                     .map_err(|e| e.to_string())?;
                 Ok(InsightReply::Evaluation {

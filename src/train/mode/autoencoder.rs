@@ -150,6 +150,7 @@ impl TrainStep for Autoencoder {
             loss: (loss_sum / indices.len() as f64) as f32,
             accuracy: None,
             samples: indices.len(),
+            regression: None,
         })))
     }
 

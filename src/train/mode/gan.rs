@@ -293,6 +293,7 @@ impl TrainStep for Gan {
             loss: (loss_sum / indices.len() as f64) as f32,
             accuracy: Some(right as f32 / total as f32),
             samples: total,
+            regression: None,
         })))
     }
 

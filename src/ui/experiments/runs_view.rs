@@ -103,8 +103,8 @@ impl ExperimentsPanel {
                             "status",
                             "epochs",
                             "val loss",
-                            "val acc",
-                            "test acc",
+                            "val acc / R²",
+                            "test acc / R²",
                             "tags / notes",
                             "",
                         ] {
@@ -135,8 +135,10 @@ impl ExperimentsPanel {
                             let f = &r.meta.figures;
                             ui.label(format!("{}/{}", f.epochs_done, r.meta.training.epochs));
                             ui.label(f.val_loss.map_or("–".into(), |l| format!("{l:.4}")));
-                            ui.label(pct(f.val_accuracy));
-                            ui.label(pct(f.test_accuracy));
+                            // A regression shows R² where a classifier shows accuracy.
+                            let r2 = |v: Option<f32>| v.map(|r| format!("R² {r:.3}"));
+                            ui.label(r2(f.val_r2).unwrap_or_else(|| pct(f.val_accuracy)));
+                            ui.label(r2(f.test_r2).unwrap_or_else(|| pct(f.test_accuracy)));
                             self.notes_ui(ui, ctx, r);
                             if ui
                                 .small_button("Open")

@@ -7,6 +7,38 @@ use crate::ui::theme::{ERROR, OK};
 use egui::{RichText, Ui};
 
 pub(super) fn evaluation_ui(ui: &mut Ui, studio: &mut Studio) {
+    let regression = studio
+        .data
+        .dataset
+        .as_ref()
+        .is_some_and(|d| d.target_dim().is_some());
+    if regression {
+        ui.horizontal(|ui| {
+            let split = studio.insight.eval_split.get_or_insert(Split::Validation);
+            ui.radio_value(split, Split::Validation, "validation");
+            ui.radio_value(split, Split::Test, "test");
+            if ui
+                .button("Evaluate")
+                .on_hover_text("Predictions against the truth, and a linear least-squares fit on the same split")
+                .clicked()
+            {
+                let split = *split;
+                studio.insight_request(InsightRequest::Evaluate { split });
+            }
+        });
+        match &studio.insight.regression {
+            Some(r) => super::regression_view::regression_ui(ui, r),
+            None => {
+                ui.label(
+                    RichText::new(
+                        "Evaluate the trained network on the validation or test split: predicted against true, residuals, R², RMSE and MAE beside a linear model.",
+                    )
+                    .weak(),
+                );
+            }
+        }
+        return;
+    }
     ui.horizontal(|ui| {
         let split = studio.insight.eval_split.get_or_insert(Split::Validation);
         ui.radio_value(split, Split::Validation, "validation");

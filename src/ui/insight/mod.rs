@@ -12,6 +12,7 @@ mod generate_view;
 mod health_view;
 mod latent_view;
 mod maximize_view;
+mod regression_view;
 mod requests;
 mod saliency_view;
 mod text_view;
@@ -166,6 +167,8 @@ pub struct InsightState {
     pub maximize: Option<Maximized>,
     pub eval_split: Option<Split>,
     pub evaluation: Option<(Split, Evaluation)>,
+    /// A regression's evaluation (see `regression_view`).
+    pub regression: Option<regression_view::RegressionEvaluated>,
     pub normalized: bool,
     pub cell: Option<(usize, usize)>,
     pub baselines: Option<(Option<f32>, Option<f32>)>,

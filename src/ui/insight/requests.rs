@@ -166,6 +166,17 @@ impl Studio {
                     self.insight.evaluation = Some((split, evaluation));
                     self.insight.cell = None;
                 }
+                InsightReply::RegressionEvaluation {
+                    split,
+                    evaluation,
+                    baseline,
+                } => {
+                    self.insight.regression = Some(super::regression_view::RegressionEvaluated {
+                        split,
+                        evaluation,
+                        baseline,
+                    });
+                }
                 InsightReply::Baselines { majority, linear } => {
                     self.insight.baselines = Some((majority, linear))
                 }
