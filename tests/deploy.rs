@@ -148,13 +148,9 @@ fn every_preset_exports_to_pytorch_that_compiles_and_where_torch_runs_matches() 
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    // Running the module needs torch, which CI does not install (a large download).
-    let torch = std::env::var_os("GLASSBOX_TORCH_PYTHON").map(std::path::PathBuf::from);
-    match torch {
-        Some(py) => assert_all_match(&deploy_check(&py, "torch", &manifest), cases),
-        None => {
-            eprintln!("SKIPPED the PyTorch run: set GLASSBOX_TORCH_PYTHON to a Python with torch")
-        }
+    // Running the module needs torch (`.ci/run` installs it; see common::python).
+    if let Some(py) = common::python::torch_python() {
+        assert_all_match(&deploy_check(&py, "torch", &manifest), cases);
     }
 }
 

@@ -258,3 +258,69 @@ fn an_ensemble_is_measured_beside_its_members_and_a_model_card_is_written() {
         "{html}"
     );
 }
+
+#[test]
+fn the_pytorch_export_trains_under_torchrun_and_its_weights_come_back() {
+    let Some(python) = common::python::torch_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let start = dir.path().join("start.safetensors");
+    // One epoch here: a start the PyTorch run must still improve on.
+    let first = train("mlp-iris", &start, &["--epochs", "1", "--seed", "3"]);
+    let module = dir.path().join("iris.py");
+    let (ok, text) = glassbox(&[
+        "export",
+        &preset("mlp-iris"),
+        "--weights",
+        start.to_str().unwrap(),
+        "--format",
+        "pytorch",
+        "-o",
+        module.to_str().unwrap(),
+        "--with-data",
+    ]);
+    assert!(ok, "{text}");
+    let data = dir.path().join("iris.data.safetensors");
+    assert!(data.exists(), "no training split written: {text}");
+    let back = dir.path().join("back.safetensors");
+    // Two processes (gloo on the CPU), DistributedDataParallel, 40 epochs.
+    let out = std::process::Command::new(&python)
+        .current_dir(dir.path())
+        .args(["-m", "torch.distributed.run", "--nproc_per_node", "2"])
+        .arg(&module)
+        .args(["--weights", start.to_str().unwrap(), "--data"])
+        .arg(&data)
+        .args(["--epochs", "40", "--save", back.to_str().unwrap()])
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "torchrun failed:\n{log}");
+    assert!(back.exists(), "rank 0 wrote no weights:\n{log}");
+    let (ok, ev) = glassbox(&[
+        "eval",
+        &preset("mlp-iris"),
+        "--weights",
+        back.to_str().unwrap(),
+    ]);
+    assert!(ok, "Glassbox cannot read what PyTorch wrote: {ev}");
+    let acc = |text: &str, prefix: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{text}"));
+        line.split("acc")
+            .nth(1)
+            .and_then(|r| r.trim().split('%').next())
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no accuracy in {line:?}"))
+    };
+    let before = acc(&first, "test ");
+    let after = acc(&ev, "test ");
+    assert!(
+        after >= 90.0 && after > before,
+        "test accuracy {before} % → {after} % after torchrun:\n{log}"
+    );
+}

@@ -51,3 +51,29 @@ pub fn deploy_check(python: &Path, kind: &str, manifest: &Path) -> Vec<serde_jso
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
         .collect()
 }
+
+/// The Python with torch named by `GLASSBOX_TORCH_PYTHON` (torch is large, so it is never
+/// guessed); None skips with a line on stderr, unless `GLASSBOX_REQUIRE_TORCH=1` makes it a
+/// failure.
+pub fn torch_python() -> Option<PathBuf> {
+    let py = std::env::var_os("GLASSBOX_TORCH_PYTHON").map(PathBuf::from);
+    let works = py.as_ref().is_some_and(|py| {
+        Command::new(py)
+            .args(["-c", "import torch"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !works {
+        let reason = match &py {
+            Some(p) => format!("{} cannot import torch", p.display()),
+            None => "GLASSBOX_TORCH_PYTHON is not set".into(),
+        };
+        assert!(
+            std::env::var("GLASSBOX_REQUIRE_TORCH").as_deref() != Ok("1"),
+            "GLASSBOX_REQUIRE_TORCH=1 but {reason}"
+        );
+        eprintln!("SKIPPED the PyTorch run: {reason}");
+        return None;
+    }
+    py
+}
