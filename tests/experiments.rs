@@ -382,6 +382,44 @@ fn successive_halving_gives_the_survivors_more_epochs() {
 }
 
 #[test]
+fn a_regression_sweep_is_judged_by_validation_r2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = load("mlp-auto-mpg");
+    p.training.epochs = 15;
+    p.training.early_stopping = None;
+    let spec = SweepSpec {
+        name: "mpg".into(),
+        method: Method::Grid,
+        metric: Monitor::ValR2,
+        params: vec![Param {
+            path: "training.lr".into(),
+            // 1e-5 barely moves in 15 epochs; 3e-3 learns.
+            range: Range::Choice {
+                values: vec![1e-5.into(), 3e-3.into()],
+            },
+        }],
+        ..Default::default()
+    };
+    let stop = AtomicBool::new(false);
+    let ctx = SweepContext {
+        project: &p,
+        project_dir: None,
+        runs_root: dir.path(),
+        stop: &stop,
+    };
+    let report = run_sweep(&ctx, &spec, &mut |_| {}).unwrap();
+    let scores: Vec<f64> = report.trials.iter().map(|t| t.score.unwrap()).collect();
+    assert_eq!(scores.len(), 2);
+    assert!(scores[1] > 0.6 && scores[0] < scores[1], "{scores:?}");
+    let best = report.best().unwrap();
+    assert_eq!(best.config["training.lr"], serde_json::json!(3e-3));
+    assert!(best.test_r2.is_some_and(|r| r > 0.5) && best.test_accuracy.is_none());
+    // The run folders list R² where a classifier's list accuracy.
+    let l = list(dir.path());
+    assert!(l.runs.iter().all(|r| r.meta.figures.test_r2.is_some()));
+}
+
+#[test]
 fn the_lr_finder_suggests_a_rate_that_trains() {
     let mut p = load("mlp-mnist");
     p.data.max_train_samples = Some(6_400);

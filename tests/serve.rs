@@ -111,6 +111,72 @@ fn predictions_and_a_400_naming_each_bad_request() {
     );
 }
 
+#[test]
+fn a_regression_is_served_in_the_targets_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mpg.safetensors");
+    let (ok, text) = common::cli::glassbox(&[
+        "train",
+        &common::cli::preset("mlp-auto-mpg"),
+        "--quiet",
+        "--epochs",
+        "150",
+        "--save",
+        path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    let server = serve("mlp-auto-mpg", Weights::load(&path).unwrap(), 64 << 10);
+    // Two cars of the file (18 and 27 mpg), the category one-hot as the model reads it.
+    let project = Project::load(&presets_dir().join("mlp-auto-mpg.json")).unwrap();
+    let data = Dataset::load(&project.data, Some(&presets_dir())).unwrap();
+    let car = |raw: &[(&str, f32)], origin: &str| -> Vec<f32> {
+        data.feature_names
+            .iter()
+            .map(|f| match f.split_once('=') {
+                Some((_, o)) => f32::from(o == origin),
+                None => raw.iter().find(|(n, _)| n == f).unwrap().1,
+            })
+            .collect()
+    };
+    let heavy = car(
+        &[
+            ("cylinders", 8.0),
+            ("displacement", 307.0),
+            ("horsepower", 130.0),
+            ("weight_lbs", 3504.0),
+            ("acceleration", 12.0),
+            ("model_year", 1970.0),
+        ],
+        "USA",
+    );
+    let light = car(
+        &[
+            ("cylinders", 4.0),
+            ("displacement", 97.0),
+            ("horsepower", 88.0),
+            ("weight_lbs", 2130.0),
+            ("acceleration", 14.5),
+            ("model_year", 1970.0),
+        ],
+        "Japan",
+    );
+    let body = serde_json::json!({ "inputs": [heavy, light] }).to_string();
+    let (status, reply) = request(server.addr(), "POST", "/predict", body.as_bytes()).unwrap();
+    assert_eq!(status, 200, "{reply}");
+    let v: Value = serde_json::from_str(&reply).unwrap();
+    let mpg: Vec<f64> = v["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["output"][0].as_f64().unwrap())
+        .collect();
+    assert!(
+        (mpg[0] - 18.0).abs() < 6.0 && (mpg[1] - 27.0).abs() < 6.0,
+        "not miles per gallon: {reply}"
+    );
+    server.stop();
+}
+
 /// Fixed request count per level, a deadline for the whole test; prints requests/s and latency.
 #[test]
 fn load_test_at_1_and_8_clients_has_no_errors() {

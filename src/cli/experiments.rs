@@ -190,12 +190,15 @@ pub fn sweep(project_path: &Path, spec_path: &Path, over: Option<&Path>) -> Resu
     }
     match report.best() {
         Some(best) => println!(
-            "best by {}: {:.4} — {} ({}), test accuracy {}",
+            "best by {}: {:.4} — {} ({}), test {}",
             spec.metric.name(),
             best.score.unwrap_or(f64::NAN),
             serde_json::to_string(&best.config).unwrap_or_default(),
             best.dir.display(),
-            pct(best.test_accuracy)
+            match best.test_r2 {
+                Some(r) if best.test_accuracy.is_none() => format!("R² {r:.3}"),
+                _ => format!("accuracy {}", pct(best.test_accuracy)),
+            }
         ),
         None => bail!("no trial of the sweep produced a validation figure"),
     }

@@ -166,29 +166,59 @@ pub enum Monitor {
     #[default]
     ValLoss,
     ValAccuracy,
+    /// A regression's validation R² (higher is better).
+    ValR2,
 }
 
 impl Monitor {
+    pub const ALL: [Monitor; 3] = [Monitor::ValLoss, Monitor::ValAccuracy, Monitor::ValR2];
+
     pub fn name(&self) -> &'static str {
         match self {
             Monitor::ValLoss => "validation loss",
             Monitor::ValAccuracy => "validation accuracy",
+            Monitor::ValR2 => "validation R²",
         }
     }
 
-    /// The watched figure of a validation pass's loss and accuracy (None: no such figure).
-    pub fn value(&self, loss: f32, accuracy: Option<f32>) -> Option<f64> {
+    /// The tag a run folder's scalars keep the figure under.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "val/loss",
+            Monitor::ValAccuracy => "val/accuracy",
+            Monitor::ValR2 => "val/r2",
+        }
+    }
+
+    /// Whether a larger figure is a better one.
+    pub fn higher_is_better(&self) -> bool {
+        !matches!(self, Monitor::ValLoss)
+    }
+
+    /// The watched figure of a validation pass's loss, accuracy and R² (None: no such figure).
+    pub fn value(&self, loss: f32, accuracy: Option<f32>, r2: Option<f32>) -> Option<f64> {
         match self {
             Monitor::ValLoss => Some(loss as f64),
             Monitor::ValAccuracy => accuracy.map(f64::from),
+            Monitor::ValR2 => r2.map(f64::from),
         }
     }
 
     /// Whether `new` beats `best` by more than `min_delta`.
     pub fn improves(&self, new: f64, best: f64, min_delta: f64) -> bool {
-        match self {
-            Monitor::ValLoss => new < best - min_delta,
-            Monitor::ValAccuracy => new > best + min_delta,
+        if self.higher_is_better() {
+            new > best + min_delta
+        } else {
+            new < best - min_delta
+        }
+    }
+
+    /// `a` against `b`, the better figure last (for `max_by`).
+    pub fn cmp_figures(&self, a: f64, b: f64) -> std::cmp::Ordering {
+        if self.higher_is_better() {
+            a.total_cmp(&b)
+        } else {
+            b.total_cmp(&a)
         }
     }
 }

@@ -46,7 +46,10 @@ impl BestTracker {
     /// Takes epoch `epoch`'s (1-based) validation figures. Non-finite figures never improve.
     pub fn observe(&mut self, epoch: usize, val: Option<&EvalMetrics>) -> Verdict {
         let value = val
-            .and_then(|v| self.monitor.value(v.loss, v.accuracy))
+            .and_then(|v| {
+                self.monitor
+                    .value(v.loss, v.accuracy, v.regression.map(|r| r.r2))
+            })
             .filter(|v| v.is_finite());
         let min_delta = self.early.map_or(0.0, |e| e.min_delta);
         let improved = match (value, self.best) {

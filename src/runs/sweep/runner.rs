@@ -37,6 +37,8 @@ pub struct Trial {
     /// The watched validation figure at its best epoch (None: failed or nothing measured).
     pub score: Option<f64>,
     pub test_accuracy: Option<f32>,
+    /// A regression's test R².
+    pub test_r2: Option<f32>,
     pub outcome: String,
 }
 
@@ -119,10 +121,7 @@ impl SweepReport {
             .filter(|t| t.epochs == most_epochs && t.score.is_some())
             .max_by(|a, b| {
                 let (x, y) = (a.score.unwrap_or(f64::NAN), b.score.unwrap_or(f64::NAN));
-                match self.metric {
-                    Monitor::ValLoss => y.total_cmp(&x),
-                    Monitor::ValAccuracy => x.total_cmp(&y),
-                }
+                self.metric.cmp_figures(x, y)
             })
     }
 }
@@ -187,10 +186,8 @@ pub fn run_sweep(
         let mut order: Vec<&Trial> = sub.trials.iter().filter(|t| t.score.is_some()).collect();
         order.sort_by(|a, b| {
             let (x, y) = (a.score.unwrap_or(0.0), b.score.unwrap_or(0.0));
-            match spec.metric {
-                Monitor::ValLoss => x.total_cmp(&y),
-                Monitor::ValAccuracy => y.total_cmp(&x),
-            }
+            // Best first.
+            spec.metric.cmp_figures(y, x)
         });
         rung = order.iter().take(keep).map(|t| t.config.clone()).collect();
         if rung.is_empty() {
@@ -304,6 +301,10 @@ fn run_trial(
             None => {}
         }
     }
+    let test_r2 = match &terminal {
+        Some(TrainEvent::Finished { test, .. }) => test.and_then(|t| t.regression).map(|r| r.r2),
+        _ => None,
+    };
     let (outcome, test_accuracy) = match terminal {
         Some(TrainEvent::Finished { test, .. }) => {
             ("finished".to_string(), test.and_then(|t| t.accuracy))
@@ -327,6 +328,7 @@ fn run_trial(
         epochs,
         score: best,
         test_accuracy,
+        test_r2,
         outcome,
     })
 }
@@ -334,18 +336,15 @@ fn run_trial(
 /// The best value of `metric` over a run folder's epochs.
 pub fn best_of(dir: &Path, metric: Monitor) -> Option<f64> {
     let s = crate::runs::Scalars::load(dir).ok()?;
-    let tag = match metric {
-        Monitor::ValLoss => "val/loss",
-        Monitor::ValAccuracy => "val/accuracy",
-    };
+    let tag = metric.tag();
     let vals = s
         .tags
         .get(tag)?
         .iter()
         .map(|p| p.value)
         .filter(|v| v.is_finite());
-    match metric {
-        Monitor::ValLoss => vals.reduce(f64::min),
-        Monitor::ValAccuracy => vals.reduce(f64::max),
-    }
+    vals.reduce(|a, b| match metric.cmp_figures(a, b) {
+        std::cmp::Ordering::Less => b,
+        _ => a,
+    })
 }

@@ -22,7 +22,7 @@ pub fn early_stopping_ui(ui: &mut Ui, t: &mut TrainSettings) {
         egui::ComboBox::from_id_salt("early-monitor")
             .selected_text(es.monitor.name())
             .show_ui(ui, |ui| {
-                for m in [Monitor::ValLoss, Monitor::ValAccuracy] {
+                for m in Monitor::ALL {
                     ui.selectable_value(&mut es.monitor, m, m.name());
                 }
             });

@@ -219,10 +219,23 @@ impl ExperimentsPanel {
             ui.label("trials,");
             ui.add(DragValue::new(&mut f.epochs).range(1..=200));
             ui.label("epochs each; best by");
+            // Only the figures the data has: accuracy for classes, R² for numeric targets.
+            let regression = ctx
+                .dataset
+                .as_ref()
+                .is_some_and(|d| d.target_dim().is_some());
+            let score = if regression {
+                Monitor::ValR2
+            } else {
+                Monitor::ValAccuracy
+            };
+            if f.metric != Monitor::ValLoss {
+                f.metric = score;
+            }
             egui::ComboBox::from_id_salt("sweep-metric")
                 .selected_text(f.metric.name())
                 .show_ui(ui, |ui| {
-                    for m in [Monitor::ValAccuracy, Monitor::ValLoss] {
+                    for m in [score, Monitor::ValLoss] {
                         ui.selectable_value(&mut f.metric, m, m.name());
                     }
                 });
