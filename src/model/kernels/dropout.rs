@@ -161,11 +161,11 @@ mod tests {
             .filter(|(a, b)| (**a == 0.0) == (**b == 0.0))
             .count() as f64;
         assert!(same / (n as f64) < 0.65, "two seeds agree on {same} of {n}");
-        if let Some(pool) = pool_of_all_threads("the split dropout") {
-            let (ys, dxs) = pool.install(run);
-            assert_eq!(ys, y, "the split forward drew another mask");
-            assert_eq!(dxs, dx, "the split backward drew another mask");
-        }
+        let pool = pool_of_all_threads("the split dropout");
+        let (ys, dxs) = pool.install(run);
+        assert_eq!(ys, y, "the split forward drew another mask");
+        assert_eq!(dxs, dx, "the split backward drew another mask");
+
         // The f64 path draws the same mask.
         let y64 = dropout(&x.to_dtype(DType::F64).unwrap(), mask).unwrap();
         let zeros64: Vec<bool> = y64

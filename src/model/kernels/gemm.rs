@@ -6,8 +6,17 @@ use gemm::Parallelism;
 
 /// Threads for tensor maths (RAYON_NUM_THREADS, else all cores), as candle counts them.
 pub fn threads() -> usize {
-    candle_core::utils::get_num_threads()
+    let counted = candle_core::utils::get_num_threads();
+    #[cfg(test)]
+    let counted = counted.max(TEST_MIN_THREADS.load(std::sync::atomic::Ordering::Relaxed));
+    counted
 }
+
+/// In unit tests on one core, `kernels::pool_of_all_threads` raises this to 2 so the parallel
+/// paths (which must give the serial results) run there too, time-sliced.
+#[cfg(test)]
+pub(crate) static TEST_MIN_THREADS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(1);
 
 /// Parallel only when the work is big enough to pay for waking the other threads. Inside a
 /// pool (training) the others are awake and a split pays from ~4 MFLOP; from a plain thread
