@@ -608,3 +608,83 @@ fn auto_mpg_regression_beats_least_squares_and_answers_in_mpg() {
         "a light four-cylinder should do better: {pred}"
     );
 }
+
+#[test]
+fn datamap_writes_each_training_row_with_its_place_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Iris with eight labels moved to another species, rows counted from 0 after the header.
+    let text = std::fs::read_to_string(format!(
+        "{}/assets/data/tabular/iris.csv",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let species = ["setosa", "versicolor", "virginica"];
+    let flipped = [3usize, 16, 33, 60, 94, 121, 139, 148];
+    for &r in &flipped {
+        let line = &mut lines[r + 1];
+        let (rest, label) = line.rsplit_once(',').unwrap();
+        let other = species.iter().find(|s| **s != label).unwrap();
+        *line = format!("{rest},{other}");
+    }
+    // A row with a missing value first: it is left out, so a data-set index is not the
+    // file's row, and the map must still name the file's rows.
+    lines.insert(1, "5.0,3.4,,0.2,setosa".into());
+    let flipped = flipped.map(|r| r + 1);
+    let csv_path = dir.path().join("noisy.csv");
+    std::fs::write(&csv_path, lines.join("\n") + "\n").unwrap();
+    let project = dir.path().join("noisy.json");
+    let (ok, out) = glassbox(&[
+        "new",
+        "--data",
+        csv_path.to_str().unwrap(),
+        "-o",
+        project.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let map = dir.path().join("map.csv");
+    let (ok, out) = glassbox(&[
+        "datamap",
+        project.to_str().unwrap(),
+        "-o",
+        map.to_str().unwrap(),
+        "--show",
+        "6",
+    ]);
+    assert!(ok, "{out}");
+    let written = std::fs::read_to_string(&map).unwrap();
+    let mut rows = written.lines();
+    assert_eq!(
+        rows.next(),
+        Some("index,label,predicted,confidence,variability,correct_share")
+    );
+    let rows: Vec<Vec<&str>> = rows.map(|l| l.split(',').collect()).collect();
+    let trained_n: usize = out
+        .split("data map of its ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no training count in {out}"));
+    assert!((100..=110).contains(&trained_n), "{out}");
+    assert_eq!(rows.len(), trained_n, "one row per training sample");
+    // Each index names the file's row: its label is the one written there.
+    for r in &rows {
+        let source: usize = r[0].parse().unwrap();
+        assert!(lines[source + 1].ends_with(&format!(",{}", r[1])), "{r:?}");
+        let conf: f32 = r[3].parse().unwrap();
+        assert!((0.0..=1.0).contains(&conf));
+    }
+    // The flipped rows that landed in training are named first.
+    let trained: Vec<usize> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    let flipped_in_training = flipped.iter().filter(|f| trained.contains(f)).count();
+    let named: Vec<usize> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("likely mislabelled"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    let caught = named.iter().filter(|n| flipped.contains(n)).count();
+    assert!(
+        flipped_in_training >= 4 && caught >= flipped_in_training.min(6) - 1,
+        "named {named:?}; flipped {flipped:?}, {flipped_in_training} in training\n{out}"
+    );
+}

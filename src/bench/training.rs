@@ -78,6 +78,7 @@ fn random_images(sample: &[usize], n: usize, classes: u32, seed: u64) -> RawData
         .map(|_| StandardNormal.sample(&mut rng))
         .collect();
     RawData {
+        origins: Default::default(),
         sample_shape: sample.to_vec(),
         features: Features::F32(features),
         targets: Targets::Classes {
@@ -98,6 +99,7 @@ fn random_tokens(vocab: usize, t: usize, n: usize, seed: u64) -> RawData {
         .map(|_| rng.random_range(0..vocab as u32))
         .collect();
     RawData {
+        origins: Default::default(),
         sample_shape: vec![t],
         targets: Targets::Classes {
             labels: corpus[t..t + n].to_vec(),

@@ -1,5 +1,6 @@
 //! The headless command line: train, check, eval, generate, sample, export, predict, bench.
 
+mod datamap;
 mod deploy;
 mod experiments;
 mod new;
@@ -55,6 +56,10 @@ pub enum Command {
     /// Start a project from your own data (a CSV table, a folder of images, a text file): a
     /// network chosen by the kind of data, its ends fitted to it.
     New(new::NewOptions),
+    /// Train a classifier keeping the data map: each training sample's confidence in its own
+    /// label and its variability over the epochs, written to a CSV with the sample's place in
+    /// your file; names the samples most likely mislabelled.
+    Datamap(datamap::DatamapOptions),
     /// Evaluate saved weights on the project's validation and test data. Several --weights
     /// (repeat the flag) are measured one by one and as an averaged ensemble.
     Eval {
@@ -201,6 +206,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Train { project, opts } => train::train(&project, &opts),
         Command::Check { project, fit } => check(&project, fit),
         Command::New(opts) => new::new_project(&opts),
+        Command::Datamap(opts) => datamap::datamap(&opts),
         Command::Eval { project, weights } => match &weights[..] {
             [one] => eval(&project, one),
             many => deploy::eval_ensemble(&project, many),

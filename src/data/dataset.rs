@@ -98,6 +98,8 @@ pub struct RawData {
     pub vocab: Option<Vec<String>>,
     /// Things the loader decided that the user should know ("3 rows with missing values left out").
     pub notes: Vec<String>,
+    /// Where each sample came from in the user's files.
+    pub origins: super::Origins,
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +121,7 @@ pub struct Dataset {
     scale: Vec<f32>,
     /// How numeric targets are standardised for training (None: used as they are).
     target_scale: Option<super::TargetScale>,
+    origins: super::Origins,
 }
 
 impl Dataset {
@@ -318,6 +321,7 @@ impl Dataset {
             shift,
             scale,
             target_scale,
+            origins: raw.origins,
         })
     }
 
@@ -478,6 +482,11 @@ impl Dataset {
         }
     }
 
+    /// Sample `i`'s place in the user's files (a table's data row from 0, an image's path).
+    pub fn origin(&self, i: usize) -> String {
+        self.origins.of(i)
+    }
+
     /// How numeric targets are standardised for training, if they are.
     pub fn target_scale(&self) -> Option<&super::TargetScale> {
         self.target_scale.as_ref()
@@ -619,6 +628,7 @@ pub fn load_idx_pair(
         });
     }
     Ok(RawData {
+        origins: Default::default(),
         sample_shape: vec![1, dims[1], dims[2]],
         features: Features::U8(pixels),
         targets: Targets::Classes {

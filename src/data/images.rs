@@ -122,6 +122,7 @@ pub fn image_folder(
     }
     let mut pixels = Vec::with_capacity(values);
     let mut labels = Vec::with_capacity(files.len());
+    let mut kept_files = Vec::with_capacity(files.len());
     let mut bad: Vec<String> = Vec::new();
     let mut kept_before_test = 0;
     for (i, (file, label)) in files.iter().enumerate() {
@@ -140,6 +141,7 @@ pub fn image_folder(
         };
         pixels.extend(image_values(&img, channels, width, height));
         labels.push(*label);
+        kept_files.push(file.clone());
     }
     progress(1.0);
     if bad.len() as f32 > MAX_BAD_SHARE * files.len() as f32 || labels.is_empty() {
@@ -206,6 +208,7 @@ pub fn image_folder(
         }
     });
     Ok(RawData {
+        origins: super::Origins::Files(kept_files),
         sample_shape: vec![channels, height, width],
         features: Features::U8(pixels),
         targets: Targets::Classes { labels, names },

@@ -7,6 +7,7 @@ mod error;
 mod idx;
 mod images;
 mod open;
+mod origins;
 mod settings;
 mod summary;
 mod table;
@@ -25,6 +26,7 @@ pub use error::DataError;
 pub const MAX_DATASET_VALUES: usize = 1 << 31;
 pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray, IdxError};
 pub use images::{image_folder, read_image_sample};
+pub use origins::Origins;
 pub use settings::{
     Augmentation, ColorMode, ColumnKind, CsvOptions, DataSettings, DataSource, MissingPolicy,
     Normalization, SplitSettings, Task, TokenKind, ToyKind,

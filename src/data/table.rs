@@ -357,6 +357,7 @@ pub fn parse_csv_with(
         .collect();
     let targets = make_targets(&raw_targets, task, target).map_err(table_err)?;
     Ok(RawData {
+        origins: super::Origins::Rows(keep.iter().map(|&r| r as u32).collect()),
         sample_shape: vec![width],
         features: Features::F32(features),
         targets,

@@ -71,6 +71,7 @@ pub fn char_lm(
     let unknown = corpus.iter().filter(|&&id| id == 1).count();
     let labels: Vec<u32> = corpus[context..].to_vec();
     Ok(RawData {
+        origins: Default::default(),
         sample_shape: vec![context],
         features: Features::Windows {
             corpus,
@@ -243,6 +244,7 @@ pub fn text_classes(
         ));
     }
     Ok(RawData {
+        origins: Default::default(),
         sample_shape: vec![max_len],
         features: Features::Tokens(tokens),
         targets: Targets::Classes { labels, names },

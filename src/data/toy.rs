@@ -60,6 +60,7 @@ pub fn toy(kind: ToyKind, n: usize, noise: f32, seed: u64) -> RawData {
         labels.push(label);
     }
     RawData {
+        origins: Default::default(),
         sample_shape: vec![2],
         features: Features::F32(features),
         targets: Targets::Classes {

@@ -128,6 +128,11 @@ pub enum TrainEvent {
         step: usize,
         values: Vec<(String, f32)>,
     },
+    /// The data map after an epoch (1-based): each training sample's confidence so far.
+    DataMap {
+        epoch: usize,
+        map: std::sync::Arc<super::DataMap>,
+    },
     /// Samples a generator made from the run's fixed noise, each of `dims`.
     Samples {
         step: usize,

@@ -83,6 +83,8 @@ pub struct RunHistory {
     pub metrics: std::collections::BTreeMap<String, Vec<[f64; 2]>>,
     /// The newest samples from the fixed noise: step, one sample's dims, the samples.
     pub generated: Option<(usize, Vec<usize>, Vec<Vec<f32>>)>,
+    /// The newest data map and the epoch (1-based) it is after.
+    pub datamap: Option<(usize, std::sync::Arc<super::DataMap>)>,
     pub test: Option<EvalMetrics>,
     /// The best epoch so far by the watched validation figure (1-based).
     pub best_epoch: Option<usize>,
@@ -110,6 +112,7 @@ impl RunHistory {
             samples_text: Vec::new(),
             metrics: Default::default(),
             generated: None,
+            datamap: None,
             test: None,
             best_epoch: None,
             stopped_early_after: None,
@@ -171,6 +174,7 @@ impl RunHistory {
                     push_bounded(series, [*step as f64, *v as f64]);
                 }
             }
+            TrainEvent::DataMap { epoch, map } => self.datamap = Some((*epoch, map.clone())),
             TrainEvent::Samples { step, dims, images } => {
                 self.generated = Some((*step, dims.clone(), images.clone()));
             }

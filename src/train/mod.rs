@@ -4,6 +4,7 @@ mod batch;
 mod best;
 mod boundary;
 pub mod checkpoint;
+mod datamap;
 mod event;
 mod guard;
 mod history;
@@ -19,6 +20,7 @@ pub use batch::{evaluate, input_batch, make_batch, make_batch_augmented, EVAL_BA
 pub use best::BestTracker;
 pub use boundary::boundary_map;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSpec};
+pub use datamap::{DataMap, DataMapTally, MapPoint, Region, SeenLabels};
 pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 pub use guard::first_bad_layer;
 pub use history::{downsample, RunHistory, RunState, MAX_SERIES_POINTS};

@@ -42,6 +42,9 @@ pub struct TrainRequest {
     pub checkpoint: Option<CheckpointSpec>,
     /// Record the run there (a run folder: settings, figures, best and last weights).
     pub record: Option<Arc<dyn super::RecordTarget>>,
+    /// Keep the data map (each training sample's confidence over epochs) and send it after
+    /// every epoch (classifiers).
+    pub datamap: bool,
 }
 
 /// How often, and on which samples, the worker looks inside the model.
@@ -97,6 +100,7 @@ impl TrainRequest {
             fault_at_step: None,
             checkpoint: None,
             record: None,
+            datamap: false,
         }
     }
 }
@@ -369,6 +373,7 @@ fn train(
     let early = settings.early_stopping;
     let mut best = BestTracker::new(early.map(|e| e.monitor).unwrap_or_default(), early);
     let mut best_weights = None;
+    let mut datamap = req.datamap.then(|| super::DataMapTally::new(data.len()));
     'epochs: for epoch in start_epoch..settings.epochs {
         let mut tally = EpochTally::default();
         for batch in mode.epoch_batches(&data.train, settings.batch_size, &mut shuffle_rng) {
@@ -396,6 +401,9 @@ fn train(
                 StepResult::Diverged(event) => return Ok(event),
             };
             step += 1;
+            if let (Some(map), Some((labels, seen))) = (&mut datamap, &outcome.seen) {
+                map.add(&batch, labels, seen);
+            }
             for event in outcome.events {
                 emit(event);
             }
@@ -446,6 +454,15 @@ fn train(
             val,
             elapsed_ms: clock.elapsed_ms(),
         }));
+        if let Some(map) = &datamap {
+            let m = map.map(&data.train, |i| data.label(i));
+            if !m.points.is_empty() {
+                emit(TrainEvent::DataMap {
+                    epoch: epoch + 1,
+                    map: Arc::new(m),
+                });
+            }
+        }
         let verdict = best.observe(epoch + 1, val.as_ref());
         if let (Verdict::Improved, Some((best_epoch, value))) = (verdict, best.best()) {
             let weights = mode.weights()?;

@@ -122,6 +122,7 @@ impl TrainStep for Autoencoder {
                 correct: None,
                 health,
                 events: Vec::new(),
+                seen: None,
             })),
             Err(diverged) => Ok(StepResult::Diverged(diverged)),
         }

@@ -253,6 +253,7 @@ impl TrainStep for Gan {
             correct: None,
             health,
             events,
+            seen: None,
         }))
     }
 

@@ -33,6 +33,9 @@ pub struct StepOutcome {
     pub health: Option<Vec<ParamHealth>>,
     /// Events the step has for the UI besides its loss (a GAN's metrics and samples).
     pub events: Vec<TrainEvent>,
+    /// Each sample's label probability and prediction (classifiers; for the data map), with
+    /// the batch's labels.
+    pub seen: Option<(Vec<u32>, super::SeenLabels)>,
 }
 
 /// A step either trains or finds the run diverged (the event says how).

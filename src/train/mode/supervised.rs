@@ -78,11 +78,18 @@ impl Supervised {
             Err(diverged) => return Ok(StepResult::Diverged(diverged)),
         };
         let right = correct(self.model.loss_kind(), &pred, &labels)?;
+        let seen = match self.model.loss_kind() {
+            crate::graph::Loss::CrossEntropy | crate::graph::Loss::BinaryCrossEntropy => {
+                super::super::SeenLabels::of(&pred, &labels)?
+            }
+            crate::graph::Loss::Mse => None,
+        };
         Ok(StepResult::Done(StepOutcome {
             loss,
             correct: right.map(|c| (c, labels.len())),
             health,
             events: Vec::new(),
+            seen: seen.map(|s| (labels, s)),
         }))
     }
 }
