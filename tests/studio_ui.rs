@@ -510,6 +510,70 @@ fn a_regression_is_evaluated_as_predicted_against_true_beside_least_squares() {
 }
 
 #[test]
+fn click_a_data_map_point_see_the_sample_keep_it_out_and_undo() {
+    use glassbox::ui::datamap_view::DataMapPanel;
+    let mut h = trained_iris();
+    h.get_by_label("Data map").click();
+    h.run_steps(3);
+    let map = h
+        .state()
+        .session
+        .history
+        .as_ref()
+        .and_then(|r| r.datamap.clone())
+        .expect("the run kept a data map")
+        .1;
+    let train = h.state().data.dataset.as_ref().unwrap().train.len();
+    assert_eq!(map.points.len(), train);
+    // The sample the map ranks most likely mislabelled, clicked where it is drawn.
+    let target = map.likely_mislabelled(1)[0].index;
+    let at = h
+        .state()
+        .panels
+        .get::<DataMapPanel>()
+        .unwrap()
+        .screen_pos_of(&map, target)
+        .expect("the map was drawn");
+    h.hover_at(at);
+    h.step();
+    press(&h, at, true);
+    h.step();
+    press(&h, at, false);
+    h.run_steps(2);
+    let picked = h.state().panels.get::<DataMapPanel>().unwrap().selected;
+    assert_eq!(picked, Some(target), "the click picked another sample");
+    let place = h.state().data.dataset.as_ref().unwrap().origin(target);
+    assert!(
+        has_text(&h, &format!("Sample {place}: labelled")),
+        "the sample is not shown"
+    );
+
+    h.get_by_label("Keep out of training").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().doc.project.data.edits.excluded,
+        vec![place.clone()]
+    );
+    assert!(h.state().is_dirty(), "an edit of the project");
+    // The data reloads without it: the next run trains on one sample fewer.
+    assert!(
+        wait_for(&mut h, 20.0, |s| s
+            .data
+            .dataset
+            .as_ref()
+            .is_some_and(|d| d.train.len() == train - 1)),
+        "the data did not reload without the sample"
+    );
+    assert!(has_text(&h, "1 sample(s) kept out of training"));
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    assert!(
+        h.state().doc.project.data.edits.is_empty(),
+        "undo left the edit"
+    );
+}
+
+#[test]
 fn a_node_keeps_its_size_and_ports_when_its_error_comes_and_goes() {
     let mut h = harness(studio(preset("mlp-iris")));
     let pins = |h: &Harness<'static, Studio>| {

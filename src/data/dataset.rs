@@ -290,6 +290,13 @@ impl Dataset {
                 part.retain(|&i| keep[i]);
             }
         }
+        let mut notes = raw.notes;
+        if let Some(note) = settings
+            .edits
+            .apply(&raw.origins, &mut targets, &mut train, n)?
+        {
+            notes.push(note);
+        }
         if let Some(max) = settings.max_train_samples {
             train.truncate(max.max(1));
         }
@@ -312,7 +319,7 @@ impl Dataset {
             feature_names: raw.feature_names,
             targets,
             vocab: raw.vocab,
-            notes: raw.notes,
+            notes,
             load_ms: 0.0,
             train,
             val,

@@ -3,6 +3,7 @@
 mod augment;
 mod batch;
 mod dataset;
+mod edits;
 mod error;
 mod idx;
 mod images;
@@ -18,6 +19,7 @@ mod toy;
 pub use augment::augment_batch;
 pub use batch::{batches_per_epoch, epoch_batches, stream_batches};
 pub use dataset::{load_idx_pair, load_mnist, Dataset, Features, RawData, Targets};
+pub use edits::SampleEdits;
 pub use error::DataError;
 
 /// Most values (samples × values per sample) a loaded data set may hold: 8 GiB of f32. A

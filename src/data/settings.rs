@@ -309,6 +309,9 @@ pub struct DataSettings {
     /// Numeric targets standardised while training (the default), or kept raw.
     #[serde(default, skip_serializing_if = "super::TargetScaling::is_default")]
     pub target_scaling: super::TargetScaling,
+    /// Samples left out of training or relabelled (from the data map).
+    #[serde(default, skip_serializing_if = "super::SampleEdits::is_empty")]
+    pub edits: super::SampleEdits,
 }
 
 /// On-the-fly image augmentation, applied to training batches only.
@@ -343,6 +346,7 @@ impl Default for DataSettings {
             classes: Vec::new(),
             augmentation: Augmentation::default(),
             target_scaling: super::TargetScaling::default(),
+            edits: super::SampleEdits::default(),
         }
     }
 }

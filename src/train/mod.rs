@@ -20,7 +20,9 @@ pub use batch::{evaluate, input_batch, make_batch, make_batch_augmented, EVAL_BA
 pub use best::BestTracker;
 pub use boundary::boundary_map;
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointSpec};
-pub use datamap::{DataMap, DataMapTally, MapPoint, Region, SeenLabels};
+pub use datamap::{
+    DataMap, DataMapTally, MapPoint, Region, SeenLabels, AMBIGUOUS_VARIABILITY, HARD_CONFIDENCE,
+};
 pub use event::{BoundaryMap, BoundarySpec, EpochMetrics, EvalMetrics, RunInfo, TrainEvent};
 pub use guard::first_bad_layer;
 pub use history::{downsample, RunHistory, RunState, MAX_SERIES_POINTS};

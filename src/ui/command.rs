@@ -51,6 +51,8 @@ pub enum Command {
     SetChartPrefs(super::panel::ChartPrefs),
     /// Start the next run from the trained weights (or fresh).
     SetContinueTraining(bool),
+    /// Samples kept out of training or relabelled (the data map's edits), as a whole.
+    SetSampleEdits(crate::data::SampleEdits),
     /// Export, import, transfer and serve (see `studio::deploy`).
     Deploy(super::studio::DeployAction),
 }

@@ -3,6 +3,7 @@
 pub mod colormap;
 pub mod command;
 pub mod data;
+pub mod datamap_view;
 pub mod editor;
 pub mod experiments;
 pub mod files;
@@ -151,6 +152,11 @@ impl Studio {
                     );
                     ui.selectable_value(
                         tab,
+                        studio::BottomTab::DataMap,
+                        RichText::new("Data map").strong(),
+                    );
+                    ui.selectable_value(
+                        tab,
                         studio::BottomTab::Runs,
                         RichText::new("Runs").strong(),
                     );
@@ -169,6 +175,7 @@ impl Studio {
                             studio::BottomTab::Training => self.tab_panel_ui(ui, "Training"),
                             studio::BottomTab::Data => data::data_panel_ui(ui, self),
                             studio::BottomTab::Insight => insight::insight_panel_ui(ui, self),
+                            studio::BottomTab::DataMap => self.tab_panel_ui(ui, "Data map"),
                             studio::BottomTab::Runs => self.tab_panel_ui(ui, "Runs"),
                         }
                     });
@@ -352,6 +359,7 @@ impl Studio {
             (Key::Num2, studio::BottomTab::Data),
             (Key::Num3, studio::BottomTab::Insight),
             (Key::Num4, studio::BottomTab::Runs),
+            (Key::Num5, studio::BottomTab::DataMap),
         ] {
             if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(cmd, key))) {
                 self.settings.bottom_tab = tab;

@@ -194,6 +194,7 @@ impl Panels {
                 Box::new(super::plots::TrainingPanel::default()),
                 Box::new(super::lessons_view::LessonsPanel::default()),
                 Box::new(super::experiments::ExperimentsPanel::default()),
+                Box::new(super::datamap_view::DataMapPanel::default()),
             ],
         }
     }

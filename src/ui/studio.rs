@@ -53,6 +53,7 @@ pub enum BottomTab {
     Training,
     Data,
     Insight,
+    DataMap,
     Runs,
 }
 
@@ -659,6 +660,7 @@ impl Studio {
                 self.settings.keep_overlays = p.keep_overlays;
             }
             Command::SetContinueTraining(on) => self.session.continue_training = on,
+            Command::SetSampleEdits(edits) => self.doc.project.data.edits = edits,
             Command::Notify { text, error } => {
                 if error {
                     self.notify_error(text)

@@ -140,6 +140,21 @@ fn source_name(src: &DataSource) -> String {
 }
 
 pub(super) fn settings_ui(ui: &mut Ui, studio: &mut Studio) {
+    // What the data map changed, and a way back.
+    if !studio.doc.project.data.edits.is_empty() {
+        ui.horizontal(|ui| {
+            ui.label(
+                RichText::new(format!(
+                    "Data map: {}",
+                    studio.doc.project.data.edits.summary()
+                ))
+                .color(crate::ui::theme::VAL),
+            );
+            if ui.small_button("Clear").clicked() {
+                studio.doc.project.data.edits = Default::default();
+            }
+        });
+    }
     let current = source_name(&studio.doc.project.data.source);
     let mut browse = None;
     {

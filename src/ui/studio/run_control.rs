@@ -125,6 +125,8 @@ impl Studio {
         req.dataset = self
             .data
             .dataset_for(&self.doc.project.data, req.project_dir.as_deref());
+        // The data map costs a softmax per batch and 20 bytes per sample: always kept.
+        req.datamap = true;
         req.insight = Some(crate::train::InsightOptions {
             probe: req
                 .dataset
