@@ -688,3 +688,57 @@ fn datamap_writes_each_training_row_with_its_place_in_the_file() {
         "named {named:?}; flipped {flipped:?}, {flipped_in_training} in training\n{out}"
     );
 }
+
+#[test]
+fn landscape_writes_a_grid_whose_centre_is_the_trained_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("iris.safetensors");
+    let (ok, out) = glassbox(&[
+        "train",
+        &preset("mlp-iris"),
+        "--quiet",
+        "--save",
+        w.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let csv = dir.path().join("land.csv");
+    let (ok, out) = glassbox(&[
+        "landscape",
+        &preset("mlp-iris"),
+        "--weights",
+        w.to_str().unwrap(),
+        "--grid",
+        "5",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let rows: Vec<Vec<f64>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(text.lines().next(), Some("x,y,loss"));
+    assert_eq!(rows.len(), 25);
+    let centre = rows
+        .iter()
+        .find(|r| r[0] == 0.0 && r[1] == 0.0)
+        .expect("a centre cell");
+    let corner = rows
+        .iter()
+        .find(|r| r[0] == -1.0 && r[1] == -1.0)
+        .expect("a corner cell");
+    assert!(corner[2] > centre[2], "{text}");
+    let (ok, out) = glassbox(&[
+        "landscape",
+        &preset("mlp-iris"),
+        "--weights",
+        w.to_str().unwrap(),
+        "--grid",
+        "500",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("choose 3 to 101"), "{out}");
+}

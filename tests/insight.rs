@@ -671,3 +671,59 @@ fn a_run_too_short_to_learn_is_told_apart_from_too_little_capacity() {
         .iter()
         .all(|d| d.finding != Finding::TooFewSteps));
 }
+
+#[test]
+fn a_trained_models_loss_landscape_has_its_lowest_cell_at_the_centre() {
+    let p = glassbox::presets::load("mlp-iris").unwrap();
+    let data = Arc::new(Dataset::load(&p.data, None).unwrap());
+    let model = Model::build(&p.graph, 1).unwrap();
+    model.load_weights(&trained_weights(&p, &data)).unwrap();
+    let before = model.weights().unwrap();
+    let spec = LandscapeSpec {
+        grid: 11,
+        span: 1.0,
+        samples: 1024,
+        seed: 3,
+    };
+    let mut last = 0.0;
+    let land = loss_landscape(
+        &model,
+        &data,
+        spec,
+        &glassbox::train::Control::default(),
+        &mut |f| last = f,
+    )
+    .unwrap();
+    assert_eq!(last, 1.0, "progress ends at 1");
+    assert_eq!(
+        model.weights().unwrap(),
+        before,
+        "the trained weights are put back"
+    );
+    let (r, c) = land.lowest();
+    let mid = spec.grid / 2;
+    assert!(
+        r.abs_diff(mid) <= 1 && c.abs_diff(mid) <= 1,
+        "lowest cell ({r}, {c}), centre ({mid}, {mid}): {:?}",
+        land.loss
+    );
+    let centre = land.loss[mid][mid];
+    let last_i = spec.grid - 1;
+    for (rr, cc) in [(0, 0), (0, last_i), (last_i, 0), (last_i, last_i)] {
+        assert!(
+            land.loss[rr][cc] > centre * 1.5,
+            "corner ({rr}, {cc}) not above the centre"
+        );
+    }
+    assert_eq!(land.cells().count(), spec.grid * spec.grid);
+    assert!(matches!(
+        loss_landscape(
+            &model,
+            &data,
+            LandscapeSpec { grid: 2, ..spec },
+            &Default::default(),
+            &mut |_| {}
+        ),
+        Err(InsightError::Grid(2))
+    ));
+}

@@ -574,6 +574,38 @@ fn click_a_data_map_point_see_the_sample_keep_it_out_and_undo() {
 }
 
 #[test]
+fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights() {
+    use glassbox::ui::landscape_view::LandscapePanel;
+    let mut h = trained_iris();
+    h.get_by_label("Run").click();
+    h.run_steps(2);
+    h.get_by_label("Loss landscape…").click();
+    h.run_steps(2);
+    h.state_mut()
+        .panels
+        .get_mut::<LandscapePanel>()
+        .unwrap()
+        .spec
+        .grid = 9;
+    h.get_by_label("Compute").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 60.0, |s| s
+            .panels
+            .get::<LandscapePanel>()
+            .is_some_and(|p| p.result.is_some() && !p.is_running())),
+        "no landscape in time"
+    );
+    h.run_steps(2);
+    let land = h.state().panels.get::<LandscapePanel>().unwrap().result.clone().unwrap();
+    assert_eq!(land.loss.len(), 9);
+    let (r, c) = land.lowest();
+    assert!(r.abs_diff(4) <= 1 && c.abs_diff(4) <= 1, "lowest at ({r}, {c})");
+    assert!(land.loss[0][0] > land.loss[4][4]);
+    assert!(has_text(&h, "loss at the trained weights"));
+}
+
+#[test]
 fn a_node_keeps_its_size_and_ports_when_its_error_comes_and_goes() {
     let mut h = harness(studio(preset("mlp-iris")));
     let pins = |h: &Harness<'static, Studio>| {

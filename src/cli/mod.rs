@@ -3,6 +3,7 @@
 mod datamap;
 mod deploy;
 mod experiments;
+mod landscape;
 mod new;
 mod sample;
 mod train;
@@ -60,6 +61,9 @@ pub enum Command {
     /// label and its variability over the epochs, written to a CSV with the sample's place in
     /// your file; names the samples most likely mislabelled.
     Datamap(datamap::DatamapOptions),
+    /// The training loss around trained weights: a 2-D slice along two filter-normalised
+    /// random directions (Li et al. 2018), written as x,y,loss per cell.
+    Landscape(landscape::LandscapeOptions),
     /// Evaluate saved weights on the project's validation and test data. Several --weights
     /// (repeat the flag) are measured one by one and as an averaged ensemble.
     Eval {
@@ -207,6 +211,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::Check { project, fit } => check(&project, fit),
         Command::New(opts) => new::new_project(&opts),
         Command::Datamap(opts) => datamap::datamap(&opts),
+        Command::Landscape(opts) => landscape::landscape(&opts),
         Command::Eval { project, weights } => match &weights[..] {
             [one] => eval(&project, one),
             many => deploy::eval_ensemble(&project, many),

@@ -45,4 +45,10 @@ pub enum InsightError {
     /// The baseline's own training run failed or diverged (its reason).
     #[error("{0}")]
     BaselineRun(String),
+    #[error("a loss landscape needs a supervised model on samples (not a language model, an autoencoder or a GAN)")]
+    LandscapeMode,
+    #[error("a {0} × {0} grid: choose 3 to 101 cells a side")]
+    Grid(usize),
+    #[error("stopped")]
+    Stopped,
 }

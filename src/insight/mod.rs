@@ -6,6 +6,7 @@ pub mod diagnosis;
 mod error;
 pub mod evaluate;
 pub mod explain;
+pub mod landscape;
 pub mod latent;
 pub mod maximize;
 pub mod regression;
@@ -26,6 +27,7 @@ pub use evaluate::{
 pub use explain::{
     kernel_shap, lime, segment, Explanation, LimeSettings, Segmentation, ShapSettings,
 };
+pub use landscape::{loss_landscape, Landscape, LandscapeSpec};
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
 pub use regression::{

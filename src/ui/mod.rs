@@ -10,6 +10,7 @@ pub mod files;
 mod groups;
 pub mod insight;
 pub mod inspector;
+pub mod landscape_view;
 pub mod lessons_view;
 pub mod palette;
 pub mod panel;
@@ -54,6 +55,7 @@ macro_rules! panel_ctx {
         $ctx.training = $studio.session.run.is_some();
         $ctx.paused = $studio.session.run.as_ref().is_some_and(|r| r.is_paused());
         $ctx.has_weights = $studio.session.weights.is_some();
+        $ctx.weights = $studio.session.weights.as_ref();
         $ctx.continue_training = $studio.session.continue_training;
         $ctx.chart = panel::ChartPrefs {
             smoothing: $studio.settings.smoothing,
@@ -487,6 +489,10 @@ impl Studio {
                 }
                 if ui.button("Find learning rate…").clicked() {
                     self.push(Command::OpenPanel("Find learning rate"));
+                    ui.close();
+                }
+                if ui.button("Loss landscape…").clicked() {
+                    self.push(Command::OpenPanel("Loss landscape"));
                     ui.close();
                 }
                 if ui.button("Runs").clicked() {

@@ -43,6 +43,8 @@ pub struct Ctx<'a> {
     pub recording: bool,
     /// The data set the data panel has loaded for this project, if it has.
     pub dataset: Option<Arc<Dataset>>,
+    /// The trained (or loaded) weights, when there are.
+    pub weights: Option<&'a crate::model::Weights>,
     commands: &'a mut Vec<Command>,
 }
 
@@ -68,6 +70,7 @@ impl<'a> Ctx<'a> {
             runs_root: None,
             recording: false,
             dataset: None,
+            weights: None,
             commands,
         }
     }
@@ -195,6 +198,7 @@ impl Panels {
                 Box::new(super::lessons_view::LessonsPanel::default()),
                 Box::new(super::experiments::ExperimentsPanel::default()),
                 Box::new(super::datamap_view::DataMapPanel::default()),
+                Box::new(super::landscape_view::LandscapePanel::default()),
             ],
         }
     }

@@ -1,0 +1,215 @@
+//! Run ▸ Loss landscape: a side panel that computes, in the background, the training loss
+//! around the trained weights on a 2-D slice (see `insight::landscape`) and draws it as a heat
+//! map, the trained weights at the centre. Progress shows; Cancel stops it.
+
+use super::panel::{Ctx, Panel, Place};
+use crate::insight::{loss_landscape, Landscape, LandscapeSpec};
+use crate::train::Control;
+use egui::{RichText, TextureHandle, Ui};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+
+struct Job {
+    rx: Receiver<Result<Landscape, String>>,
+    progress: Arc<AtomicU32>,
+    control: Arc<Control>,
+}
+
+#[derive(Default)]
+pub struct LandscapePanel {
+    pub show: bool,
+    pub spec: LandscapeSpec,
+    job: Option<Job>,
+    pub result: Option<Landscape>,
+    error: Option<String>,
+    texture: Option<TextureHandle>,
+}
+
+impl LandscapePanel {
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    fn start(&mut self, egui: &egui::Context, ctx: &mut Ctx) {
+        let (Some(weights), Some(data)) = (ctx.weights.cloned(), ctx.dataset.clone()) else {
+            return ctx.notify_error(
+                "Train the network first: the landscape is around its trained weights",
+            );
+        };
+        let (graph, seed, spec) = (
+            ctx.project.graph.clone(),
+            ctx.project.training.seed,
+            self.spec,
+        );
+        let (tx, rx) = channel();
+        let progress = Arc::new(AtomicU32::new(0));
+        let control = Arc::new(Control::default());
+        let (p, c, repaint) = (progress.clone(), control.clone(), egui.clone());
+        let spawned = std::thread::Builder::new()
+            .name("glassbox-landscape".into())
+            .spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    // The model is built here: candle models stay on the thread that uses them.
+                    let model =
+                        crate::model::Model::build(&graph, seed).map_err(|e| e.to_string())?;
+                    model.load_weights(&weights).map_err(|e| e.to_string())?;
+                    loss_landscape(&model, &data, spec, &c, &mut |f| {
+                        p.store(f.to_bits(), Ordering::Relaxed);
+                        repaint.request_repaint();
+                    })
+                    .map_err(|e| e.to_string())
+                }))
+                .unwrap_or_else(|_| Err("internal error while computing the landscape".into()));
+                let _ = tx.send(r);
+                repaint.request_repaint();
+            });
+        match spawned {
+            Ok(_) => {
+                self.error = None;
+                self.job = Some(Job {
+                    rx,
+                    progress,
+                    control,
+                })
+            }
+            Err(e) => ctx.notify_error(format!("Cannot start the landscape: {e}")),
+        }
+    }
+
+    fn heat_map_ui(&mut self, ui: &mut Ui, land: &Landscape) {
+        let n = land.coords.len();
+        let values: Vec<f32> = land.loss.iter().rev().flatten().copied().collect();
+        // Log scale: the basin's floor and its walls differ by orders of magnitude.
+        let logs: Vec<f32> = values.iter().map(|v| v.max(1e-9).ln()).collect();
+        let (lo, hi) = crate::ui::colormap::range(&logs);
+        let img = crate::ui::colormap::plane_image(&logs, n, n, lo, hi);
+        let tex = self.texture.get_or_insert_with(|| {
+            ui.ctx()
+                .load_texture("landscape", img.clone(), egui::TextureOptions::NEAREST)
+        });
+        tex.set(img, egui::TextureOptions::NEAREST);
+        let side = ui.available_width().min(320.0);
+        let r = ui.add(egui::Image::new(&*tex).fit_to_exact_size(egui::vec2(side, side)));
+        // The trained weights: the centre cell.
+        ui.painter().circle_stroke(
+            r.rect.center(),
+            5.0,
+            egui::Stroke::new(2.0, egui::Color32::WHITE),
+        );
+        let mid = n / 2;
+        let (lr, lc) = land.lowest();
+        ui.label(format!(
+            "loss at the trained weights {:.4}; lowest {:.4} at ({:.2}, {:.2}); highest {:.4}",
+            land.loss[mid][mid],
+            land.loss[lr][lc],
+            land.coords[lc],
+            land.coords[lr],
+            values.iter().cloned().fold(f32::NEG_INFINITY, f32::max)
+        ));
+        ui.label(
+            RichText::new(format!(
+                "x and y: two random filter-normalised directions, {:.1} to {:.1}; colour: log loss (dark low, bright high); ○ the trained weights",
+                land.coords[0],
+                land.coords[n - 1]
+            ))
+            .weak(),
+        );
+    }
+}
+
+impl Panel for LandscapePanel {
+    fn name(&self) -> &'static str {
+        "Loss landscape"
+    }
+
+    fn place(&self) -> Place {
+        Place::Right
+    }
+
+    fn is_open(&self) -> bool {
+        self.show
+    }
+
+    fn set_open(&mut self, open: bool) {
+        self.show = open;
+    }
+
+    fn frame(&mut self, _egui: &egui::Context, _ctx: &mut Ctx) {
+        let Some(job) = &self.job else { return };
+        if let Ok(r) = job.rx.try_recv() {
+            self.job = None;
+            match r {
+                Ok(land) => self.result = Some(land),
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    fn ui(&mut self, ui: &mut Ui, ctx: &mut Ctx) {
+        ui.horizontal(|ui| {
+            ui.heading("Loss landscape");
+            if ui.small_button("Close").clicked() {
+                self.show = false;
+            }
+        });
+        ui.label(
+            "The training loss on a 2-D slice through the trained weights (Li et al. 2018): a round basin trains stably, a narrow valley is sensitive to the learning rate.",
+        );
+        ui.horizontal(|ui| {
+            ui.label("cells a side");
+            ui.add(egui::DragValue::new(&mut self.spec.grid).range(3..=101));
+            ui.label("span ±");
+            ui.add(
+                egui::DragValue::new(&mut self.spec.span)
+                    .range(0.05..=10.0)
+                    .speed(0.05),
+            );
+            ui.label("on");
+            ui.add(egui::DragValue::new(&mut self.spec.samples).range(16..=100_000));
+            ui.label("samples");
+        });
+        match &self.job {
+            Some(job) => {
+                let f = f32::from_bits(job.progress.load(Ordering::Relaxed));
+                ui.horizontal(|ui| {
+                    ui.add(
+                        egui::ProgressBar::new(f)
+                            .desired_width(200.0)
+                            .show_percentage(),
+                    );
+                    if ui.button("Cancel").clicked() {
+                        job.control.stop.store(true, Ordering::Relaxed);
+                    }
+                });
+            }
+            None => {
+                if ui
+                    .add_enabled(
+                        ctx.has_weights && !ctx.training,
+                        egui::Button::new("Compute"),
+                    )
+                    .on_disabled_hover_text("Train the network (and let the run end) first")
+                    .clicked()
+                {
+                    let egui = ui.ctx().clone();
+                    self.start(&egui, ctx);
+                }
+            }
+        }
+        if let Some(e) = &self.error {
+            ui.colored_label(super::theme::ERROR, e);
+        }
+        if let Some(land) = self.result.clone() {
+            self.heat_map_ui(ui, &land);
+        }
+    }
+
+    fn on_event(&mut self, ev: &super::panel::StudioEvent) {
+        if let super::panel::StudioEvent::Closing = ev {
+            if let Some(job) = &self.job {
+                job.control.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
