@@ -553,3 +553,104 @@ fn the_data_map_finds_flipped_mnist_labels() {
         precision * 100.0
     );
 }
+
+#[test]
+fn repeat_groups_seeds_and_compare_tests_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let runs = runs.to_str().unwrap();
+    // The iris MLP, and the same with two units per hidden layer (it sometimes collapses).
+    let wide = dir.path().join("wide.json");
+    let narrow = dir.path().join("narrow.json");
+    let mut p = load("mlp-iris");
+    p.save(&wide).unwrap();
+    for n in &mut p.graph.nodes {
+        if let glassbox::graph::Layer::Dense { units, .. } = &mut n.layer {
+            if n.id != "fc3" {
+                *units = 2;
+            }
+        }
+    }
+    p.save(&narrow).unwrap();
+    let seeds_of = |out: &str| -> Vec<f64> {
+        out.lines()
+            .filter(|l| l.starts_with("seed "))
+            .map(|l| {
+                l.split("test accuracy % ")
+                    .nth(1)
+                    .unwrap()
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let mut values = Vec::new();
+    for (path, group) in [(&wide, "wide"), (&narrow, "narrow")] {
+        let (ok, out) = glassbox(&[
+            "repeat",
+            path.to_str().unwrap(),
+            "--seeds",
+            "4",
+            "--group",
+            group,
+            "--runs-dir",
+            runs,
+        ]);
+        assert!(ok, "{out}");
+        let v = seeds_of(&out);
+        assert_eq!(v.len(), 4, "{out}");
+        values.push(v);
+    }
+    let listed = list(std::path::Path::new(runs));
+    assert_eq!(listed.runs.len(), 8);
+    assert_eq!(
+        listed
+            .runs
+            .iter()
+            .filter(|r| r.meta.sweep.as_deref() == Some("wide"))
+            .count(),
+        4
+    );
+    let (ok, out) = glassbox(&[
+        "compare",
+        wide.to_str().unwrap(),
+        "wide",
+        "narrow",
+        "--runs-dir",
+        runs,
+    ]);
+    assert!(ok, "{out}");
+    let p_of = |prefix: &str| -> f64 {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{out}"));
+        line.split("p = ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches(';')
+            .parse()
+            .unwrap()
+    };
+    let expected = glassbox::runs::significance::welch(&values[0], &values[1]).unwrap();
+    assert!((p_of("Welch") - expected.p).abs() < 1e-4, "{out}");
+    let mcnemar = p_of("McNemar");
+    assert!((0.0..=1.0).contains(&mcnemar), "{out}");
+    // The same group against itself: no difference.
+    let (ok, same) = glassbox(&[
+        "compare",
+        wide.to_str().unwrap(),
+        "wide",
+        "wide",
+        "--runs-dir",
+        runs,
+    ]);
+    assert!(ok, "{same}");
+    assert!(same.contains("p = 1.0000"), "{same}");
+}

@@ -597,10 +597,20 @@ fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights
         "no landscape in time"
     );
     h.run_steps(2);
-    let land = h.state().panels.get::<LandscapePanel>().unwrap().result.clone().unwrap();
+    let land = h
+        .state()
+        .panels
+        .get::<LandscapePanel>()
+        .unwrap()
+        .result
+        .clone()
+        .unwrap();
     assert_eq!(land.loss.len(), 9);
     let (r, c) = land.lowest();
-    assert!(r.abs_diff(4) <= 1 && c.abs_diff(4) <= 1, "lowest at ({r}, {c})");
+    assert!(
+        r.abs_diff(4) <= 1 && c.abs_diff(4) <= 1,
+        "lowest at ({r}, {c})"
+    );
     assert!(land.loss[0][0] > land.loss[4][4]);
     assert!(has_text(&h, "loss at the trained weights"));
 }

@@ -6,6 +6,7 @@ mod experiments;
 mod landscape;
 mod new;
 mod sample;
+mod seeds;
 mod train;
 
 pub use train::TrainOptions;
@@ -64,6 +65,12 @@ pub enum Command {
     /// The training loss around trained weights: a 2-D slice along two filter-normalised
     /// random directions (Li et al. 2018), written as x,y,loss per cell.
     Landscape(landscape::LandscapeOptions),
+    /// Train the project once per seed (1..N) into its runs folder as one group, and give the
+    /// test figure's mean with its 95 % interval.
+    Repeat(seeds::RepeatOptions),
+    /// Whether two groups (or runs) differ: mean ± 95 % interval each, Welch's t-test, and for
+    /// classifiers McNemar's exact test on paired test predictions.
+    Compare(seeds::CompareOptions),
     /// Evaluate saved weights on the project's validation and test data. Several --weights
     /// (repeat the flag) are measured one by one and as an averaged ensemble.
     Eval {
@@ -212,6 +219,8 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::New(opts) => new::new_project(&opts),
         Command::Datamap(opts) => datamap::datamap(&opts),
         Command::Landscape(opts) => landscape::landscape(&opts),
+        Command::Repeat(opts) => seeds::repeat(&opts),
+        Command::Compare(opts) => seeds::compare(&opts),
         Command::Eval { project, weights } => match &weights[..] {
             [one] => eval(&project, one),
             many => deploy::eval_ensemble(&project, many),
