@@ -241,3 +241,115 @@ fn load_test_at_1_and_8_clients_has_no_errors() {
     }
     server.stop();
 }
+
+/// The value of the sample line starting with `series` (name and labels) in a metrics text.
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+#[test]
+fn metrics_count_requests_and_drift_is_flagged_on_the_shifted_feature_only() {
+    let server = serve("mlp-iris", trained_iris(), 64 << 10);
+    let addr = server.addr();
+    let project = Project::load(&presets_dir().join("mlp-iris.json")).unwrap();
+    let data = Dataset::load(&project.data, Some(&presets_dir())).unwrap();
+    let (status, body) = request(addr, "GET", "/health", b"").unwrap();
+    assert_eq!(status, 200);
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["weights_hash"].as_str().unwrap().len(), 16, "{body}");
+    assert!(health["uptime_s"].as_f64().unwrap() >= 0.0);
+    let features: Vec<String> = serde_json::from_value(health["drift_features"].clone()).unwrap();
+    assert_eq!(features.len(), 4, "{body}");
+    let post = |row: &[f32]| {
+        let body = serde_json::json!({ "inputs": [row] }).to_string();
+        let (status, reply) = request(addr, "POST", "/predict", body.as_bytes()).unwrap();
+        assert_eq!(status, 200, "{reply}");
+    };
+    // Training rows as they are: 300 requests.
+    let rows: Vec<Vec<f32>> = data.train.iter().map(|&i| data.raw_sample(i)).collect();
+    for k in 0..300 {
+        post(&rows[k % rows.len()]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    post(&rows[0]);
+    let (status, _) = request(addr, "POST", "/predict", br#"{"inputs": [[1, 2]]}"#).unwrap();
+    assert_eq!(status, 400);
+    let (_, text) = request(addr, "GET", "/metrics", b"").unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            r#"glassbox_requests_total{route="/predict",status="200"}"#
+        ),
+        301.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"glassbox_requests_total{route="/predict",status="400"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            r#"glassbox_inputs_refused_total{reason="wrong_shape"}"#
+        ),
+        1.0
+    );
+    let per_class: f64 = data
+        .class_names()
+        .iter()
+        .map(|c| {
+            metric(
+                &text,
+                &format!(r#"glassbox_predictions_total{{class="{c}"}}"#),
+            )
+        })
+        .sum();
+    assert_eq!(per_class, 301.0);
+    assert_eq!(
+        metric(
+            &text,
+            r#"glassbox_request_duration_seconds_count{route="/predict"}"#
+        ),
+        302.0
+    );
+    for f in &features {
+        assert_eq!(
+            metric(
+                &text,
+                &format!(r#"glassbox_input_drift_flag{{feature="{f}"}}"#)
+            ),
+            0.0,
+            "{f}"
+        );
+    }
+    // Then the third feature 3 units up for 500 requests: only it drifts.
+    for k in 0..500 {
+        let mut row = rows[k % rows.len()].clone();
+        row[2] += 3.0;
+        post(&row);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    post(&rows[0]);
+    let (_, text) = request(addr, "GET", "/metrics", b"").unwrap();
+    for (j, f) in features.iter().enumerate() {
+        let flag = metric(
+            &text,
+            &format!(r#"glassbox_input_drift_flag{{feature="{f}"}}"#),
+        );
+        let psi = metric(
+            &text,
+            &format!(r#"glassbox_input_drift_psi{{feature="{f}"}}"#),
+        );
+        if j == 2 {
+            assert!(flag == 1.0 && psi > 1.0, "{f}: flag {flag}, PSI {psi}");
+        } else {
+            assert!(flag == 0.0 && psi < 0.2, "{f}: flag {flag}, PSI {psi}");
+        }
+    }
+    server.stop();
+}

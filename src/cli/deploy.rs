@@ -307,6 +307,9 @@ pub fn serve(
     let addr = server.addr();
     println!("serving on http://{addr}  (Ctrl-C stops)");
     println!("  GET  http://{addr}/health");
+    println!(
+        "  GET  http://{addr}/metrics   (Prometheus / OpenMetrics text; drift per input feature)"
+    );
     println!("  POST http://{addr}/predict   body: {{\"inputs\": [[...one sample...], ...]}}");
     if !host.is_loopback() {
         eprintln!("warning: listening on {host}, reachable from other machines; nothing authenticates requests");

@@ -3,7 +3,9 @@
 
 pub mod candle_code;
 pub mod card;
+pub mod drift;
 pub mod ensemble;
+pub mod metrics;
 pub mod onnx;
 pub mod plan;
 pub mod predict;

@@ -43,6 +43,22 @@ pub enum PredictError {
     Model(String),
 }
 
+impl PredictError {
+    /// A short name for the metrics' `reason` label (None: the model failed, not the input).
+    pub fn reason(&self) -> Option<&'static str> {
+        Some(match self {
+            PredictError::Empty => "empty",
+            PredictError::TooMany(_) => "too_many",
+            PredictError::WrongShape { .. } => "wrong_shape",
+            PredictError::WrongType { .. } => "wrong_type",
+            PredictError::NotFinite { .. } => "not_finite",
+            PredictError::EmptyText { .. } => "empty_text",
+            PredictError::Unsupported(_) => "unsupported",
+            PredictError::Model(_) => return None,
+        })
+    }
+}
+
 impl From<candle_core::Error> for PredictError {
     fn from(e: candle_core::Error) -> Self {
         PredictError::Model(e.to_string())
@@ -135,6 +151,13 @@ impl Predictor {
 
     pub fn takes_text(&self) -> bool {
         self.tokens.is_some()
+    }
+
+    /// The tokens a text becomes (text models), for drift's length summary.
+    pub fn token_count(&self, text: &str) -> Option<usize> {
+        let (kind, vocab) = (self.tokens?, self.data.vocab.as_ref()?);
+        let want: usize = self.data.sample_shape.iter().product();
+        Some(encode_text(text, kind, vocab, want).1.len())
     }
 
     pub fn class_names(&self) -> &[String] {

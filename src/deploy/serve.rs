@@ -3,6 +3,8 @@
 //! thread (candle models are not `Send`), which takes every request waiting and runs them as
 //! one batch. Bound to 127.0.0.1 unless told otherwise; stops gracefully.
 
+use super::drift::DriftMonitor;
+use super::metrics::ServeMetrics;
 use super::predict::{PredictError, PredictInput, PredictOutput, Predictor, MAX_BATCH};
 use crate::data::Dataset;
 use crate::model::Weights;
@@ -70,6 +72,28 @@ struct AppState {
     jobs: std::sync::Mutex<mpsc::SyncSender<Job>>,
     health: Value,
     max_body_bytes: usize,
+    metrics: Arc<ServeMetrics>,
+    started: std::time::Instant,
+}
+
+/// FNV-1a (64 bit) over the weights' names, shapes and values, in name order: which weights a
+/// server answers with, as `/health` reports it.
+pub fn weights_hash(weights: &[Weights]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for w in weights {
+        for (name, t) in &w.tensors {
+            eat(name.as_bytes());
+            t.shape.iter().for_each(|d| eat(&(*d as u64).to_le_bytes()));
+            t.data.iter().for_each(|v| eat(&v.to_le_bytes()));
+        }
+    }
+    format!("{h:016x}")
 }
 
 /// A running server; dropping it (or `stop`) shuts it down.
@@ -126,9 +150,14 @@ pub fn start(
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(MAX_QUEUED_JOBS);
     let (ready_tx, ready_rx) = mpsc::channel::<Result<Value, String>>();
     let name = project.name.clone();
+    let metrics = Arc::new(ServeMetrics::new());
+    let model_metrics = metrics.clone();
+    let hash = weights_hash(&weights);
     std::thread::Builder::new()
         .name("glassbox-serve-model".into())
         .spawn(move || {
+            let loading = std::time::Instant::now();
+            let drift = DriftMonitor::new(&data, project.serving.clone());
             let predictor = match Predictor::new(&project, &weights, data) {
                 Ok(p) => p,
                 Err(e) => {
@@ -136,16 +165,21 @@ pub fn start(
                     return;
                 }
             };
+            model_metrics
+                .model_load_seconds
+                .set(loading.elapsed().as_secs_f64());
             let health = json!({
                 "status": "ok",
                 "model": name,
+                "weights_hash": hash,
                 "input_shape": predictor.input_shape(),
                 "input": if predictor.takes_text() { "text" } else { "numbers" },
                 "classes": predictor.class_names(),
                 "members": predictor.members(),
+                "drift_features": drift.feature_names(),
             });
             let _ = ready_tx.send(Ok(health));
-            model_loop(&predictor, &job_rx);
+            model_loop(&predictor, &job_rx, &model_metrics, drift);
         })
         .map_err(|e| ServeError::Thread(e.to_string()))?;
     let health = ready_rx
@@ -157,9 +191,12 @@ pub fn start(
         jobs: std::sync::Mutex::new(job_tx),
         health,
         max_body_bytes: config.max_body_bytes,
+        metrics,
+        started: std::time::Instant::now(),
     });
     let app = Router::new()
         .route("/health", get(health_handler))
+        .route("/metrics", get(metrics_handler))
         .route("/predict", post(predict_handler))
         .with_state(state);
     let (bound_tx, bound_rx) = mpsc::channel::<Result<SocketAddr, ServeError>>();
@@ -216,7 +253,13 @@ pub fn start(
 
 /// Takes a job, then every job already waiting (up to MAX_BATCH inputs), and answers them
 /// from one forward pass; a job whose inputs are wrong gets its own error.
-fn model_loop(predictor: &Predictor, jobs: &mpsc::Receiver<Job>) {
+fn model_loop(
+    predictor: &Predictor,
+    jobs: &mpsc::Receiver<Job>,
+    metrics: &ServeMetrics,
+    mut drift: DriftMonitor,
+) {
+    let mut watch = DriftWatch::default();
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
         let mut count = batch[0].inputs.len();
@@ -236,6 +279,9 @@ fn model_loop(predictor: &Predictor, jobs: &mpsc::Receiver<Job>) {
             match predictor.batch(&job.inputs) {
                 Ok(x) => good.push((job, x)),
                 Err(e) => {
+                    if let Some(reason) = e.reason() {
+                        metrics.refuse(reason);
+                    }
                     let _ = job.reply.send(Err(e));
                 }
             }
@@ -247,6 +293,9 @@ fn model_loop(predictor: &Predictor, jobs: &mpsc::Receiver<Job>) {
         let all = Tensor::cat(&xs, 0).map_err(PredictError::from);
         match all.and_then(|x| predictor.predict_batch(&x)) {
             Ok(mut outputs) => {
+                let inputs = good.iter().flat_map(|(job, _)| job.inputs.iter());
+                record(predictor, metrics, &mut drift, inputs, &outputs);
+                watch.update(metrics, &drift);
                 for (job, _) in good.into_iter().rev() {
                     let mine = outputs.split_off(outputs.len() - job.inputs.len());
                     let _ = job.reply.send(Ok(mine));
@@ -261,12 +310,107 @@ fn model_loop(predictor: &Predictor, jobs: &mpsc::Receiver<Job>) {
     }
 }
 
+/// Counts one batch's predictions and feeds its inputs to the drift monitor.
+fn record<'a>(
+    predictor: &Predictor,
+    metrics: &ServeMetrics,
+    drift: &mut DriftMonitor,
+    inputs: impl Iterator<Item = &'a PredictInput>,
+    outputs: &[PredictOutput],
+) {
+    metrics.batch_size.observe(outputs.len() as f64);
+    for (input, out) in inputs.zip(outputs) {
+        let class = out
+            .probabilities
+            .as_ref()
+            .and_then(|p| (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])));
+        match &out.label {
+            Some(label) => {
+                metrics
+                    .predictions
+                    .get_or_create(&super::metrics::Class {
+                        class: label.clone(),
+                    })
+                    .inc();
+            }
+            None => {
+                if let Some(v) = out.values.first() {
+                    metrics.values.observe(*v as f64);
+                }
+            }
+        }
+        match input {
+            PredictInput::Values(raw) => drift.observe(raw, None, class),
+            PredictInput::Text(t) => drift.observe(&[], predictor.token_count(t), class),
+        }
+    }
+}
+
+/// Drift is measured a few times a second, not per batch; a feature crossing the threshold
+/// either way is said once, in plain words.
+#[derive(Default)]
+struct DriftWatch {
+    last: Option<std::time::Instant>,
+    drifted: std::collections::HashSet<String>,
+}
+
+impl DriftWatch {
+    fn update(&mut self, metrics: &ServeMetrics, drift: &DriftMonitor) {
+        if self
+            .last
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(250))
+        {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let features = drift.features();
+        metrics.set_drift(&features, drift.prediction_psi());
+        for f in features {
+            let was = self.drifted.contains(&f.name);
+            if f.drifted && !was {
+                eprintln!(
+                    "drift: '{}' has drifted: PSI {:.2} over the last {} requests (KS p = {:.1e})",
+                    f.name,
+                    f.psi,
+                    drift.window_len(),
+                    f.ks_p
+                );
+                self.drifted.insert(f.name);
+            } else if !f.drifted && was {
+                eprintln!(
+                    "drift: '{}' is back near its training data: PSI {:.2}",
+                    f.name, f.psi
+                );
+                self.drifted.remove(&f.name);
+            }
+        }
+    }
+}
+
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 async fn health_handler(State(state): State<Arc<AppState>>) -> Response {
-    Json(state.health.clone()).into_response()
+    let t0 = std::time::Instant::now();
+    let mut health = state.health.clone();
+    health["uptime_s"] = json!(state.started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .request("/health", 200, t0.elapsed().as_secs_f64());
+    Json(health).into_response()
+}
+
+async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics.encode();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `{"inputs": [...]}`: each input a list of numbers (nested as the sample's shape, or flat)
@@ -325,8 +469,20 @@ fn flatten_numbers(v: &Value, out: &mut Vec<f32>) -> Result<(), String> {
 }
 
 async fn predict_handler(State(state): State<Arc<AppState>>, body: Body) -> Response {
+    let t0 = std::time::Instant::now();
+    let response = predict(&state, body).await;
+    state.metrics.request(
+        "/predict",
+        response.status().as_u16(),
+        t0.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn predict(state: &AppState, body: Body) -> Response {
     let limit = state.max_body_bytes;
     let Ok(bytes) = to_bytes(body, limit).await else {
+        state.metrics.refuse("too_large");
         return error(
             StatusCode::BAD_REQUEST,
             format!("the body is larger than {limit} bytes: send fewer inputs per request"),
@@ -334,7 +490,10 @@ async fn predict_handler(State(state): State<Arc<AppState>>, body: Body) -> Resp
     };
     let inputs = match parse_inputs(&bytes) {
         Ok(i) => i,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            state.metrics.refuse("invalid_request");
+            return error(StatusCode::BAD_REQUEST, e);
+        }
     };
     let (reply, answer) = oneshot::channel();
     // Err(true): the queue is full; Err(false): the model thread is gone.
@@ -348,10 +507,11 @@ async fn predict_handler(State(state): State<Arc<AppState>>, body: Body) -> Resp
     match sent {
         Ok(()) => {}
         Err(true) => {
+            state.metrics.refuse("busy");
             return error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("busy: {MAX_QUEUED_JOBS} requests are waiting; try again shortly"),
-            )
+            );
         }
         Err(false) => {
             return error(

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+pub mod serving;
 pub mod training;
 pub use training::TrainSettings;
 
@@ -25,6 +26,9 @@ pub struct Project {
     pub data: DataSettings,
     #[serde(default)]
     pub training: TrainSettings,
+    /// Drift thresholds for serving.
+    #[serde(default, skip_serializing_if = "serving::ServingSettings::is_default")]
+    pub serving: serving::ServingSettings,
 }
 
 impl Default for Project {
@@ -37,6 +41,7 @@ impl Default for Project {
             graph: Graph::default(),
             data: DataSettings::default(),
             training: TrainSettings::default(),
+            serving: Default::default(),
         }
     }
 }
