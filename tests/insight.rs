@@ -673,6 +673,46 @@ fn a_run_too_short_to_learn_is_told_apart_from_too_little_capacity() {
 }
 
 #[test]
+fn a_rate_too_high_is_told_apart_from_too_little_capacity_by_the_curve() {
+    // Adam at 1.0: no divergence, no exploding gradient, stuck at two classes of three.
+    let mut p = iris();
+    p.training.lr = 1.0;
+    let (h, snap) = history_of(TrainRequest::new(p.clone()));
+    let d = diagnose(&h, snap.as_ref(), &p.graph);
+    let fast = d
+        .iter()
+        .find(|d| d.finding == Finding::RateTooHigh)
+        .unwrap_or_else(|| panic!("no too-high-rate diagnosis in {d:?}"));
+    assert!(
+        !d.iter().any(|d| d.finding == Finding::Underfitting),
+        "capacity blamed for a rate: {d:?}"
+    );
+    let mut fixed = p;
+    apply_fix(&mut fixed, fast.fix.as_ref().unwrap());
+    assert!((fixed.training.lr - 0.1).abs() < 1e-12);
+    let (h, _) = history_of(TrainRequest::new(fixed.clone()));
+    let acc = h.test.and_then(|t| t.accuracy).expect("a test accuracy");
+    assert!(acc >= 0.9, "after the fix: {acc}");
+    assert!(diagnose(&h, None, &fixed.graph)
+        .iter()
+        .all(|d| d.finding != Finding::RateTooHigh));
+    // One hidden unit at a gentle rate: too little capacity, not too high a rate.
+    let mut narrow = iris();
+    narrow.training.lr = 1e-3;
+    for n in &mut narrow.graph.nodes {
+        if let Layer::Dense { units, .. } = &mut n.layer {
+            if n.id != "fc3" {
+                *units = 1;
+            }
+        }
+    }
+    let (h, _) = history_of(TrainRequest::new(narrow.clone()));
+    let d = diagnose(&h, None, &narrow.graph);
+    assert!(d.iter().any(|d| d.finding == Finding::Underfitting), "{d:?}");
+    assert!(d.iter().all(|d| d.finding != Finding::RateTooHigh), "{d:?}");
+}
+
+#[test]
 fn a_trained_models_loss_landscape_has_its_lowest_cell_at_the_centre() {
     let p = glassbox::presets::load("mlp-iris").unwrap();
     let data = Arc::new(Dataset::load(&p.data, None).unwrap());
@@ -727,3 +767,4 @@ fn a_trained_models_loss_landscape_has_its_lowest_cell_at_the_centre() {
         Err(InsightError::Grid(2))
     ));
 }
+

@@ -21,6 +21,9 @@ pub enum Finding {
     /// A short run whose loss was still falling when it ended: too few steps, not too little
     /// capacity.
     TooFewSteps,
+    /// The loss jumped far above where it started and never came back down: steps too large,
+    /// told from too little capacity by the curve.
+    RateTooHigh,
     VanishingGradients,
     ExplodingGradients,
     DeadRelus,
@@ -99,6 +102,23 @@ fn too_few_steps(history: &RunHistory) -> Option<usize> {
     still_falling.then(|| MIN_STEPS.div_ceil(per_epoch).max(info.epochs + 1))
 }
 
+/// A run whose per-step loss jumped to more than 3× its first value within its first fifth and
+/// whose second half still averages above 30 % of that first value: (first, peak, end).
+/// Too little capacity creeps down from the start instead; a rate that is merely brisk spikes
+/// and recovers.
+fn rate_too_high(history: &RunHistory) -> Option<(f64, f64, f64)> {
+    let losses: Vec<f64> = history.losses.iter().map(|p| p[1]).collect();
+    let n = losses.len();
+    if n < 20 || !losses.iter().all(|v| v.is_finite()) {
+        return None;
+    }
+    let first = losses[0];
+    let peak = losses[1..=n / 5].iter().cloned().fold(f64::MIN, f64::max);
+    let half = &losses[n / 2..];
+    let end = half.iter().sum::<f64>() / half.len() as f64;
+    (first > 0.0 && peak > 3.0 * first && end > 0.3 * first).then_some((first, peak, end))
+}
+
 /// What the run's history and latest snapshot say, most serious first.
 pub fn diagnose(
     history: &RunHistory,
@@ -160,8 +180,20 @@ pub fn diagnose(
             fix: Some(Fix::MoreEpochs { epochs }),
         });
     }
+    // Too high a rate: the curve jumped up in the first steps and never recovered. Said
+    // instead of "underfitting", whose cure (more units) would not help.
+    let too_fast = rate_too_high(history);
+    if let Some((first, peak, end)) = too_fast {
+        out.push(Diagnosis {
+            finding: Finding::RateTooHigh,
+            message: format!(
+                "The loss jumped from {first:.3} to {peak:.3} in the first steps and has stayed high (about {end:.3} in the second half): the steps are too large to settle into a minimum. Lower the learning rate."
+            ),
+            fix: Some(Fix::LowerLearningRate { factor: 0.1 }),
+        });
+    }
     // Underfitting: after a few epochs the network still gets much of the training set wrong.
-    if let Some(last) = e.last().filter(|_| short.is_none()) {
+    if let Some(last) = e.last().filter(|_| short.is_none() && too_fast.is_none()) {
         if let Some(acc) = last.train_acc {
             let stuck = e.len() >= 3 && acc < 0.7;
             if stuck {
