@@ -708,7 +708,10 @@ fn a_rate_too_high_is_told_apart_from_too_little_capacity_by_the_curve() {
     }
     let (h, _) = history_of(TrainRequest::new(narrow.clone()));
     let d = diagnose(&h, None, &narrow.graph);
-    assert!(d.iter().any(|d| d.finding == Finding::Underfitting), "{d:?}");
+    assert!(
+        d.iter().any(|d| d.finding == Finding::Underfitting),
+        "{d:?}"
+    );
     assert!(d.iter().all(|d| d.finding != Finding::RateTooHigh), "{d:?}");
 }
 
@@ -767,4 +770,3 @@ fn a_trained_models_loss_landscape_has_its_lowest_cell_at_the_centre() {
         Err(InsightError::Grid(2))
     ));
 }
-
