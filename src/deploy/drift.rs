@@ -90,12 +90,16 @@ impl DriftMonitor {
         for r in &mut reference {
             r.sort_by(f64::total_cmp);
         }
+        // Deciles, each edge once: a feature with few distinct values (a count, a rounded
+        // measurement) gets fewer, fuller bins instead of empty ones.
         let edges = reference
             .iter()
             .map(|r| {
-                (1..PSI_BINS)
+                let mut e: Vec<f64> = (1..PSI_BINS)
                     .filter_map(|k| r.get(k * r.len() / PSI_BINS).copied())
-                    .collect()
+                    .collect();
+                e.dedup();
+                e
             })
             .collect();
         let label_shares = match data.n_classes() {
@@ -178,7 +182,7 @@ impl DriftMonitor {
                     psi,
                     ks,
                     ks_p,
-                    drifted: psi >= self.settings.drift_psi,
+                    drifted: psi >= self.settings.drift_psi && ks_p < self.settings.drift_ks_p,
                 }
             })
             .collect()
@@ -217,12 +221,14 @@ pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
 
 /// PSI of `recent` against the sorted `reference`, over bins cut at `edges`.
 fn psi_binned(edges: &[f64], reference: &[f64], recent: &[f64]) -> f64 {
+    // Half a count added to every bin (Laplace): an empty bin of a small window is not
+    // taken for a vanished part of the distribution.
     let shares = |values: &[f64]| {
-        let mut counts = vec![0f64; edges.len() + 1];
+        let mut counts = vec![0.5f64; edges.len() + 1];
         for &v in values {
             counts[edges.partition_point(|&e| e <= v)] += 1.0;
         }
-        let n = values.len().max(1) as f64;
+        let n: f64 = counts.iter().sum();
         counts.into_iter().map(|c| c / n).collect::<Vec<_>>()
     };
     psi(&shares(reference), &shares(recent))

@@ -7,8 +7,11 @@ use serde::{Deserialize, Serialize};
 #[serde(default)]
 pub struct ServingSettings {
     /// Population stability index from which a feature counts as drifted (0.1: some shift,
-    /// 0.2: a real one, by the usual rule of thumb).
+    /// 0.2: a real one, by the usual rule of thumb)...
     pub drift_psi: f64,
+    /// ...when the two-sample Kolmogorov–Smirnov test also finds it unlikely to be sampling
+    /// noise (p below this): a small window's PSI alone is noisy.
+    pub drift_ks_p: f64,
     /// Recent inputs compared with the training data.
     pub drift_window: usize,
     /// Inputs needed in the window before drift is judged.
@@ -19,6 +22,7 @@ impl Default for ServingSettings {
     fn default() -> Self {
         Self {
             drift_psi: 0.2,
+            drift_ks_p: 0.01,
             drift_window: 500,
             drift_min_samples: 100,
         }
