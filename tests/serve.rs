@@ -420,3 +420,113 @@ fn metrics_count_requests_and_drift_is_flagged_where_the_traffic_moved() {
     assert!(shifted_prediction_psi > 0.2, "{shifted_prediction_psi}");
     server.stop();
 }
+
+#[test]
+fn the_request_log_rotates_and_imports_back_as_a_labelled_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let project = Project::load(&presets_dir().join("mlp-iris.json")).unwrap();
+    let data = Arc::new(Dataset::load(&project.data, Some(&presets_dir())).unwrap());
+    let config = ServeConfig {
+        log: Some(glassbox::deploy::request_log::LogSettings {
+            path: log.clone(),
+            inputs: true,
+            max_bytes: 2_000,
+        }),
+        ..ServeConfig::local(0)
+    };
+    let server = start(project.clone(), vec![trained_iris()], data.clone(), config).unwrap();
+    let rows: Vec<Vec<f32>> = data.test.iter().map(|&i| data.raw_sample(i)).collect();
+    for row in &rows {
+        let body = serde_json::json!({ "inputs": [row] }).to_string();
+        let (status, _) = request(server.addr(), "POST", "/predict", body.as_bytes()).unwrap();
+        assert_eq!(status, 200);
+    }
+    server.stop();
+    // Rotated at 2 kB: the older lines in requests.jsonl.1, every line one request.
+    let older = dir.path().join("requests.jsonl.1");
+    assert!(older.exists(), "no rotation");
+    let lines: Vec<String> = [&older, &log]
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // Only the newest full file is kept beside the current one: up to all the requests.
+    assert!(
+        lines.len() <= rows.len() && lines.len() >= 2,
+        "{} lines",
+        lines.len()
+    );
+    for p in [&older, &log] {
+        let size = std::fs::metadata(p).unwrap().len();
+        assert!(size <= 2_000 + 400, "{} is {size} bytes", p.display());
+    }
+    let last: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let sent: Vec<f64> = rows.last().unwrap().iter().map(|&v| v as f64).collect();
+    let logged: Vec<f64> = serde_json::from_value(last["inputs"][0].clone()).unwrap();
+    assert!(
+        logged.iter().zip(&sent).all(|(a, b)| (a - b).abs() < 1e-4),
+        "{logged:?}"
+    );
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert!(
+            v["latency_ms"].as_f64().unwrap() > 0.0 && v["inputs"][0].is_array(),
+            "{l}"
+        );
+        assert!(v["predictions"][0]["label"].is_string(), "{l}");
+    }
+    // A broken line is named and skipped; the rest becomes a table to label.
+    let mut current = std::fs::read_to_string(&log).unwrap();
+    current.push_str("{not json\n");
+    std::fs::write(&log, &current).unwrap();
+    let kept = current.lines().count() - 1;
+    let csv = dir.path().join("traffic.csv");
+    let (ok, out) = common::cli::glassbox(&[
+        "import-log",
+        log.to_str().unwrap(),
+        "--project",
+        &common::cli::preset("mlp-iris"),
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("line {} is not JSON", kept + 1)),
+        "{out}"
+    );
+    let table = std::fs::read_to_string(&csv).unwrap();
+    let mut t = table.lines();
+    assert_eq!(
+        t.next(),
+        Some("sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm,label")
+    );
+    let body: Vec<&str> = t.collect();
+    assert_eq!(body.len(), kept);
+    assert!(body.iter().all(|r| ["setosa", "versicolor", "virginica"]
+        .iter()
+        .any(|c| r.ends_with(&format!(",{c}")))));
+    // Hashed inputs are counted, not imported.
+    std::fs::write(
+        &log,
+        "{\"time\": 1, \"input_hashes\": [\"ab\"], \"predictions\": []}\n",
+    )
+    .unwrap();
+    let (ok, out) = common::cli::glassbox(&[
+        "import-log",
+        log.to_str().unwrap(),
+        "--project",
+        &common::cli::preset("mlp-iris"),
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        !ok && out.contains("cannot be imported") && out.contains("no logged inputs"),
+        "{out}"
+    );
+}

@@ -291,17 +291,30 @@ pub fn import_onnx(file: &Path, out: &Path) -> Result<()> {
 pub fn serve(
     project_path: &Path,
     weights_paths: &[PathBuf],
-    host: std::net::IpAddr,
-    port: u16,
+    (host, port): (std::net::IpAddr, u16),
     max_body_bytes: usize,
+    log: Option<crate::deploy::request_log::LogSettings>,
 ) -> Result<()> {
     let project = load_project(project_path)?;
     let weights = load_all(weights_paths)?;
     let data = Arc::new(Dataset::load(&project.data, project_path.parent())?);
+    if let Some(l) = &log {
+        println!(
+            "logging requests to {} ({}, rotated at {} MiB)",
+            l.path.display(),
+            if l.inputs {
+                "with their inputs"
+            } else {
+                "inputs hashed"
+            },
+            l.max_bytes >> 20
+        );
+    }
     let config = ServeConfig {
         addr: std::net::SocketAddr::new(host, port),
         max_body_bytes,
         stop_on_ctrl_c: true,
+        log,
     };
     let server = start(project, weights, data, config)?;
     let addr = server.addr();
@@ -374,5 +387,69 @@ pub fn predict(
             _ => println!("{}: {:?}", i + 1, out.values),
         }
     }
+    Ok(())
+}
+
+/// `glassbox import-log`: the logged inputs as a CSV to label and train on, each row's label
+/// the model's answer (a class name; for a regression, its first output).
+pub fn import_log(log: &Path, project_path: &Path, output: &Path) -> Result<()> {
+    use crate::deploy::request_log::read_log;
+    let project = load_project(project_path)?;
+    let text =
+        std::fs::read_to_string(log).with_context(|| format!("cannot read {}", log.display()))?;
+    let (inputs, bad, hashed) = read_log(&text);
+    for b in &bad {
+        eprintln!("warning: {}: {b}; skipped", log.display());
+    }
+    if hashed > 0 {
+        eprintln!(
+            "note: {hashed} request(s) were logged with --log-inputs=false (hashes only) and cannot be imported"
+        );
+    }
+    if inputs.is_empty() {
+        bail!("{} holds no logged inputs to import", log.display());
+    }
+    let data = Dataset::load(&project.data, project_path.parent())?;
+    let mut w = csv::Writer::from_path(output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let texts = inputs.iter().all(|i| i.input.is_string());
+    let width = data.sample_len();
+    let mut header: Vec<String> = if texts {
+        vec!["text".into()]
+    } else if data.feature_names.len() == width {
+        data.feature_names.clone()
+    } else {
+        (0..width).map(|j| format!("x{j}")).collect()
+    };
+    // The label starts as the model's answer: the user corrects the wrong ones.
+    header.push("label".to_string());
+    w.write_record(&header)?;
+    let mut written = 0;
+    for (k, item) in inputs.iter().enumerate() {
+        let mut row: Vec<String> = match &item.input {
+            serde_json::Value::String(t) if texts => vec![t.clone()],
+            serde_json::Value::Array(v) if !texts && v.len() == width => {
+                v.iter().map(|x| x.to_string()).collect()
+            }
+            other => {
+                eprintln!(
+                    "warning: logged input {} does not fit the project ({} values expected): skipped",
+                    k + 1,
+                    width
+                );
+                let _ = other;
+                continue;
+            }
+        };
+        row.push(item.predicted.clone().unwrap_or_default());
+        w.write_record(&row)?;
+        written += 1;
+    }
+    w.flush()?;
+    println!(
+        "wrote {} ({written} input(s); its label column holds the model's answers: correct the wrong ones, then train with `glassbox new --data {} --target label`)",
+        output.display(),
+        output.display()
+    );
     Ok(())
 }

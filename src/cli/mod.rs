@@ -164,6 +164,25 @@ pub enum Command {
         /// Largest request body accepted (bigger ones get 400).
         #[arg(long, default_value_t = crate::deploy::serve::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
+        /// Append one JSON line per request here (see `glassbox import-log`).
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Log the inputs themselves (false: a hash of each instead).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        log_inputs: bool,
+        /// Move the log to <log>.1 and start a new one from this size.
+        #[arg(long, default_value_t = 64)]
+        log_max_mb: u64,
+    },
+    /// Turn a request log's inputs into a CSV data set: one row per input, the model's feature
+    /// columns and a label column holding the model's answer, to correct before training.
+    ImportLog {
+        log: PathBuf,
+        /// The served project (for its feature names).
+        #[arg(long)]
+        project: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// List the project's recorded runs (its `<name>.runs` folder), newest first.
     Runs {
@@ -282,7 +301,25 @@ pub fn run(cmd: Command) -> ExitCode {
             port,
             host,
             max_body_bytes,
-        } => deploy::serve(&project, &weights, host, port, max_body_bytes),
+            log,
+            log_inputs,
+            log_max_mb,
+        } => deploy::serve(
+            &project,
+            &weights,
+            (host, port),
+            max_body_bytes,
+            log.map(|path| crate::deploy::request_log::LogSettings {
+                path,
+                inputs: log_inputs,
+                max_bytes: log_max_mb.saturating_mul(1 << 20),
+            }),
+        ),
+        Command::ImportLog {
+            log,
+            project,
+            output,
+        } => deploy::import_log(&log, &project, &output),
         Command::Runs {
             project,
             json,

@@ -10,6 +10,7 @@ pub mod onnx;
 pub mod plan;
 pub mod predict;
 pub mod pytorch;
+pub mod request_log;
 pub mod serve;
 
 use crate::graph::{gan_parts, GanError, Graph, GraphError, TrainingMode};

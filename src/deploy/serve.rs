@@ -37,6 +37,12 @@ pub enum ServeError {
     Model(String),
     #[error("the server thread could not start: {0}")]
     Thread(String),
+    #[error("cannot open the request log {path}: {source}")]
+    Log {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +51,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Also stop on Ctrl-C (the command line's server).
     pub stop_on_ctrl_c: bool,
+    /// Log every request there (see `request_log`).
+    pub log: Option<super::request_log::LogSettings>,
 }
 
 impl ServeConfig {
@@ -54,6 +62,7 @@ impl ServeConfig {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             stop_on_ctrl_c: false,
+            log: None,
         }
     }
 }
@@ -74,6 +83,7 @@ struct AppState {
     max_body_bytes: usize,
     metrics: Arc<ServeMetrics>,
     started: std::time::Instant,
+    log: Option<std::sync::Mutex<super::request_log::RequestLog>>,
 }
 
 /// FNV-1a (64 bit) over the weights' names, shapes and values, in name order: which weights a
@@ -187,12 +197,24 @@ pub fn start(
         .map_err(|_| ServeError::Thread("the model thread ended".into()))?
         .map_err(ServeError::Model)?;
 
+    let log = match &config.log {
+        Some(settings) => Some(std::sync::Mutex::new(
+            super::request_log::RequestLog::open(settings.clone()).map_err(|source| {
+                ServeError::Log {
+                    path: settings.path.clone(),
+                    source,
+                }
+            })?,
+        )),
+        None => None,
+    };
     let state = Arc::new(AppState {
         jobs: std::sync::Mutex::new(job_tx),
         health,
         max_body_bytes: config.max_body_bytes,
         metrics,
         started: std::time::Instant::now(),
+        log,
     });
     let app = Router::new()
         .route("/health", get(health_handler))
@@ -470,7 +492,7 @@ fn flatten_numbers(v: &Value, out: &mut Vec<f32>) -> Result<(), String> {
 
 async fn predict_handler(State(state): State<Arc<AppState>>, body: Body) -> Response {
     let t0 = std::time::Instant::now();
-    let response = predict(&state, body).await;
+    let response = predict(&state, body, t0).await;
     state.metrics.request(
         "/predict",
         response.status().as_u16(),
@@ -479,7 +501,7 @@ async fn predict_handler(State(state): State<Arc<AppState>>, body: Body) -> Resp
     response
 }
 
-async fn predict(state: &AppState, body: Body) -> Response {
+async fn predict(state: &AppState, body: Body, t0: std::time::Instant) -> Response {
     let limit = state.max_body_bytes;
     let Ok(bytes) = to_bytes(body, limit).await else {
         state.metrics.refuse("too_large");
@@ -495,6 +517,8 @@ async fn predict(state: &AppState, body: Body) -> Response {
             return error(StatusCode::BAD_REQUEST, e);
         }
     };
+    // The inputs again for the log, only when logging.
+    let logged = state.log.as_ref().map(|_| inputs.clone());
     let (reply, answer) = oneshot::channel();
     // Err(true): the queue is full; Err(false): the model thread is gone.
     let sent = match state.jobs.lock() {
@@ -522,6 +546,18 @@ async fn predict(state: &AppState, body: Body) -> Response {
     }
     match answer.await {
         Ok(Ok(outputs)) => {
+            if let (Some(log), Some(inputs)) = (&state.log, &logged) {
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                // A full disk must not take the server down: the failure is said, the answer
+                // still goes out.
+                if let Err(e) = log
+                    .lock()
+                    .map_err(|_| std::io::Error::other("the log's lock was poisoned"))
+                    .and_then(|mut l| l.write(inputs, &outputs, ms))
+                {
+                    eprintln!("warning: the request log could not be written: {e}");
+                }
+            }
             let predictions: Vec<Value> = outputs
                 .into_iter()
                 .map(|o| json!({"label": o.label, "probabilities": o.probabilities, "output": o.values}))
