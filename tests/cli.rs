@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::cli::{final_test_accuracy, glassbox, preset};
+use common::cli::{final_test_accuracy, glassbox, preset, train_preset};
 
 #[test]
 fn check_prints_every_node_with_shape_and_params() {
@@ -555,8 +555,7 @@ fn auto_mpg_regression_beats_least_squares_and_answers_in_mpg() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("mpg.safetensors");
     let w = weights.to_str().unwrap();
-    let (ok, out) = glassbox(&["train", &preset("mlp-auto-mpg"), "--quiet", "--save", w]);
-    assert!(ok, "{out}");
+    let out = train_preset("mlp-auto-mpg", &weights, &[]);
     let (r2, rmse) = r2_rmse(&out, "test loss");
     let (base_r2, base_rmse) = r2_rmse(&out, "linear least squares (baseline), test");
     // Measured 2026-12-07: R² 0.865, RMSE 2.83 mpg against 0.818, 3.28 mpg.
@@ -693,14 +692,7 @@ fn datamap_writes_each_training_row_with_its_place_in_the_file() {
 fn landscape_writes_a_grid_whose_centre_is_the_trained_loss() {
     let dir = tempfile::tempdir().unwrap();
     let w = dir.path().join("iris.safetensors");
-    let (ok, out) = glassbox(&[
-        "train",
-        &preset("mlp-iris"),
-        "--quiet",
-        "--save",
-        w.to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
+    train_preset("mlp-iris", &w, &[]);
     let csv = dir.path().join("land.csv");
     let (ok, out) = glassbox(&[
         "landscape",

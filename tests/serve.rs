@@ -26,14 +26,7 @@ fn serve(preset: &str, weights: Weights, max_body_bytes: usize) -> glassbox::dep
 fn trained_iris() -> Weights {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iris.safetensors");
-    let (ok, text) = common::cli::glassbox(&[
-        "train",
-        &common::cli::preset("mlp-iris"),
-        "--quiet",
-        "--save",
-        path.to_str().unwrap(),
-    ]);
-    assert!(ok, "{text}");
+    common::cli::train_preset("mlp-iris", &path, &[]);
     Weights::load(&path).unwrap()
 }
 
@@ -115,16 +108,7 @@ fn predictions_and_a_400_naming_each_bad_request() {
 fn a_regression_is_served_in_the_targets_units() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mpg.safetensors");
-    let (ok, text) = common::cli::glassbox(&[
-        "train",
-        &common::cli::preset("mlp-auto-mpg"),
-        "--quiet",
-        "--epochs",
-        "150",
-        "--save",
-        path.to_str().unwrap(),
-    ]);
-    assert!(ok, "{text}");
+    common::cli::train_preset("mlp-auto-mpg", &path, &["--epochs", "150"]);
     let server = serve("mlp-auto-mpg", Weights::load(&path).unwrap(), 64 << 10);
     // Two cars of the file (18 and 27 mpg), the category one-hot as the model reads it.
     let project = Project::load(&presets_dir().join("mlp-auto-mpg.json")).unwrap();

@@ -26,3 +26,20 @@ pub fn final_test_accuracy(text: &str) -> f64 {
 pub fn preset(name: &str) -> String {
     format!("{}/presets/{name}.json", env!("CARGO_MANIFEST_DIR"))
 }
+
+/// `glassbox train` of a shipped preset saving its weights to `save`, with `extra` flags;
+/// fails the test when it fails, and returns what it printed.
+pub fn train_preset(name: &str, save: &std::path::Path, extra: &[&str]) -> String {
+    let project = preset(name);
+    let mut args = vec![
+        "train",
+        &project,
+        "--quiet",
+        "--save",
+        save.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let (ok, text) = glassbox(&args);
+    assert!(ok, "training {name} failed: {text}");
+    text
+}
