@@ -734,3 +734,49 @@ fn landscape_writes_a_grid_whose_centre_is_the_trained_loss() {
     ]);
     assert!(!ok && out.contains("choose 3 to 101"), "{out}");
 }
+
+#[test]
+fn embed_projects_a_layer_and_says_how_faithful_the_plane_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("iris.safetensors");
+    train_preset("mlp-iris", &w, &[]);
+    let csv = dir.path().join("emb.csv");
+    let (ok, out) = glassbox(&[
+        "embed",
+        &preset("mlp-iris"),
+        "--weights",
+        w.to_str().unwrap(),
+        "--node",
+        "relu2",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().next(), Some("index,label,x,y"));
+    assert_eq!(text.lines().count(), 31, "one row per test flower");
+    let knn: Vec<f64> = out
+        .lines()
+        .find(|l| l.contains("nearest-neighbour accuracy"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .filter_map(|p| p.split_whitespace().last()?.parse().ok())
+        .collect();
+    assert!(knn.len() == 2 && knn[0] >= 85.0 && knn[1] >= 85.0, "{out}");
+    let (ok, out) = glassbox(&[
+        "embed",
+        &preset("mlp-iris"),
+        "--weights",
+        w.to_str().unwrap(),
+        "--node",
+        "relu2",
+        "--method",
+        "tsne",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(!ok && out.contains("not built yet"), "{out}");
+}

@@ -2,6 +2,7 @@
 
 mod datamap;
 mod deploy;
+mod embed;
 mod experiments;
 mod landscape;
 mod new;
@@ -65,6 +66,9 @@ pub enum Command {
     /// The training loss around trained weights: a 2-D slice along two filter-normalised
     /// random directions (Li et al. 2018), written as x,y,loss per cell.
     Landscape(landscape::LandscapeOptions),
+    /// A node's activations on the test samples projected to 2-D (PCA), written as
+    /// index,label,x,y, with the plane's nearest-neighbour accuracy beside the layer's.
+    Embed(embed::EmbedOptions),
     /// Train the project once per seed (1..N) into its runs folder as one group, and give the
     /// test figure's mean with its 95 % interval.
     Repeat(seeds::RepeatOptions),
@@ -238,6 +242,7 @@ pub fn run(cmd: Command) -> ExitCode {
         Command::New(opts) => new::new_project(&opts),
         Command::Datamap(opts) => datamap::datamap(&opts),
         Command::Landscape(opts) => landscape::landscape(&opts),
+        Command::Embed(opts) => embed::embed(&opts),
         Command::Repeat(opts) => seeds::repeat(&opts),
         Command::Compare(opts) => seeds::compare(&opts),
         Command::Eval { project, weights } => match &weights[..] {

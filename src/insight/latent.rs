@@ -219,9 +219,42 @@ fn project(c: &[f32], mean: &[f32], axis: &[f32]) -> f32 {
         .sum()
 }
 
-/// Mean and the two leading eigenvectors of the codes' covariance (power iteration with
-/// deflation: codes are small, a few hundred values at most).
+/// Mean and the two leading eigenvectors of the codes' covariance.
 fn principal_axes(codes: &[Vec<f32>]) -> (Vec<f32>, [Vec<f32>; 2]) {
+    let pc = principal_components(codes);
+    (pc.mean, pc.axes)
+}
+
+/// The codes' two leading principal components.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Components {
+    pub mean: Vec<f32>,
+    pub axes: [Vec<f32>; 2],
+    /// The variance along each axis (the covariance's eigenvalues).
+    pub variance: [f64; 2],
+    /// The total variance (the covariance's trace).
+    pub total_variance: f64,
+}
+
+impl Components {
+    /// The share of the total variance each axis explains.
+    pub fn explained(&self) -> [f64; 2] {
+        let t = self.total_variance.max(1e-300);
+        [self.variance[0] / t, self.variance[1] / t]
+    }
+
+    /// A code's place on the plane of the two axes.
+    pub fn project(&self, c: &[f32]) -> [f32; 2] {
+        [
+            project(c, &self.mean, &self.axes[0]),
+            project(c, &self.mean, &self.axes[1]),
+        ]
+    }
+}
+
+/// Mean, the two leading eigenvectors of the codes' covariance and their eigenvalues (power
+/// iteration with deflation: codes are a few hundred values at most).
+pub fn principal_components(codes: &[Vec<f32>]) -> Components {
     let d = codes[0].len();
     let n = codes.len() as f64;
     let mut mean = vec![0f64; d];
@@ -266,9 +299,16 @@ fn principal_axes(codes: &[Vec<f32>]) -> (Vec<f32>, [Vec<f32>; 2]) {
         }
         axes.push(v);
     }
+    let rayleigh = |v: &Vec<f64>| -> f64 {
+        (0..d)
+            .map(|i| v[i] * (0..d).map(|j| cov[i * d + j] * v[j]).sum::<f64>())
+            .sum()
+    };
     let f = |v: &Vec<f64>| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    (
-        mean.iter().map(|&m| m as f32).collect(),
-        [f(&axes[0]), f(&axes[1])],
-    )
+    Components {
+        mean: mean.iter().map(|&m| m as f32).collect(),
+        variance: [rayleigh(&axes[0]), rayleigh(&axes[1])],
+        total_variance: (0..d).map(|i| cov[i * d + i]).sum(),
+        axes: [f(&axes[0]), f(&axes[1])],
+    }
 }

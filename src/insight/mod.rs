@@ -9,6 +9,7 @@ pub mod explain;
 pub mod landscape;
 pub mod latent;
 pub mod maximize;
+pub mod projector;
 pub mod regression;
 pub mod saliency;
 pub mod samples;
@@ -30,6 +31,7 @@ pub use explain::{
 pub use landscape::{loss_landscape, Landscape, LandscapeSpec};
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
+pub use projector::{project_node, Projection};
 pub use regression::{
     evaluate_regression, least_squares_baseline, RegressionEvaluation, RegressionPoint,
 };
