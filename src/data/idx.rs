@@ -1,8 +1,9 @@
 //! IDX files (MNIST's format), optionally gzip-compressed.
 
+use super::dataset::{Features, RawData, Targets};
 use super::error::DataError;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Raw IDX content: unsigned bytes and the dimensions from the header.
 #[derive(Debug)]
@@ -114,4 +115,85 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, IdxError> {
     let mut data = Vec::new();
     let dims = read_idx_from(bytes, &mut data)?;
     Ok(IdxArray { dims, data })
+}
+
+/// MNIST from the shipped IDX files: the 60,000 training images, then the 10,000 test images.
+pub fn load_mnist(assets: &Path) -> Result<RawData, DataError> {
+    let dir = assets.join("data").join("mnist");
+    let mut raw = load_idx_pair(
+        &dir.join("train-images-idx3-ubyte.gz"),
+        &dir.join("train-labels-idx1-ubyte.gz"),
+        Some((
+            dir.join("t10k-images-idx3-ubyte.gz"),
+            dir.join("t10k-labels-idx1-ubyte.gz"),
+        )),
+    )?;
+    if let Targets::Classes { names, .. } = &mut raw.targets {
+        *names = (0..10).map(|d| d.to_string()).collect();
+    }
+    Ok(raw)
+}
+
+/// Images and labels from IDX files, with an optional test pair appended after the training set.
+pub fn load_idx_pair(
+    images: &Path,
+    labels: &Path,
+    test: Option<(PathBuf, PathBuf)>,
+) -> Result<RawData, DataError> {
+    // One buffer for train and test, grown once per file from its header.
+    let mut pixels = Vec::new();
+    let mut label_bytes = Vec::new();
+    let mut read_pair = |img_path: &Path, lab_path: &Path| -> Result<Vec<usize>, DataError> {
+        let img_dims = read_idx_append(img_path, &mut pixels)?;
+        let lab_dims = read_idx_append(lab_path, &mut label_bytes)?;
+        if img_dims.len() != 3 || lab_dims.len() != 1 || img_dims[0] != lab_dims[0] {
+            return Err(DataError::Idx {
+                path: img_path.to_path_buf(),
+                reason: format!(
+                    "images {img_dims:?} and labels {lab_dims:?} do not match (expected [n, rows, cols] and [n] with the same n)"
+                ),
+            });
+        }
+        Ok(img_dims)
+    };
+    let dims = read_pair(images, labels)?;
+    let source_test_start = match &test {
+        Some((ti, tl)) => {
+            let test_dims = read_pair(ti, tl)?;
+            if dims[1..] != test_dims[1..] {
+                return Err(DataError::Idx {
+                    path: ti.clone(),
+                    reason: format!(
+                        "test images are {}×{} but training images are {}×{}",
+                        test_dims[1], test_dims[2], dims[1], dims[2]
+                    ),
+                });
+            }
+            Some(dims[0])
+        }
+        None => None,
+    };
+    let names: Vec<String> = {
+        let max = label_bytes.iter().copied().max().unwrap_or(0);
+        (0..=max).map(|d| d.to_string()).collect()
+    };
+    if names.len() < 2 {
+        return Err(DataError::Idx {
+            path: labels.to_path_buf(),
+            reason: "all labels are the same: a classifier needs at least two classes".into(),
+        });
+    }
+    Ok(RawData {
+        origins: Default::default(),
+        sample_shape: vec![1, dims[1], dims[2]],
+        features: Features::U8(pixels),
+        targets: Targets::Classes {
+            labels: label_bytes.into_iter().map(u32::from).collect(),
+            names,
+        },
+        feature_names: Vec::new(),
+        source_test_start,
+        vocab: None,
+        notes: Vec::new(),
+    })
 }

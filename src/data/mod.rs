@@ -7,9 +7,11 @@ mod edits;
 mod error;
 mod idx;
 mod images;
+mod normalize;
 mod open;
 mod origins;
 mod settings;
+mod split;
 mod summary;
 mod table;
 mod target_scale;
@@ -18,7 +20,7 @@ mod toy;
 
 pub use augment::augment_batch;
 pub use batch::{batches_per_epoch, epoch_batches, stream_batches};
-pub use dataset::{load_idx_pair, load_mnist, Dataset, Features, RawData, Targets};
+pub use dataset::{Dataset, Features, RawData, Targets};
 pub use edits::SampleEdits;
 pub use error::DataError;
 
@@ -26,7 +28,9 @@ pub use error::DataError;
 /// settings value past it (an image size, a padded length, a sample count) is refused, not
 /// left to abort the allocation.
 pub const MAX_DATASET_VALUES: usize = 1 << 31;
-pub use idx::{parse_idx, read_idx, read_idx_append, IdxArray, IdxError};
+pub use idx::{
+    load_idx_pair, load_mnist, parse_idx, read_idx, read_idx_append, IdxArray, IdxError,
+};
 pub use images::{image_folder, read_image_sample};
 pub use origins::Origins;
 pub use settings::{
