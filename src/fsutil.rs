@@ -1,4 +1,5 @@
-//! Small file helpers shared by project, weight and export saving.
+//! Small file helpers shared by project, weight and export saving, and the one content hash
+//! (FNV-1a, 64 bit) that names what a file or a served model holds.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,4 +71,35 @@ pub fn resolve_data_path(path: &str, project_dir: Option<&Path>) -> PathBuf {
         Some(dir) => dir.join(p),
         None => p.to_path_buf(),
     }
+}
+
+/// FNV-1a (64 bit), fed piece by piece: a stable fingerprint of contents (not for security).
+#[derive(Clone, Copy, Debug)]
+pub struct Fnv64(u64);
+
+impl Default for Fnv64 {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv64 {
+    pub fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// The hash as 16 hex digits.
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+/// FNV-1a of `bytes`, as 16 hex digits.
+pub fn fnv64_hex(bytes: &[u8]) -> String {
+    let mut h = Fnv64::default();
+    h.write(bytes);
+    h.hex()
 }

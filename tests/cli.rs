@@ -694,16 +694,19 @@ fn landscape_writes_a_grid_whose_centre_is_the_trained_loss() {
     let w = dir.path().join("iris.safetensors");
     train_preset("mlp-iris", &w, &[]);
     let csv = dir.path().join("land.csv");
-    let (ok, out) = glassbox(&[
-        "landscape",
-        &preset("mlp-iris"),
-        "--weights",
-        w.to_str().unwrap(),
-        "--grid",
-        "5",
-        "-o",
-        csv.to_str().unwrap(),
-    ]);
+    let landscape = |grid: &str| {
+        glassbox(&[
+            "landscape",
+            &preset("mlp-iris"),
+            "--weights",
+            w.to_str().unwrap(),
+            "--grid",
+            grid,
+            "-o",
+            csv.to_str().unwrap(),
+        ])
+    };
+    let (ok, out) = landscape("5");
     assert!(ok, "{out}");
     let text = std::fs::read_to_string(&csv).unwrap();
     let rows: Vec<Vec<f64>> = text
@@ -722,16 +725,7 @@ fn landscape_writes_a_grid_whose_centre_is_the_trained_loss() {
         .find(|r| r[0] == -1.0 && r[1] == -1.0)
         .expect("a corner cell");
     assert!(corner[2] > centre[2], "{text}");
-    let (ok, out) = glassbox(&[
-        "landscape",
-        &preset("mlp-iris"),
-        "--weights",
-        w.to_str().unwrap(),
-        "--grid",
-        "500",
-        "-o",
-        csv.to_str().unwrap(),
-    ]);
+    let (ok, out) = landscape("500");
     assert!(!ok && out.contains("choose 3 to 101"), "{out}");
 }
 
@@ -741,16 +735,21 @@ fn embed_projects_a_layer_and_says_how_faithful_the_plane_is() {
     let w = dir.path().join("iris.safetensors");
     train_preset("mlp-iris", &w, &[]);
     let csv = dir.path().join("emb.csv");
-    let (ok, out) = glassbox(&[
-        "embed",
-        &preset("mlp-iris"),
-        "--weights",
-        w.to_str().unwrap(),
-        "--node",
-        "relu2",
-        "-o",
-        csv.to_str().unwrap(),
-    ]);
+    let embed = |method: &str| {
+        glassbox(&[
+            "embed",
+            &preset("mlp-iris"),
+            "--weights",
+            w.to_str().unwrap(),
+            "--node",
+            "relu2",
+            "--method",
+            method,
+            "-o",
+            csv.to_str().unwrap(),
+        ])
+    };
+    let (ok, out) = embed("pca");
     assert!(ok, "{out}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().next(), Some("index,label,x,y"));
@@ -766,17 +765,6 @@ fn embed_projects_a_layer_and_says_how_faithful_the_plane_is() {
         .filter_map(|p| p.split_whitespace().last()?.parse().ok())
         .collect();
     assert!(knn.len() == 2 && knn[0] >= 85.0 && knn[1] >= 85.0, "{out}");
-    let (ok, out) = glassbox(&[
-        "embed",
-        &preset("mlp-iris"),
-        "--weights",
-        w.to_str().unwrap(),
-        "--node",
-        "relu2",
-        "--method",
-        "tsne",
-        "-o",
-        csv.to_str().unwrap(),
-    ]);
+    let (ok, out) = embed("tsne");
     assert!(!ok && out.contains("not built yet"), "{out}");
 }

@@ -224,6 +224,22 @@ fn corrupt_run_folders_are_skipped_by_name_and_the_rest_still_list() {
 }
 
 /// The sweep's space: rate (log scale), batch size, first layer's width, optimiser.
+/// Runs `spec` on `p` into `root`, listening to nothing.
+fn quiet_sweep(
+    p: &Project,
+    root: &std::path::Path,
+    spec: &SweepSpec,
+) -> glassbox::runs::sweep::SweepReport {
+    let stop = AtomicBool::new(false);
+    let ctx = SweepContext {
+        project: p,
+        project_dir: None,
+        runs_root: root,
+        stop: &stop,
+    };
+    run_sweep(&ctx, spec, &mut |_| {}).unwrap()
+}
+
 fn mlp_space() -> Vec<Param> {
     vec![
         Param {
@@ -350,14 +366,7 @@ fn successive_halving_gives_the_survivors_more_epochs() {
         }],
         ..Default::default()
     };
-    let stop = AtomicBool::new(false);
-    let ctx = SweepContext {
-        project: &p,
-        project_dir: None,
-        runs_root: dir.path(),
-        stop: &stop,
-    };
-    let report = run_sweep(&ctx, &spec, &mut |_| {}).unwrap();
+    let report = quiet_sweep(&p, dir.path(), &spec);
     let epochs: Vec<usize> = report.trials.iter().map(|t| t.epochs).collect();
     assert_eq!(epochs, [vec![1; 9], vec![3; 3], vec![9; 1]].concat());
     // Survivors are the best of their rung.
@@ -400,14 +409,7 @@ fn a_regression_sweep_is_judged_by_validation_r2() {
         }],
         ..Default::default()
     };
-    let stop = AtomicBool::new(false);
-    let ctx = SweepContext {
-        project: &p,
-        project_dir: None,
-        runs_root: dir.path(),
-        stop: &stop,
-    };
-    let report = run_sweep(&ctx, &spec, &mut |_| {}).unwrap();
+    let report = quiet_sweep(&p, dir.path(), &spec);
     let scores: Vec<f64> = report.trials.iter().map(|t| t.score.unwrap()).collect();
     assert_eq!(scores.len(), 2);
     assert!(scores[1] > 0.6 && scores[0] < scores[1], "{scores:?}");

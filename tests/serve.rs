@@ -471,14 +471,17 @@ fn the_request_log_rotates_and_imports_back_as_a_labelled_table() {
     std::fs::write(&log, &current).unwrap();
     let kept = current.lines().count() - 1;
     let csv = dir.path().join("traffic.csv");
-    let (ok, out) = common::cli::glassbox(&[
-        "import-log",
-        log.to_str().unwrap(),
-        "--project",
-        &common::cli::preset("mlp-iris"),
-        "-o",
-        csv.to_str().unwrap(),
-    ]);
+    let import = || {
+        common::cli::glassbox(&[
+            "import-log",
+            log.to_str().unwrap(),
+            "--project",
+            &common::cli::preset("mlp-iris"),
+            "-o",
+            csv.to_str().unwrap(),
+        ])
+    };
+    let (ok, out) = import();
     assert!(ok, "{out}");
     assert!(
         out.contains(&format!("line {} is not JSON", kept + 1)),
@@ -501,14 +504,7 @@ fn the_request_log_rotates_and_imports_back_as_a_labelled_table() {
         "{\"time\": 1, \"input_hashes\": [\"ab\"], \"predictions\": []}\n",
     )
     .unwrap();
-    let (ok, out) = common::cli::glassbox(&[
-        "import-log",
-        log.to_str().unwrap(),
-        "--project",
-        &common::cli::preset("mlp-iris"),
-        "-o",
-        csv.to_str().unwrap(),
-    ]);
+    let (ok, out) = import();
     assert!(
         !ok && out.contains("cannot be imported") && out.contains("no logged inputs"),
         "{out}"

@@ -32,12 +32,7 @@ fn open(path: &Path) -> std::io::Result<(BufWriter<File>, u64)> {
 
 /// FNV-1a (64 bit) of an input's JSON: the same input logs the same hash.
 fn hash(v: &Value) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in v.to_string().bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    crate::fsutil::fnv64_hex(v.to_string().as_bytes())
 }
 
 impl RequestLog {

@@ -89,21 +89,17 @@ struct AppState {
 /// FNV-1a (64 bit) over the weights' names, shapes and values, in name order: which weights a
 /// server answers with, as `/health` reports it.
 pub fn weights_hash(weights: &[Weights]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
+    let mut h = crate::fsutil::Fnv64::default();
     for w in weights {
         for (name, t) in &w.tensors {
-            eat(name.as_bytes());
-            t.shape.iter().for_each(|d| eat(&(*d as u64).to_le_bytes()));
-            t.data.iter().for_each(|v| eat(&v.to_le_bytes()));
+            h.write(name.as_bytes());
+            t.shape
+                .iter()
+                .for_each(|d| h.write(&(*d as u64).to_le_bytes()));
+            t.data.iter().for_each(|v| h.write(&v.to_le_bytes()));
         }
     }
-    format!("{h:016x}")
+    h.hex()
 }
 
 /// A running server; dropping it (or `stop`) shuts it down.

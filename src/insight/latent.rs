@@ -78,13 +78,14 @@ pub fn encode(
     Ok(codes)
 }
 
-/// Encodes `idx` and lays the codes out on a plane.
-pub fn latent_map(
+/// The codes of `idx` at `node`, when there are samples and each code has at least two values
+/// to lay out on a plane.
+pub(crate) fn planar_codes(
     model: &Model,
     data: &Dataset,
     node: &str,
     idx: &[usize],
-) -> Result<LatentMap, InsightError> {
+) -> Result<Vec<Vec<f32>>, InsightError> {
     if idx.is_empty() {
         return Err(InsightError::NoSamples);
     }
@@ -96,6 +97,18 @@ pub fn latent_map(
             dim,
         });
     }
+    Ok(codes)
+}
+
+/// Encodes `idx` and lays the codes out on a plane.
+pub fn latent_map(
+    model: &Model,
+    data: &Dataset,
+    node: &str,
+    idx: &[usize],
+) -> Result<LatentMap, InsightError> {
+    let codes = planar_codes(model, data, node, idx)?;
+    let dim = codes[0].len();
     let (points, projection): (Vec<[f32; 2]>, _) = if dim == 2 {
         (codes.iter().map(|c| [c[0], c[1]]).collect(), None)
     } else {

@@ -2,7 +2,7 @@
 //! for now), with how faithful the plane is — each sample's class as its nearest neighbours vote
 //! it, in the plane and in the layer's own space.
 
-use super::latent::{encode, principal_components};
+use super::latent::{planar_codes, principal_components};
 use super::InsightError;
 use crate::data::Dataset;
 use crate::model::Model;
@@ -66,17 +66,8 @@ pub fn project_node(
     node: &str,
     idx: &[usize],
 ) -> Result<Projection, InsightError> {
-    if idx.is_empty() {
-        return Err(InsightError::NoSamples);
-    }
-    let codes = encode(model, data, node, idx)?;
-    let dim = codes.first().map_or(0, Vec::len);
-    if dim < 2 {
-        return Err(InsightError::FlatLatent {
-            node: node.to_string(),
-            dim,
-        });
-    }
+    let codes = planar_codes(model, data, node, idx)?;
+    let dim = codes[0].len();
     let pc = principal_components(&codes);
     let points: Vec<[f32; 2]> = codes.iter().map(|c| pc.project(c)).collect();
     let labels: Vec<Option<u32>> = idx.iter().map(|&i| data.label(i)).collect();

@@ -4,7 +4,7 @@
 
 use crate::data::Dataset;
 use crate::model::{ForwardCtx, Model};
-use crate::train::{input_batch, RegressionMetrics, RegressionTally, EVAL_BATCH};
+use crate::train::{in_target_units, input_batch, RegressionMetrics, RegressionTally, EVAL_BATCH};
 use candle_core::Result;
 
 /// One sample's first target value and the model's prediction of it, in the target's units.
@@ -38,13 +38,8 @@ pub fn evaluate_regression(
     let mut points = Vec::with_capacity(indices.len());
     for chunk in indices.chunks(EVAL_BATCH) {
         let x = input_batch(data, chunk, model)?;
-        let mut predicted = model
-            .forward(&x, &mut ForwardCtx::eval())?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
-        data.restore_values(&mut predicted);
-        let mut truth = Vec::with_capacity(predicted.len());
-        data.gather_raw_values(chunk, &mut truth);
+        let pred = model.forward(&x, &mut ForwardCtx::eval())?;
+        let (predicted, truth) = in_target_units(data, chunk, &pred)?;
         tally.add(&predicted, &truth, dim);
         points.extend(chunk.iter().enumerate().filter_map(|(r, &index)| {
             Some(RegressionPoint {

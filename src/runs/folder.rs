@@ -131,18 +131,8 @@ pub fn unix_now_s() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// FNV-1a of `bytes`, as 16 hex digits.
-pub fn fnv64_hex(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
-}
-
 pub fn graph_hash(project: &Project) -> String {
-    fnv64_hex(
+    crate::fsutil::fnv64_hex(
         serde_json::to_string(&project.graph)
             .unwrap_or_default()
             .as_bytes(),

@@ -148,10 +148,7 @@ fn evaluate_batches(
         loss_sum += model.loss(&pred, &target)?.to_scalar::<f32>()? as f64 * chunk.len() as f64;
         samples += chunk.len();
         if let (TargetEncoding::Values, Some(dim)) = (encoding, data.target_dim()) {
-            let mut predicted = pred.flatten_all()?.to_vec1::<f32>()?;
-            data.restore_values(&mut predicted);
-            let mut truth = Vec::with_capacity(predicted.len());
-            data.gather_raw_values(&chunk, &mut truth);
+            let (predicted, truth) = super::in_target_units(data, &chunk, &pred)?;
             tally.add(&predicted, &truth, dim);
         }
         if let Some(c) = correct(model.loss_kind(), &pred, &labels)? {

@@ -59,12 +59,7 @@ fn fingerprint(project: &Project) -> String {
         "mode": project.mode,
         "training": project.training,
     });
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in parts.to_string().bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
+    crate::fsutil::fnv64_hex(parts.to_string().as_bytes())
 }
 
 pub fn save(

@@ -29,7 +29,7 @@ pub use history::{downsample, RunHistory, RunState, MAX_SERIES_POINTS};
 pub use mode::{mode_step, StepOutcome, StepResult, TrainStep};
 pub use optim::Optim;
 pub use record::{EventSink, RecordError, RecordTarget};
-pub use regression::{RegressionMetrics, RegressionTally};
+pub use regression::{in_target_units, RegressionMetrics, RegressionTally};
 pub use run::{run_training, Control, InsightOptions, TrainError, TrainRequest};
 // The settings are part of the project file, which sits below training.
 pub use crate::project::training::{EarlyStopping, Monitor, Optimizer, Schedule, TrainSettings};

@@ -24,6 +24,20 @@ impl RegressionMetrics {
     }
 }
 
+/// A batch's predictions `pred` and the true values of its samples `chunk`, both flat and in
+/// the target's own units (the model learns them standardised).
+pub fn in_target_units(
+    data: &crate::data::Dataset,
+    chunk: &[usize],
+    pred: &candle_core::Tensor,
+) -> candle_core::Result<(Vec<f32>, Vec<f32>)> {
+    let mut predicted = pred.flatten_all()?.to_vec1::<f32>()?;
+    data.restore_values(&mut predicted);
+    let mut truth = Vec::with_capacity(predicted.len());
+    data.gather_raw_values(chunk, &mut truth);
+    Ok((predicted, truth))
+}
+
 /// A figure with four significant digits whatever its units.
 fn short(v: f32) -> String {
     let digits = (3 - v.abs().max(1e-9).log10().floor() as i32).clamp(0, 6) as usize;

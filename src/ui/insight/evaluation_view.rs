@@ -6,6 +6,17 @@ use crate::ui::studio::Studio;
 use crate::ui::theme::{ERROR, OK};
 use egui::{RichText, Ui};
 
+/// The split to evaluate on and the Evaluate button (classifiers and regressions alike).
+fn evaluate_split_ui(ui: &mut Ui, studio: &mut Studio, what: &str) {
+    let split = studio.insight.eval_split.get_or_insert(Split::Validation);
+    ui.radio_value(split, Split::Validation, "validation");
+    ui.radio_value(split, Split::Test, "test");
+    if ui.button("Evaluate").on_hover_text(what).clicked() {
+        let split = *split;
+        studio.insight_request(InsightRequest::Evaluate { split });
+    }
+}
+
 pub(super) fn evaluation_ui(ui: &mut Ui, studio: &mut Studio) {
     let regression = studio
         .data
@@ -14,17 +25,11 @@ pub(super) fn evaluation_ui(ui: &mut Ui, studio: &mut Studio) {
         .is_some_and(|d| d.target_dim().is_some());
     if regression {
         ui.horizontal(|ui| {
-            let split = studio.insight.eval_split.get_or_insert(Split::Validation);
-            ui.radio_value(split, Split::Validation, "validation");
-            ui.radio_value(split, Split::Test, "test");
-            if ui
-                .button("Evaluate")
-                .on_hover_text("Predictions against the truth, and a linear least-squares fit on the same split")
-                .clicked()
-            {
-                let split = *split;
-                studio.insight_request(InsightRequest::Evaluate { split });
-            }
+            evaluate_split_ui(
+                ui,
+                studio,
+                "Predictions against the truth, and a linear least-squares fit on the same split",
+            )
         });
         match &studio.insight.regression {
             Some(r) => super::regression_view::regression_ui(ui, r),
@@ -40,13 +45,11 @@ pub(super) fn evaluation_ui(ui: &mut Ui, studio: &mut Studio) {
         return;
     }
     ui.horizontal(|ui| {
-        let split = studio.insight.eval_split.get_or_insert(Split::Validation);
-        ui.radio_value(split, Split::Validation, "validation");
-        ui.radio_value(split, Split::Test, "test");
-        if ui.button("Evaluate").clicked() {
-            let split = *split;
-            studio.insight_request(InsightRequest::Evaluate { split });
-        }
+        evaluate_split_ui(
+            ui,
+            studio,
+            "Confusion matrix, per-class scores and mistakes on the chosen split",
+        );
         ui.checkbox(&mut studio.insight.normalized, "normalised by true class");
         if ui
             .button("Compare with baselines")
