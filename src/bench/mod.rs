@@ -5,6 +5,7 @@ mod compare;
 mod infer;
 mod kernels;
 mod profile;
+mod serve;
 mod training;
 
 use crate::data::{epoch_batches, Dataset};
@@ -30,7 +31,8 @@ pub struct BenchArgs {
     /// worker vs a bare candle loop), `data` (loading MNIST), `snapshots` (training with and
     /// without insight snapshots), `saliency-methods` (time per explanation method), `infer`
     /// (prediction latency beside onnxruntime and PyTorch on Glassbox's own exports; --torch
-    /// names the Python that has them).
+    /// names the Python that has them), `serve` (served requests/s with the drift watch on and
+    /// off, mlp-iris and cnn-mnist, 4 clients, --target-s seconds per side, --rounds turns).
     #[arg(default_value = "all")]
     pub workload: String,
     /// Python with torch installed: run `benches/torch_bench.py` (built in) after each
@@ -95,10 +97,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         "saliency-methods" => saliency_methods(args),
         "infer" if args.child => infer::child(args),
         "infer" => infer::run(args, &compare::thread_counts(args)?),
+        "serve" => serve::run(args),
         other => bail!(
             "unknown workload '{other}' (known: all, mlp, cnn, lstm, transformer, saliency, \
              autoencoder, gan, cnn1d, kernels, gemm, worker, data, snapshots, saliency-methods, \
-             infer)"
+             infer, serve)"
         ),
     }
 }

@@ -188,11 +188,16 @@ impl DriftMonitor {
             .collect()
     }
 
-    /// PSI of the recent predicted classes against the training labels (classifiers).
-    pub fn prediction_psi(&self) -> Option<f64> {
+    /// Each class's share of the training labels (empty: not a classifier).
+    pub fn label_shares(&self) -> Vec<f64> {
+        self.label_shares.clone()
+    }
+
+    /// Each class's share of the recent predictions (empty before any, or not a classifier).
+    pub fn recent_shares(&self) -> Vec<f64> {
         let k = self.label_shares.len();
-        if k == 0 || self.predicted.len() < self.settings.drift_min_samples.max(1) {
-            return None;
+        if k == 0 || self.predicted.is_empty() {
+            return Vec::new();
         }
         let mut counts = vec![0f64; k];
         self.predicted
@@ -200,10 +205,16 @@ impl DriftMonitor {
             .filter(|&&c| c < k)
             .for_each(|&c| counts[c] += 1.0);
         let n = self.predicted.len() as f64;
-        Some(psi(
-            &self.label_shares,
-            &counts.iter().map(|c| c / n).collect::<Vec<_>>(),
-        ))
+        counts.iter().map(|c| c / n).collect()
+    }
+
+    /// PSI of the recent predicted classes against the training labels (classifiers).
+    pub fn prediction_psi(&self) -> Option<f64> {
+        let k = self.label_shares.len();
+        if k == 0 || self.predicted.len() < self.settings.drift_min_samples.max(1) {
+            return None;
+        }
+        Some(psi(&self.label_shares, &self.recent_shares()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Ways out of Glassbox for a trained model: ONNX files other runtimes load, and the graph a
 //! project deploys. No egui here.
 
+pub mod activity;
 pub mod candle_code;
 pub mod card;
 pub mod drift;

@@ -7,6 +7,7 @@ use crate::insight::saliency::probabilities_of;
 use crate::model::{ForwardCtx, Model, ModelError, Weights};
 use crate::project::Project;
 use candle_core::{Device, Tensor};
+use serde_json::Value;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -273,5 +274,60 @@ impl Predictor {
                 }
             })
             .collect())
+    }
+}
+
+/// `{"inputs": [...]}`: each input a list of numbers (nested as the sample's shape, or flat)
+/// or a string for text models.
+pub fn parse_request_body(body: &[u8]) -> Result<Vec<PredictInput>, String> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
+    let Some(items) = value.get("inputs") else {
+        return Err(
+            r#"the body needs an "inputs" list, e.g. {"inputs": [[5.1, 3.5, 1.4, 0.2]]}"#.into(),
+        );
+    };
+    let Some(items) = items.as_array() else {
+        return Err(r#""inputs" must be a list of inputs"#.into());
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(s) => Ok(PredictInput::Text(s.clone())),
+            Value::Array(_) => {
+                let mut flat = Vec::new();
+                flatten_numbers(item, &mut flat)
+                    .map_err(|bad| format!("input {} holds {bad} where a number belongs", i + 1))?;
+                Ok(PredictInput::Values(flat))
+            }
+            other => Err(format!(
+                "input {} is {}, not a list of numbers or a text",
+                i + 1,
+                json_kind(other)
+            )),
+        })
+        .collect()
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "a single number",
+        Value::String(_) => "a text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn flatten_numbers(v: &Value, out: &mut Vec<f32>) -> Result<(), String> {
+    match v {
+        Value::Array(items) => items.iter().try_for_each(|x| flatten_numbers(x, out)),
+        Value::Number(n) => {
+            out.push(n.as_f64().unwrap_or(f64::NAN) as f32);
+            Ok(())
+        }
+        other => Err(json_kind(other).to_string()),
     }
 }

@@ -3,9 +3,12 @@
 //! thread (candle models are not `Send`), which takes every request waiting and runs them as
 //! one batch. Bound to 127.0.0.1 unless told otherwise; stops gracefully.
 
+use super::activity::{summarise_inputs, Activity};
 use super::drift::DriftMonitor;
 use super::metrics::ServeMetrics;
-use super::predict::{PredictError, PredictInput, PredictOutput, Predictor, MAX_BATCH};
+use super::predict::{
+    parse_request_body, PredictError, PredictInput, PredictOutput, Predictor, MAX_BATCH,
+};
 use crate::data::Dataset;
 use crate::model::Weights;
 use crate::project::Project;
@@ -82,6 +85,7 @@ struct AppState {
     health: Value,
     max_body_bytes: usize,
     metrics: Arc<ServeMetrics>,
+    activity: Arc<Activity>,
     started: std::time::Instant,
     log: Option<std::sync::Mutex<super::request_log::RequestLog>>,
 }
@@ -105,6 +109,7 @@ pub fn weights_hash(weights: &[Weights]) -> String {
 /// A running server; dropping it (or `stop`) shuts it down.
 pub struct Server {
     addr: SocketAddr,
+    activity: Arc<Activity>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -113,6 +118,11 @@ impl Server {
     /// The address it listens on (the real port when 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// What it has been doing (for a live view; read with `try_snapshot`).
+    pub fn activity(&self) -> Arc<Activity> {
+        self.activity.clone()
     }
 
     /// Finishes the requests in flight, then stops.
@@ -158,6 +168,8 @@ pub fn start(
     let name = project.name.clone();
     let metrics = Arc::new(ServeMetrics::new());
     let model_metrics = metrics.clone();
+    let activity = Arc::new(Activity::new());
+    let model_activity = activity.clone();
     let hash = weights_hash(&weights);
     std::thread::Builder::new()
         .name("glassbox-serve-model".into())
@@ -185,7 +197,13 @@ pub fn start(
                 "drift_features": drift.feature_names(),
             });
             let _ = ready_tx.send(Ok(health));
-            model_loop(&predictor, &job_rx, &model_metrics, drift);
+            model_activity.set_classes(predictor.class_names().to_vec(), drift.label_shares());
+            let watch = Watch {
+                metrics: &model_metrics,
+                activity: &model_activity,
+                drift: project.serving.drift.then_some(drift),
+            };
+            model_loop(&predictor, &job_rx, watch);
         })
         .map_err(|e| ServeError::Thread(e.to_string()))?;
     let health = ready_rx
@@ -209,6 +227,7 @@ pub fn start(
         health,
         max_body_bytes: config.max_body_bytes,
         metrics,
+        activity: activity.clone(),
         started: std::time::Instant::now(),
         log,
     });
@@ -264,21 +283,36 @@ pub fn start(
         .map_err(|_| ServeError::Thread("the server thread ended".into()))??;
     Ok(Server {
         addr,
+        activity,
         shutdown: Some(shutdown_tx),
         thread: Some(thread),
     })
 }
 
+/// What the model thread reports to: the metrics, the activity a live view reads, and the
+/// drift monitor (None: the project's `serving.drift` is off).
+struct Watch<'a> {
+    metrics: &'a ServeMetrics,
+    activity: &'a Activity,
+    drift: Option<DriftMonitor>,
+}
+
 /// Takes a job, then every job already waiting (up to MAX_BATCH inputs), and answers them
 /// from one forward pass; a job whose inputs are wrong gets its own error.
-fn model_loop(
-    predictor: &Predictor,
-    jobs: &mpsc::Receiver<Job>,
-    metrics: &ServeMetrics,
-    mut drift: DriftMonitor,
-) {
-    let mut watch = DriftWatch::default();
-    while let Ok(first) = jobs.recv() {
+fn model_loop(predictor: &Predictor, jobs: &mpsc::Receiver<Job>, mut watch: Watch) {
+    let mut said = DriftWatch::default();
+    loop {
+        let first = match jobs.recv_timeout(DRIFT_EVERY) {
+            Ok(job) => job,
+            // Quiet: what arrived since the last measure is measured now, not at the next request.
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(drift) = &watch.drift {
+                    said.flush(watch.metrics, watch.activity, drift);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         let mut count = batch[0].inputs.len();
         while count < MAX_BATCH {
@@ -298,7 +332,7 @@ fn model_loop(
                 Ok(x) => good.push((job, x)),
                 Err(e) => {
                     if let Some(reason) = e.reason() {
-                        metrics.refuse(reason);
+                        watch.metrics.refuse(reason);
                     }
                     let _ = job.reply.send(Err(e));
                 }
@@ -312,8 +346,10 @@ fn model_loop(
         match all.and_then(|x| predictor.predict_batch(&x)) {
             Ok(mut outputs) => {
                 let inputs = good.iter().flat_map(|(job, _)| job.inputs.iter());
-                record(predictor, metrics, &mut drift, inputs, &outputs);
-                watch.update(metrics, &drift);
+                record(predictor, &mut watch, inputs, &outputs);
+                if let Some(drift) = &watch.drift {
+                    said.update(watch.metrics, watch.activity, drift);
+                }
                 for (job, _) in good.into_iter().rev() {
                     let mine = outputs.split_off(outputs.len() - job.inputs.len());
                     let _ = job.reply.send(Ok(mine));
@@ -331,17 +367,13 @@ fn model_loop(
 /// Counts one batch's predictions and feeds its inputs to the drift monitor.
 fn record<'a>(
     predictor: &Predictor,
-    metrics: &ServeMetrics,
-    drift: &mut DriftMonitor,
+    watch: &mut Watch,
     inputs: impl Iterator<Item = &'a PredictInput>,
     outputs: &[PredictOutput],
 ) {
+    let metrics = watch.metrics;
     metrics.batch_size.observe(outputs.len() as f64);
     for (input, out) in inputs.zip(outputs) {
-        let class = out
-            .probabilities
-            .as_ref()
-            .and_then(|p| (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])));
         match &out.label {
             Some(label) => {
                 metrics
@@ -357,6 +389,13 @@ fn record<'a>(
                 }
             }
         }
+        let Some(drift) = &mut watch.drift else {
+            continue;
+        };
+        let class = out
+            .probabilities
+            .as_ref()
+            .and_then(|p| (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])));
         match input {
             PredictInput::Values(raw) => drift.observe(raw, None, class),
             PredictInput::Text(t) => drift.observe(&[], predictor.token_count(t), class),
@@ -365,43 +404,66 @@ fn record<'a>(
 }
 
 /// Drift is measured a few times a second, not per batch; a feature crossing the threshold
-/// either way is said once, in plain words.
+/// either way is said once, in plain words (on stderr and in the activity).
 #[derive(Default)]
 struct DriftWatch {
     last: Option<std::time::Instant>,
+    /// Inputs arrived since the last measure.
+    pending: bool,
     drifted: std::collections::HashSet<String>,
 }
 
+/// How often drift is measured while requests arrive.
+const DRIFT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl DriftWatch {
-    fn update(&mut self, metrics: &ServeMetrics, drift: &DriftMonitor) {
-        if self
-            .last
-            .is_some_and(|t| t.elapsed() < std::time::Duration::from_millis(250))
-        {
+    fn update(&mut self, metrics: &ServeMetrics, activity: &Activity, drift: &DriftMonitor) {
+        self.pending = true;
+        if self.last.is_some_and(|t| t.elapsed() < DRIFT_EVERY) {
             return;
         }
+        self.flush(metrics, activity, drift);
+    }
+
+    /// Measures now if inputs arrived since the last measure.
+    fn flush(&mut self, metrics: &ServeMetrics, activity: &Activity, drift: &DriftMonitor) {
+        if !self.pending {
+            return;
+        }
+        self.pending = false;
         self.last = Some(std::time::Instant::now());
         let features = drift.features();
-        metrics.set_drift(&features, drift.prediction_psi());
-        for f in features {
+        let prediction_psi = drift.prediction_psi();
+        metrics.set_drift(&features, prediction_psi);
+        for f in &features {
             let was = self.drifted.contains(&f.name);
-            if f.drifted && !was {
-                eprintln!(
-                    "drift: '{}' has drifted: PSI {:.2} over the last {} requests (KS p = {:.1e})",
+            let said = if f.drifted && !was {
+                self.drifted.insert(f.name.clone());
+                format!(
+                    "'{}' has drifted: PSI {:.2} over the last {} requests (KS p = {:.1e})",
                     f.name,
                     f.psi,
                     drift.window_len(),
                     f.ks_p
-                );
-                self.drifted.insert(f.name);
+                )
             } else if !f.drifted && was {
-                eprintln!(
-                    "drift: '{}' is back near its training data: PSI {:.2}",
-                    f.name, f.psi
-                );
                 self.drifted.remove(&f.name);
-            }
+                format!(
+                    "'{}' is back near its training data: PSI {:.2}",
+                    f.name, f.psi
+                )
+            } else {
+                continue;
+            };
+            eprintln!("drift: {said}");
+            activity.message(said);
         }
+        activity.set_drift(
+            features,
+            drift.window_len(),
+            prediction_psi,
+            drift.recent_shares(),
+        );
     }
 }
 
@@ -431,91 +493,51 @@ async fn metrics_handler(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// `{"inputs": [...]}`: each input a list of numbers (nested as the sample's shape, or flat)
-/// or a string for text models.
-fn parse_inputs(body: &[u8]) -> Result<Vec<PredictInput>, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?;
-    let Some(items) = value.get("inputs") else {
-        return Err(
-            r#"the body needs an "inputs" list, e.g. {"inputs": [[5.1, 3.5, 1.4, 0.2]]}"#.into(),
-        );
-    };
-    let Some(items) = items.as_array() else {
-        return Err(r#""inputs" must be a list of inputs"#.into());
-    };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| match item {
-            Value::String(s) => Ok(PredictInput::Text(s.clone())),
-            Value::Array(_) => {
-                let mut flat = Vec::new();
-                flatten_numbers(item, &mut flat)
-                    .map_err(|bad| format!("input {} holds {bad} where a number belongs", i + 1))?;
-                Ok(PredictInput::Values(flat))
-            }
-            other => Err(format!(
-                "input {} is {}, not a list of numbers or a text",
-                i + 1,
-                json_kind(other)
-            )),
-        })
-        .collect()
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "true/false",
-        Value::Number(_) => "a single number",
-        Value::String(_) => "a text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn flatten_numbers(v: &Value, out: &mut Vec<f32>) -> Result<(), String> {
-    match v {
-        Value::Array(items) => items.iter().try_for_each(|x| flatten_numbers(x, out)),
-        Value::Number(n) => {
-            out.push(n.as_f64().unwrap_or(f64::NAN) as f32);
-            Ok(())
-        }
-        other => Err(json_kind(other).to_string()),
-    }
-}
-
 async fn predict_handler(State(state): State<Arc<AppState>>, body: Body) -> Response {
     let t0 = std::time::Instant::now();
-    let response = predict(&state, body, t0).await;
-    state.metrics.request(
-        "/predict",
-        response.status().as_u16(),
-        t0.elapsed().as_secs_f64(),
-    );
+    let mut input = String::new();
+    let (response, answer) = match predict(&state, body, t0, &mut input).await {
+        Ok((value, first)) => (Json(value).into_response(), first),
+        Err((status, message)) => (error(status, message.clone()), message),
+    };
+    let (status, seconds) = (response.status().as_u16(), t0.elapsed().as_secs_f64());
+    state.metrics.request("/predict", status, seconds);
+    state.activity.request(status, seconds, input, answer);
     response
 }
 
-async fn predict(state: &AppState, body: Body, t0: std::time::Instant) -> Response {
+type Refusal = (StatusCode, String);
+
+/// Answers one request: its JSON reply and its first prediction in words, or a status and the
+/// reason. `input` gets a summary of the inputs once they are read.
+async fn predict(
+    state: &AppState,
+    body: Body,
+    t0: std::time::Instant,
+    input: &mut String,
+) -> Result<(Value, String), Refusal> {
     let limit = state.max_body_bytes;
     let Ok(bytes) = to_bytes(body, limit).await else {
         state.metrics.refuse("too_large");
-        return error(
+        return Err((
             StatusCode::BAD_REQUEST,
             format!("the body is larger than {limit} bytes: send fewer inputs per request"),
-        );
+        ));
     };
-    let inputs = match parse_inputs(&bytes) {
-        Ok(i) => i,
-        Err(e) => {
-            state.metrics.refuse("invalid_request");
-            return error(StatusCode::BAD_REQUEST, e);
-        }
-    };
+    let inputs = parse_request_body(&bytes).map_err(|e| {
+        state.metrics.refuse("invalid_request");
+        (StatusCode::BAD_REQUEST, e)
+    })?;
+    *input = summarise_inputs(&inputs);
     // The inputs again for the log, only when logging.
     let logged = state.log.as_ref().map(|_| inputs.clone());
     let (reply, answer) = oneshot::channel();
+    let stopped = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the model thread has stopped".to_string(),
+        )
+    };
     // Err(true): the queue is full; Err(false): the model thread is gone.
     let sent = match state.jobs.lock() {
         Ok(tx) => tx.try_send(Job { inputs, reply }).map_err(|e| match e {
@@ -528,43 +550,53 @@ async fn predict(state: &AppState, body: Body, t0: std::time::Instant) -> Respon
         Ok(()) => {}
         Err(true) => {
             state.metrics.refuse("busy");
-            return error(
+            return Err((
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("busy: {MAX_QUEUED_JOBS} requests are waiting; try again shortly"),
-            );
+            ));
         }
-        Err(false) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the model thread has stopped",
-            )
+        Err(false) => return Err(stopped()),
+    }
+    let outputs = match answer.await {
+        Ok(Ok(outputs)) => outputs,
+        Ok(Err(PredictError::Model(e))) => return Err((StatusCode::INTERNAL_SERVER_ERROR, e)),
+        Ok(Err(e)) => return Err((StatusCode::BAD_REQUEST, e.to_string())),
+        Err(_) => return Err(stopped()),
+    };
+    if let (Some(log), Some(inputs)) = (&state.log, &logged) {
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        // A full disk must not take the server down: the failure is said, the answer still
+        // goes out.
+        if let Err(e) = log
+            .lock()
+            .map_err(|_| std::io::Error::other("the log's lock was poisoned"))
+            .and_then(|mut l| l.write(inputs, &outputs, ms))
+        {
+            eprintln!("warning: the request log could not be written: {e}");
         }
     }
-    match answer.await {
-        Ok(Ok(outputs)) => {
-            if let (Some(log), Some(inputs)) = (&state.log, &logged) {
-                let ms = t0.elapsed().as_secs_f64() * 1e3;
-                // A full disk must not take the server down: the failure is said, the answer
-                // still goes out.
-                if let Err(e) = log
-                    .lock()
-                    .map_err(|_| std::io::Error::other("the log's lock was poisoned"))
-                    .and_then(|mut l| l.write(inputs, &outputs, ms))
-                {
-                    eprintln!("warning: the request log could not be written: {e}");
-                }
-            }
-            let predictions: Vec<Value> = outputs
-                .into_iter()
-                .map(|o| json!({"label": o.label, "probabilities": o.probabilities, "output": o.values}))
-                .collect();
-            Json(json!({ "predictions": predictions })).into_response()
+    let first = outputs.first().map(answer_in_words).unwrap_or_default();
+    let predictions: Vec<Value> = outputs
+        .into_iter()
+        .map(|o| json!({"label": o.label, "probabilities": o.probabilities, "output": o.values}))
+        .collect();
+    Ok((json!({ "predictions": predictions }), first))
+}
+
+/// "virginica (97 %)", or a regression's first value.
+fn answer_in_words(out: &PredictOutput) -> String {
+    match (&out.label, &out.probabilities) {
+        (Some(label), Some(p)) => {
+            let top = p.iter().cloned().fold(0.0f32, f32::max);
+            format!("{label} ({:.0} %)", top * 100.0)
         }
-        Ok(Err(PredictError::Model(e))) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(_) => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the model thread has stopped",
-        ),
+        (Some(label), None) => label.clone(),
+        _ => out
+            .values
+            .iter()
+            .take(3)
+            .map(|v| format!("{v:.3}"))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }

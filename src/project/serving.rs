@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServingSettings {
+    /// Watch inputs and predictions for drift at all (off: nothing is recorded or measured
+    /// per request; `glassbox bench serve` measures what watching costs).
+    pub drift: bool,
     /// Population stability index from which a feature counts as drifted (0.1: some shift,
     /// 0.2: a real one, by the usual rule of thumb)...
     pub drift_psi: f64,
@@ -21,6 +24,7 @@ pub struct ServingSettings {
 impl Default for ServingSettings {
     fn default() -> Self {
         Self {
+            drift: true,
             drift_psi: 0.2,
             drift_ks_p: 0.01,
             drift_window: 500,

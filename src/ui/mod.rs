@@ -17,6 +17,7 @@ pub mod panel;
 pub mod perf;
 pub mod plots;
 pub mod recovery_view;
+pub mod serving_view;
 pub mod studio;
 pub mod theme;
 mod training_settings_view;
@@ -500,7 +501,10 @@ impl Studio {
                     ui.close();
                 }
                 ui.separator();
-                studio::serve_menu_ui(ui, self);
+                let has_weights = self.session.weights.is_some();
+                if let Some(p) = self.panels.get_mut::<serving_view::ServingPanel>() {
+                    p.menu_ui(ui, has_weights);
+                }
             });
             ui.menu_button("View", |ui| {
                 let dark = self.settings.theme == theme::ThemeChoice::Dark;

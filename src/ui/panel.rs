@@ -199,6 +199,7 @@ impl Panels {
                 Box::new(super::experiments::ExperimentsPanel::default()),
                 Box::new(super::datamap_view::DataMapPanel::default()),
                 Box::new(super::landscape_view::LandscapePanel::default()),
+                Box::new(super::serving_view::ServingPanel::default()),
             ],
         }
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 mod deploy;
 mod file_ops;
 mod run_control;
-pub use deploy::{deploy_file_menu_ui, serve_menu_ui, DeployAction, DeployState, ExportKind};
+pub use deploy::{deploy_file_menu_ui, DeployAction, DeployState, ExportKind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,7 +120,7 @@ pub struct Studio {
     pub(super) commands: Vec<Command>,
     /// What the studio keeps on disk by itself: run folders and the recovery file.
     pub keep: Keeping,
-    /// The prediction server and background exports.
+    /// Background exports.
     pub deploy: DeployState,
     /// The panels that own their state (`ui::panel`): lessons, Training and Runs, so far.
     pub panels: super::panel::Panels,

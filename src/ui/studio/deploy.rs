@@ -1,9 +1,9 @@
 //! The studio's ways out and in: File ▸ Export (weights, ONNX, PyTorch, model card), File ▸
-//! Import ONNX, File ▸ Start from weights of… (transfer learning), and Run ▸ Serve. Slow work
-//! (the model card measures the model; the server loads its data) runs on threads of its own.
+//! Import ONNX and File ▸ Start from weights of… (transfer learning). Slow work (the model card
+//! measures the model) runs on a thread of its own. Serving is the serving panel's
+//! (`ui::serving_view`).
 
 use super::Studio;
-use crate::deploy::serve::{start, ServeConfig, Server};
 use crate::model::{Model, Weights};
 use crate::ui::command::Command;
 use crate::ui::files::FilePurpose;
@@ -11,9 +11,6 @@ use egui::Ui;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
-
-/// The port the studio's server listens on (127.0.0.1 only).
-pub const SERVE_PORT: u16 = 8080;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportKind {
@@ -77,37 +74,18 @@ pub enum DeployAction {
     StartFromDialog,
     StartFrom(PathBuf),
     ClearStartFrom,
-    ToggleServe,
 }
 
-/// The server and the background jobs in flight.
+/// The background export in flight.
+#[derive(Default)]
 pub struct DeployState {
-    pub server: Option<Server>,
-    /// Where Serve listens (127.0.0.1); 0 picks a free port (tests).
-    pub port: u16,
-    starting: Option<Receiver<Result<Server, String>>>,
     /// A background export: what it writes, and its outcome message.
     job: Option<(String, Receiver<Result<String, String>>)>,
 }
 
-impl Default for DeployState {
-    fn default() -> Self {
-        Self {
-            server: None,
-            port: SERVE_PORT,
-            starting: None,
-            job: None,
-        }
-    }
-}
-
 impl DeployState {
-    pub fn serving(&self) -> Option<std::net::SocketAddr> {
-        self.server.as_ref().map(Server::addr)
-    }
-
     pub fn busy(&self) -> bool {
-        self.starting.is_some() || self.job.is_some()
+        self.job.is_some()
     }
 }
 
@@ -140,28 +118,6 @@ pub fn deploy_file_menu_ui(ui: &mut Ui, studio: &mut Studio) {
         .clicked()
     {
         studio.push(Command::Deploy(DeployAction::StartFromDialog));
-        ui.close();
-    }
-}
-
-/// The Run menu's Serve toggle.
-pub fn serve_menu_ui(ui: &mut Ui, studio: &mut Studio) {
-    let label = match (studio.deploy.serving(), studio.deploy.starting.is_some()) {
-        (Some(addr), _) => format!("■ Stop serving on http://{addr}"),
-        (None, true) => "Starting the server…".to_string(),
-        (None, false) => format!("Serve predictions on 127.0.0.1:{}", studio.deploy.port),
-    };
-    let can = studio.session.weights.is_some() || studio.deploy.server.is_some();
-    if ui
-        .add_enabled(
-            can && studio.deploy.starting.is_none(),
-            egui::Button::new(label),
-        )
-        .on_hover_text("POST /predict with {\"inputs\": [...]} → class probabilities; GET /health")
-        .on_disabled_hover_text("Train the network (or load weights) first")
-        .clicked()
-    {
-        studio.push(Command::Deploy(DeployAction::ToggleServe));
         ui.close();
     }
 }
@@ -291,7 +247,6 @@ impl Studio {
                 self.doc.project.training.init_from = None;
                 self.notify("The next run starts from fresh weights");
             }
-            DeployAction::ToggleServe => self.toggle_serve(),
         }
     }
 
@@ -336,51 +291,8 @@ impl Studio {
         }
     }
 
-    fn toggle_serve(&mut self) {
-        if let Some(server) = self.deploy.server.take() {
-            server.stop();
-            return self.notify("Stopped serving");
-        }
-        let Some(weights) = self.session.weights.clone() else {
-            return self.notify_error("No trained weights yet: train the network first");
-        };
-        let project = self.doc.project.clone();
-        let data = self.data_source();
-        let (tx, rx) = channel();
-        let port = self.deploy.port;
-        let spawned = std::thread::Builder::new()
-            .name("glassbox-serve-start".into())
-            .spawn(move || {
-                let result = (|| -> Result<Server, String> {
-                    let data = data.get(&project)?;
-                    start(project, vec![weights], data, ServeConfig::local(port))
-                        .map_err(|e| e.to_string())
-                })();
-                let _ = tx.send(result);
-            });
-        match spawned {
-            Ok(_) => self.deploy.starting = Some(rx),
-            Err(e) => self.notify_error(format!("cannot start the server: {e}")),
-        }
-    }
-
     /// Picks up finished background work; never blocks.
     pub(crate) fn poll_deploy(&mut self) {
-        if let Some(rx) = &self.deploy.starting {
-            if let Ok(result) = rx.try_recv() {
-                self.deploy.starting = None;
-                match result {
-                    Ok(server) => {
-                        let addr = server.addr();
-                        self.deploy.server = Some(server);
-                        self.notify(format!(
-                            "Serving on http://{addr}: POST /predict with {{\"inputs\": [...]}}"
-                        ));
-                    }
-                    Err(e) => self.notify_error(format!("Cannot serve: {e}")),
-                }
-            }
-        }
         if let Some((what, rx)) = &self.deploy.job {
             if let Ok(result) = rx.try_recv() {
                 let what = what.clone();
