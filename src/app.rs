@@ -93,7 +93,8 @@ pub fn run_studio(project: Option<PathBuf>) -> anyhow::Result<()> {
             .with_app_id("glassbox")
             .with_title("Glassbox")
             .with_inner_size([1500.0, 950.0])
-            .with_min_inner_size([900.0, 600.0]),
+            .with_min_inner_size([900.0, 600.0])
+            .with_icon(window_icon()),
         ..Default::default()
     };
     eframe::run_native(
@@ -102,4 +103,10 @@ pub fn run_studio(project: Option<PathBuf>) -> anyhow::Result<()> {
         Box::new(move |cc| Ok(Box::new(GlassboxApp::new(cc, project)))),
     )
     .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}
+
+/// The window's icon: the desktop entry's, built in (the package installs the same files).
+fn window_icon() -> egui::IconData {
+    eframe::icon_data::from_png_bytes(include_bytes!("../assets/desktop/icons/glassbox-64.png"))
+        .unwrap_or_default()
 }

@@ -28,33 +28,60 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Where Glassbox's shipped `assets/` folder is: `$GLASSBOX_ASSETS`, else `assets/` beside the
-/// working directory or the executable (or its ancestors), else the source tree it was built from.
+/// Folders that may hold Glassbox's shipped `assets/` and `presets/`, in the order they are
+/// tried: the working directory, the executable's folder and its ancestors (a build or an
+/// unpacked archive), `$XDG_DATA_HOME/glassbox` (`~/.local/share/glassbox`), each of
+/// `$XDG_DATA_DIRS` + `/glassbox` (`/usr/local/share`, `/usr/share`: the package), and last the
+/// source tree the binary was built from (`cargo install --path .`).
+pub fn data_roots() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    roots.extend(xdg_data_dirs().into_iter().map(|d| d.join("glassbox")));
+    roots.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    roots
+}
+
+/// `$XDG_DATA_HOME` then `$XDG_DATA_DIRS`, with the specification's defaults for unset or
+/// empty variables; relative entries are ignored, as the specification says.
+fn xdg_data_dirs() -> Vec<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let home = var("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local").join("share")));
+    let system = var("XDG_DATA_DIRS").unwrap_or_else(|| "/usr/local/share:/usr/share".into());
+    home.into_iter()
+        .chain(std::env::split_paths(&system))
+        .filter(|p| p.is_absolute())
+        .collect()
+}
+
+/// Where Glassbox's shipped `assets/` folder is: `$GLASSBOX_ASSETS`, else the first of
+/// `data_roots` with an `assets/data` folder.
 pub fn assets_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("GLASSBOX_ASSETS") {
         return PathBuf::from(dir);
     }
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        candidates.push(cwd.join("assets"));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        candidates.extend(exe.ancestors().skip(1).map(|a| a.join("assets")));
-    }
-    candidates
+    data_roots()
         .into_iter()
+        .map(|r| r.join("assets"))
         .find(|c| c.join("data").is_dir())
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("assets"))
 }
 
-/// Where the ready-made projects are, found the same way as the assets.
+/// Where the ready-made projects are: beside the assets, else the first of `data_roots` with a
+/// `presets` folder.
 pub fn presets_dir() -> PathBuf {
-    let assets = assets_dir();
-    let beside = assets.parent().map(|p| p.join("presets"));
-    match beside {
-        Some(p) if p.is_dir() => p,
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("presets"),
-    }
+    let beside = assets_dir().parent().map(|p| p.join("presets"));
+    beside
+        .into_iter()
+        .chain(data_roots().into_iter().map(|r| r.join("presets")))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("presets"))
 }
 
 /// Resolves a data path from a project: `assets/...` means the shipped assets folder; other

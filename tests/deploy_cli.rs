@@ -324,3 +324,126 @@ fn the_pytorch_export_trains_under_torchrun_and_its_weights_come_back() {
         "test accuracy {before} % → {after} % after torchrun:\n{log}"
     );
 }
+
+/// Installed as the package installs it — the binary in one folder, assets and presets under an
+/// XDG data folder — and run from elsewhere, Glassbox finds its presets and data there (not in
+/// the source tree it was built from, which it would fall back to).
+#[test]
+fn an_installed_binary_finds_its_presets_and_data_in_the_xdg_data_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    let share = tmp.path().join("share");
+    let root = share.join("glassbox");
+    let work = tmp.path().join("work");
+    for d in [
+        &bin,
+        &root.join("assets/data/tabular"),
+        &root.join("presets"),
+        &work,
+    ] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let exe = bin.join("glassbox");
+    std::fs::copy(env!("CARGO_BIN_EXE_glassbox"), &exe).unwrap();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        repo.join("assets/data/tabular/iris.csv"),
+        root.join("assets/data/tabular/iris.csv"),
+    )
+    .unwrap();
+    let preset = root.join("presets/mlp-iris.json");
+    std::fs::copy(repo.join("presets/mlp-iris.json"), &preset).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&exe)
+            .args(args)
+            .current_dir(&work)
+            .env_remove("GLASSBOX_ASSETS")
+            .env("HOME", tmp.path())
+            .env("XDG_DATA_HOME", &share)
+            .env("XDG_DATA_DIRS", tmp.path().join("nothing-here"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {text}");
+        text
+    };
+    let listed = run(&["presets"]);
+    assert!(
+        listed.contains(&format!(
+            "ready-made projects in {}",
+            root.join("presets").display()
+        )),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!(
+            "shipped data in {}",
+            root.join("assets").display()
+        )),
+        "{listed}"
+    );
+    assert!(listed.contains("mlp-iris"), "{listed}");
+    // The preset's "assets/…" data path resolves to the XDG copy.
+    let trained = run(&["train", preset.to_str().unwrap(), "--epochs", "2"]);
+    assert!(trained.contains("final test accuracy"), "{trained}");
+}
+
+/// `serve` of a project whose data file has gone: a clear error naming the file and why the
+/// server needs it, before anything listens, and the project and weights left as they were.
+#[test]
+fn serving_a_project_whose_data_is_gone_says_which_file_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("flowers.csv");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/data/tabular/iris.csv"),
+        &csv,
+    )
+    .unwrap();
+    let mut project = glassbox::project::Project::load(Path::new(&preset("mlp-iris"))).unwrap();
+    if let glassbox::data::DataSource::Csv { path, .. } = &mut project.data.source {
+        *path = "flowers.csv".into();
+    } else {
+        panic!("mlp-iris is not a CSV project");
+    }
+    let file = dir.path().join("flowers.json");
+    project.save(&file).unwrap();
+    let weights = dir.path().join("flowers.safetensors");
+    let (ok, text) = glassbox(&[
+        "train",
+        file.to_str().unwrap(),
+        "--quiet",
+        "--epochs",
+        "2",
+        "--save",
+        weights.to_str().unwrap(),
+    ]);
+    assert!(ok, "{text}");
+    std::fs::remove_file(&csv).unwrap();
+    let before = (
+        std::fs::read(&file).unwrap(),
+        std::fs::read(&weights).unwrap(),
+    );
+    let (ok, text) = glassbox(&[
+        "serve",
+        file.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--port",
+        "0",
+    ]);
+    assert!(!ok, "served without its data: {text}");
+    assert!(
+        text.contains("flowers.csv"),
+        "the missing file is not named: {text}"
+    );
+    assert!(text.contains("drift reference"), "no reason given: {text}");
+    assert_eq!(
+        (
+            std::fs::read(&file).unwrap(),
+            std::fs::read(&weights).unwrap()
+        ),
+        before,
+        "the project or its weights changed"
+    );
+}

@@ -510,3 +510,62 @@ fn the_request_log_rotates_and_imports_back_as_a_labelled_table() {
         "{out}"
     );
 }
+
+/// Scrapers keep asking for /metrics while the server stops: every answer that arrives is a
+/// whole exposition (ends with "# EOF"), later ones are refused connections rather than hangs
+/// or half bodies, and stopping takes no longer than the requests in flight.
+#[test]
+fn metrics_scraped_during_shutdown_are_whole_or_refused() {
+    let iris = Project::load(&presets_dir().join("mlp-iris.json")).unwrap();
+    let weights = Model::build(&iris.graph, 1).unwrap().weights().unwrap();
+    let server = serve("mlp-iris", weights, 1 << 20);
+    let addr = server.addr();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (whole, refused, stop_s) = std::thread::scope(|s| {
+        let scrapers: Vec<_> = (0..4)
+            .map(|_| {
+                let stop = &stop;
+                s.spawn(move || {
+                    let (mut whole, mut refused) = (0, 0);
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        assert!(Instant::now() < deadline, "the scrape loop ran too long");
+                        match request(addr, "GET", "/metrics", b"") {
+                            Ok((status, body)) => {
+                                assert_eq!(status, 200, "{body}");
+                                assert!(
+                                    body.trim_end().ends_with("# EOF"),
+                                    "a partial exposition: {body}"
+                                );
+                                whole += 1;
+                            }
+                            Err(_) => refused += 1,
+                        }
+                    }
+                    (whole, refused)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        server.stop();
+        let stop_s = t0.elapsed().as_secs_f64();
+        // Scrapes after the stop find nothing listening.
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (mut w, mut r) = (0, 0);
+        for h in scrapers {
+            let (a, b) = h.join().unwrap();
+            w += a;
+            r += b;
+        }
+        (w, r, stop_s)
+    });
+    assert!(whole > 10, "only {whole} scrapes answered before the stop");
+    assert!(refused > 0, "no scrape was refused after the stop");
+    assert!(stop_s < 5.0, "stopping took {stop_s:.1} s");
+    assert!(
+        request(addr, "GET", "/metrics", b"").is_err(),
+        "still answering after stop"
+    );
+}

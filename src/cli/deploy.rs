@@ -297,7 +297,15 @@ pub fn serve(
 ) -> Result<()> {
     let project = load_project(project_path)?;
     let weights = load_all(weights_paths)?;
-    let data = Arc::new(Dataset::load(&project.data, project_path.parent())?);
+    let data = Dataset::load(&project.data, project_path.parent()).with_context(|| {
+        format!(
+            "cannot serve {}: the server needs the project's training data for the inputs' \
+             normalisation, the class names and the drift reference, and it cannot be read \
+             (put it back, or point the project's data source at where it is now)",
+            project_path.display()
+        )
+    })?;
+    let data = Arc::new(data);
     if let Some(l) = &log {
         println!(
             "logging requests to {} ({}, rotated at {} MiB)",

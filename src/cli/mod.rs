@@ -56,6 +56,8 @@ pub enum Command {
         #[arg(long)]
         fit: bool,
     },
+    /// List the ready-made projects and say where they and the shipped data were found.
+    Presets,
     /// Start a project from your own data (a CSV table, a folder of images, a text file): a
     /// network chosen by the kind of data, its ends fitted to it.
     New(new::NewOptions),
@@ -239,6 +241,7 @@ pub fn run(cmd: Command) -> ExitCode {
     let result = match cmd {
         Command::Train { project, opts } => train::train(&project, &opts),
         Command::Check { project, fit } => check(&project, fit),
+        Command::Presets => list_presets(),
         Command::New(opts) => new::new_project(&opts),
         Command::Datamap(opts) => datamap::datamap(&opts),
         Command::Landscape(opts) => landscape::landscape(&opts),
@@ -565,5 +568,34 @@ fn generate_text(
         words.len(),
         100.0 * found as f64 / words.len().max(1) as f64
     );
+    Ok(())
+}
+
+/// `glassbox presets`: each preset's file stem and name, and the folders they came from.
+fn list_presets() -> Result<()> {
+    let dir = crate::fsutil::presets_dir();
+    let files = crate::presets::list();
+    if files.is_empty() {
+        bail!(
+            "no ready-made projects in {}: install the package, or set GLASSBOX_ASSETS to a copy of the assets folder with presets/ beside it",
+            dir.display()
+        );
+    }
+    println!("ready-made projects in {}:", dir.display());
+    for f in &files {
+        let stem = f.file_stem().unwrap_or_default().to_string_lossy();
+        match crate::project::Project::load(f) {
+            Ok(p) => println!("  {stem:28} {}", p.name),
+            Err(e) => println!("  {stem:28} (cannot be read: {e})"),
+        }
+    }
+    println!("shipped data in {}", crate::fsutil::assets_dir().display());
+    if let Some(first) = files.first() {
+        println!(
+            "open one in the studio: glassbox {}   train it here: glassbox train {}",
+            first.display(),
+            first.display()
+        );
+    }
     Ok(())
 }

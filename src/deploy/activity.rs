@@ -348,7 +348,10 @@ mod tests {
     #[test]
     fn inputs_are_summarised_short() {
         let iris = PredictInput::Values(vec![5.1, 3.5, 1.4, 0.2]);
-        assert_eq!(summarise_inputs(std::slice::from_ref(&iris)), "[5.1, 3.5, 1.4, 0.2]");
+        assert_eq!(
+            summarise_inputs(std::slice::from_ref(&iris)),
+            "[5.1, 3.5, 1.4, 0.2]"
+        );
         let image = PredictInput::Values(vec![2.0; 784]);
         assert_eq!(
             summarise_inputs(&[image, iris]),
