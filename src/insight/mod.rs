@@ -18,6 +18,7 @@ pub mod service;
 pub use crate::train::snapshot;
 pub mod stats;
 pub mod tryit;
+pub mod tsne;
 
 pub use attention::{attention_maps, attention_maps_of, AttentionError, AttentionMap};
 pub use diagnosis::{apply_fix, diagnose, Diagnosis, Finding, Fix};

@@ -1,0 +1,312 @@
+//! t-SNE (van der Maaten and Hinton, 2008), exact: each point's neighbours in the layer become
+//! a probability distribution of a chosen perplexity, and a plane is fitted by gradient descent
+//! so that a heavy-tailed distribution over it matches them — neighbours stay neighbours, and
+//! clusters separate. O(n²) per iteration, so the projector caps it (`MAX_POINTS`); started
+//! from the PCA plane (deterministic), with early exaggeration, momentum and per-coordinate
+//! gains as in the reference implementation. Progress is reported and a stop flag is honoured.
+//! `trustworthiness` (Venna and Kaski, 2001) says how far a plane's neighbourhoods are the
+//! layer's own.
+
+use super::InsightError;
+use crate::train::Control;
+
+/// Most points the exact method is run on (about 10 s at 2,000 on two cores).
+pub const MAX_POINTS: usize = 3000;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TsneSettings {
+    pub perplexity: f64,
+    pub iterations: usize,
+}
+
+impl Default for TsneSettings {
+    fn default() -> Self {
+        Self {
+            perplexity: 30.0,
+            iterations: 1000,
+        }
+    }
+}
+
+const EXAGGERATION: f64 = 12.0;
+const EXAGGERATION_ITERS: usize = 250;
+
+/// Squared Euclidean distances between all pairs, row-major n × n.
+fn squared_distances(x: &[Vec<f32>]) -> Vec<f64> {
+    let n = x.len();
+    let mut d = vec![0f64; n * n];
+    for i in 0..n {
+        for j in (i + 1)..n {
+            let s: f32 = x[i].iter().zip(&x[j]).map(|(a, b)| (a - b) * (a - b)).sum();
+            d[i * n + j] = s as f64;
+            d[j * n + i] = s as f64;
+        }
+    }
+    d
+}
+
+/// Row i of P: a Gaussian over the other points whose precision is searched (bisection on
+/// log-perplexity) until its entropy is ln(perplexity).
+fn conditional_row(dist: &[f64], i: usize, perplexity: f64, row: &mut [f64]) {
+    let target = perplexity.ln();
+    let (mut beta, mut lo, mut hi) = (1.0f64, 0.0f64, f64::INFINITY);
+    // Distances relative to the nearest keep exp() away from underflow.
+    let nearest = dist
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j != i)
+        .map(|(_, &v)| v)
+        .fold(f64::INFINITY, f64::min);
+    for _ in 0..64 {
+        let mut sum = 0.0;
+        let mut weighted = 0.0;
+        for (j, (&d, p)) in dist.iter().zip(row.iter_mut()).enumerate() {
+            if j == i {
+                *p = 0.0;
+                continue;
+            }
+            let e = (-(d - nearest) * beta).exp();
+            *p = e;
+            sum += e;
+            weighted += (d - nearest) * e;
+        }
+        let sum = sum.max(1e-300);
+        let entropy = sum.ln() + beta * weighted / sum;
+        row.iter_mut().for_each(|p| *p /= sum);
+        if (entropy - target).abs() < 1e-5 {
+            break;
+        }
+        if entropy > target {
+            lo = beta;
+            beta = if hi.is_finite() {
+                (beta + hi) / 2.0
+            } else {
+                beta * 2.0
+            };
+        } else {
+            hi = beta;
+            beta = (beta + lo) / 2.0;
+        }
+    }
+}
+
+/// The joint probabilities P (symmetric, summing to 1).
+fn joint_probabilities(x: &[Vec<f32>], perplexity: f64) -> Vec<f64> {
+    let n = x.len();
+    let dist = squared_distances(x);
+    let mut p = vec![0f64; n * n];
+    for i in 0..n {
+        let (row, d) = (&mut p[i * n..(i + 1) * n], &dist[i * n..(i + 1) * n]);
+        conditional_row(d, i, perplexity, row);
+    }
+    for i in 0..n {
+        for j in (i + 1)..n {
+            let s = ((p[i * n + j] + p[j * n + i]) / (2.0 * n as f64)).max(1e-12);
+            p[i * n + j] = s;
+            p[j * n + i] = s;
+        }
+    }
+    p
+}
+
+/// Fits a plane to the points `x`, starting from `init` (e.g. their PCA plane). `progress`
+/// gets the share done every few iterations; `control.stop` ends it with `Stopped`.
+pub fn tsne(
+    x: &[Vec<f32>],
+    init: &[[f32; 2]],
+    settings: TsneSettings,
+    control: &Control,
+    progress: &mut dyn FnMut(f32),
+) -> Result<Vec<[f32; 2]>, InsightError> {
+    let n = x.len();
+    if n < 4 {
+        return Err(InsightError::NoSamples);
+    }
+    // A perplexity needs about three times as many neighbours.
+    let perplexity = settings
+        .perplexity
+        .clamp(2.0, ((n - 1) as f64 / 3.0).max(2.0));
+    let p = joint_probabilities(x, perplexity);
+    // The PCA start, shrunk to a small spread (standard deviation 1e-4 on the first axis).
+    let sd = (init.iter().map(|q| (q[0] as f64).powi(2)).sum::<f64>() / n as f64)
+        .sqrt()
+        .max(1e-12);
+    let mut y: Vec<[f64; 2]> = init
+        .iter()
+        .map(|q| [q[0] as f64 * 1e-4 / sd, q[1] as f64 * 1e-4 / sd])
+        .collect();
+    let mut update = vec![[0f64; 2]; n];
+    let mut gains = vec![[1f64; 2]; n];
+    let learning_rate = (n as f64 / EXAGGERATION / 4.0).max(50.0);
+    let mut num = vec![0f64; n * n];
+    let mut grad = vec![[0f64; 2]; n];
+    for iter in 0..settings.iterations {
+        if control.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(InsightError::Stopped);
+        }
+        let exaggeration = if iter < EXAGGERATION_ITERS {
+            EXAGGERATION
+        } else {
+            1.0
+        };
+        let momentum = if iter < EXAGGERATION_ITERS { 0.5 } else { 0.8 };
+        // Student-t kernel between all pairs, and its sum Z.
+        let mut z = 0.0;
+        for i in 0..n {
+            for j in (i + 1)..n {
+                let (dx, dy) = (y[i][0] - y[j][0], y[i][1] - y[j][1]);
+                let q = 1.0 / (1.0 + dx * dx + dy * dy);
+                num[i * n + j] = q;
+                num[j * n + i] = q;
+                z += 2.0 * q;
+            }
+        }
+        let z = z.max(1e-300);
+        for i in 0..n {
+            let (mut gx, mut gy) = (0.0, 0.0);
+            let (prow, nrow) = (&p[i * n..(i + 1) * n], &num[i * n..(i + 1) * n]);
+            for j in 0..n {
+                if j == i {
+                    continue;
+                }
+                let m = (exaggeration * prow[j] - nrow[j] / z) * nrow[j];
+                gx += m * (y[i][0] - y[j][0]);
+                gy += m * (y[i][1] - y[j][1]);
+            }
+            grad[i] = [4.0 * gx, 4.0 * gy];
+        }
+        let mut mean = [0f64; 2];
+        for i in 0..n {
+            for k in 0..2 {
+                // Gains grow where the gradient keeps its direction against the update.
+                let g = &mut gains[i][k];
+                *g = if (grad[i][k] > 0.0) != (update[i][k] > 0.0) {
+                    *g + 0.2
+                } else {
+                    (*g * 0.8).max(0.01)
+                };
+                update[i][k] = momentum * update[i][k] - learning_rate * *g * grad[i][k];
+                y[i][k] += update[i][k];
+                mean[k] += y[i][k];
+            }
+        }
+        for q in &mut y {
+            q[0] -= mean[0] / n as f64;
+            q[1] -= mean[1] / n as f64;
+        }
+        if iter % 10 == 0 {
+            progress(iter as f32 / settings.iterations as f32);
+        }
+    }
+    progress(1.0);
+    Ok(y.iter().map(|q| [q[0] as f32, q[1] as f32]).collect())
+}
+
+/// Ranks of every other point by distance from each point (rank 1: the nearest).
+fn neighbour_order(d: &[f64], n: usize, i: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+    order.sort_by(|&a, &b| d[i * n + a].total_cmp(&d[i * n + b]));
+    order
+}
+
+/// Trustworthiness of a plane at `k` neighbours: 1 when each point's k nearest on the plane are
+/// among its k nearest in the layer; lower the further in the layer the intruders rank.
+pub fn trustworthiness(layer: &[Vec<f32>], plane: &[[f32; 2]], k: usize) -> f64 {
+    let n = layer.len();
+    if n < 3 || k == 0 || 2 * k >= n {
+        return f64::NAN;
+    }
+    let dl = squared_distances(layer);
+    let flat: Vec<Vec<f32>> = plane.iter().map(|q| q.to_vec()).collect();
+    let dp = squared_distances(&flat);
+    let mut penalty = 0.0;
+    let mut rank = vec![0usize; n];
+    for i in 0..n {
+        for (r, j) in neighbour_order(&dl, n, i).into_iter().enumerate() {
+            rank[j] = r + 1;
+        }
+        for j in neighbour_order(&dp, n, i).into_iter().take(k) {
+            if rank[j] > k {
+                penalty += (rank[j] - k) as f64;
+            }
+        }
+    }
+    let (n, k) = (n as f64, k as f64);
+    1.0 - 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)) * penalty
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Three tight clusters in 10-D, started from a plane that mixes them up.
+    fn clusters(per: usize) -> (Vec<Vec<f32>>, Vec<usize>, Vec<[f32; 2]>) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (mut x, mut label, mut init) = (Vec::new(), Vec::new(), Vec::new());
+        for c in 0..3 {
+            for _ in 0..per {
+                x.push(
+                    (0..10)
+                        .map(|d| if d == c { 10.0 } else { 0.0 } + rng.random_range(-0.5..0.5))
+                        .collect(),
+                );
+                label.push(c);
+                init.push([rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)]);
+            }
+        }
+        (x, label, init)
+    }
+
+    #[test]
+    fn tsne_pulls_clusters_apart_from_a_mixed_start() {
+        let (x, label, init) = clusters(30);
+        let settings = TsneSettings {
+            perplexity: 10.0,
+            iterations: 500,
+        };
+        let mut seen = Vec::new();
+        let y = tsne(&x, &init, settings, &Control::default(), &mut |f| {
+            seen.push(f)
+        })
+        .unwrap();
+        // Every point's nearest neighbour on the plane is of its own cluster...
+        let flat: Vec<Vec<f32>> = y.iter().map(|q| q.to_vec()).collect();
+        let d = squared_distances(&flat);
+        for i in 0..y.len() {
+            let nearest = neighbour_order(&d, y.len(), i)[0];
+            assert_eq!(label[nearest], label[i], "point {i}");
+        }
+        // ...and the plane is trustworthy, where the random start was not.
+        let t = trustworthiness(&x, &y, 5);
+        assert!(t > 0.95, "trustworthiness {t}");
+        assert!(trustworthiness(&x, &init, 5) < 0.7);
+        assert_eq!(seen.last(), Some(&1.0));
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress went back");
+    }
+
+    #[test]
+    fn a_stop_ends_it_with_stopped() {
+        let (x, _, init) = clusters(10);
+        let control = Control::default();
+        control
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let r = tsne(&x, &init, TsneSettings::default(), &control, &mut |_| {});
+        assert!(matches!(r, Err(InsightError::Stopped)));
+    }
+
+    #[test]
+    fn trustworthiness_is_one_for_the_same_neighbourhoods_and_drops_when_shuffled() {
+        let layer: Vec<Vec<f32>> = (0..20).map(|i| vec![i as f32, 0.0, 0.0]).collect();
+        let same: Vec<[f32; 2]> = (0..20).map(|i| [i as f32 * 2.0, 1.0]).collect();
+        assert!((trustworthiness(&layer, &same, 3) - 1.0).abs() < 1e-12);
+        // Reversing keeps the neighbourhoods; interleaving the halves does not.
+        let reversed: Vec<[f32; 2]> = (0..20).map(|i| [-(i as f32), 0.0]).collect();
+        assert!((trustworthiness(&layer, &reversed, 3) - 1.0).abs() < 1e-12);
+        let mixed: Vec<[f32; 2]> = (0..20)
+            .map(|i| [((i % 2) * 10 + i / 2) as f32, 0.0])
+            .collect();
+        assert!(trustworthiness(&layer, &mixed, 3) < 0.9);
+    }
+}
