@@ -766,5 +766,15 @@ fn embed_projects_a_layer_and_says_how_faithful_the_plane_is() {
         .collect();
     assert!(knn.len() == 2 && knn[0] >= 85.0 && knn[1] >= 85.0, "{out}");
     let (ok, out) = embed("tsne");
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 31, "one row per test flower");
+    let trust: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("trustworthiness "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no trustworthiness: {out}"));
+    assert!(trust > 0.85, "{out}");
+    let (ok, out) = embed("umap");
     assert!(!ok && out.contains("not built yet"), "{out}");
 }

@@ -4,7 +4,10 @@
 use super::load_project;
 use crate::data::Dataset;
 use crate::insight::project_node;
+use crate::insight::projector::Method;
+use crate::insight::tsne::TsneSettings;
 use crate::model::{Model, Weights};
+use crate::train::Control;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -16,21 +19,35 @@ pub struct EmbedOptions {
     /// The node whose activations are projected (its id in the project).
     #[arg(long)]
     node: String,
-    /// Projection method; only `pca` is built so far.
+    /// Projection method: `pca` (up to 10,000 samples) or `tsne` (exact, up to 3,000; started
+    /// from the PCA plane). UMAP is not built.
     #[arg(long, default_value = "pca")]
     method: String,
     /// At most this many test samples.
     #[arg(long, default_value_t = 2000)]
     samples: usize,
+    /// t-SNE's perplexity (about how many neighbours each sample keeps).
+    #[arg(long, default_value_t = 30.0)]
+    perplexity: f64,
     #[arg(short, long)]
     output: PathBuf,
 }
 
 pub(super) fn embed(opts: &EmbedOptions) -> Result<()> {
-    if opts.method != "pca" {
+    let method = match opts.method.as_str() {
+        "pca" => Method::Pca,
+        "tsne" => Method::Tsne(TsneSettings {
+            perplexity: opts.perplexity,
+            ..Default::default()
+        }),
+        "umap" => bail!("UMAP is not built yet: use --method pca or --method tsne"),
+        other => bail!("unknown method '{other}': use pca or tsne"),
+    };
+    if opts.samples > method.max_points() {
         bail!(
-            "'{}' is not built yet: only --method pca projects for now",
-            opts.method
+            "{} projects at most {} samples here: lower --samples",
+            method.name(),
+            method.max_points()
         );
     }
     let project = load_project(&opts.project)?;
@@ -43,7 +60,17 @@ pub(super) fn embed(opts: &EmbedOptions) -> Result<()> {
         &data.test
     };
     let idx: Vec<usize> = split.iter().copied().take(opts.samples.max(1)).collect();
-    let p = project_node(&model, &data, &opts.node, &idx)?;
+    let bar = indicatif::ProgressBar::new(100);
+    let p = project_node(
+        &model,
+        &data,
+        &opts.node,
+        &idx,
+        method,
+        &Control::default(),
+        &mut |f| bar.set_position((f * 100.0) as u64),
+    )?;
+    bar.finish_and_clear();
     let mut w = csv::Writer::from_path(&opts.output)
         .with_context(|| format!("cannot write {}", opts.output.display()))?;
     w.write_record(["index", "label", "x", "y"])?;
@@ -61,13 +88,20 @@ pub(super) fn embed(opts: &EmbedOptions) -> Result<()> {
     }
     w.flush()?;
     println!(
-        "'{}' ({} values) on {} samples → PCA: the two axes explain {:.1} % and {:.1} % of its variance",
+        "'{}' ({} values) on {} samples → {}; the PCA axes explain {:.1} % and {:.1} % of its variance",
         p.node,
         p.dim,
         p.samples.len(),
+        p.method.name(),
         p.explained[0] * 100.0,
         p.explained[1] * 100.0
     );
+    if let Some(t) = p.trustworthiness {
+        println!(
+            "trustworthiness {t:.3} (1: each sample's {} nearest on the plane are its nearest in the layer)",
+            crate::insight::projector::KNN
+        );
+    }
     if let (Some(plane), Some(layer)) = (p.knn_plane, p.knn_layer) {
         println!(
             "{}-nearest-neighbour accuracy: {:.1} % in the layer, {:.1} % on the plane",

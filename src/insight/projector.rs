@@ -1,11 +1,43 @@
-//! The embedding projector: any node's activations on a set of samples laid on a plane (PCA
-//! for now), with how faithful the plane is — each sample's class as its nearest neighbours vote
-//! it, in the plane and in the layer's own space.
+//! The embedding projector: any node's activations on a set of samples laid on a plane (PCA,
+//! or t-SNE started from it), with how faithful the plane is — each sample's class as its
+//! nearest neighbours vote it, in the plane and in the layer's own space, and the plane's
+//! trustworthiness — and each sample's nearest neighbours in the layer.
 
 use super::latent::{planar_codes, principal_components};
+use super::tsne::{trustworthiness, tsne, TsneSettings, MAX_POINTS};
 use super::InsightError;
 use crate::data::Dataset;
 use crate::model::Model;
+use crate::train::Control;
+
+/// How the layer is laid on the plane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    /// The two directions of largest variance (instant; up to `MAX_PCA_POINTS`).
+    Pca,
+    /// t-SNE from the PCA plane (exact; up to `tsne::MAX_POINTS`).
+    Tsne(TsneSettings),
+}
+
+impl Method {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Pca => "PCA",
+            Method::Tsne(_) => "t-SNE",
+        }
+    }
+
+    /// Most samples it projects.
+    pub fn max_points(&self) -> usize {
+        match self {
+            Method::Pca => MAX_PCA_POINTS,
+            Method::Tsne(_) => MAX_POINTS,
+        }
+    }
+}
+
+/// Most samples PCA projects.
+pub const MAX_PCA_POINTS: usize = 10_000;
 
 /// Neighbours that vote in the kNN accuracy.
 pub const KNN: usize = 5;
@@ -24,6 +56,35 @@ pub struct Projection {
     /// Leave-one-out 5-NN accuracy in the plane and in the layer (classifiers).
     pub knn_plane: Option<f64>,
     pub knn_layer: Option<f64>,
+    pub method: Method,
+    /// How far the plane's 5 nearest neighbours are the layer's (None above `tsne::MAX_POINTS`
+    /// samples, where it would take too long).
+    pub trustworthiness: Option<f64>,
+    /// Each sample's activations (for its neighbours in the layer).
+    pub codes: Vec<Vec<f32>>,
+}
+
+impl Projection {
+    /// The `k` samples nearest to sample number `i` (its place in `samples`) in the layer's
+    /// own space, nearest first: (place in `samples`, Euclidean distance).
+    pub fn neighbours(&self, i: usize, k: usize) -> Vec<(usize, f32)> {
+        let Some(me) = self.codes.get(i) else {
+            return Vec::new();
+        };
+        let mut near: Vec<(usize, f32)> = self
+            .codes
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(j, c)| {
+                let d: f32 = me.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+                (j, d.sqrt())
+            })
+            .collect();
+        near.sort_by(|a, b| a.1.total_cmp(&b.1));
+        near.truncate(k);
+        near
+    }
 }
 
 /// Leave-one-out k-nearest-neighbour accuracy of `labels` over `points` (squared distances).
@@ -59,17 +120,25 @@ fn knn_accuracy(points: &[Vec<f32>], labels: &[u32], k: usize) -> f64 {
     right as f64 / n.max(1) as f64
 }
 
-/// The activations of `node` on the samples `idx`, projected by PCA.
+/// The activations of `node` on the samples `idx`, laid on a plane by `method`; `progress`
+/// gets the share done, `control.stop` ends a t-SNE early with `Stopped`.
 pub fn project_node(
     model: &Model,
     data: &Dataset,
     node: &str,
     idx: &[usize],
+    method: Method,
+    control: &Control,
+    progress: &mut dyn FnMut(f32),
 ) -> Result<Projection, InsightError> {
+    let idx = &idx[..idx.len().min(method.max_points())];
     let codes = planar_codes(model, data, node, idx)?;
     let dim = codes[0].len();
     let pc = principal_components(&codes);
-    let points: Vec<[f32; 2]> = codes.iter().map(|c| pc.project(c)).collect();
+    let mut points: Vec<[f32; 2]> = codes.iter().map(|c| pc.project(c)).collect();
+    if let Method::Tsne(settings) = method {
+        points = tsne(&codes, &points, settings, control, progress)?;
+    }
     let labels: Vec<Option<u32>> = idx.iter().map(|&i| data.label(i)).collect();
     let classes: Option<Vec<u32>> = labels.iter().copied().collect();
     let (knn_plane, knn_layer) = match &classes {
@@ -82,6 +151,10 @@ pub fn project_node(
         }
         None => (None, None),
     };
+    let trustworthiness = (idx.len() <= MAX_POINTS)
+        .then(|| trustworthiness(&codes, &points, KNN))
+        .filter(|t| t.is_finite());
+    progress(1.0);
     Ok(Projection {
         node: node.to_string(),
         dim,
@@ -91,6 +164,9 @@ pub fn project_node(
         explained: pc.explained(),
         knn_plane,
         knn_layer,
+        method,
+        trustworthiness,
+        codes,
     })
 }
 

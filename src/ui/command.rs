@@ -86,7 +86,10 @@ pub const SHORTCUTS: &[(&str, &str)] = &[
     ("Ctrl+Enter / F5", "Train"),
     ("F6", "Pause / resume"),
     ("Shift+F5", "Stop"),
-    ("Ctrl+1 … Ctrl+4", "Training / Data / Insight / Runs tab"),
+    (
+        "Ctrl+1 … Ctrl+6",
+        "Training / Data / Insight / Runs / Data map / Projector tab",
+    ),
     ("Shift+click, Shift+drag", "Select nodes on the canvas"),
     ("Right-click canvas", "Add a layer there"),
     ("Double-click canvas", "Fit the graph in view"),

@@ -16,6 +16,7 @@ pub mod palette;
 pub mod panel;
 pub mod perf;
 pub mod plots;
+pub mod projector_view;
 pub mod recovery_view;
 pub mod serving_view;
 pub mod studio;
@@ -160,6 +161,11 @@ impl Studio {
                     );
                     ui.selectable_value(
                         tab,
+                        studio::BottomTab::Projector,
+                        RichText::new("Projector").strong(),
+                    );
+                    ui.selectable_value(
+                        tab,
                         studio::BottomTab::Runs,
                         RichText::new("Runs").strong(),
                     );
@@ -179,6 +185,7 @@ impl Studio {
                             studio::BottomTab::Data => data::data_panel_ui(ui, self),
                             studio::BottomTab::Insight => insight::insight_panel_ui(ui, self),
                             studio::BottomTab::DataMap => self.tab_panel_ui(ui, "Data map"),
+                            studio::BottomTab::Projector => self.tab_panel_ui(ui, "Projector"),
                             studio::BottomTab::Runs => self.tab_panel_ui(ui, "Runs"),
                         }
                     });
@@ -363,6 +370,7 @@ impl Studio {
             (Key::Num3, studio::BottomTab::Insight),
             (Key::Num4, studio::BottomTab::Runs),
             (Key::Num5, studio::BottomTab::DataMap),
+            (Key::Num6, studio::BottomTab::Projector),
         ] {
             if ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(cmd, key))) {
                 self.settings.bottom_tab = tab;

@@ -200,6 +200,7 @@ impl Panels {
                 Box::new(super::datamap_view::DataMapPanel::default()),
                 Box::new(super::landscape_view::LandscapePanel::default()),
                 Box::new(super::serving_view::ServingPanel::default()),
+                Box::new(super::projector_view::ProjectorPanel::default()),
             ],
         }
     }

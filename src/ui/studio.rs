@@ -54,6 +54,7 @@ pub enum BottomTab {
     Data,
     Insight,
     DataMap,
+    Projector,
     Runs,
 }
 

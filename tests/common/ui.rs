@@ -42,6 +42,23 @@ pub fn wait_for(
     false
 }
 
+/// The studio on `project`, trained with the Train button until the run ends.
+pub fn trained(project: Project) -> Harness<'static, Studio> {
+    let mut h = harness(project);
+    assert!(
+        wait_for(&mut h, 20.0, |s| s.data.summary.is_some()),
+        "the data did not load"
+    );
+    h.get_by_label("▶ Train").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 60.0, |s| s.session.weights.is_some()
+            && !s.is_training()),
+        "training did not finish"
+    );
+    h
+}
+
 /// Trains the studio's project with the Train button (for at most `secs`) and opens the
 /// Insight tab.
 pub fn train_then_open_insight(h: &mut Harness<'static, Studio>, secs: f32) {

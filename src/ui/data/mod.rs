@@ -2,7 +2,7 @@
 //! class balance and counts. Data loads on a background thread; the graph's Input and output
 //! width follow the loaded data.
 
-mod preview_view;
+pub(crate) mod preview_view;
 mod sources_view;
 mod split_view;
 mod stats_view;

@@ -1,0 +1,432 @@
+//! The Projector tab: a node's activations on test samples laid on a plane (PCA, or t-SNE in
+//! the background with progress and Cancel), one colour per class; hovering a point names its
+//! sample, clicking it shows the sample and lists its nearest neighbours in the layer's own
+//! space. How faithful the plane is (kNN accuracy in the layer and on the plane,
+//! trustworthiness) is printed above it.
+
+use super::data::preview_view::class_color;
+use super::panel::{Ctx, Panel, Place};
+use crate::graph::Layer;
+use crate::insight::projector::{Method, Projection, KNN};
+use crate::insight::tsne::TsneSettings;
+use crate::train::Control;
+use egui::{RichText, TextureHandle, Ui};
+use egui_plot::{Legend, Plot, PlotPoint, PlotPoints, PlotTransform, Points};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::Arc;
+
+/// Neighbours listed for a clicked sample.
+pub const NEIGHBOURS: usize = 8;
+
+struct Job {
+    rx: Receiver<Result<Projection, String>>,
+    progress: Arc<AtomicU32>,
+    control: Arc<Control>,
+}
+
+pub struct ProjectorPanel {
+    /// The node projected (None: the one before the output's last layer).
+    pub node: Option<String>,
+    pub tsne: bool,
+    pub perplexity: f64,
+    pub samples: usize,
+    job: Option<Job>,
+    pub result: Option<Projection>,
+    error: Option<String>,
+    /// The clicked sample (its place in the projection's samples).
+    pub selected: Option<usize>,
+    hovered: Option<usize>,
+    /// The plot's mapping in the last frame, to tell which point the pointer is on.
+    pub transform: Option<PlotTransform>,
+    texture: Option<(usize, TextureHandle)>,
+}
+
+impl Default for ProjectorPanel {
+    fn default() -> Self {
+        Self {
+            node: None,
+            tsne: false,
+            perplexity: 30.0,
+            samples: 1000,
+            job: None,
+            result: None,
+            error: None,
+            selected: None,
+            hovered: None,
+            transform: None,
+            texture: None,
+        }
+    }
+}
+
+impl ProjectorPanel {
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    fn method(&self) -> Method {
+        if self.tsne {
+            Method::Tsne(TsneSettings {
+                perplexity: self.perplexity,
+                ..Default::default()
+            })
+        } else {
+            Method::Pca
+        }
+    }
+
+    /// A sensible first node: the input of the last layer before the output (the features the
+    /// classifier reads).
+    fn default_node(ctx: &Ctx) -> Option<String> {
+        let ids: Vec<&str> = ctx
+            .project
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n.layer, Layer::Input { .. } | Layer::Output { .. }))
+            .map(|n| n.id.as_str())
+            .collect();
+        ids.len()
+            .checked_sub(2)
+            .and_then(|i| ids.get(i))
+            .or(ids.first())
+            .map(|s| s.to_string())
+    }
+
+    fn start(&mut self, egui: &egui::Context, ctx: &mut Ctx, node: String) {
+        let (Some(weights), Some(data)) = (ctx.weights.cloned(), ctx.dataset.clone()) else {
+            self.error = Some("Train the network first: the projector shows its layers".into());
+            return;
+        };
+        let (graph, seed) = (ctx.project.graph.clone(), ctx.project.training.seed);
+        let split = if data.test.is_empty() {
+            data.val.clone()
+        } else {
+            data.test.clone()
+        };
+        let method = self.method();
+        let idx: Vec<usize> = split
+            .into_iter()
+            .take(self.samples.clamp(10, method.max_points()))
+            .collect();
+        let (tx, rx) = channel();
+        let progress = Arc::new(AtomicU32::new(0));
+        let control = Arc::new(Control::default());
+        let (p, c, repaint) = (progress.clone(), control.clone(), egui.clone());
+        let spawned = std::thread::Builder::new()
+            .name("glassbox-projector".into())
+            .spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    // Built here: candle models stay on the thread that uses them.
+                    let model =
+                        crate::model::Model::build(&graph, seed).map_err(|e| e.to_string())?;
+                    model.load_weights(&weights).map_err(|e| e.to_string())?;
+                    crate::insight::project_node(&model, &data, &node, &idx, method, &c, &mut |f| {
+                        p.store(f.to_bits(), Ordering::Relaxed);
+                        repaint.request_repaint();
+                    })
+                    .map_err(|e| e.to_string())
+                }))
+                .unwrap_or_else(|_| Err("internal error while projecting".into()));
+                let _ = tx.send(r);
+                repaint.request_repaint();
+            });
+        match spawned {
+            Ok(_) => {
+                self.error = None;
+                self.job = Some(Job {
+                    rx,
+                    progress,
+                    control,
+                });
+            }
+            Err(e) => self.error = Some(format!("cannot start the projection: {e}")),
+        }
+    }
+
+    fn controls_ui(&mut self, ui: &mut Ui, ctx: &mut Ctx) {
+        if self.node.is_none() {
+            self.node = Self::default_node(ctx);
+        }
+        ui.horizontal(|ui| {
+            ui.label("node");
+            let current = self.node.clone().unwrap_or_default();
+            egui::ComboBox::from_id_salt("projector-node")
+                .selected_text(&current)
+                .show_ui(ui, |ui| {
+                    for n in &ctx.project.graph.nodes {
+                        if !matches!(n.layer, Layer::Output { .. }) {
+                            ui.selectable_value(&mut self.node, Some(n.id.clone()), &n.id);
+                        }
+                    }
+                });
+            ui.radio_value(&mut self.tsne, false, "PCA");
+            ui.radio_value(&mut self.tsne, true, "t-SNE");
+            if self.tsne {
+                ui.label("perplexity");
+                ui.add(
+                    egui::DragValue::new(&mut self.perplexity)
+                        .range(2.0..=100.0)
+                        .speed(0.5),
+                );
+            }
+            ui.label("samples");
+            let max = self.method().max_points();
+            ui.add(egui::DragValue::new(&mut self.samples).range(10..=max))
+                .on_hover_text(format!(
+                    "Test samples projected: PCA up to {}, t-SNE (exact) up to {}",
+                    Method::Pca.max_points(),
+                    crate::insight::tsne::MAX_POINTS
+                ));
+            match &self.job {
+                Some(job) => {
+                    let f = f32::from_bits(job.progress.load(Ordering::Relaxed));
+                    ui.add(
+                        egui::ProgressBar::new(f)
+                            .desired_width(160.0)
+                            .show_percentage(),
+                    );
+                    if ui.button("Cancel").clicked() {
+                        job.control.stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                None => {
+                    let ready = ctx.has_weights && ctx.dataset.is_some() && !ctx.training;
+                    if ui
+                        .add_enabled(ready, egui::Button::new("▶ Project"))
+                        .on_disabled_hover_text(
+                            "Train the network (and let the run end) with its data loaded",
+                        )
+                        .clicked()
+                    {
+                        if let Some(node) = self.node.clone() {
+                            let egui = ui.ctx().clone();
+                            self.start(&egui, ctx, node);
+                        }
+                    }
+                }
+            }
+        });
+        if let Some(e) = &self.error {
+            ui.colored_label(super::theme::ERROR, e);
+        }
+    }
+
+    /// The sample nearest the pointer within 12 points, by its place in the projection.
+    fn point_at(&self, proj: &Projection, pos: egui::Pos2) -> Option<usize> {
+        let t = self.transform.as_ref()?;
+        proj.points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let at = t.position_from_point(&PlotPoint::new(p[0], p[1]));
+                (i, at.distance(pos))
+            })
+            .filter(|(_, d)| *d < 12.0)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
+    /// Where sample number `i` of the projection is drawn in the last frame.
+    pub fn screen_pos_of(&self, i: usize) -> Option<egui::Pos2> {
+        let p = self.result.as_ref()?.points.get(i)?;
+        let t = self.transform.as_ref()?;
+        Some(t.position_from_point(&PlotPoint::new(p[0], p[1])))
+    }
+
+    fn plot_ui(&mut self, ui: &mut Ui, proj: &Projection, names: &[String], height: f32) {
+        let mut by_class: std::collections::BTreeMap<Option<u32>, Vec<[f64; 2]>> =
+            Default::default();
+        for (p, l) in proj.points.iter().zip(&proj.labels) {
+            by_class
+                .entry(*l)
+                .or_default()
+                .push([p[0] as f64, p[1] as f64]);
+        }
+        let marked: Vec<[f64; 2]> = [self.selected, self.hovered]
+            .iter()
+            .flatten()
+            .filter_map(|&i| proj.points.get(i))
+            .map(|p| [p[0] as f64, p[1] as f64])
+            .collect();
+        let response = Plot::new("projector")
+            .height(height)
+            .legend(Legend::default())
+            .allow_scroll(false)
+            // A click picks a sample; dragging would move the plane under it.
+            .allow_drag(false)
+            .show(ui, |plot| {
+                for (label, pts) in by_class {
+                    let (name, colour) = match label {
+                        Some(c) => (
+                            names.get(c as usize).cloned().unwrap_or(c.to_string()),
+                            class_color(c),
+                        ),
+                        None => ("samples".to_string(), super::theme::TRAIN),
+                    };
+                    plot.points(
+                        Points::new(name, PlotPoints::new(pts))
+                            .color(colour)
+                            .radius(2.5),
+                    );
+                }
+                plot.points(
+                    Points::new("", PlotPoints::new(marked))
+                        .color(egui::Color32::WHITE)
+                        .radius(5.0)
+                        .filled(false),
+                );
+            });
+        self.transform = Some(response.transform);
+        self.hovered = response
+            .response
+            .hover_pos()
+            .and_then(|pos| self.point_at(proj, pos));
+        if response.response.clicked() {
+            if let Some(pos) = response.response.interact_pointer_pos() {
+                self.selected = self.point_at(proj, pos);
+            }
+        }
+    }
+
+    fn sample_ui(&mut self, ui: &mut Ui, proj: &Projection, data: &crate::data::Dataset) {
+        let names = data.class_names();
+        let describe = |i: usize| {
+            let index = proj.samples[i];
+            let label = proj.labels[i]
+                .map(|c| names.get(c as usize).cloned().unwrap_or(c.to_string()))
+                .unwrap_or_default();
+            format!("sample {} ({label})", data.origin(index))
+        };
+        if let Some(h) = self.hovered {
+            ui.label(RichText::new(format!("under the pointer: {}", describe(h))).weak());
+        }
+        let Some(i) = self.selected else {
+            ui.label(
+                RichText::new(
+                    "Click a point to see its sample and its nearest neighbours in the layer.",
+                )
+                .weak(),
+            );
+            return;
+        };
+        ui.label(RichText::new(describe(i)).strong());
+        let index = proj.samples[i];
+        let raw = data.raw_sample(index);
+        match crate::ui::colormap::sample_image(&raw, &data.sample_shape) {
+            Some(img) => {
+                if self.texture.as_ref().is_none_or(|(t, _)| *t != index) {
+                    let tex = ui
+                        .ctx()
+                        .load_texture("projector-sample", img, Default::default());
+                    self.texture = Some((index, tex));
+                }
+                if let Some((_, tex)) = &self.texture {
+                    ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(84.0, 84.0)));
+                }
+            }
+            None if !data.feature_names.is_empty() => {
+                let row: Vec<String> = data
+                    .feature_names
+                    .iter()
+                    .zip(&raw)
+                    .map(|(f, v)| format!("{f} {v}"))
+                    .collect();
+                ui.label(row.join(" · "));
+            }
+            None => {}
+        }
+        ui.label(format!("{NEIGHBOURS} nearest in the layer:"));
+        for (j, d) in proj.neighbours(i, NEIGHBOURS) {
+            if ui
+                .selectable_label(false, format!("{}  (distance {d:.3})", describe(j)))
+                .clicked()
+            {
+                self.selected = Some(j);
+            }
+        }
+    }
+}
+
+impl Panel for ProjectorPanel {
+    fn name(&self) -> &'static str {
+        "Projector"
+    }
+
+    fn place(&self) -> Place {
+        Place::BottomTab
+    }
+
+    fn frame(&mut self, _egui: &egui::Context, _ctx: &mut Ctx) {
+        let Some(job) = &self.job else { return };
+        if let Ok(r) = job.rx.try_recv() {
+            self.job = None;
+            match r {
+                Ok(p) => {
+                    self.result = Some(p);
+                    self.selected = None;
+                }
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+
+    fn ui(&mut self, ui: &mut Ui, ctx: &mut Ctx) {
+        self.controls_ui(ui, ctx);
+        let (Some(proj), Some(data)) = (self.result.clone(), ctx.dataset.clone()) else {
+            ui.label(
+                RichText::new(
+                    "Train the network, pick a node and press ▶ Project: its activations on the test samples are laid on a plane, each class in its colour.",
+                )
+                .weak(),
+            );
+            return;
+        };
+        let mut line = format!(
+            "'{}' ({} values) on {} test samples, {}",
+            proj.node,
+            proj.dim,
+            proj.samples.len(),
+            proj.method.name()
+        );
+        if proj.method == Method::Pca {
+            line += &format!(
+                " · the axes explain {:.1} % + {:.1} % of the variance",
+                proj.explained[0] * 100.0,
+                proj.explained[1] * 100.0
+            );
+        }
+        if let (Some(layer), Some(plane)) = (proj.knn_layer, proj.knn_plane) {
+            line += &format!(
+                " · {KNN}-NN accuracy {:.1} % in the layer, {:.1} % on the plane",
+                layer * 100.0,
+                plane * 100.0
+            );
+        }
+        if let Some(t) = proj.trustworthiness {
+            line += &format!(" · trustworthiness {t:.3}");
+        }
+        ui.label(line);
+        let height = (ui.available_height() - 8.0).max(220.0);
+        let names = data.class_names().to_vec();
+        ui.horizontal_top(|ui| {
+            let w = ui.available_width();
+            ui.allocate_ui(egui::vec2(w * 0.62, height), |ui| {
+                self.plot_ui(ui, &proj, &names, height)
+            });
+            ui.vertical(|ui| self.sample_ui(ui, &proj, &data));
+        });
+    }
+
+    fn on_event(&mut self, ev: &super::panel::StudioEvent) {
+        if let super::panel::StudioEvent::Closing = ev {
+            if let Some(job) = &self.job {
+                job.control.stop.store(true, Ordering::Relaxed);
+            }
+            self.result = None;
+            self.node = None;
+            self.selected = None;
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The run seen as a whole, in the studio: the data map, the loss landscape and the embedding
+//! projector, driven as a user would (egui_kittest).
+
+mod common;
+
+use common::ui::{has_text, press, trained, wait_for};
+use egui_kittest::kittest::Queryable;
+use glassbox::presets;
+
+#[test]
+fn click_a_data_map_point_see_the_sample_keep_it_out_and_undo() {
+    use glassbox::ui::datamap_view::DataMapPanel;
+    let mut h = trained(presets::load("mlp-iris").unwrap());
+    h.get_by_label("Data map").click();
+    h.run_steps(3);
+    let map = h
+        .state()
+        .session
+        .history
+        .as_ref()
+        .and_then(|r| r.datamap.clone())
+        .expect("the run kept a data map")
+        .1;
+    let train = h.state().data.dataset.as_ref().unwrap().train.len();
+    assert_eq!(map.points.len(), train);
+    // The sample the map ranks most likely mislabelled, clicked where it is drawn.
+    let target = map.likely_mislabelled(1)[0].index;
+    let at = h
+        .state()
+        .panels
+        .get::<DataMapPanel>()
+        .unwrap()
+        .screen_pos_of(&map, target)
+        .expect("the map was drawn");
+    h.hover_at(at);
+    h.step();
+    press(&h, at, true);
+    h.step();
+    press(&h, at, false);
+    h.run_steps(2);
+    let picked = h.state().panels.get::<DataMapPanel>().unwrap().selected;
+    assert_eq!(picked, Some(target), "the click picked another sample");
+    let place = h.state().data.dataset.as_ref().unwrap().origin(target);
+    assert!(
+        has_text(&h, &format!("Sample {place}: labelled")),
+        "the sample is not shown"
+    );
+
+    h.get_by_label("Keep out of training").click();
+    h.run_steps(2);
+    assert_eq!(
+        h.state().doc.project.data.edits.excluded,
+        vec![place.clone()]
+    );
+    assert!(h.state().is_dirty(), "an edit of the project");
+    // The data reloads without it: the next run trains on one sample fewer.
+    assert!(
+        wait_for(&mut h, 20.0, |s| s
+            .data
+            .dataset
+            .as_ref()
+            .is_some_and(|d| d.train.len() == train - 1)),
+        "the data did not reload without the sample"
+    );
+    assert!(has_text(&h, "1 sample(s) kept out of training"));
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    assert!(
+        h.state().doc.project.data.edits.is_empty(),
+        "undo left the edit"
+    );
+}
+
+#[test]
+fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights() {
+    use glassbox::ui::landscape_view::LandscapePanel;
+    let mut h = trained(presets::load("mlp-iris").unwrap());
+    h.get_by_label("Run").click();
+    h.run_steps(2);
+    h.get_by_label("Loss landscape…").click();
+    h.run_steps(2);
+    h.state_mut()
+        .panels
+        .get_mut::<LandscapePanel>()
+        .unwrap()
+        .spec
+        .grid = 9;
+    h.get_by_label("Compute").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 60.0, |s| s
+            .panels
+            .get::<LandscapePanel>()
+            .is_some_and(|p| p.result.is_some() && !p.is_running())),
+        "no landscape in time"
+    );
+    h.run_steps(2);
+    let land = h
+        .state()
+        .panels
+        .get::<LandscapePanel>()
+        .unwrap()
+        .result
+        .clone()
+        .unwrap();
+    assert_eq!(land.loss.len(), 9);
+    let (r, c) = land.lowest();
+    assert!(
+        r.abs_diff(4) <= 1 && c.abs_diff(4) <= 1,
+        "lowest at ({r}, {c})"
+    );
+    assert!(land.loss[0][0] > land.loss[4][4]);
+    assert!(has_text(&h, "loss at the trained weights"));
+}
+
+#[test]
+fn the_projector_lays_a_layer_on_a_plane_and_lists_a_clicked_samples_neighbours() {
+    use glassbox::ui::projector_view::{ProjectorPanel, NEIGHBOURS};
+    let mut h = trained(presets::load("mlp-iris").unwrap());
+    assert!(!has_text(&h, "nearest in the layer"));
+    h.get_by_label("Projector").click();
+    h.run_steps(2);
+    assert_eq!(
+        panel(&h).node.as_deref(),
+        Some("relu2"),
+        "the features the classifier reads"
+    );
+    h.get_by_label("t-SNE").click();
+    h.run_steps(1);
+    h.get_by_label("▶ Project").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 60.0, |s| s
+            .panels
+            .get::<ProjectorPanel>()
+            .is_some_and(|p| p.result.is_some() && !p.is_running())),
+        "no projection in time"
+    );
+    h.run_steps(3);
+    let proj = panel(&h).result.clone().unwrap();
+    let test = h.state().data.dataset.as_ref().unwrap().test.len();
+    assert_eq!(proj.samples.len(), test, "one point per test flower");
+    let trust = proj.trustworthiness.expect("measured");
+    assert!(trust > 0.85, "trustworthiness {trust}");
+    assert!(
+        has_text(&h, &format!("trustworthiness {trust:.3}")),
+        "the figure is not shown"
+    );
+    // Hover a point, then click it: its sample and its neighbours in the layer are listed.
+    // The point nearest the plot's centre (the legend covers a corner).
+    let centre = panel(&h)
+        .transform
+        .as_ref()
+        .expect("drawn")
+        .frame()
+        .center();
+    let target = (0..proj.samples.len())
+        .min_by(|&a, &b| {
+            let d = |i| panel(&h).screen_pos_of(i).unwrap().distance(centre);
+            d(a).total_cmp(&d(b))
+        })
+        .unwrap();
+    let at = panel(&h).screen_pos_of(target).expect("drawn");
+    h.hover_at(at);
+    h.run_steps(2);
+    let data = h.state().data.dataset.clone().unwrap();
+    let place = data.origin(proj.samples[target]);
+    assert!(
+        has_text(&h, &format!("under the pointer: sample {place}")),
+        "hovering names no sample"
+    );
+    press(&h, at, true);
+    h.step();
+    press(&h, at, false);
+    h.run_steps(2);
+    assert_eq!(
+        panel(&h).selected,
+        Some(target),
+        "the click picked another point"
+    );
+    assert!(has_text(&h, &format!("{NEIGHBOURS} nearest in the layer")));
+    let near = proj.neighbours(target, NEIGHBOURS);
+    assert_eq!(near.len(), NEIGHBOURS);
+    // Listed nearest first, as the layer's distances order them.
+    assert!(near.windows(2).all(|w| w[0].1 <= w[1].1));
+    let first = data.origin(proj.samples[near[0].0]);
+    assert!(
+        has_text(&h, &format!("sample {first} ")),
+        "the nearest neighbour is not listed"
+    );
+}
+
+fn panel<'a>(
+    h: &'a egui_kittest::Harness<'static, glassbox::ui::Studio>,
+) -> &'a glassbox::ui::projector_view::ProjectorPanel {
+    h.state().panels.get().unwrap()
+}
