@@ -778,3 +778,53 @@ fn embed_projects_a_layer_and_says_how_faithful_the_plane_is() {
     let (ok, out) = embed("umap");
     assert!(!ok && out.contains("not built yet"), "{out}");
 }
+
+/// The bar for the projector: the MNIST CNN's penultimate layer on 2,000 test images,
+/// laid out by t-SNE, is trustworthy (k = 10, ≥ 0.90) and keeps its classes apart about as well
+/// as the layer itself does (5-NN accuracy within 3 points).
+#[test]
+fn tsne_of_the_mnist_cnns_last_hidden_layer_keeps_its_neighbourhoods() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("cnn.safetensors");
+    train_preset("cnn-mnist", &w, &["--epochs", "1"]);
+    let csv = dir.path().join("emb.csv");
+    let (ok, out) = glassbox(&[
+        "embed",
+        &preset("cnn-mnist"),
+        "--weights",
+        w.to_str().unwrap(),
+        "--node",
+        "relu3",
+        "--method",
+        "tsne",
+        "--samples",
+        "2000",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let trust: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("trustworthiness "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no trustworthiness: {out}"));
+    assert!(trust >= 0.90, "{out}");
+    let knn: Vec<f64> = out
+        .lines()
+        .find(|l| l.contains("nearest-neighbour accuracy"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .filter_map(|p| p.split_whitespace().last()?.parse().ok())
+        .collect();
+    assert_eq!(knn.len(), 2, "{out}");
+    assert!(
+        (knn[0] - knn[1]).abs() <= 3.0,
+        "layer {} against plane {}",
+        knn[0],
+        knn[1]
+    );
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 2001);
+}

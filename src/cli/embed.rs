@@ -99,7 +99,7 @@ pub(super) fn embed(opts: &EmbedOptions) -> Result<()> {
     if let Some(t) = p.trustworthiness {
         println!(
             "trustworthiness {t:.3} (1: each sample's {} nearest on the plane are its nearest in the layer)",
-            crate::insight::projector::KNN
+            crate::insight::projector::TRUST_K
         );
     }
     if let (Some(plane), Some(layer)) = (p.knn_plane, p.knn_layer) {

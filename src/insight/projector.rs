@@ -41,6 +41,8 @@ pub const MAX_PCA_POINTS: usize = 10_000;
 
 /// Neighbours that vote in the kNN accuracy.
 pub const KNN: usize = 5;
+/// Neighbourhood size of the trustworthiness (k = 10, as in the literature's comparisons).
+pub const TRUST_K: usize = 10;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Projection {
@@ -57,7 +59,7 @@ pub struct Projection {
     pub knn_plane: Option<f64>,
     pub knn_layer: Option<f64>,
     pub method: Method,
-    /// How far the plane's 5 nearest neighbours are the layer's (None above `tsne::MAX_POINTS`
+    /// How far the plane's `TRUST_K` nearest neighbours are the layer's (None above `tsne::MAX_POINTS`
     /// samples, where it would take too long).
     pub trustworthiness: Option<f64>,
     /// Each sample's activations (for its neighbours in the layer).
@@ -152,7 +154,7 @@ pub fn project_node(
         None => (None, None),
     };
     let trustworthiness = (idx.len() <= MAX_POINTS)
-        .then(|| trustworthiness(&codes, &points, KNN))
+        .then(|| trustworthiness(&codes, &points, TRUST_K))
         .filter(|t| t.is_finite());
     progress(1.0);
     Ok(Projection {

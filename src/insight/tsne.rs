@@ -138,8 +138,8 @@ pub fn tsne(
     let mut update = vec![[0f64; 2]; n];
     let mut gains = vec![[1f64; 2]; n];
     let learning_rate = (n as f64 / EXAGGERATION / 4.0).max(50.0);
-    let mut num = vec![0f64; n * n];
     let mut grad = vec![[0f64; 2]; n];
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     for iter in 0..settings.iterations {
         if control.stop.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(InsightError::Stopped);
@@ -150,31 +150,7 @@ pub fn tsne(
             1.0
         };
         let momentum = if iter < EXAGGERATION_ITERS { 0.5 } else { 0.8 };
-        // Student-t kernel between all pairs, and its sum Z.
-        let mut z = 0.0;
-        for i in 0..n {
-            for j in (i + 1)..n {
-                let (dx, dy) = (y[i][0] - y[j][0], y[i][1] - y[j][1]);
-                let q = 1.0 / (1.0 + dx * dx + dy * dy);
-                num[i * n + j] = q;
-                num[j * n + i] = q;
-                z += 2.0 * q;
-            }
-        }
-        let z = z.max(1e-300);
-        for i in 0..n {
-            let (mut gx, mut gy) = (0.0, 0.0);
-            let (prow, nrow) = (&p[i * n..(i + 1) * n], &num[i * n..(i + 1) * n]);
-            for j in 0..n {
-                if j == i {
-                    continue;
-                }
-                let m = (exaggeration * prow[j] - nrow[j] / z) * nrow[j];
-                gx += m * (y[i][0] - y[j][0]);
-                gy += m * (y[i][1] - y[j][1]);
-            }
-            grad[i] = [4.0 * gx, 4.0 * gy];
-        }
+        gradient(&p, &y, exaggeration, &mut grad, threads);
         let mut mean = [0f64; 2];
         for i in 0..n {
             for k in 0..2 {
@@ -200,6 +176,47 @@ pub fn tsne(
     }
     progress(1.0);
     Ok(y.iter().map(|q| [q[0] as f32, q[1] as f32]).collect())
+}
+
+/// Each point's gradient, rows shared among `threads`: one pass over the pairs gathers the
+/// attraction Σ p·w·(yᵢ−yⱼ), the unnormalised repulsion Σ w²·(yᵢ−yⱼ) and Σ w (w = 1/(1+d²), the
+/// Student-t kernel); the repulsion is divided by Z = Σ w once all rows are done.
+fn gradient(p: &[f64], y: &[[f64; 2]], exaggeration: f64, grad: &mut [[f64; 2]], threads: usize) {
+    let n = y.len();
+    let rows = n.div_ceil(threads.max(1)).max(1);
+    // Per row: attraction (x, y), repulsion (x, y), Σ w.
+    let mut parts = vec![[0f64; 5]; n];
+    std::thread::scope(|s| {
+        for (c, chunk) in parts.chunks_mut(rows).enumerate() {
+            s.spawn(move || {
+                for (r, out) in chunk.iter_mut().enumerate() {
+                    let i = c * rows + r;
+                    let prow = &p[i * n..(i + 1) * n];
+                    let (yi0, yi1) = (y[i][0], y[i][1]);
+                    let mut acc = [0f64; 5];
+                    for (j, (yj, &pij)) in y.iter().zip(prow).enumerate() {
+                        if j == i {
+                            continue;
+                        }
+                        let (dx, dy) = (yi0 - yj[0], yi1 - yj[1]);
+                        let w = 1.0 / (1.0 + dx * dx + dy * dy);
+                        let a = exaggeration * pij * w;
+                        let b = w * w;
+                        acc[0] += a * dx;
+                        acc[1] += a * dy;
+                        acc[2] += b * dx;
+                        acc[3] += b * dy;
+                        acc[4] += w;
+                    }
+                    *out = acc;
+                }
+            });
+        }
+    });
+    let z = parts.iter().map(|a| a[4]).sum::<f64>().max(1e-300);
+    for (g, a) in grad.iter_mut().zip(&parts) {
+        *g = [4.0 * (a[0] - a[2] / z), 4.0 * (a[1] - a[3] / z)];
+    }
 }
 
 /// Ranks of every other point by distance from each point (rank 1: the nearest).
