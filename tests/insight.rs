@@ -770,3 +770,66 @@ fn a_trained_models_loss_landscape_has_its_lowest_cell_at_the_centre() {
         Err(InsightError::Grid(2))
     ));
 }
+
+#[test]
+fn updates_far_below_their_weights_are_diagnosed_per_layer_and_the_fix_trains() {
+    // Adam at 1e-6: every step moves the weights by about a millionth of themselves.
+    let mut p = iris();
+    p.training.lr = 1e-6;
+    let mut req = TrainRequest::new(p.clone());
+    req.insight = Some(InsightOptions {
+        probe: vec![],
+        every_steps: 5,
+        min_interval_ms: 0,
+        weights: false,
+    });
+    let (h, snap) = history_of(req);
+    let snap = snap.expect("snapshots were asked for");
+    assert!(
+        !snap.health.is_empty(),
+        "the last snapshot carries the epoch's health"
+    );
+    let d = diagnose(&h, Some(&snap), &p.graph);
+    let small = d
+        .iter()
+        .find(|d| d.finding == Finding::UpdatesTooSmall)
+        .unwrap_or_else(|| panic!("no small-update diagnosis in {d:?}"));
+    assert!(
+        small.message.contains(".weight's updates are") && small.message.contains("too small"),
+        "{}",
+        small.message
+    );
+    assert!(
+        d.iter().all(|d| d.finding != Finding::Underfitting),
+        "capacity blamed for a rate: {d:?}"
+    );
+    let mut fixed = p;
+    apply_fix(&mut fixed, small.fix.as_ref().unwrap());
+    assert!(
+        (1e-4..=1e-2).contains(&fixed.training.lr),
+        "the fix set the rate to {}",
+        fixed.training.lr
+    );
+    let mut req = TrainRequest::new(fixed.clone());
+    req.insight = Some(InsightOptions {
+        probe: vec![],
+        every_steps: 5,
+        min_interval_ms: 0,
+        weights: false,
+    });
+    let (h, snap) = history_of(req);
+    let acc = h.test.and_then(|t| t.accuracy).expect("a test accuracy");
+    assert!(acc >= 0.9, "after the fix: {acc}");
+    assert!(diagnose(&h, snap.as_ref(), &fixed.graph)
+        .iter()
+        .all(|d| d.finding != Finding::UpdatesTooSmall));
+    // The run's histograms: weights, gradients and outputs, and the ReLUs' dead shares.
+    let kinds: std::collections::BTreeSet<_> = snap
+        .unwrap()
+        .column
+        .histograms
+        .iter()
+        .map(|h| h.kind)
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+}

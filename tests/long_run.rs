@@ -132,6 +132,21 @@ fn a_100_000_step_run_keeps_its_histories_bounded() {
         "{}",
         h.state().insight.health.len()
     );
+    // The histograms over time: within their cap, and still reaching back to the start.
+    let timeline = &h.state().insight.timeline;
+    assert!(
+        timeline.columns.len() <= glassbox::train::histogram::Timeline::CAP,
+        "{} histogram columns",
+        timeline.columns.len()
+    );
+    assert!(
+        timeline.columns.len() >= glassbox::train::histogram::Timeline::CAP / 2,
+        "the histograms lost their detail"
+    );
+    assert!(
+        timeline.columns.first().is_some_and(|c| c.step < 10_000),
+        "the start of the run was dropped"
+    );
     if rss_bytes().is_none() {
         println!("SKIPPED the RSS bar: this system has no /proc/self/statm");
         h.state_mut().shutdown();

@@ -27,11 +27,18 @@ pub enum Finding {
     VanishingGradients,
     ExplodingGradients,
     DeadRelus,
+    /// A layer's updates are tiny against its weights: it barely moves.
+    UpdatesTooSmall,
+    /// A layer's updates are a large share of its weights: it jumps about.
+    UpdatesTooLarge,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fix {
     LowerLearningRate {
+        factor: f64,
+    },
+    RaiseLearningRate {
         factor: f64,
     },
     AddWeightDecay {
@@ -57,6 +64,7 @@ impl Fix {
     pub fn label(&self) -> String {
         match self {
             Fix::LowerLearningRate { factor } => format!("Lower the learning rate ×{factor}"),
+            Fix::RaiseLearningRate { factor } => format!("Raise the learning rate ×{factor}"),
             Fix::AddWeightDecay { value } => format!("Add weight decay {value}"),
             Fix::AddDropout { p } => format!("Add Dropout ({p}) before the last layer"),
             Fix::MoreEpochs { epochs } => format!("Train for {epochs} epochs"),
@@ -192,8 +200,18 @@ pub fn diagnose(
             fix: Some(Fix::LowerLearningRate { factor: 0.1 }),
         });
     }
+    // Updates far from their weights' scale: said before (and instead of) underfitting, whose
+    // cure (more units) would not help a layer that barely moves.
+    let updates = snapshot.and_then(|s| update_size(&s.health));
+    let barely_moves = updates
+        .as_ref()
+        .is_some_and(|d| d.finding == Finding::UpdatesTooSmall);
+    out.extend(updates);
     // Underfitting: after a few epochs the network still gets much of the training set wrong.
-    if let Some(last) = e.last().filter(|_| short.is_none() && too_fast.is_none()) {
+    if let Some(last) = e
+        .last()
+        .filter(|_| short.is_none() && too_fast.is_none() && !barely_moves)
+    {
         if let Some(acc) = last.train_acc {
             let stuck = e.len() >= 3 && acc < 0.7;
             if stuck {
@@ -282,11 +300,54 @@ pub fn diagnose(
     out
 }
 
+/// Healthy updates are about a thousandth of the weights (1e-4 to 1e-2); below 1e-5 a layer
+/// barely moves, above 1e-1 it jumps about.
+const UPDATES_TOO_SMALL: f32 = 1e-5;
+const UPDATES_TOO_LARGE: f32 = 1e-1;
+
+/// The weight matrix whose updates are furthest outside the healthy band, if one is far
+/// outside it, with the learning-rate change that brings it to about 1e-3 (a power of ten).
+fn update_size(health: &[crate::train::snapshot::ParamHealth]) -> Option<Diagnosis> {
+    // Weights, not biases (which start at zero), and only layers that moved (frozen ones do not).
+    let weights = health
+        .iter()
+        .filter(|h| h.param.ends_with(".weight") && h.update_ratio > 0.0 && h.weight_norm > 0.0);
+    let worst = weights.max_by(|a, b| {
+        let off = |r: f32| (r.log10() + 3.0).abs();
+        off(a.update_ratio).total_cmp(&off(b.update_ratio))
+    })?;
+    let r = worst.update_ratio;
+    let factor = 10f64.powi((1e-3f64 / r as f64).log10().round().clamp(-3.0, 3.0) as i32);
+    let (finding, fix, verdict) = if r < UPDATES_TOO_SMALL {
+        (
+            Finding::UpdatesTooSmall,
+            Fix::RaiseLearningRate { factor },
+            "the learning rate is too small for this layer",
+        )
+    } else if r > UPDATES_TOO_LARGE {
+        (
+            Finding::UpdatesTooLarge,
+            Fix::LowerLearningRate { factor },
+            "the learning rate is too large for this layer",
+        )
+    } else {
+        return None;
+    };
+    Some(Diagnosis {
+        finding,
+        message: format!(
+            "{}'s updates are {r:.0e} of its weights (healthy: about 1e-3): {verdict}.",
+            worst.param
+        ),
+        fix: Some(fix),
+    })
+}
+
 /// Applies a fix to the project and says what changed.
 pub fn apply_fix(project: &mut Project, fix: &Fix) -> String {
     let t = &mut project.training;
     match fix {
-        Fix::LowerLearningRate { factor } => {
+        Fix::LowerLearningRate { factor } | Fix::RaiseLearningRate { factor } => {
             let old = t.lr;
             t.lr *= factor;
             format!("learning rate {old:e} → {:e}", t.lr)

@@ -258,6 +258,7 @@ mod tests {
                     grad_norm: g,
                     weight_norm: 1.0,
                     update_ratio: 1e-3,
+                    grad_histogram: None,
                 })
                 .collect::<Vec<_>>()
         };

@@ -7,6 +7,7 @@ pub mod checkpoint;
 mod datamap;
 mod event;
 mod guard;
+pub mod histogram;
 mod history;
 mod mode;
 mod optim;

@@ -213,11 +213,14 @@ impl Probe {
         health: Vec<crate::train::snapshot::ParamHealth>,
     ) -> Result<TrainEvent, TrainError> {
         let model = mode.model();
+        let activations = crate::train::snapshot::activations(model, &self.x)?;
+        let column = crate::train::snapshot::column(model, step, &activations, &health)?;
         Ok(TrainEvent::Snapshot(Box::new(
             crate::train::snapshot::Snapshot {
                 step,
                 probe: self.idx.clone(),
-                activations: crate::train::snapshot::activations(model, &self.x)?,
+                activations,
+                column,
                 health,
                 weights: if self.opts.weights {
                     Some(mode.weights()?)
@@ -365,6 +368,7 @@ fn train(
     let mut samples = 0usize;
     let mut last_boundary = f64::NEG_INFINITY;
     let mut last_snapshot = f64::NEG_INFINITY;
+    let mut last_health: Vec<crate::train::snapshot::ParamHealth> = Vec::new();
     let probe = match &req.insight {
         Some(opts) => Some(Probe::new(opts, &data, mode.as_ref())?),
         None => None,
@@ -409,6 +413,7 @@ fn train(
             }
             if let (Some(p), Some(health)) = (&probe, outcome.health) {
                 last_snapshot = clock.now_s();
+                last_health = health.clone();
                 emit(p.snapshot(mode.as_ref(), step, health)?);
             }
             samples += batch.len();
@@ -444,7 +449,9 @@ fn train(
             return stopped(mode.as_ref(), step);
         };
         if let Some(p) = &probe {
-            emit(p.snapshot(mode.as_ref(), step, Vec::new())?);
+            // The epoch's last measured health goes with it: the newest snapshot is the one
+            // the diagnosis reads.
+            emit(p.snapshot(mode.as_ref(), step, last_health.clone())?);
         }
         emit(TrainEvent::Epoch(EpochMetrics {
             epoch: epoch + 1,

@@ -1,6 +1,7 @@
 //! What the worker sends a few times a second so the UI can look inside the model: every node's
 //! output on a fixed probe batch, and per-parameter gradient health. Plain data only.
 
+use super::histogram::{dead_share, Column, Histogram, TensorKind};
 use crate::model::{ForwardCtx, Model, Weights};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Tensor};
@@ -41,6 +42,8 @@ pub struct ParamHealth {
     pub weight_norm: f32,
     /// ‖Δw‖ / ‖w‖ of the step's update.
     pub update_ratio: f32,
+    /// The gradient's values at this step.
+    pub grad_histogram: Option<Histogram>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +55,9 @@ pub struct Snapshot {
     pub health: Vec<ParamHealth>,
     /// The weights at this step, for views that run the model themselves (saliency).
     pub weights: Option<Weights>,
+    /// Each parameter's and each node output's histogram, the gradients' (at steps with
+    /// health), and each ReLU's dead share on the probe batch.
+    pub column: Column,
 }
 
 fn l2(t: &Tensor) -> candle_core::Result<f32> {
@@ -112,6 +118,14 @@ pub fn health(
                 Some(g) => l2(g)?,
                 None => 0.0,
             };
+            let grad_histogram = match grads.get(w) {
+                Some(g) => Some(Histogram::of(
+                    name,
+                    TensorKind::Gradients,
+                    &g.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
+                )),
+                None => None,
+            };
             let weight_norm = l2(old)?;
             let update = l2(&(w - old)?)?;
             Ok(ParamHealth {
@@ -124,7 +138,44 @@ pub fn health(
                 } else {
                     0.0
                 },
+                grad_histogram,
             })
         })
         .collect()
+}
+
+/// The histograms of a snapshot: every trainable parameter's values, the gradients `health`
+/// carries, every node's output on the probe batch, and each ReLU's dead share.
+pub fn column(
+    model: &Model,
+    step: usize,
+    activations: &[Activation],
+    health: &[ParamHealth],
+) -> candle_core::Result<Column> {
+    let mut histograms = Vec::new();
+    for (name, var) in model.trainable() {
+        let values = var
+            .as_tensor()
+            .to_dtype(DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        histograms.push(Histogram::of(&name, TensorKind::Weights, &values));
+    }
+    histograms.extend(health.iter().filter_map(|h| h.grad_histogram.clone()));
+    let mut dead = Vec::new();
+    for a in activations {
+        histograms.push(Histogram::of(&a.node, TensorKind::Activations, &a.values));
+        let relu = model
+            .graph()
+            .node(&a.node)
+            .is_some_and(|n| matches!(n.layer, crate::graph::Layer::ReLU));
+        if relu {
+            dead.push((a.node.clone(), dead_share(&a.values, a.numel())));
+        }
+    }
+    Ok(Column {
+        step,
+        histograms,
+        dead,
+    })
 }

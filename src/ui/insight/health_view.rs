@@ -151,6 +151,24 @@ fn health_plots_ui(
                                 .style(egui_plot::LineStyle::dashed_loose()),
                         );
                     }
+                    if id == "update-ratio" {
+                        // Karpathy's rule of thumb: updates about a thousandth of the weights.
+                        for (name, y) in [
+                            ("healthy band (1e-4 to 1e-2)", -4.0),
+                            ("healthy band (1e-4 to 1e-2)", -2.0),
+                        ] {
+                            p.hline(
+                                egui_plot::HLine::new(name, y)
+                                    .color(crate::ui::theme::OK)
+                                    .style(egui_plot::LineStyle::dashed_loose()),
+                            );
+                        }
+                        p.hline(
+                            egui_plot::HLine::new("about 1e-3", -3.0)
+                                .color(crate::ui::theme::OK)
+                                .width(0.5),
+                        );
+                    }
                 });
         }
     });

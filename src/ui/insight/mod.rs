@@ -10,6 +10,7 @@ mod family;
 mod gan_view;
 mod generate_view;
 mod health_view;
+pub mod histograms_view;
 mod latent_view;
 mod maximize_view;
 mod regression_view;
@@ -54,6 +55,8 @@ pub enum InsightTab {
     Maximize,
     Evaluation,
     Health,
+    /// Weights, gradients and outputs over time.
+    Histograms,
     /// A language model's generation box.
     Generate,
     /// An autoencoder's reconstructions and latent plane.
@@ -143,6 +146,9 @@ pub struct InsightState {
     pub family: FamilyState,
     pub tryit: TryItState,
     pub health: Vec<(usize, Vec<ParamHealth>)>,
+    /// Each snapshot's histograms and dead ReLU shares (bounded, see `Timeline::CAP`).
+    pub timeline: crate::train::histogram::Timeline,
+    pub histograms: histograms_view::HistogramsView,
     pub probe_sample: usize,
     pub per_map_scaling: bool,
     pub tab: InsightTab,
@@ -183,8 +189,11 @@ impl InsightState {
     }
 
     /// Keeps a snapshot from the training run.
-    pub fn take_snapshot(&mut self, s: Snapshot) {
-        if !s.health.is_empty() {
+    pub fn take_snapshot(&mut self, mut s: Snapshot) {
+        self.timeline.push(std::mem::take(&mut s.column));
+        // An epoch's closing snapshot repeats the last measured health: counted once.
+        let repeated = self.health.last().is_some_and(|(_, h)| *h == s.health);
+        if !s.health.is_empty() && !repeated {
             self.health.push((s.step, s.health.clone()));
             if self.health.len() > MAX_HEALTH {
                 // Thin out the older half rather than dropping the start of the run.
@@ -295,7 +304,7 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
         InsightTab::Generate => language,
         InsightTab::Gan => gan,
         InsightTab::Saliency | InsightTab::Maximize | InsightTab::Evaluation => supervised,
-        InsightTab::Health => true,
+        InsightTab::Health | InsightTab::Histograms => true,
         InsightTab::Draw => images,
         InsightTab::TypeText => typed,
         InsightTab::Attention => attends,
@@ -322,6 +331,7 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
             (InsightTab::Maximize, "Activation maximisation"),
             (InsightTab::Evaluation, "Evaluation"),
             (InsightTab::Health, "Gradient health & diagnosis"),
+            (InsightTab::Histograms, "Weights over time"),
         ] {
             if fits(t) {
                 ui.selectable_value(tab, t, title);
@@ -340,6 +350,10 @@ pub fn insight_panel_ui(ui: &mut Ui, studio: &mut Studio) {
         InsightTab::Maximize => maximize_ui(ui, studio),
         InsightTab::Evaluation => evaluation_ui(ui, studio),
         InsightTab::Health => health_ui(ui, studio),
+        InsightTab::Histograms => {
+            let insight = &mut studio.insight;
+            histograms_view::histograms_ui(ui, &mut insight.histograms, &insight.timeline)
+        }
         InsightTab::Generate => generate_ui(ui, studio),
         InsightTab::Autoencoder => latent_ui(ui, studio),
         InsightTab::Gan => gan_ui(ui, studio),
