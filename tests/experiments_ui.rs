@@ -185,3 +185,51 @@ fn the_lr_finder_and_early_stopping_are_one_click_away() {
     assert_eq!(es.patience_epochs, 3);
     assert!(has_text(&h, "patience"));
 }
+
+#[test]
+fn repeating_over_seeds_from_the_runs_tab_draws_the_group_as_a_band() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut iris = presets::load("mlp-iris").unwrap();
+    iris.training.epochs = 10;
+    let mut h = harness(iris);
+    h.state_mut().keep.runs.record = true;
+    h.state_mut().keep.runs.fallback_dir = Some(dir.path().to_path_buf());
+    assert!(
+        wait_for(&mut h, 20.0, |s| s.data.summary.is_some()),
+        "data did not load"
+    );
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Num4);
+    h.run_steps(3);
+    assert!(!has_text(&h, "the mean of 3 runs"), "a band before any run");
+    h.get_by_label("Repeat ×N seeds").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 120.0, |s| runs(s).repeat.is_none()
+            && runs(s).listing.runs.len() == 3),
+        "the three seeds did not run: {:?}",
+        h.state().chrome.message
+    );
+    h.run_steps(3);
+    let seeds: std::collections::BTreeSet<u64> = runs(h.state())
+        .listing
+        .runs
+        .iter()
+        .filter_map(|r| r.project().ok().map(|p| p.training.seed))
+        .collect();
+    assert_eq!(seeds, [1, 2, 3].into_iter().collect(), "one run per seed");
+    assert_eq!(
+        runs(h.state()).selected.len(),
+        3,
+        "the group's runs are ticked"
+    );
+    assert_eq!(
+        runs(h.state()).drawn_bands,
+        vec![("MLP on iris ×3 seeds".to_string(), 3)],
+        "the group is not drawn as a band"
+    );
+    assert!(has_text(&h, "the mean of 3 runs with its 95 % interval"));
+    // Each run on its own: no band.
+    h.get_by_label("each run on its own").click();
+    h.run_steps(2);
+    assert!(runs(h.state()).drawn_bands.is_empty());
+}

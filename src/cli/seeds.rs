@@ -8,11 +8,12 @@ use super::load_project;
 use crate::data::Dataset;
 use crate::insight::evaluate_split;
 use crate::model::{Model, Weights};
+use crate::runs::repeat::{repeat_seeds, RepeatSpec};
 use crate::runs::significance::{disagreements, mcnemar_exact, spread, welch, Spread};
-use crate::runs::{list, RunFolder, RunRecord};
-use crate::train::{TrainEvent, TrainHandle, TrainRequest};
+use crate::runs::{list, RunRecord};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 
 #[derive(clap::Args, Debug)]
 pub struct RepeatOptions {
@@ -72,38 +73,25 @@ pub(super) fn repeat(opts: &RepeatOptions) -> Result<()> {
     let root = runs_root(path, &project.name, opts.runs_dir.as_deref());
     let mut values = Vec::new();
     let mut what = "";
-    for seed in 1..=opts.seeds.max(1) {
-        let mut p = project.clone();
-        p.training.seed = seed;
-        let mut folder = RunFolder::create(&root, &p, &format!("{group} seed {seed}"))?;
-        folder.meta.sweep = Some(group.clone());
-        folder.meta.tags = vec![format!("group:{group}")];
-        folder.write_meta()?;
-        let dir = folder.dir.clone();
-        let mut req = TrainRequest::new(p);
-        req.project_dir = path.parent().map(Path::to_path_buf);
-        req.record_to(folder);
-        let handle = TrainHandle::spawn(req).context("cannot start the training thread")?;
-        match handle.wait(|_| {}) {
-            Some(TrainEvent::Finished { .. }) => {}
-            Some(TrainEvent::Failed { reason }) => bail!("seed {seed}: training failed: {reason}"),
-            Some(TrainEvent::Diverged { what, .. }) => bail!("seed {seed}: diverged: {what}"),
-            _ => bail!("seed {seed}: the run did not finish"),
-        }
-        let record = list(&root)
-            .runs
-            .into_iter()
-            .find(|r| r.dir == dir)
-            .context("the run folder was not written")?;
-        match figure(&record) {
+    let spec = RepeatSpec {
+        project,
+        project_dir: path.parent().map(Path::to_path_buf),
+        root,
+        group: group.clone(),
+        seeds: opts.seeds.max(1),
+    };
+    repeat_seeds(
+        &spec,
+        &AtomicBool::new(false),
+        &mut |seed, record| match figure(record) {
             Some((v, w)) => {
-                println!("seed {seed}: {w} {v:.4}  ({})", dir.display());
+                println!("seed {seed}: {w} {v:.4}  ({})", record.dir.display());
                 values.push(v);
                 what = w;
             }
-            None => println!("seed {seed}: no test figure  ({})", dir.display()),
-        }
-    }
+            None => println!("seed {seed}: no test figure  ({})", record.dir.display()),
+        },
+    )?;
     if let Some(s) = spread(&values) {
         println!("{group}: {what} {}", spread_line(&s));
     }

@@ -6,6 +6,7 @@ pub mod compare;
 pub mod folder;
 pub mod lr_finder;
 mod recorder;
+pub mod repeat;
 pub mod significance;
 pub mod sweep;
 

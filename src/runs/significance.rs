@@ -90,6 +90,58 @@ pub fn disagreements(a: &[u32], b: &[u32], labels: &[u32]) -> (u64, u64) {
         })
 }
 
+/// A group of runs' curve: at each x of the first run's series that every run covers, the
+/// runs' mean and its 95 % interval (each run read there by linear interpolation).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Band {
+    pub x: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
+    pub runs: usize,
+}
+
+/// `series` (x ascending in each) as one mean curve with a 95 % band; None with fewer than two
+/// series or no x they share.
+pub fn band(series: &[Vec<[f64; 2]>]) -> Option<Band> {
+    if series.len() < 2 || series.iter().any(|s| s.is_empty()) {
+        return None;
+    }
+    let from = series.iter().map(|s| s[0][0]).fold(f64::MIN, f64::max);
+    let to = series
+        .iter()
+        .map(|s| s[s.len() - 1][0])
+        .fold(f64::MAX, f64::min);
+    let at = |s: &[[f64; 2]], x: f64| -> f64 {
+        let k = s.partition_point(|p| p[0] < x);
+        match (k.checked_sub(1).map(|j| s[j]), s.get(k)) {
+            (_, Some(b)) if b[0] == x => b[1],
+            (Some(a), Some(b)) => a[1] + (b[1] - a[1]) * (x - a[0]) / (b[0] - a[0]),
+            (Some(a), None) => a[1],
+            (None, Some(b)) => b[1],
+            (None, None) => f64::NAN,
+        }
+    };
+    let mut out = Band {
+        runs: series.len(),
+        ..Default::default()
+    };
+    for x in series[0]
+        .iter()
+        .map(|p| p[0])
+        .filter(|x| (from..=to).contains(x))
+    {
+        let values: Vec<f64> = series.iter().map(|s| at(s, x)).collect();
+        let Some(sp) = spread(&values) else { continue };
+        let h = sp.ci95.unwrap_or(0.0);
+        out.x.push(x);
+        out.mean.push(sp.mean);
+        out.lo.push(sp.mean - h);
+        out.hi.push(sp.mean + h);
+    }
+    (!out.x.is_empty()).then_some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +187,26 @@ mod tests {
             "{s:?}"
         );
         assert_eq!(spread(&[2.0]).unwrap().ci95, None);
+    }
+
+    #[test]
+    fn a_band_is_the_runs_mean_with_its_interval_where_they_all_reach() {
+        // Three runs, the third read between its points; the first starts earlier.
+        let a = vec![[0.0, 9.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]];
+        let b = vec![[1.0, 3.0], [2.0, 4.0], [3.0, 5.0]];
+        let c = vec![[1.0, 2.0], [3.0, 4.0]];
+        let band = super::band(&[a, b, c]).unwrap();
+        assert_eq!(band.x, vec![1.0, 2.0, 3.0]);
+        assert_eq!(band.mean, vec![2.0, 3.0, 4.0]);
+        // sd 1 over three runs: t(0.975, 2) = 4.3027 → ±2.4841.
+        assert!(
+            (band.hi[1] - band.mean[1] - 2.4841).abs() < 1e-3,
+            "{band:?}"
+        );
+        assert!((band.mean[0] - band.lo[0] - 2.4841).abs() < 1e-3);
+        assert!(
+            super::band(&[vec![[0.0, 1.0]]]).is_none(),
+            "one run has no band"
+        );
     }
 }

@@ -85,7 +85,12 @@ impl Histogram {
                 out[target(a)] += share;
                 continue;
             }
-            for (t, o) in out.iter_mut().enumerate().take(target(b) + 1).skip(target(a)) {
+            for (t, o) in out
+                .iter_mut()
+                .enumerate()
+                .take(target(b) + 1)
+                .skip(target(a))
+            {
                 let (ta, tb) = (lo + width * t as f32, lo + width * (t + 1) as f32);
                 let overlap = (b.min(tb) - a.max(ta)).max(0.0);
                 *o += share * overlap / (b - a);
@@ -161,12 +166,7 @@ impl Timeline {
     }
 
     /// One tensor's heat map: the shared range, and per column (step, shares over `bins`).
-    pub fn heat_map(
-        &self,
-        name: &str,
-        kind: TensorKind,
-        bins: usize,
-    ) -> Option<HeatMap> {
+    pub fn heat_map(&self, name: &str, kind: TensorKind, bins: usize) -> Option<HeatMap> {
         let hs: Vec<(usize, &Histogram)> = self
             .columns
             .iter()

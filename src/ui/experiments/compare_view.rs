@@ -6,7 +6,16 @@ use crate::runs::chart::Chart;
 use crate::runs::{graph_diff, settings_diff, XAxis};
 use crate::ui::panel::Ctx;
 use egui::{RichText, Ui};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Legend, Line, Plot, PlotPoints, Polygon};
+
+/// The group a run belongs to (`glassbox repeat` or the Runs tab's Repeat tags it "group:…").
+fn group_of(r: &crate::runs::RunRecord) -> Option<String> {
+    r.meta
+        .tags
+        .iter()
+        .find_map(|t| t.strip_prefix("group:"))
+        .map(str::to_string)
+}
 
 /// The figures a comparison can overlay: (tag in scalars.csv, name shown).
 const TAGS: [(&str, &str); 6] = [
@@ -62,6 +71,8 @@ impl ExperimentsPanel {
             if ui.small_button("Clear").clicked() {
                 self.selected.clear();
             }
+            ui.checkbox(&mut self.single_runs, "each run on its own")
+                .on_hover_text("Unticked: runs of one group (repeated seeds) are drawn as their mean with a 95 % band");
         });
         let (tag, axis) = (self.compare_tag.clone(), self.axis);
         let tag_name = TAGS
@@ -74,19 +85,49 @@ impl ExperimentsPanel {
             axis.name(),
             &tag_name,
         );
+        // Runs of one group (two or more ticked) become their mean with a 95 % band.
+        let mut groups: std::collections::BTreeMap<String, Vec<Vec<[f64; 2]>>> = Default::default();
+        let mut bands = Vec::new();
         for id in &ids {
-            let label = self
-                .listing
-                .runs
-                .iter()
-                .find(|r| &r.id == id)
-                .map_or(id.clone(), |r| r.meta.label.clone());
+            let run = self.listing.runs.iter().find(|r| &r.id == id);
+            let label = run.map_or(id.clone(), |r| r.meta.label.clone());
+            let group = run.and_then(group_of).filter(|_| !self.single_runs);
             let points = self
                 .run_scalars(id, ctx.now)
                 .map(|s| s.series(&tag, axis))
                 .unwrap_or_default();
-            chart = chart.with(&label, points);
+            let in_group = group.as_ref().is_some_and(|g| {
+                ids.iter()
+                    .filter_map(|i| self.listing.runs.iter().find(|r| &r.id == i))
+                    .filter(|r| group_of(r).as_ref() == Some(g))
+                    .count()
+                    > 1
+            });
+            match group {
+                Some(g) if in_group && !points.is_empty() => {
+                    groups.entry(g).or_default().push(points)
+                }
+                _ => chart = chart.with(&label, points),
+            }
         }
+        for (g, series) in &groups {
+            match crate::runs::significance::band(series) {
+                Some(b) => {
+                    let line = |v: &[f64]| b.x.iter().zip(v).map(|(x, y)| [*x, *y]).collect();
+                    chart = chart
+                        .with(&format!("{g} (mean of {})", b.runs), line(&b.mean))
+                        .with(&format!("{g} 95 % low"), line(&b.lo))
+                        .with(&format!("{g} 95 % high"), line(&b.hi));
+                    bands.push((g.clone(), b));
+                }
+                None => {
+                    for (k, pts) in series.iter().enumerate() {
+                        chart = chart.with(&format!("{g} #{}", k + 1), pts.clone());
+                    }
+                }
+            }
+        }
+        self.drawn_bands = bands.iter().map(|(g, b)| (g.clone(), b.runs)).collect();
         let runs: Vec<_> = ids
             .iter()
             .filter_map(|id| self.listing.runs.iter().find(|r| &r.id == id).cloned())
@@ -103,13 +144,51 @@ impl ExperimentsPanel {
                     .legend(Legend::default())
                     .x_axis_label(axis.name())
                     .show(ui, |p| {
+                        for (g, b) in &bands {
+                            // One trapezoid per interval: egui fills convex polygons only, and
+                            // a band along a curve is not one. At most about 300 of them.
+                            let stride = (b.x.len() / 300).max(1);
+                            let idx: Vec<usize> = (0..b.x.len())
+                                .step_by(stride)
+                                .chain(std::iter::once(b.x.len() - 1))
+                                .collect();
+                            for w in idx.windows(2) {
+                                let (i, j) = (w[0], w[1]);
+                                if i == j {
+                                    continue;
+                                }
+                                let quad = vec![
+                                    [b.x[i], b.lo[i]],
+                                    [b.x[j], b.lo[j]],
+                                    [b.x[j], b.hi[j]],
+                                    [b.x[i], b.hi[i]],
+                                ];
+                                p.polygon(
+                                    Polygon::new(format!("{g} 95 % band"), PlotPoints::from(quad))
+                                        .fill_color(crate::ui::theme::TRAIN.gamma_multiply(0.3))
+                                        .stroke(egui::Stroke::NONE),
+                                );
+                            }
+                        }
                         for s in &chart.series {
+                            if s.name.ends_with(" 95 % low") || s.name.ends_with(" 95 % high") {
+                                continue;
+                            }
                             p.line(Line::new(
                                 s.name.clone(),
                                 PlotPoints::from(s.points.clone()),
                             ));
                         }
                     });
+                for (g, b) in &bands {
+                    ui.label(
+                        RichText::new(format!(
+                            "{g}: the mean of {} runs with its 95 % interval (Student's t) at each point",
+                            b.runs
+                        ))
+                        .weak(),
+                    );
+                }
             });
             ui.vertical(|ui| {
                 egui::ScrollArea::vertical()

@@ -5,6 +5,7 @@ mod chart_export;
 mod compare_view;
 mod early_stopping_view;
 mod lr_finder_view;
+mod repeat_view;
 mod runs_view;
 mod sweep_view;
 
@@ -112,6 +113,13 @@ pub struct ExperimentsPanel {
     pub sweep: Option<SweepJob>,
     pub show_lr: bool,
     pub lr: Option<LrJob>,
+    /// Draw each ticked run on its own even when runs share a group.
+    pub single_runs: bool,
+    /// The groups the last comparison drew as a band: (group, runs in it).
+    pub drawn_bands: Vec<(String, usize)>,
+    /// Seeds the Repeat button trains (at least 2), and its job.
+    pub repeat_seeds: u64,
+    pub repeat: Option<repeat_view::RepeatJob>,
 }
 
 /// Re-list at most this often while the Runs tab shows a live run.
@@ -279,6 +287,9 @@ impl ExperimentsPanel {
 
     /// Stops background experiment threads (another project opens, the window closes).
     fn stop(&mut self) {
+        if let Some(job) = &self.repeat {
+            job.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(job) = &self.sweep {
             job.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
@@ -348,6 +359,10 @@ impl Panel for ExperimentsPanel {
 
     fn frame(&mut self, egui: &egui::Context, ctx: &mut Ctx) {
         self.poll(egui, ctx);
+        self.poll_repeat(ctx);
+        if self.repeat.is_some() {
+            egui.request_repaint_after(std::time::Duration::from_millis(200));
+        }
         self.sweep_window_ui(egui, ctx);
         self.lr_finder_window_ui(egui, ctx);
     }

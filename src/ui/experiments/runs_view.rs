@@ -76,6 +76,8 @@ impl ExperimentsPanel {
             {
                 self.show_sweep = true;
             }
+            ui.separator();
+            self.repeat_ui(ui, ctx);
         });
         if !ctx.recording {
             ui.label(RichText::new("Recording is off in this session.").weak());
