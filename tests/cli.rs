@@ -754,26 +754,13 @@ fn embed_projects_a_layer_and_says_how_faithful_the_plane_is() {
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().next(), Some("index,label,x,y"));
     assert_eq!(text.lines().count(), 31, "one row per test flower");
-    let knn: Vec<f64> = out
-        .lines()
-        .find(|l| l.contains("nearest-neighbour accuracy"))
-        .unwrap_or_else(|| panic!("{out}"))
-        .split(": ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .filter_map(|p| p.split_whitespace().last()?.parse().ok())
-        .collect();
+    let knn = knn_in(&out);
     assert!(knn.len() == 2 && knn[0] >= 85.0 && knn[1] >= 85.0, "{out}");
     let (ok, out) = embed("tsne");
     assert!(ok, "{out}");
     let text = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(text.lines().count(), 31, "one row per test flower");
-    let trust: f64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("trustworthiness "))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no trustworthiness: {out}"));
+    let trust = trustworthiness_in(&out);
     assert!(trust > 0.85, "{out}");
     let (ok, out) = embed("umap");
     assert!(!ok && out.contains("not built yet"), "{out}");
@@ -803,22 +790,9 @@ fn tsne_of_the_mnist_cnns_last_hidden_layer_keeps_its_neighbourhoods() {
         csv.to_str().unwrap(),
     ]);
     assert!(ok, "{out}");
-    let trust: f64 = out
-        .lines()
-        .find_map(|l| l.strip_prefix("trustworthiness "))
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no trustworthiness: {out}"));
+    let trust = trustworthiness_in(&out);
     assert!(trust >= 0.90, "{out}");
-    let knn: Vec<f64> = out
-        .lines()
-        .find(|l| l.contains("nearest-neighbour accuracy"))
-        .unwrap_or_else(|| panic!("{out}"))
-        .split(": ")
-        .nth(1)
-        .unwrap()
-        .split('%')
-        .filter_map(|p| p.split_whitespace().last()?.parse().ok())
-        .collect();
+    let knn = knn_in(&out);
     assert_eq!(knn.len(), 2, "{out}");
     assert!(
         (knn[0] - knn[1]).abs() <= 3.0,
@@ -827,4 +801,25 @@ fn tsne_of_the_mnist_cnns_last_hidden_layer_keeps_its_neighbourhoods() {
         knn[1]
     );
     assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 2001);
+}
+
+/// The figure of `embed`'s "trustworthiness 0.994 (…)" line.
+fn trustworthiness_in(out: &str) -> f64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("trustworthiness "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no trustworthiness: {out}"))
+}
+
+/// The two figures (in the layer, on the plane) of `embed`'s kNN accuracy line, in percent.
+fn knn_in(out: &str) -> Vec<f64> {
+    out.lines()
+        .find(|l| l.contains("nearest-neighbour accuracy"))
+        .unwrap_or_else(|| panic!("{out}"))
+        .split(": ")
+        .nth(1)
+        .unwrap()
+        .split('%')
+        .filter_map(|p| p.split_whitespace().last()?.parse().ok())
+        .collect()
 }

@@ -777,12 +777,7 @@ fn updates_far_below_their_weights_are_diagnosed_per_layer_and_the_fix_trains() 
     let mut p = iris();
     p.training.lr = 1e-6;
     let mut req = TrainRequest::new(p.clone());
-    req.insight = Some(InsightOptions {
-        probe: vec![],
-        every_steps: 5,
-        min_interval_ms: 0,
-        weights: false,
-    });
+    req.insight = Some(every_fifth_step());
     let (h, snap) = history_of(req);
     let snap = snap.expect("snapshots were asked for");
     assert!(
@@ -811,12 +806,7 @@ fn updates_far_below_their_weights_are_diagnosed_per_layer_and_the_fix_trains() 
         fixed.training.lr
     );
     let mut req = TrainRequest::new(fixed.clone());
-    req.insight = Some(InsightOptions {
-        probe: vec![],
-        every_steps: 5,
-        min_interval_ms: 0,
-        weights: false,
-    });
+    req.insight = Some(every_fifth_step());
     let (h, snap) = history_of(req);
     let acc = h.test.and_then(|t| t.accuracy).expect("a test accuracy");
     assert!(acc >= 0.9, "after the fix: {acc}");
@@ -832,4 +822,14 @@ fn updates_far_below_their_weights_are_diagnosed_per_layer_and_the_fix_trains() 
         .map(|h| h.kind)
         .collect();
     assert_eq!(kinds.len(), 3, "{kinds:?}");
+}
+
+/// Snapshots every fifth step, at once, without weights.
+fn every_fifth_step() -> InsightOptions {
+    InsightOptions {
+        probe: vec![],
+        every_steps: 5,
+        min_interval_ms: 0,
+        weights: false,
+    }
 }

@@ -135,3 +135,38 @@ pub fn overlay_image(
         .collect();
     Some(ColorImage::new([w, h], pixels))
 }
+
+/// One sample as a person recognises it: its image (kept as a texture in `cache` while the same
+/// sample is shown), or its table row as "feature value" pairs; nothing for other data.
+pub fn sample_preview_ui(
+    ui: &mut egui::Ui,
+    data: &crate::data::Dataset,
+    index: usize,
+    cache: &mut Option<(usize, egui::TextureHandle)>,
+    side: f32,
+) {
+    let raw = data.raw_sample(index);
+    match sample_image(&raw, &data.sample_shape) {
+        Some(img) => {
+            if cache.as_ref().is_none_or(|(i, _)| *i != index) {
+                let tex = ui
+                    .ctx()
+                    .load_texture("sample-preview", img, Default::default());
+                *cache = Some((index, tex));
+            }
+            if let Some((_, tex)) = cache {
+                ui.add(egui::Image::new(&*tex).fit_to_exact_size(egui::vec2(side, side)));
+            }
+        }
+        None if !data.feature_names.is_empty() => {
+            let row: Vec<String> = data
+                .feature_names
+                .iter()
+                .zip(&raw)
+                .map(|(f, v)| format!("{f} {v}"))
+                .collect();
+            ui.label(row.join(" · "));
+        }
+        None => {}
+    }
+}

@@ -195,30 +195,7 @@ impl DataMapPanel {
             p.epochs,
             p.region().name()
         ));
-        let raw = data.raw_sample(p.index);
-        match crate::ui::colormap::sample_image(&raw, &data.sample_shape) {
-            Some(img) => {
-                if self.texture.as_ref().is_none_or(|(i, _)| *i != p.index) {
-                    let tex = ui
-                        .ctx()
-                        .load_texture("datamap-sample", img, Default::default());
-                    self.texture = Some((p.index, tex));
-                }
-                if let Some((_, tex)) = &self.texture {
-                    ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(96.0, 96.0)));
-                }
-            }
-            None if !data.feature_names.is_empty() => {
-                let row: Vec<String> = data
-                    .feature_names
-                    .iter()
-                    .zip(&raw)
-                    .map(|(f, v)| format!("{f} {v}"))
-                    .collect();
-                ui.label(row.join(" · "));
-            }
-            None => {}
-        }
+        crate::ui::colormap::sample_preview_ui(ui, data, p.index, &mut self.texture, 96.0);
         let excluded = ctx.project.data.edits.excluded.contains(&place);
         ui.horizontal(|ui| {
             let label = if excluded {

@@ -2,25 +2,16 @@
 //! around the trained weights on a 2-D slice (see `insight::landscape`) and draws it as a heat
 //! map, the trained weights at the centre. Progress shows; Cancel stops it.
 
+use super::job::ModelJob;
 use super::panel::{Ctx, Panel, Place};
 use crate::insight::{loss_landscape, Landscape, LandscapeSpec};
-use crate::train::Control;
 use egui::{RichText, TextureHandle, Ui};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
-
-struct Job {
-    rx: Receiver<Result<Landscape, String>>,
-    progress: Arc<AtomicU32>,
-    control: Arc<Control>,
-}
 
 #[derive(Default)]
 pub struct LandscapePanel {
     pub show: bool,
     pub spec: LandscapeSpec,
-    job: Option<Job>,
+    job: Option<ModelJob<Landscape>>,
     pub result: Option<Landscape>,
     error: Option<String>,
     texture: Option<TextureHandle>,
@@ -37,43 +28,27 @@ impl LandscapePanel {
                 "Train the network first: the landscape is around its trained weights",
             );
         };
-        let (graph, seed, spec) = (
+        let model = (
             ctx.project.graph.clone(),
             ctx.project.training.seed,
-            self.spec,
+            weights,
         );
-        let (tx, rx) = channel();
-        let progress = Arc::new(AtomicU32::new(0));
-        let control = Arc::new(Control::default());
-        let (p, c, repaint) = (progress.clone(), control.clone(), egui.clone());
-        let spawned = std::thread::Builder::new()
-            .name("glassbox-landscape".into())
-            .spawn(move || {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    // The model is built here: candle models stay on the thread that uses them.
-                    let model =
-                        crate::model::Model::build(&graph, seed).map_err(|e| e.to_string())?;
-                    model.load_weights(&weights).map_err(|e| e.to_string())?;
-                    loss_landscape(&model, &data, spec, &c, &mut |f| {
-                        p.store(f.to_bits(), Ordering::Relaxed);
-                        repaint.request_repaint();
-                    })
-                    .map_err(|e| e.to_string())
-                }))
-                .unwrap_or_else(|_| Err("internal error while computing the landscape".into()));
-                let _ = tx.send(r);
-                repaint.request_repaint();
-            });
-        match spawned {
-            Ok(_) => {
+        let spec = self.spec;
+        let job = ModelJob::spawn(
+            "glassbox-landscape",
+            "computing the landscape",
+            egui,
+            model,
+            move |model, control, progress| {
+                loss_landscape(model, &data, spec, control, progress).map_err(|e| e.to_string())
+            },
+        );
+        match job {
+            Ok(job) => {
                 self.error = None;
-                self.job = Some(Job {
-                    rx,
-                    progress,
-                    control,
-                })
+                self.job = Some(job);
             }
-            Err(e) => ctx.notify_error(format!("Cannot start the landscape: {e}")),
+            Err(e) => ctx.notify_error(e),
         }
     }
 
@@ -137,7 +112,7 @@ impl Panel for LandscapePanel {
 
     fn frame(&mut self, _egui: &egui::Context, _ctx: &mut Ctx) {
         let Some(job) = &self.job else { return };
-        if let Ok(r) = job.rx.try_recv() {
+        if let Some(r) = job.try_take() {
             self.job = None;
             match r {
                 Ok(land) => self.result = Some(land),
@@ -171,17 +146,7 @@ impl Panel for LandscapePanel {
         });
         match &self.job {
             Some(job) => {
-                let f = f32::from_bits(job.progress.load(Ordering::Relaxed));
-                ui.horizontal(|ui| {
-                    ui.add(
-                        egui::ProgressBar::new(f)
-                            .desired_width(200.0)
-                            .show_percentage(),
-                    );
-                    if ui.button("Cancel").clicked() {
-                        job.control.stop.store(true, Ordering::Relaxed);
-                    }
-                });
+                ui.horizontal(|ui| job.progress_ui(ui, 200.0));
             }
             None => {
                 if ui
@@ -208,7 +173,7 @@ impl Panel for LandscapePanel {
     fn on_event(&mut self, ev: &super::panel::StudioEvent) {
         if let super::panel::StudioEvent::Closing = ev {
             if let Some(job) = &self.job {
-                job.control.stop.store(true, Ordering::Relaxed);
+                job.cancel();
             }
         }
     }

@@ -10,6 +10,7 @@ pub mod files;
 mod groups;
 pub mod insight;
 pub mod inspector;
+pub mod job;
 pub mod landscape_view;
 pub mod lessons_view;
 pub mod palette;

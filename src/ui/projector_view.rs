@@ -5,25 +5,16 @@
 //! trustworthiness) is printed above it.
 
 use super::data::preview_view::class_color;
+use super::job::ModelJob;
 use super::panel::{Ctx, Panel, Place};
 use crate::graph::Layer;
 use crate::insight::projector::{Method, Projection, KNN};
 use crate::insight::tsne::TsneSettings;
-use crate::train::Control;
 use egui::{RichText, TextureHandle, Ui};
 use egui_plot::{Legend, Plot, PlotPoint, PlotPoints, PlotTransform, Points};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
 
 /// Neighbours listed for a clicked sample.
 pub const NEIGHBOURS: usize = 8;
-
-struct Job {
-    rx: Receiver<Result<Projection, String>>,
-    progress: Arc<AtomicU32>,
-    control: Arc<Control>,
-}
 
 pub struct ProjectorPanel {
     /// The node projected (None: the one before the output's last layer).
@@ -31,7 +22,7 @@ pub struct ProjectorPanel {
     pub tsne: bool,
     pub perplexity: f64,
     pub samples: usize,
-    job: Option<Job>,
+    job: Option<ModelJob<Projection>>,
     pub result: Option<Projection>,
     error: Option<String>,
     /// The clicked sample (its place in the projection's samples).
@@ -110,38 +101,23 @@ impl ProjectorPanel {
             .into_iter()
             .take(self.samples.clamp(10, method.max_points()))
             .collect();
-        let (tx, rx) = channel();
-        let progress = Arc::new(AtomicU32::new(0));
-        let control = Arc::new(Control::default());
-        let (p, c, repaint) = (progress.clone(), control.clone(), egui.clone());
-        let spawned = std::thread::Builder::new()
-            .name("glassbox-projector".into())
-            .spawn(move || {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    // Built here: candle models stay on the thread that uses them.
-                    let model =
-                        crate::model::Model::build(&graph, seed).map_err(|e| e.to_string())?;
-                    model.load_weights(&weights).map_err(|e| e.to_string())?;
-                    crate::insight::project_node(&model, &data, &node, &idx, method, &c, &mut |f| {
-                        p.store(f.to_bits(), Ordering::Relaxed);
-                        repaint.request_repaint();
-                    })
+        let model = (graph, seed, weights);
+        let job = ModelJob::spawn(
+            "glassbox-projector",
+            "projecting",
+            egui,
+            model,
+            move |model, control, progress| {
+                crate::insight::project_node(model, &data, &node, &idx, method, control, progress)
                     .map_err(|e| e.to_string())
-                }))
-                .unwrap_or_else(|_| Err("internal error while projecting".into()));
-                let _ = tx.send(r);
-                repaint.request_repaint();
-            });
-        match spawned {
-            Ok(_) => {
+            },
+        );
+        match job {
+            Ok(job) => {
                 self.error = None;
-                self.job = Some(Job {
-                    rx,
-                    progress,
-                    control,
-                });
+                self.job = Some(job);
             }
-            Err(e) => self.error = Some(format!("cannot start the projection: {e}")),
+            Err(e) => self.error = Some(e),
         }
     }
 
@@ -180,17 +156,7 @@ impl ProjectorPanel {
                     crate::insight::tsne::MAX_POINTS
                 ));
             match &self.job {
-                Some(job) => {
-                    let f = f32::from_bits(job.progress.load(Ordering::Relaxed));
-                    ui.add(
-                        egui::ProgressBar::new(f)
-                            .desired_width(160.0)
-                            .show_percentage(),
-                    );
-                    if ui.button("Cancel").clicked() {
-                        job.control.stop.store(true, Ordering::Relaxed);
-                    }
-                }
+                Some(job) => job.progress_ui(ui, 160.0),
                 None => {
                     let ready = ctx.has_weights && ctx.dataset.is_some() && !ctx.training;
                     if ui
@@ -312,31 +278,7 @@ impl ProjectorPanel {
             return;
         };
         ui.label(RichText::new(describe(i)).strong());
-        let index = proj.samples[i];
-        let raw = data.raw_sample(index);
-        match crate::ui::colormap::sample_image(&raw, &data.sample_shape) {
-            Some(img) => {
-                if self.texture.as_ref().is_none_or(|(t, _)| *t != index) {
-                    let tex = ui
-                        .ctx()
-                        .load_texture("projector-sample", img, Default::default());
-                    self.texture = Some((index, tex));
-                }
-                if let Some((_, tex)) = &self.texture {
-                    ui.add(egui::Image::new(tex).fit_to_exact_size(egui::vec2(84.0, 84.0)));
-                }
-            }
-            None if !data.feature_names.is_empty() => {
-                let row: Vec<String> = data
-                    .feature_names
-                    .iter()
-                    .zip(&raw)
-                    .map(|(f, v)| format!("{f} {v}"))
-                    .collect();
-                ui.label(row.join(" · "));
-            }
-            None => {}
-        }
+        crate::ui::colormap::sample_preview_ui(ui, data, proj.samples[i], &mut self.texture, 84.0);
         ui.label(format!("{NEIGHBOURS} nearest in the layer:"));
         for (j, d) in proj.neighbours(i, NEIGHBOURS) {
             if ui
@@ -360,7 +302,7 @@ impl Panel for ProjectorPanel {
 
     fn frame(&mut self, _egui: &egui::Context, _ctx: &mut Ctx) {
         let Some(job) = &self.job else { return };
-        if let Ok(r) = job.rx.try_recv() {
+        if let Some(r) = job.try_take() {
             self.job = None;
             match r {
                 Ok(p) => {
@@ -422,7 +364,7 @@ impl Panel for ProjectorPanel {
     fn on_event(&mut self, ev: &super::panel::StudioEvent) {
         if let super::panel::StudioEvent::Closing = ev {
             if let Some(job) = &self.job {
-                job.control.stop.store(true, Ordering::Relaxed);
+                job.cancel();
             }
             self.result = None;
             self.node = None;
