@@ -823,3 +823,50 @@ fn knn_in(out: &str) -> Vec<f64> {
         .filter_map(|p| p.split_whitespace().last()?.parse().ok())
         .collect()
 }
+
+/// The loss along the line from the initial weights to the trained ones falls to the trained
+/// loss with no barrier; a weight file of another network is refused by name.
+#[test]
+fn landscape_line_from_init_falls_to_the_trained_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("iris.safetensors");
+    train_preset("mlp-iris", &w, &[]);
+    let csv = dir.path().join("line.csv");
+    let line = |from: &str| {
+        glassbox(&[
+            "landscape",
+            &preset("mlp-iris"),
+            "--weights",
+            w.to_str().unwrap(),
+            "--line-from",
+            from,
+            "--grid",
+            "13",
+            "-o",
+            csv.to_str().unwrap(),
+        ])
+    };
+    let (ok, out) = line("init");
+    assert!(ok, "{out}");
+    let rows: Vec<(f32, f32)> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (a, b) = l.split_once(',').unwrap();
+            (a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len(), 13);
+    let at = |alpha: f32| rows.iter().find(|r| (r.0 - alpha).abs() < 1e-3).unwrap().1;
+    // α steps of 0.125 from −0.25: 0 and 1 are on the grid.
+    assert!(at(0.0) > 0.9 && at(1.0) < 0.3, "{rows:?}");
+    assert!(out.contains("no barrier"), "{out}");
+    let other = dir.path().join("mpg.safetensors");
+    train_preset("mlp-auto-mpg", &other, &["--epochs", "1"]);
+    let (ok, out) = line(other.to_str().unwrap());
+    assert!(
+        !ok && out.contains("not weights of the same network"),
+        "{out}"
+    );
+}

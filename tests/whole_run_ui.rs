@@ -111,6 +111,29 @@ fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights
     );
     assert!(land.loss[0][0] > land.loss[4][4]);
     assert!(has_text(&h, "loss at the trained weights"));
+    // The line from the initial weights falls into the trained weights' basin.
+    assert!(!has_text(&h, "from the initial weights"));
+    h.get_by_label("Line from the start").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 60.0, |s| s
+            .panels
+            .get::<LandscapePanel>()
+            .is_some_and(|p| p.line.is_some() && !p.is_running())),
+        "no line in time"
+    );
+    h.run_steps(2);
+    let line = h
+        .state()
+        .panels
+        .get::<LandscapePanel>()
+        .unwrap()
+        .line
+        .clone()
+        .unwrap();
+    let at = |alpha: f32| line.iter().find(|p| (p.0 - alpha).abs() < 1e-3).unwrap().1;
+    assert!(at(0.0) > 3.0 * at(1.0), "{line:?}");
+    assert!(has_text(&h, "no barrier: one basin"));
 }
 
 #[test]

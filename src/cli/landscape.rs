@@ -26,6 +26,12 @@ pub struct LandscapeOptions {
     /// Seed of the two random directions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Instead of the 2-D slice: the loss along the straight line from these weights (e.g.
+    /// another run's, or the initial ones) to --weights, at --grid points of α from −0.25 to
+    /// 1.25 (α = 0: these weights, α = 1: --weights), written as `alpha,loss`. `init` takes the
+    /// project's initial weights (its seed).
+    #[arg(long, value_name = "WEIGHTS|init")]
+    line_from: Option<String>,
     /// Where to write the slice (CSV).
     #[arg(short, long)]
     output: PathBuf,
@@ -36,6 +42,13 @@ pub(super) fn landscape(opts: &LandscapeOptions) -> Result<()> {
     let weights = Weights::load(&opts.weights)?;
     let data = Dataset::load(&project.data, opts.project.parent())?;
     let model = Model::build(&project.graph, project.training.seed)?;
+    if let Some(from) = &opts.line_from {
+        let from = match from.as_str() {
+            "init" => model.weights()?,
+            path => Weights::load(std::path::Path::new(path))?,
+        };
+        return line(opts, &model, &data, &from, &weights);
+    }
     model.load_weights(&weights)?;
     let spec = LandscapeSpec {
         grid: opts.grid,
@@ -68,6 +81,57 @@ pub(super) fn landscape(opts: &LandscapeOptions) -> Result<()> {
         land.loss[r][c],
         land.coords[c],
         land.coords[r],
+        opts.output.display()
+    );
+    Ok(())
+}
+
+/// `--line-from`: the loss along the line from `from` to `to`, as `alpha,loss`.
+fn line(
+    opts: &LandscapeOptions,
+    model: &Model,
+    data: &Dataset,
+    from: &Weights,
+    to: &Weights,
+) -> Result<()> {
+    let bar = indicatif::ProgressBar::new(100);
+    let points = crate::insight::loss_line(
+        model,
+        data,
+        (from, to),
+        (opts.grid, opts.samples),
+        &Control::default(),
+        &mut |f| bar.set_position((f * 100.0) as u64),
+    )?;
+    bar.finish_and_clear();
+    let mut w = csv::Writer::from_path(&opts.output)
+        .with_context(|| format!("cannot write {}", opts.output.display()))?;
+    w.write_record(["alpha", "loss"])?;
+    for (a, l) in &points {
+        w.write_record([format!("{a:.4}"), format!("{l:.6}")])?;
+    }
+    w.flush()?;
+    let at = |alpha: f32| {
+        points
+            .iter()
+            .min_by(|a, b| (a.0 - alpha).abs().total_cmp(&(b.0 - alpha).abs()))
+            .map_or(f32::NAN, |p| p.1)
+    };
+    let between = points
+        .iter()
+        .filter(|p| (0.0..=1.0).contains(&p.0))
+        .map(|p| p.1)
+        .fold(f32::NEG_INFINITY, f32::max);
+    println!(
+        "loss {:.4} at the start (α = 0), {:.4} at --weights (α = 1), highest in between {:.4}{}; wrote {}",
+        at(0.0),
+        at(1.0),
+        between,
+        if between > at(0.0).max(at(1.0)) + 1e-4 {
+            " — a barrier: the two ends lie in different basins"
+        } else {
+            " — no barrier between them"
+        },
         opts.output.display()
     );
     Ok(())

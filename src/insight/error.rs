@@ -49,6 +49,10 @@ pub enum InsightError {
     LandscapeMode,
     #[error("a {0} × {0} grid: choose 3 to 101 cells a side")]
     Grid(usize),
+    #[error("{0} points on the line: choose 3 to 401")]
+    LinePoints(usize),
+    #[error("the two weight files differ at '{0}': they are not weights of the same network")]
+    WeightsDiffer(String),
     #[error("stopped")]
     Stopped,
 }

@@ -149,3 +149,51 @@ pub fn loss_landscape(
     model.load_weights(&trained)?;
     result.map(|()| Landscape { coords, loss })
 }
+
+/// The loss along the straight line between two sets of weights (Goodfellow et al. 2015):
+/// θ(α) = (1 − α)·`from` + α·`to` at `points` values of α from −0.25 to 1.25, on the first
+/// `samples` training samples. A line that falls steadily from one end to the other and rises
+/// past it says both ends lie in one basin; a bump between two trained runs is the barrier
+/// between their minima. `model` holds its own weights again afterwards.
+pub fn loss_line(
+    model: &Model,
+    data: &Dataset,
+    (from, to): (&Weights, &Weights),
+    (points, samples): (usize, usize),
+    control: &Control,
+    progress: &mut dyn FnMut(f32),
+) -> Result<Vec<(f32, f32)>, InsightError> {
+    if !(3..=401).contains(&points) {
+        return Err(InsightError::LinePoints(points));
+    }
+    if data.is_windows() {
+        return Err(InsightError::LandscapeMode);
+    }
+    let encoding = model.bind_data(data)?;
+    let subset: Vec<usize> = data.train.iter().copied().take(samples.max(1)).collect();
+    let own = model.weights()?;
+    let mut out = Vec::with_capacity(points);
+    let result = (|| {
+        for i in 0..points {
+            let alpha = -0.25 + 1.5 * i as f32 / (points - 1) as f32;
+            let mut moved = to.clone();
+            for (name, t) in moved.tensors.iter_mut() {
+                let Some(a) = from.tensors.get(name).filter(|a| a.shape == t.shape) else {
+                    return Err(InsightError::WeightsDiffer(name.clone()));
+                };
+                for (v, &a) in t.data.iter_mut().zip(&a.data) {
+                    *v = (1.0 - alpha) * a + alpha * *v;
+                }
+            }
+            model.load_weights(&moved)?;
+            let m = evaluate(model, data, &subset, encoding, control)?
+                .ok_or(InsightError::Stopped)?
+                .ok_or(InsightError::NoSamples)?;
+            out.push((alpha, m.loss));
+            progress((i + 1) as f32 / points as f32);
+        }
+        Ok(())
+    })();
+    model.load_weights(&own)?;
+    result.map(|()| out)
+}

@@ -4,7 +4,7 @@
 
 use super::job::ModelJob;
 use super::panel::{Ctx, Panel, Place};
-use crate::insight::{loss_landscape, Landscape, LandscapeSpec};
+use crate::insight::{loss_landscape, loss_line, Landscape, LandscapeSpec};
 use egui::{RichText, TextureHandle, Ui};
 
 #[derive(Default)]
@@ -13,13 +13,16 @@ pub struct LandscapePanel {
     pub spec: LandscapeSpec,
     job: Option<ModelJob<Landscape>>,
     pub result: Option<Landscape>,
+    /// The loss along the line from the initial weights to the trained ones: (α, loss).
+    line_job: Option<ModelJob<Vec<(f32, f32)>>>,
+    pub line: Option<Vec<(f32, f32)>>,
     error: Option<String>,
     texture: Option<TextureHandle>,
 }
 
 impl LandscapePanel {
     pub fn is_running(&self) -> bool {
-        self.job.is_some()
+        self.job.is_some() || self.line_job.is_some()
     }
 
     fn start(&mut self, egui: &egui::Context, ctx: &mut Ctx) {
@@ -50,6 +53,85 @@ impl LandscapePanel {
             }
             Err(e) => ctx.notify_error(e),
         }
+    }
+
+    /// The loss from the network's initial weights (its seed) to the trained ones, at 49 values
+    /// of α (steps of 1/32: α = 0 and 1 are among them).
+    fn start_line(&mut self, egui: &egui::Context, ctx: &mut Ctx) {
+        let (Some(weights), Some(data)) = (ctx.weights.cloned(), ctx.dataset.clone()) else {
+            return ctx
+                .notify_error("Train the network first: the line ends at its trained weights");
+        };
+        let (graph, seed, samples) = (
+            ctx.project.graph.clone(),
+            ctx.project.training.seed,
+            self.spec.samples,
+        );
+        let model = (graph.clone(), seed, weights.clone());
+        let job = ModelJob::spawn(
+            "glassbox-loss-line",
+            "computing the line",
+            egui,
+            model,
+            move |model, control, progress| {
+                let init = crate::model::Model::build(&graph, seed)
+                    .and_then(|m| m.weights().map_err(Into::into))
+                    .map_err(|e| e.to_string())?;
+                loss_line(
+                    model,
+                    &data,
+                    (&init, &weights),
+                    (49, samples),
+                    control,
+                    progress,
+                )
+                .map_err(|e| e.to_string())
+            },
+        );
+        match job {
+            Ok(job) => {
+                self.error = None;
+                self.line_job = Some(job);
+            }
+            Err(e) => ctx.notify_error(e),
+        }
+    }
+
+    fn line_ui(ui: &mut Ui, line: &[(f32, f32)]) {
+        let at = |alpha: f32| {
+            line.iter()
+                .min_by(|a, b| (a.0 - alpha).abs().total_cmp(&(b.0 - alpha).abs()))
+                .map_or(f32::NAN, |p| p.1)
+        };
+        let between = line
+            .iter()
+            .filter(|p| (0.0..=1.0).contains(&p.0))
+            .map(|p| p.1)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let barrier = between > at(0.0).max(at(1.0)) + 1e-4;
+        ui.label(format!(
+            "from the initial weights (α = 0, loss {:.4}) to the trained ones (α = 1, loss {:.4}): {}",
+            at(0.0),
+            at(1.0),
+            if barrier {
+                "a barrier on the way"
+            } else {
+                "no barrier: one basin"
+            }
+        ));
+        egui_plot::Plot::new("loss-line")
+            .height(140.0)
+            .x_axis_label("α")
+            .y_axis_label("training loss")
+            .allow_scroll(false)
+            .show(ui, |p| {
+                let pts: Vec<[f64; 2]> = line.iter().map(|&(a, l)| [a as f64, l as f64]).collect();
+                p.line(
+                    egui_plot::Line::new("loss", egui_plot::PlotPoints::from(pts))
+                        .color(super::theme::VAL),
+                );
+                p.vline(egui_plot::VLine::new("trained", 1.0).color(super::theme::OK));
+            });
     }
 
     fn heat_map_ui(&mut self, ui: &mut Ui, land: &Landscape) {
@@ -111,11 +193,17 @@ impl Panel for LandscapePanel {
     }
 
     fn frame(&mut self, _egui: &egui::Context, _ctx: &mut Ctx) {
-        let Some(job) = &self.job else { return };
-        if let Some(r) = job.try_take() {
+        if let Some(r) = self.job.as_ref().and_then(ModelJob::try_take) {
             self.job = None;
             match r {
                 Ok(land) => self.result = Some(land),
+                Err(e) => self.error = Some(e),
+            }
+        }
+        if let Some(r) = self.line_job.as_ref().and_then(ModelJob::try_take) {
+            self.line_job = None;
+            match r {
+                Ok(line) => self.line = Some(line),
                 Err(e) => self.error = Some(e),
             }
         }
@@ -149,18 +237,33 @@ impl Panel for LandscapePanel {
                 ui.horizontal(|ui| job.progress_ui(ui, 200.0));
             }
             None => {
-                if ui
-                    .add_enabled(
-                        ctx.has_weights && !ctx.training,
-                        egui::Button::new("Compute"),
-                    )
-                    .on_disabled_hover_text("Train the network (and let the run end) first")
-                    .clicked()
-                {
-                    let egui = ui.ctx().clone();
-                    self.start(&egui, ctx);
-                }
+                ui.horizontal(|ui| {
+                    let ready = ctx.has_weights && !ctx.training && self.line_job.is_none();
+                    if ui
+                        .add_enabled(ready, egui::Button::new("Compute"))
+                        .on_disabled_hover_text("Train the network (and let the run end) first")
+                        .clicked()
+                    {
+                        let egui = ui.ctx().clone();
+                        self.start(&egui, ctx);
+                    }
+                    if ui
+                        .add_enabled(ready, egui::Button::new("Line from the start"))
+                        .on_hover_text("The loss along the straight line from the initial weights to the trained ones (Goodfellow et al. 2015)")
+                        .on_disabled_hover_text("Train the network (and let the run end) first")
+                        .clicked()
+                    {
+                        let egui = ui.ctx().clone();
+                        self.start_line(&egui, ctx);
+                    }
+                });
             }
+        }
+        if let Some(job) = &self.line_job {
+            ui.horizontal(|ui| job.progress_ui(ui, 200.0));
+        }
+        if let Some(line) = &self.line {
+            Self::line_ui(ui, line);
         }
         if let Some(e) = &self.error {
             ui.colored_label(super::theme::ERROR, e);
@@ -172,7 +275,10 @@ impl Panel for LandscapePanel {
 
     fn on_event(&mut self, ev: &super::panel::StudioEvent) {
         if let super::panel::StudioEvent::Closing = ev {
-            if let Some(job) = &self.job {
+            for job in self.job.iter() {
+                job.cancel();
+            }
+            for job in self.line_job.iter() {
                 job.cancel();
             }
         }
