@@ -131,7 +131,13 @@ fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights
         .line
         .clone()
         .unwrap();
-    let at = |alpha: f32| line.iter().find(|p| (p.0 - alpha).abs() < 1e-3).unwrap().1;
+    let at = |alpha: f32| {
+        line.points
+            .iter()
+            .find(|p| (p.0 - alpha).abs() < 1e-3)
+            .unwrap()
+            .1
+    };
     assert!(at(0.0) > 3.0 * at(1.0), "{line:?}");
     assert!(has_text(&h, "no barrier: one basin"));
 }

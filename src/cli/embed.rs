@@ -1,7 +1,7 @@
 //! `glassbox embed`: a node's activations on the test samples projected to 2-D (PCA), written
 //! as `index,label,x,y` with how faithful the plane is.
 
-use super::load_project;
+use super::{load_project, with_progress};
 use crate::data::Dataset;
 use crate::insight::project_node;
 use crate::insight::projector::Method;
@@ -60,17 +60,17 @@ pub(super) fn embed(opts: &EmbedOptions) -> Result<()> {
         &data.test
     };
     let idx: Vec<usize> = split.iter().copied().take(opts.samples.max(1)).collect();
-    let bar = indicatif::ProgressBar::new(100);
-    let p = project_node(
-        &model,
-        &data,
-        &opts.node,
-        &idx,
-        method,
-        &Control::default(),
-        &mut |f| bar.set_position((f * 100.0) as u64),
-    )?;
-    bar.finish_and_clear();
+    let p = with_progress(|progress| {
+        project_node(
+            &model,
+            &data,
+            &opts.node,
+            &idx,
+            method,
+            &Control::default(),
+            progress,
+        )
+    })?;
     let mut w = csv::Writer::from_path(&opts.output)
         .with_context(|| format!("cannot write {}", opts.output.display()))?;
     w.write_record(["index", "label", "x", "y"])?;

@@ -1,7 +1,7 @@
 //! `glassbox landscape`: the training loss around trained weights on a 2-D slice along two
 //! filter-normalised random directions, written as `x,y,loss` per cell.
 
-use super::load_project;
+use super::{load_project, with_progress};
 use crate::data::Dataset;
 use crate::insight::{loss_landscape, LandscapeSpec};
 use crate::model::{Model, Weights};
@@ -56,12 +56,10 @@ pub(super) fn landscape(opts: &LandscapeOptions) -> Result<()> {
         samples: opts.samples,
         seed: opts.seed,
     };
-    let bar = indicatif::ProgressBar::new(100);
     let started = std::time::Instant::now();
-    let land = loss_landscape(&model, &data, spec, &Control::default(), &mut |f| {
-        bar.set_position((f * 100.0) as u64)
+    let land = with_progress(|progress| {
+        loss_landscape(&model, &data, spec, &Control::default(), progress)
     })?;
-    bar.finish_and_clear();
     let mut w = csv::Writer::from_path(&opts.output)
         .with_context(|| format!("cannot write {}", opts.output.display()))?;
     w.write_record(["x", "y", "loss"])?;
@@ -94,40 +92,29 @@ fn line(
     from: &Weights,
     to: &Weights,
 ) -> Result<()> {
-    let bar = indicatif::ProgressBar::new(100);
-    let points = crate::insight::loss_line(
-        model,
-        data,
-        (from, to),
-        (opts.grid, opts.samples),
-        &Control::default(),
-        &mut |f| bar.set_position((f * 100.0) as u64),
-    )?;
-    bar.finish_and_clear();
+    let line = with_progress(|progress| {
+        crate::insight::loss_line(
+            model,
+            data,
+            (from, to),
+            (opts.grid, opts.samples),
+            &Control::default(),
+            progress,
+        )
+    })?;
     let mut w = csv::Writer::from_path(&opts.output)
         .with_context(|| format!("cannot write {}", opts.output.display()))?;
     w.write_record(["alpha", "loss"])?;
-    for (a, l) in &points {
+    for (a, l) in &line.points {
         w.write_record([format!("{a:.4}"), format!("{l:.6}")])?;
     }
     w.flush()?;
-    let at = |alpha: f32| {
-        points
-            .iter()
-            .min_by(|a, b| (a.0 - alpha).abs().total_cmp(&(b.0 - alpha).abs()))
-            .map_or(f32::NAN, |p| p.1)
-    };
-    let between = points
-        .iter()
-        .filter(|p| (0.0..=1.0).contains(&p.0))
-        .map(|p| p.1)
-        .fold(f32::NEG_INFINITY, f32::max);
     println!(
         "loss {:.4} at the start (α = 0), {:.4} at --weights (α = 1), highest in between {:.4}{}; wrote {}",
-        at(0.0),
-        at(1.0),
-        between,
-        if between > at(0.0).max(at(1.0)) + 1e-4 {
+        line.at(0.0),
+        line.at(1.0),
+        line.highest_between(),
+        if line.has_barrier() {
             " — a barrier: the two ends lie in different basins"
         } else {
             " — no barrier between them"

@@ -599,3 +599,12 @@ fn list_presets() -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs `work` with a 0–100 % bar on the terminal (fed through the callback it is handed),
+/// cleared when the work ends.
+pub(super) fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(f32)) -> T) -> T {
+    let bar = indicatif::ProgressBar::new(100);
+    let out = work(&mut |f| bar.set_position((f * 100.0) as u64));
+    bar.finish_and_clear();
+    out
+}

@@ -150,6 +150,36 @@ pub fn loss_landscape(
     result.map(|()| Landscape { coords, loss })
 }
 
+/// The loss along a line, as (α, loss) in α order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossLine {
+    pub points: Vec<(f32, f32)>,
+}
+
+impl LossLine {
+    /// The loss at the point nearest `alpha`.
+    pub fn at(&self, alpha: f32) -> f32 {
+        self.points
+            .iter()
+            .min_by(|a, b| (a.0 - alpha).abs().total_cmp(&(b.0 - alpha).abs()))
+            .map_or(f32::NAN, |p| p.1)
+    }
+
+    /// The highest loss between the two ends (0 ≤ α ≤ 1).
+    pub fn highest_between(&self) -> f32 {
+        self.points
+            .iter()
+            .filter(|p| (0.0..=1.0).contains(&p.0))
+            .map(|p| p.1)
+            .fold(f32::NEG_INFINITY, f32::max)
+    }
+
+    /// Whether the loss rises above both ends on the way: the ends lie in different basins.
+    pub fn has_barrier(&self) -> bool {
+        self.highest_between() > self.at(0.0).max(self.at(1.0)) + 1e-4
+    }
+}
+
 /// The loss along the straight line between two sets of weights (Goodfellow et al. 2015):
 /// θ(α) = (1 − α)·`from` + α·`to` at `points` values of α from −0.25 to 1.25, on the first
 /// `samples` training samples. A line that falls steadily from one end to the other and rises
@@ -162,7 +192,7 @@ pub fn loss_line(
     (points, samples): (usize, usize),
     control: &Control,
     progress: &mut dyn FnMut(f32),
-) -> Result<Vec<(f32, f32)>, InsightError> {
+) -> Result<LossLine, InsightError> {
     if !(3..=401).contains(&points) {
         return Err(InsightError::LinePoints(points));
     }
@@ -195,5 +225,5 @@ pub fn loss_line(
         Ok(())
     })();
     model.load_weights(&own)?;
-    result.map(|()| out)
+    result.map(|()| LossLine { points: out })
 }

@@ -29,7 +29,7 @@ pub use evaluate::{
 pub use explain::{
     kernel_shap, lime, segment, Explanation, LimeSettings, Segmentation, ShapSettings,
 };
-pub use landscape::{loss_landscape, loss_line, Landscape, LandscapeSpec};
+pub use landscape::{loss_landscape, loss_line, Landscape, LandscapeSpec, LossLine};
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
 pub use projector::{project_node, Projection};

@@ -68,19 +68,7 @@ pub fn repeat_seeds(
         req.project_dir = spec.project_dir.clone();
         req.record_to(folder);
         let handle = TrainHandle::spawn(req).map_err(|e| RepeatError::Start(e.to_string()))?;
-        let end = loop {
-            if stop.load(Ordering::Relaxed) {
-                handle.stop();
-            }
-            match handle.recv_timeout(std::time::Duration::from_millis(100)) {
-                Some(ev) if ev.is_terminal() => break ev,
-                Some(_) => {}
-                None if handle.is_finished() => {
-                    return Err(RepeatError::Unfinished { seed });
-                }
-                None => {}
-            }
-        };
+        let end = handle.wait_or_stop(stop, |_| {});
         match end {
             TrainEvent::Finished { .. } => {}
             TrainEvent::Failed { reason } => return Err(RepeatError::Failed { seed, reason }),

@@ -183,6 +183,34 @@ impl TrainHandle {
         }
     }
 
+    /// As `wait`, and asks the run to stop once `stop` is set (a sweep's or a repetition's
+    /// Stop). A thread that ends without a terminal event gives `Failed`.
+    pub fn wait_or_stop(
+        self,
+        stop: &std::sync::atomic::AtomicBool,
+        mut f: impl FnMut(&TrainEvent),
+    ) -> TrainEvent {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                self.stop();
+            }
+            match self.rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(ev) => {
+                    f(&ev);
+                    if ev.is_terminal() {
+                        return ev;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return TrainEvent::Failed {
+                        reason: "the training thread ended without a result".into(),
+                    }
+                }
+            }
+        }
+    }
+
     pub fn stop(&self) {
         self.control.stop.store(true, Ordering::Relaxed);
     }

@@ -4,7 +4,7 @@
 
 use super::job::ModelJob;
 use super::panel::{Ctx, Panel, Place};
-use crate::insight::{loss_landscape, loss_line, Landscape, LandscapeSpec};
+use crate::insight::{loss_landscape, loss_line, Landscape, LandscapeSpec, LossLine};
 use egui::{RichText, TextureHandle, Ui};
 
 #[derive(Default)]
@@ -14,8 +14,8 @@ pub struct LandscapePanel {
     job: Option<ModelJob<Landscape>>,
     pub result: Option<Landscape>,
     /// The loss along the line from the initial weights to the trained ones: (α, loss).
-    line_job: Option<ModelJob<Vec<(f32, f32)>>>,
-    pub line: Option<Vec<(f32, f32)>>,
+    line_job: Option<ModelJob<LossLine>>,
+    pub line: Option<LossLine>,
     error: Option<String>,
     texture: Option<TextureHandle>,
 }
@@ -97,23 +97,12 @@ impl LandscapePanel {
         }
     }
 
-    fn line_ui(ui: &mut Ui, line: &[(f32, f32)]) {
-        let at = |alpha: f32| {
-            line.iter()
-                .min_by(|a, b| (a.0 - alpha).abs().total_cmp(&(b.0 - alpha).abs()))
-                .map_or(f32::NAN, |p| p.1)
-        };
-        let between = line
-            .iter()
-            .filter(|p| (0.0..=1.0).contains(&p.0))
-            .map(|p| p.1)
-            .fold(f32::NEG_INFINITY, f32::max);
-        let barrier = between > at(0.0).max(at(1.0)) + 1e-4;
+    fn line_ui(ui: &mut Ui, line: &LossLine) {
         ui.label(format!(
             "from the initial weights (α = 0, loss {:.4}) to the trained ones (α = 1, loss {:.4}): {}",
-            at(0.0),
-            at(1.0),
-            if barrier {
+            line.at(0.0),
+            line.at(1.0),
+            if line.has_barrier() {
                 "a barrier on the way"
             } else {
                 "no barrier: one basin"
@@ -125,7 +114,11 @@ impl LandscapePanel {
             .y_axis_label("training loss")
             .allow_scroll(false)
             .show(ui, |p| {
-                let pts: Vec<[f64; 2]> = line.iter().map(|&(a, l)| [a as f64, l as f64]).collect();
+                let pts: Vec<[f64; 2]> = line
+                    .points
+                    .iter()
+                    .map(|&(a, l)| [a as f64, l as f64])
+                    .collect();
                 p.line(
                     egui_plot::Line::new("loss", egui_plot::PlotPoints::from(pts))
                         .color(super::theme::VAL),

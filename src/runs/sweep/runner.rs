@@ -9,7 +9,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// Progress a sweep reports to its caller.
 #[derive(Clone, Debug, PartialEq)]
@@ -267,51 +266,23 @@ fn run_trial(
         source,
     })?;
     let mut best: Option<f64> = None;
-    let mut terminal = None;
-    while terminal.is_none() {
-        if ctx.stop.load(Ordering::Relaxed) {
-            handle.stop();
+    let terminal = handle.wait_or_stop(ctx.stop, |ev| {
+        if let TrainEvent::Best { value, .. } = ev {
+            best = Some(*value);
         }
-        match handle.recv_timeout(Duration::from_millis(100)) {
-            Some(ev) => {
-                if let TrainEvent::Best { value, .. } = &ev {
-                    best = Some(*value);
-                }
-                if ev.is_terminal() {
-                    terminal = Some(ev.clone());
-                }
-                on(SweepEvent::Train(ev));
-            }
-            None if handle.is_finished() => {
-                // Drain what is left; a thread that ended without a terminal event failed.
-                match handle.try_recv() {
-                    Some(ev) => {
-                        if ev.is_terminal() {
-                            terminal = Some(ev.clone());
-                        }
-                        on(SweepEvent::Train(ev));
-                    }
-                    None => {
-                        terminal = Some(TrainEvent::Failed {
-                            reason: "the training thread ended without a result".into(),
-                        })
-                    }
-                }
-            }
-            None => {}
-        }
-    }
+        on(SweepEvent::Train(ev.clone()));
+    });
     let test_r2 = match &terminal {
-        Some(TrainEvent::Finished { test, .. }) => test.and_then(|t| t.regression).map(|r| r.r2),
+        TrainEvent::Finished { test, .. } => test.and_then(|t| t.regression).map(|r| r.r2),
         _ => None,
     };
     let (outcome, test_accuracy) = match terminal {
-        Some(TrainEvent::Finished { test, .. }) => {
+        TrainEvent::Finished { test, .. } => {
             ("finished".to_string(), test.and_then(|t| t.accuracy))
         }
-        Some(TrainEvent::Stopped { step, .. }) => (format!("stopped at step {step}"), None),
-        Some(TrainEvent::Failed { reason }) => (format!("failed: {reason}"), None),
-        Some(TrainEvent::Diverged { step, what, .. }) => {
+        TrainEvent::Stopped { step, .. } => (format!("stopped at step {step}"), None),
+        TrainEvent::Failed { reason } => (format!("failed: {reason}"), None),
+        TrainEvent::Diverged { step, what, .. } => {
             best = None;
             (format!("diverged at step {step}: {what}"), None)
         }
