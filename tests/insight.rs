@@ -727,6 +727,7 @@ fn a_trained_models_loss_landscape_has_its_lowest_cell_at_the_centre() {
         span: 1.0,
         samples: 1024,
         seed: 3,
+        plane: Plane::Random,
     };
     let mut last = 0.0;
     let land = loss_landscape(
@@ -768,6 +769,99 @@ fn a_trained_models_loss_landscape_has_its_lowest_cell_at_the_centre() {
             &mut |_| {}
         ),
         Err(InsightError::Grid(2))
+    ));
+}
+
+/// The path a run's weights took (recorded each epoch) on the plane of its own principal
+/// directions: it starts far out where the loss is high and ends at the trained weights in the
+/// centre; on a random plane the same path all but vanishes (Li et al.'s reason for the
+/// path's plane).
+#[test]
+fn the_weights_path_lies_in_its_own_plane_and_ends_at_the_centre() {
+    let p = iris();
+    let data = Arc::new(Dataset::load(&p.data, None).unwrap());
+    let mut req = TrainRequest::new(p.clone());
+    req.dataset = Some(data.clone());
+    req.path = true;
+    let (h, _) = history_of(req);
+    assert_eq!(
+        h.path.len(),
+        p.training.epochs + 1,
+        "before the first epoch and after each"
+    );
+    assert_eq!(h.path.points[0].0, 0);
+    let model = Model::build(&p.graph, 1).unwrap();
+    model
+        .load_weights(&h.path.points.last().unwrap().1)
+        .unwrap();
+    let path: Vec<&Weights> = h.path.points.iter().map(|(_, w)| &**w).collect();
+    let spec = LandscapeSpec {
+        grid: 9,
+        plane: Plane::Path,
+        ..Default::default()
+    };
+    let land =
+        loss_landscape_along(&model, &data, spec, &path, &Default::default(), &mut |_| {}).unwrap();
+    let end = *land.path.last().unwrap();
+    assert!(end[0].abs() < 1e-6 && end[1].abs() < 1e-6, "{end:?}");
+    let start = land.path[0];
+    let edge = *land.coords.last().unwrap();
+    assert!(
+        start[0].hypot(start[1]) > 0.5 * edge,
+        "{start:?} in ±{edge}"
+    );
+    assert!(land
+        .path
+        .iter()
+        .all(|q| q[0].abs() <= edge && q[1].abs() <= edge));
+    let share = land.path_share.unwrap();
+    assert!(share > 0.6, "the plane holds {share} of the path");
+    // The loss where training started is far above the trained weights'.
+    let cell = |v: f32| {
+        land.coords
+            .iter()
+            .enumerate()
+            .min_by(|a, b| (a.1 - v).abs().total_cmp(&(b.1 - v).abs()))
+            .unwrap()
+            .0
+    };
+    let mid = spec.grid / 2;
+    assert!(
+        land.loss[cell(start[1])][cell(start[0])] > 2.0 * land.loss[mid][mid],
+        "{:?}",
+        land.loss
+    );
+    let random = LandscapeSpec {
+        grid: 3,
+        plane: Plane::Random,
+        ..spec
+    };
+    let flat = loss_landscape_along(
+        &model,
+        &data,
+        random,
+        &path,
+        &Default::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(flat.path.len(), path.len());
+    assert!(
+        flat.path_share.unwrap() < 0.1 * share,
+        "{:?}",
+        flat.path_share
+    );
+    // Too short a path has no plane.
+    assert!(matches!(
+        loss_landscape_along(
+            &model,
+            &data,
+            spec,
+            &path[59..],
+            &Default::default(),
+            &mut |_| {}
+        ),
+        Err(InsightError::PathTooShort)
     ));
 }
 

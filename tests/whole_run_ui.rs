@@ -130,7 +130,8 @@ fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights
         .unwrap()
         .line
         .clone()
-        .unwrap();
+        .unwrap()
+        .1;
     let at = |alpha: f32| {
         line.points
             .iter()
@@ -140,6 +141,113 @@ fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights
     };
     assert!(at(0.0) > 3.0 * at(1.0), "{line:?}");
     assert!(has_text(&h, "no barrier: one basin"));
+}
+
+/// Two recorded runs of one network (two seeds): the landscape on the second run's own path
+/// plane draws the path from its start to the trained weights, and the line from the first
+/// run's weights to the second's is computed from the run picked in the panel.
+#[test]
+fn the_landscape_draws_the_runs_path_and_a_line_from_another_run() {
+    use glassbox::insight::Plane;
+    use glassbox::ui::landscape_view::LandscapePanel;
+    let dir = tempfile::tempdir().unwrap();
+    let mut iris = presets::load("mlp-iris").unwrap();
+    iris.training.epochs = 20;
+    let mut h = common::ui::harness(iris);
+    h.state_mut().keep.runs.record = true;
+    h.state_mut().keep.runs.fallback_dir = Some(dir.path().to_path_buf());
+    assert!(
+        wait_for(&mut h, 20.0, |s| s.data.summary.is_some()),
+        "no data"
+    );
+    for seed in [1, 2] {
+        h.state_mut().doc.project.training.seed = seed;
+        h.get_by_label("▶ Train").click();
+        h.step();
+        assert!(
+            wait_for(&mut h, 60.0, |s| s.session.weights.is_some()
+                && !s.is_training()),
+            "training did not finish"
+        );
+        h.run_steps(3);
+    }
+    h.get_by_label("Run").click();
+    h.run_steps(2);
+    h.get_by_label("Loss landscape…").click();
+    h.run_steps(2);
+    // The side panel settles its width over its first frames.
+    h.run_steps(3);
+    h.get_by_label("the path's plane").click();
+    h.run_steps(3);
+    h.state_mut()
+        .panels
+        .get_mut::<LandscapePanel>()
+        .unwrap()
+        .spec
+        .grid = 9;
+    assert!(!has_text(&h, "this plane holds"));
+    h.get_by_label("Compute").click();
+    h.step();
+    let panel = |h: &egui_kittest::Harness<'static, glassbox::ui::Studio>| {
+        h.state()
+            .panels
+            .get::<LandscapePanel>()
+            .unwrap()
+            .result
+            .clone()
+    };
+    assert!(
+        wait_for(&mut h, 60.0, |s| s
+            .panels
+            .get::<LandscapePanel>()
+            .is_some_and(|p| p.result.is_some() && !p.is_running())),
+        "no landscape in time"
+    );
+    h.run_steps(2);
+    let land = panel(&h).unwrap();
+    assert_eq!(land.plane, Plane::Path);
+    assert_eq!(
+        land.path.len(),
+        21,
+        "before the first epoch and after each of 20"
+    );
+    assert!(land.path_share.unwrap() > 0.5, "{:?}", land.path_share);
+    assert!(has_text(&h, "this plane holds"));
+    // The older run (seed 1), picked from the list, to this one.
+    assert!(!has_text(&h, "from run"));
+    h.state_mut()
+        .panels
+        .get_mut::<LandscapePanel>()
+        .unwrap()
+        .other_run = Some(1);
+    h.run_steps(1);
+    let button = h.get_by_label("Line from that run").rect();
+    assert!(
+        button.right() <= 1500.0,
+        "the button is off the window: {button:?}"
+    );
+    h.get_by_label("Line from that run").click();
+    h.step();
+    assert!(
+        wait_for(&mut h, 60.0, |s| s
+            .panels
+            .get::<LandscapePanel>()
+            .is_some_and(|p| p.line.is_some() && !p.is_running())),
+        "no line in time"
+    );
+    h.run_steps(2);
+    let (from, line) = h
+        .state()
+        .panels
+        .get::<LandscapePanel>()
+        .unwrap()
+        .line
+        .clone()
+        .unwrap();
+    assert!(from.starts_with("run "), "{from}");
+    assert!(has_text(&h, "from run "));
+    // Both ends are trained networks; the line is not the one from the initial weights.
+    assert!(line.at(0.0) < 0.3 && line.at(1.0) < 0.3, "{line:?}");
 }
 
 #[test]

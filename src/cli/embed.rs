@@ -1,4 +1,5 @@
-//! `glassbox embed`: a node's activations on the test samples projected to 2-D (PCA), written
+//! `glassbox embed`: a node's activations on the test samples projected to 2-D (PCA, t-SNE or
+//! UMAP), written
 //! as `index,label,x,y` with how faithful the plane is.
 
 use super::{load_project, with_progress};
@@ -6,6 +7,7 @@ use crate::data::Dataset;
 use crate::insight::project_node;
 use crate::insight::projector::Method;
 use crate::insight::tsne::TsneSettings;
+use crate::insight::umap::UmapSettings;
 use crate::model::{Model, Weights};
 use crate::train::Control;
 use anyhow::{bail, Context, Result};
@@ -19,8 +21,8 @@ pub struct EmbedOptions {
     /// The node whose activations are projected (its id in the project).
     #[arg(long)]
     node: String,
-    /// Projection method: `pca` (up to 10,000 samples) or `tsne` (exact, up to 3,000; started
-    /// from the PCA plane). UMAP is not built.
+    /// Projection method: `pca`, `tsne` (exact up to 1,000 samples, Barnes-Hut above) or `umap`
+    /// (both started from the PCA plane); each up to 10,000 samples.
     #[arg(long, default_value = "pca")]
     method: String,
     /// At most this many test samples.
@@ -29,6 +31,9 @@ pub struct EmbedOptions {
     /// t-SNE's perplexity (about how many neighbours each sample keeps).
     #[arg(long, default_value_t = 30.0)]
     perplexity: f64,
+    /// UMAP's neighbours per sample.
+    #[arg(long, default_value_t = 15)]
+    neighbours: usize,
     #[arg(short, long)]
     output: PathBuf,
 }
@@ -40,8 +45,11 @@ pub(super) fn embed(opts: &EmbedOptions) -> Result<()> {
             perplexity: opts.perplexity,
             ..Default::default()
         }),
-        "umap" => bail!("UMAP is not built yet: use --method pca or --method tsne"),
-        other => bail!("unknown method '{other}': use pca or tsne"),
+        "umap" => Method::Umap(UmapSettings {
+            neighbours: opts.neighbours,
+            ..Default::default()
+        }),
+        other => bail!("unknown method '{other}': use pca, tsne or umap"),
     };
     if opts.samples > method.max_points() {
         bail!(

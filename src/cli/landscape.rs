@@ -55,6 +55,7 @@ pub(super) fn landscape(opts: &LandscapeOptions) -> Result<()> {
         span: opts.span,
         samples: opts.samples,
         seed: opts.seed,
+        plane: Default::default(),
     };
     let started = std::time::Instant::now();
     let land = with_progress(|progress| {

@@ -53,6 +53,8 @@ pub enum InsightError {
     LinePoints(usize),
     #[error("the two weight files differ at '{0}': they are not weights of the same network")]
     WeightsDiffer(String),
+    #[error("the path's plane needs the weights of at least two epochs besides the trained ones: train for two epochs or more")]
+    PathTooShort,
     #[error("stopped")]
     Stopped,
 }

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod landscape;
 pub mod latent;
 pub mod maximize;
+pub mod neighbours;
 pub mod projector;
 pub mod regression;
 pub mod saliency;
@@ -19,6 +20,8 @@ pub use crate::train::snapshot;
 pub mod stats;
 pub mod tryit;
 pub mod tsne;
+mod tsne_bh;
+pub mod umap;
 
 pub use attention::{attention_maps, attention_maps_of, AttentionError, AttentionMap};
 pub use diagnosis::{apply_fix, diagnose, Diagnosis, Finding, Fix};
@@ -29,7 +32,10 @@ pub use evaluate::{
 pub use explain::{
     kernel_shap, lime, segment, Explanation, LimeSettings, Segmentation, ShapSettings,
 };
-pub use landscape::{loss_landscape, loss_line, Landscape, LandscapeSpec, LossLine};
+pub use landscape::{
+    contour_segments, loss_landscape, loss_landscape_along, loss_line, Landscape, LandscapeSpec,
+    LossLine, Plane,
+};
 pub use latent::{decode, latent_map, latent_node, reconstruct, LatentMap};
 pub use maximize::{maximize, MaxTarget, MaximizeSettings};
 pub use projector::{project_node, Projection};

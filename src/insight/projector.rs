@@ -1,10 +1,12 @@
 //! The embedding projector: any node's activations on a set of samples laid on a plane (PCA,
-//! or t-SNE started from it), with how faithful the plane is — each sample's class as its
+//! or t-SNE or UMAP started from it), with how faithful the plane is — each sample's class as its
 //! nearest neighbours vote it, in the plane and in the layer's own space, and the plane's
 //! trustworthiness — and each sample's nearest neighbours in the layer.
 
 use super::latent::{planar_codes, principal_components};
-use super::tsne::{trustworthiness, tsne, TsneSettings, MAX_POINTS};
+use super::neighbours::{knn_accuracy, nearest_neighbours, plane_neighbours};
+use super::tsne::{trustworthiness, tsne, TsneSettings};
+use super::umap::{umap, UmapSettings};
 use super::InsightError;
 use crate::data::Dataset;
 use crate::model::Model;
@@ -15,8 +17,10 @@ use crate::train::Control;
 pub enum Method {
     /// The two directions of largest variance (instant; up to `MAX_PCA_POINTS`).
     Pca,
-    /// t-SNE from the PCA plane (exact; up to `tsne::MAX_POINTS`).
+    /// t-SNE from the PCA plane (up to `tsne::MAX_POINTS`).
     Tsne(TsneSettings),
+    /// UMAP from the PCA plane (up to `umap::MAX_POINTS`).
+    Umap(UmapSettings),
 }
 
 impl Method {
@@ -24,6 +28,7 @@ impl Method {
         match self {
             Method::Pca => "PCA",
             Method::Tsne(_) => "t-SNE",
+            Method::Umap(_) => "UMAP",
         }
     }
 
@@ -31,7 +36,8 @@ impl Method {
     pub fn max_points(&self) -> usize {
         match self {
             Method::Pca => MAX_PCA_POINTS,
-            Method::Tsne(_) => MAX_POINTS,
+            Method::Tsne(_) => super::tsne::MAX_POINTS,
+            Method::Umap(_) => super::umap::MAX_POINTS,
         }
     }
 }
@@ -59,8 +65,8 @@ pub struct Projection {
     pub knn_plane: Option<f64>,
     pub knn_layer: Option<f64>,
     pub method: Method,
-    /// How far the plane's `TRUST_K` nearest neighbours are the layer's (None above `tsne::MAX_POINTS`
-    /// samples, where it would take too long).
+    /// How far the plane's `TRUST_K` nearest neighbours are the layer's (estimated from 2,000
+    /// samples above `tsne::TRUST_EXACT_POINTS`).
     pub trustworthiness: Option<f64>,
     /// Each sample's activations (for its neighbours in the layer).
     pub codes: Vec<Vec<f32>>,
@@ -89,39 +95,6 @@ impl Projection {
     }
 }
 
-/// Leave-one-out k-nearest-neighbour accuracy of `labels` over `points` (squared distances).
-fn knn_accuracy(points: &[Vec<f32>], labels: &[u32], k: usize) -> f64 {
-    let n = points.len();
-    let mut right = 0;
-    for i in 0..n {
-        let mut near: Vec<(f32, u32)> = (0..n)
-            .filter(|&j| j != i)
-            .map(|j| {
-                let d: f32 = points[i]
-                    .iter()
-                    .zip(&points[j])
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum();
-                (d, labels[j])
-            })
-            .collect();
-        let k = k.min(near.len());
-        if k == 0 {
-            continue;
-        }
-        near.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0));
-        let mut votes = std::collections::HashMap::new();
-        for (_, l) in &near[..k] {
-            *votes.entry(*l).or_insert(0) += 1;
-        }
-        let best = votes
-            .iter()
-            .max_by_key(|(l, c)| (**c, std::cmp::Reverse(**l)));
-        right += usize::from(best.is_some_and(|(l, _)| *l == labels[i]));
-    }
-    right as f64 / n.max(1) as f64
-}
-
 /// The activations of `node` on the samples `idx`, laid on a plane by `method`; `progress`
 /// gets the share done, `control.stop` ends a t-SNE early with `Stopped`.
 pub fn project_node(
@@ -138,24 +111,24 @@ pub fn project_node(
     let dim = codes[0].len();
     let pc = principal_components(&codes);
     let mut points: Vec<[f32; 2]> = codes.iter().map(|c| pc.project(c)).collect();
-    if let Method::Tsne(settings) = method {
-        points = tsne(&codes, &points, settings, control, progress)?;
+    match method {
+        Method::Pca => {}
+        Method::Tsne(settings) => points = tsne(&codes, &points, settings, control, progress)?,
+        Method::Umap(settings) => points = umap(&codes, &points, settings, control, progress)?,
     }
     let labels: Vec<Option<u32>> = idx.iter().map(|&i| data.label(i)).collect();
     let classes: Option<Vec<u32>> = labels.iter().copied().collect();
     let (knn_plane, knn_layer) = match &classes {
         Some(l) => {
-            let plane: Vec<Vec<f32>> = points.iter().map(|p| p.to_vec()).collect();
+            let layer = nearest_neighbours(&codes, KNN, control, &mut |_| {})?;
             (
-                Some(knn_accuracy(&plane, l, KNN)),
-                Some(knn_accuracy(&codes, l, KNN)),
+                Some(knn_accuracy(&plane_neighbours(&points, KNN)?, l, KNN)),
+                Some(knn_accuracy(&layer, l, KNN)),
             )
         }
         None => (None, None),
     };
-    let trustworthiness = (idx.len() <= MAX_POINTS)
-        .then(|| trustworthiness(&codes, &points, TRUST_K))
-        .filter(|t| t.is_finite());
+    let trustworthiness = Some(trustworthiness(&codes, &points, TRUST_K)).filter(|t| t.is_finite());
     progress(1.0);
     Ok(Projection {
         node: node.to_string(),
@@ -170,27 +143,6 @@ pub fn project_node(
         trustworthiness,
         codes,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn knn_accuracy_counts_neighbour_votes() {
-        let pts: Vec<Vec<f32>> = vec![
-            vec![0.0, 0.0],
-            vec![0.1, 0.0],
-            vec![0.3, 0.0],
-            vec![5.0, 5.0],
-            vec![5.1, 5.0],
-            vec![5.3, 5.0],
-        ];
-        assert_eq!(knn_accuracy(&pts, &[0, 0, 0, 1, 1, 1], 1), 1.0);
-        // Each point's nearest neighbour carries the other label.
-        assert_eq!(knn_accuracy(&pts, &[0, 1, 0, 1, 0, 1], 1), 0.0);
-        assert_eq!(knn_accuracy(&pts, &[0, 0, 0, 1, 1, 1], 2), 1.0);
-    }
 }
 
 #[cfg(test)]

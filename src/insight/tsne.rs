@@ -1,22 +1,30 @@
-//! t-SNE (van der Maaten and Hinton, 2008), exact: each point's neighbours in the layer become
-//! a probability distribution of a chosen perplexity, and a plane is fitted by gradient descent
+//! t-SNE (van der Maaten and Hinton, 2008): each point's neighbours in the layer become a
+//! probability distribution of a chosen perplexity, and a plane is fitted by gradient descent
 //! so that a heavy-tailed distribution over it matches them — neighbours stay neighbours, and
-//! clusters separate. O(n²) per iteration, so the projector caps it (`MAX_POINTS`); started
-//! from the PCA plane (deterministic), with early exaggeration, momentum and per-coordinate
-//! gains as in the reference implementation. Progress is reported and a stop flag is honoured.
-//! `trustworthiness` (Venna and Kaski, 2001) says how far a plane's neighbourhoods are the
-//! layer's own.
+//! clusters separate. Exact (O(n²) per iteration) up to `EXACT_POINTS`, Barnes-Hut above
+//! (`tsne_bh`, up to `MAX_POINTS`); started from the PCA plane (deterministic), with early
+//! exaggeration, momentum and per-coordinate gains as in the reference implementation.
+//! Progress is reported and a stop flag is honoured. `trustworthiness` (Venna and Kaski, 2001)
+//! says how far a plane's neighbourhoods are the layer's own.
 
+use super::neighbours::nearest_neighbours;
+use super::tsne_bh::{self, SparseP};
 use super::InsightError;
 use crate::train::Control;
+use rayon::prelude::*;
 
-/// Most points the exact method is run on (about 10 s at 2,000 on two cores).
-pub const MAX_POINTS: usize = 3000;
+/// Most points t-SNE is run on (TensorBoard's projector stops at the same).
+pub const MAX_POINTS: usize = 10_000;
+/// Up to this many points every pair is attracted and repelled exactly.
+pub const EXACT_POINTS: usize = 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct TsneSettings {
     pub perplexity: f64,
     pub iterations: usize,
+    /// Barnes-Hut's accuracy: a cell counts as one body when its width is below θ times its
+    /// distance (0.5 as in the reference implementation).
+    pub theta: f64,
 }
 
 impl Default for TsneSettings {
@@ -24,8 +32,15 @@ impl Default for TsneSettings {
         Self {
             perplexity: 30.0,
             iterations: 1000,
+            theta: 0.5,
         }
     }
+}
+
+/// P, dense or sparse.
+enum Affinities {
+    Exact(Vec<f64>),
+    Sparse(SparseP),
 }
 
 const EXAGGERATION: f64 = 12.0;
@@ -46,8 +61,9 @@ fn squared_distances(x: &[Vec<f32>]) -> Vec<f64> {
 }
 
 /// Row i of P: a Gaussian over the other points whose precision is searched (bisection on
-/// log-perplexity) until its entropy is ln(perplexity).
-fn conditional_row(dist: &[f64], i: usize, perplexity: f64, row: &mut [f64]) {
+/// log-perplexity) until its entropy is ln(perplexity). Entry `i` is left out (`usize::MAX`:
+/// none, for a row of neighbours only).
+pub(super) fn conditional_row(dist: &[f64], i: usize, perplexity: f64, row: &mut [f64]) {
     let target = perplexity.ln();
     let (mut beta, mut lo, mut hi) = (1.0f64, 0.0f64, f64::INFINITY);
     // Distances relative to the nearest keep exp() away from underflow.
@@ -126,7 +142,32 @@ pub fn tsne(
     let perplexity = settings
         .perplexity
         .clamp(2.0, ((n - 1) as f64 / 3.0).max(2.0));
-    let p = joint_probabilities(x, perplexity);
+    let p = if n <= EXACT_POINTS {
+        Affinities::Exact(joint_probabilities(x, perplexity))
+    } else {
+        // The neighbour search is about a tenth of the work.
+        let k = (3.0 * perplexity).ceil() as usize;
+        let g = nearest_neighbours(x, k, control, &mut |f| progress(0.1 * f))?;
+        Affinities::Sparse(SparseP::from_neighbours(&g, perplexity))
+    };
+    let (start, share) = match p {
+        Affinities::Exact(_) => (0.0, 1.0),
+        Affinities::Sparse(_) => (0.1, 0.9),
+    };
+    fit(&p, init, settings, control, &mut |f| {
+        progress(start + share * f)
+    })
+}
+
+/// The descent itself, from `init` shrunk to a small spread.
+fn fit(
+    p: &Affinities,
+    init: &[[f32; 2]],
+    settings: TsneSettings,
+    control: &Control,
+    progress: &mut dyn FnMut(f32),
+) -> Result<Vec<[f32; 2]>, InsightError> {
+    let n = init.len();
     // The PCA start, shrunk to a small spread (standard deviation 1e-4 on the first axis).
     let sd = (init.iter().map(|q| (q[0] as f64).powi(2)).sum::<f64>() / n as f64)
         .sqrt()
@@ -150,7 +191,12 @@ pub fn tsne(
             1.0
         };
         let momentum = if iter < EXAGGERATION_ITERS { 0.5 } else { 0.8 };
-        gradient(&p, &y, exaggeration, &mut grad, threads);
+        match p {
+            Affinities::Exact(p) => gradient(p, &y, exaggeration, &mut grad, threads),
+            Affinities::Sparse(p) => {
+                tsne_bh::gradient(p, &y, exaggeration, settings.theta, &mut grad)
+            }
+        }
         let mut mean = [0f64; 2];
         for i in 0..n {
             for k in 0..2 {
@@ -220,36 +266,66 @@ fn gradient(p: &[f64], y: &[[f64; 2]], exaggeration: f64, grad: &mut [[f64; 2]],
 }
 
 /// Ranks of every other point by distance from each point (rank 1: the nearest).
+#[cfg(test)]
 fn neighbour_order(d: &[f64], n: usize, i: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).filter(|&j| j != i).collect();
     order.sort_by(|&a, &b| d[i * n + a].total_cmp(&d[i * n + b]));
     order
 }
 
+/// Above this many points trustworthiness is estimated from `TRUST_QUERIES` evenly spaced ones.
+pub const TRUST_EXACT_POINTS: usize = 3000;
+pub const TRUST_QUERIES: usize = 2000;
+
 /// Trustworthiness of a plane at `k` neighbours: 1 when each point's k nearest on the plane are
-/// among its k nearest in the layer; lower the further in the layer the intruders rank.
+/// among its k nearest in the layer; lower the further in the layer the intruders rank. Exact
+/// up to `TRUST_EXACT_POINTS`; above, the mean over `TRUST_QUERIES` evenly spaced points (each
+/// still ranked against all).
 pub fn trustworthiness(layer: &[Vec<f32>], plane: &[[f32; 2]], k: usize) -> f64 {
     let n = layer.len();
     if n < 3 || k == 0 || 2 * k >= n {
         return f64::NAN;
     }
-    let dl = squared_distances(layer);
-    let flat: Vec<Vec<f32>> = plane.iter().map(|q| q.to_vec()).collect();
-    let dp = squared_distances(&flat);
-    let mut penalty = 0.0;
-    let mut rank = vec![0usize; n];
-    for i in 0..n {
-        for (r, j) in neighbour_order(&dl, n, i).into_iter().enumerate() {
-            rank[j] = r + 1;
-        }
-        for j in neighbour_order(&dp, n, i).into_iter().take(k) {
-            if rank[j] > k {
-                penalty += (rank[j] - k) as f64;
-            }
-        }
-    }
+    let queries: Vec<usize> = if n <= TRUST_EXACT_POINTS {
+        (0..n).collect()
+    } else {
+        (0..TRUST_QUERIES).map(|q| q * n / TRUST_QUERIES).collect()
+    };
+    let penalty: f64 = queries
+        .par_iter()
+        .map(|&i| intrusion_penalty(layer, plane, i, k))
+        .sum::<f64>()
+        * n as f64
+        / queries.len() as f64;
     let (n, k) = (n as f64, k as f64);
     1.0 - 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)) * penalty
+}
+
+/// Σ (rank in the layer − k) over point i's k nearest on the plane that are not among its k
+/// nearest in the layer (ties ranked by index).
+fn intrusion_penalty(layer: &[Vec<f32>], plane: &[[f32; 2]], i: usize, k: usize) -> f64 {
+    let sq =
+        |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum() };
+    let dl: Vec<f32> = layer.iter().map(|c| sq(&layer[i], c)).collect();
+    let mut dp: Vec<(f32, usize)> = plane
+        .iter()
+        .enumerate()
+        .filter(|&(j, _)| j != i)
+        .map(|(j, q)| (sq(&plane[i], q), j))
+        .collect();
+    let by_distance = |a: &(f32, usize), b: &(f32, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    dp.select_nth_unstable_by(k - 1, by_distance);
+    let mut penalty = 0.0;
+    for &(_, j) in &dp[..k] {
+        let rank = 1
+            + (0..layer.len())
+                .filter(|&m| m != i && by_distance(&(dl[m], m), &(dl[j], j)).is_lt())
+                .count();
+        if rank > k {
+            penalty += (rank - k) as f64;
+        }
+    }
+    penalty
 }
 
 #[cfg(test)]
@@ -281,6 +357,7 @@ mod tests {
         let settings = TsneSettings {
             perplexity: 10.0,
             iterations: 500,
+            ..Default::default()
         };
         let mut seen = Vec::new();
         let y = tsne(&x, &init, settings, &Control::default(), &mut |f| {
@@ -300,6 +377,50 @@ mod tests {
         assert!(trustworthiness(&x, &init, 5) < 0.7);
         assert_eq!(seen.last(), Some(&1.0));
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress went back");
+    }
+
+    #[test]
+    fn barnes_hut_pulls_clusters_apart_too() {
+        let (x, label, init) = clusters(150);
+        let g = nearest_neighbours(&x, 30, &Control::default(), &mut |_| {}).unwrap();
+        let p = Affinities::Sparse(SparseP::from_neighbours(&g, 10.0));
+        let settings = TsneSettings {
+            perplexity: 10.0,
+            iterations: 500,
+            theta: 0.5,
+        };
+        let y = fit(&p, &init, settings, &Control::default(), &mut |_| {}).unwrap();
+        let flat: Vec<Vec<f32>> = y.iter().map(|q| q.to_vec()).collect();
+        let d = squared_distances(&flat);
+        for i in 0..y.len() {
+            let nearest = neighbour_order(&d, y.len(), i)[0];
+            assert_eq!(label[nearest], label[i], "point {i}");
+        }
+        let t = trustworthiness(&x, &y, 10);
+        assert!(t > 0.95, "trustworthiness {t}");
+        assert!(trustworthiness(&x, &init, 10) < 0.7);
+    }
+
+    #[test]
+    fn trustworthiness_from_sampled_points_is_close_to_the_whole() {
+        let (x, _, init) = clusters(1200);
+        let n = x.len();
+        assert!(n > TRUST_EXACT_POINTS);
+        // A plane that keeps the clusters but not the order within them.
+        let plane: Vec<[f32; 2]> = x
+            .iter()
+            .zip(&init)
+            .map(|(c, r)| [c[0] + c[2] * 0.5 + r[0], c[1] + r[1]])
+            .collect();
+        let penalty: f64 = (0..n).map(|i| intrusion_penalty(&x, &plane, i, 10)).sum();
+        let (nf, k) = (n as f64, 10.0);
+        let whole = 1.0 - 2.0 / (nf * k * (2.0 * nf - 3.0 * k - 1.0)) * penalty;
+        let sampled = trustworthiness(&x, &plane, 10);
+        assert!((whole - sampled).abs() < 0.01, "{whole} against {sampled}");
+        assert!(
+            whole < 0.95,
+            "{whole}: the test needs a plane that is not perfect"
+        );
     }
 
     #[test]

@@ -146,6 +146,12 @@ pub enum TrainEvent {
         prompt: String,
         text: String,
     },
+    /// The weights after `epoch` epochs (0: before the first), when the request asked for the
+    /// path.
+    Weights {
+        epoch: usize,
+        weights: std::sync::Arc<Weights>,
+    },
     /// The epoch just ended is the best so far by the watched validation figure; its weights.
     Best {
         epoch: usize,

@@ -85,6 +85,8 @@ pub struct RunHistory {
     pub generated: Option<(usize, Vec<usize>, Vec<Vec<f32>>)>,
     /// The newest data map and the epoch (1-based) it is after.
     pub datamap: Option<(usize, std::sync::Arc<super::DataMap>)>,
+    /// The weights after each epoch, when the run was asked for them.
+    pub path: super::WeightPath,
     pub test: Option<EvalMetrics>,
     /// The best epoch so far by the watched validation figure (1-based).
     pub best_epoch: Option<usize>,
@@ -113,6 +115,7 @@ impl RunHistory {
             metrics: Default::default(),
             generated: None,
             datamap: None,
+            path: Default::default(),
             test: None,
             best_epoch: None,
             stopped_early_after: None,
@@ -175,6 +178,7 @@ impl RunHistory {
                 }
             }
             TrainEvent::DataMap { epoch, map } => self.datamap = Some((*epoch, map.clone())),
+            TrainEvent::Weights { epoch, weights } => self.path.push(*epoch, weights.clone()),
             TrainEvent::Samples { step, dims, images } => {
                 self.generated = Some((*step, dims.clone(), images.clone()));
             }

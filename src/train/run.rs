@@ -45,6 +45,9 @@ pub struct TrainRequest {
     /// Keep the data map (each training sample's confidence over epochs) and send it after
     /// every epoch (classifiers).
     pub datamap: bool,
+    /// Send the weights before the first epoch and after each (`TrainEvent::Weights`), for the
+    /// path drawn on the loss landscape.
+    pub path: bool,
 }
 
 /// How often, and on which samples, the worker looks inside the model.
@@ -101,6 +104,7 @@ impl TrainRequest {
             checkpoint: None,
             record: None,
             datamap: false,
+            path: false,
         }
     }
 }
@@ -348,6 +352,12 @@ fn train(
         frozen_params,
     }));
 
+    if req.path {
+        emit(TrainEvent::Weights {
+            epoch: start_epoch,
+            weights: Arc::new(mode.weights()?),
+        });
+    }
     let mut shuffle_rng = ChaCha8Rng::seed_from_u64(settings.seed.wrapping_add(1));
     let mut clock = Clock {
         start: Instant::now(),
@@ -469,6 +479,12 @@ fn train(
                     map: Arc::new(m),
                 });
             }
+        }
+        if req.path {
+            emit(TrainEvent::Weights {
+                epoch: epoch + 1,
+                weights: Arc::new(mode.weights()?),
+            });
         }
         let verdict = best.observe(epoch + 1, val.as_ref());
         if let (Verdict::Improved, Some((best_epoch, value))) = (verdict, best.best()) {

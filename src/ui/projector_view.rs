@@ -1,5 +1,5 @@
-//! The Projector tab: a node's activations on test samples laid on a plane (PCA, or t-SNE in
-//! the background with progress and Cancel), one colour per class; hovering a point names its
+//! The Projector tab: a node's activations on test samples laid on a plane (PCA, or t-SNE or
+//! UMAP in the background with progress and Cancel), one colour per class; hovering a point names its
 //! sample, clicking it shows the sample and lists its nearest neighbours in the layer's own
 //! space. How faithful the plane is (kNN accuracy in the layer and on the plane,
 //! trustworthiness) is printed above it.
@@ -10,17 +10,27 @@ use super::panel::{Ctx, Panel, Place};
 use crate::graph::Layer;
 use crate::insight::projector::{Method, Projection, KNN};
 use crate::insight::tsne::TsneSettings;
+use crate::insight::umap::UmapSettings;
 use egui::{RichText, TextureHandle, Ui};
 use egui_plot::{Legend, Plot, PlotPoint, PlotPoints, PlotTransform, Points};
 
 /// Neighbours listed for a clicked sample.
 pub const NEIGHBOURS: usize = 8;
 
+/// The method picked in the panel (its settings live beside it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    Pca,
+    Tsne,
+    Umap,
+}
+
 pub struct ProjectorPanel {
     /// The node projected (None: the one before the output's last layer).
     pub node: Option<String>,
-    pub tsne: bool,
+    pub method: Choice,
     pub perplexity: f64,
+    pub neighbours: usize,
     pub samples: usize,
     job: Option<ModelJob<Projection>>,
     pub result: Option<Projection>,
@@ -37,8 +47,9 @@ impl Default for ProjectorPanel {
     fn default() -> Self {
         Self {
             node: None,
-            tsne: false,
+            method: Choice::Pca,
             perplexity: 30.0,
+            neighbours: 15,
             samples: 1000,
             job: None,
             result: None,
@@ -57,13 +68,16 @@ impl ProjectorPanel {
     }
 
     fn method(&self) -> Method {
-        if self.tsne {
-            Method::Tsne(TsneSettings {
+        match self.method {
+            Choice::Pca => Method::Pca,
+            Choice::Tsne => Method::Tsne(TsneSettings {
                 perplexity: self.perplexity,
                 ..Default::default()
-            })
-        } else {
-            Method::Pca
+            }),
+            Choice::Umap => Method::Umap(UmapSettings {
+                neighbours: self.neighbours,
+                ..Default::default()
+            }),
         }
     }
 
@@ -137,23 +151,31 @@ impl ProjectorPanel {
                         }
                     }
                 });
-            ui.radio_value(&mut self.tsne, false, "PCA");
-            ui.radio_value(&mut self.tsne, true, "t-SNE");
-            if self.tsne {
-                ui.label("perplexity");
-                ui.add(
-                    egui::DragValue::new(&mut self.perplexity)
-                        .range(2.0..=100.0)
-                        .speed(0.5),
-                );
+            ui.radio_value(&mut self.method, Choice::Pca, "PCA");
+            ui.radio_value(&mut self.method, Choice::Tsne, "t-SNE");
+            ui.radio_value(&mut self.method, Choice::Umap, "UMAP");
+            match self.method {
+                Choice::Pca => {}
+                Choice::Tsne => {
+                    ui.label("perplexity");
+                    ui.add(
+                        egui::DragValue::new(&mut self.perplexity)
+                            .range(2.0..=100.0)
+                            .speed(0.5),
+                    );
+                }
+                Choice::Umap => {
+                    ui.label("neighbours");
+                    ui.add(egui::DragValue::new(&mut self.neighbours).range(2..=100));
+                }
             }
             ui.label("samples");
             let max = self.method().max_points();
             ui.add(egui::DragValue::new(&mut self.samples).range(10..=max))
                 .on_hover_text(format!(
-                    "Test samples projected: PCA up to {}, t-SNE (exact) up to {}",
-                    Method::Pca.max_points(),
-                    crate::insight::tsne::MAX_POINTS
+                    "Test samples projected, up to {max}; t-SNE is exact up to {} and \
+                     Barnes-Hut above",
+                    crate::insight::tsne::EXACT_POINTS
                 ));
             match &self.job {
                 Some(job) => job.progress_ui(ui, 160.0),

@@ -127,6 +127,8 @@ impl Studio {
             .dataset_for(&self.doc.project.data, req.project_dir.as_deref());
         // The data map costs a softmax per batch and 20 bytes per sample: always kept.
         req.datamap = true;
+        // A copy of the weights per epoch (bounded by `WeightPath`) for the landscape's path.
+        req.path = true;
         req.insight = Some(crate::train::InsightOptions {
             probe: req
                 .dataset
