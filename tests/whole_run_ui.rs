@@ -71,6 +71,48 @@ fn click_a_data_map_point_see_the_sample_keep_it_out_and_undo() {
     );
 }
 
+/// The lesson's digits with a fifth of the training labels flipped: "Relabel as predicted" on
+/// the 250 likeliest mislabelled changes that many labels in one undoable edit, most of them
+/// back to the truth.
+#[test]
+fn relabel_the_likeliest_mislabelled_as_predicted_in_one_undoable_step() {
+    use glassbox::ui::datamap_view::DataMapPanel;
+    let mut h = trained(presets::load("lessons/noisy-labels").unwrap());
+    h.get_by_label("Data map").click();
+    h.run_steps(3);
+    h.state_mut().panels.get_mut::<DataMapPanel>().unwrap().bulk = Some(250);
+    h.run_steps(1);
+    assert!(h.state().doc.project.data.edits.is_empty());
+    h.get_by_label("Relabel as predicted").click();
+    h.run_steps(2);
+    let edits = h.state().doc.project.data.edits.clone();
+    assert!(
+        (200..=250).contains(&edits.relabelled.len()),
+        "{} relabelled",
+        edits.relabelled.len()
+    );
+    // The relabels undo a flip far more often than not: the file holds the true digit.
+    let data = h.state().data.dataset.clone().unwrap();
+    let flipped: std::collections::HashSet<String> =
+        data.flipped.iter().map(|&i| data.origin(i)).collect();
+    let mended = edits
+        .relabelled
+        .iter()
+        .filter(|(place, _)| flipped.contains(place))
+        .count();
+    assert!(
+        mended * 10 >= edits.relabelled.len() * 9,
+        "{mended} of {}",
+        edits.relabelled.len()
+    );
+    h.get_by_label("Undo").click();
+    h.run_steps(2);
+    assert!(
+        h.state().doc.project.data.edits.is_empty(),
+        "undo left the relabels"
+    );
+}
+
 #[test]
 fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights() {
     use glassbox::ui::landscape_view::LandscapePanel;

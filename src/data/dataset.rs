@@ -122,6 +122,8 @@ pub struct Dataset {
     /// How numeric targets are standardised for training (None: used as they are).
     target_scale: Option<super::TargetScale>,
     origins: super::Origins,
+    /// Training samples whose label `label_noise` flipped, ascending (empty without it).
+    pub flipped: Vec<usize>,
 }
 
 impl Dataset {
@@ -291,6 +293,16 @@ impl Dataset {
             }
         }
         let mut notes = raw.notes;
+        let flipped = match &settings.label_noise {
+            Some(noise) => noise.apply(&mut targets, &train)?,
+            None => Vec::new(),
+        };
+        if !flipped.is_empty() {
+            notes.push(format!(
+                "label noise: {} training labels flipped on purpose",
+                flipped.len()
+            ));
+        }
         if let Some(note) = settings
             .edits
             .apply(&raw.origins, &mut targets, &mut train, n)?
@@ -299,6 +311,11 @@ impl Dataset {
         }
         if let Some(max) = settings.max_train_samples {
             train.truncate(max.max(1));
+        }
+        let mut flipped = flipped;
+        if !flipped.is_empty() {
+            let kept: std::collections::HashSet<usize> = train.iter().copied().collect();
+            flipped.retain(|i| kept.contains(i));
         }
         if train.is_empty() {
             return Err(DataError::Settings(format!(
@@ -329,6 +346,7 @@ impl Dataset {
             scale,
             target_scale,
             origins: raw.origins,
+            flipped,
         })
     }
 

@@ -7,6 +7,7 @@ mod edits;
 mod error;
 mod idx;
 mod images;
+pub mod noise;
 mod normalize;
 mod open;
 mod origins;
@@ -23,6 +24,7 @@ pub use batch::{batches_per_epoch, epoch_batches, stream_batches};
 pub use dataset::{Dataset, Features, RawData, Targets};
 pub use edits::SampleEdits;
 pub use error::DataError;
+pub use noise::LabelNoise;
 
 /// Most values (samples × values per sample) a loaded data set may hold: 8 GiB of f32. A
 /// settings value past it (an image size, a padded length, a sample count) is refused, not

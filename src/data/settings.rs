@@ -312,6 +312,10 @@ pub struct DataSettings {
     /// Samples left out of training or relabelled (from the data map).
     #[serde(default, skip_serializing_if = "super::SampleEdits::is_empty")]
     pub edits: super::SampleEdits,
+    /// Training labels flipped on purpose (a teaching device); before the edits, so a
+    /// relabel from the data map corrects a flip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_noise: Option<super::LabelNoise>,
 }
 
 /// On-the-fly image augmentation, applied to training batches only.
@@ -347,6 +351,7 @@ impl Default for DataSettings {
             augmentation: Augmentation::default(),
             target_scaling: super::TargetScaling::default(),
             edits: super::SampleEdits::default(),
+            label_noise: None,
         }
     }
 }

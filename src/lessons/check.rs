@@ -24,6 +24,9 @@ pub enum Check {
     Diverges,
     /// A trained model was exported (or served).
     Exported,
+    /// Among as many samples as were flipped on purpose (`data.label_noise`), the data map's
+    /// likeliest mislabelled hold at least this share of them.
+    DataMapFindsFlipped(f32),
 }
 
 /// What the run (and the user) did.
@@ -34,6 +37,8 @@ pub struct Evidence<'a> {
     pub health: &'a [ParamHealth],
     pub graph: &'a Graph,
     pub exported: bool,
+    /// Training samples whose labels the data's `label_noise` flipped.
+    pub flipped: &'a [usize],
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -166,6 +171,30 @@ impl Check {
                 },
                 _ => no("train to see what happens"),
             },
+            Check::DataMapFindsFlipped(goal) => {
+                let Some((epoch, map)) = finished.and_then(|h| h.datamap.as_ref()) else {
+                    return no("train to the end to see the data map");
+                };
+                let k = e.flipped.len();
+                if k == 0 {
+                    return no("this data has no labels flipped on purpose");
+                }
+                let flipped: std::collections::HashSet<usize> = e.flipped.iter().copied().collect();
+                let hit = map
+                    .likely_mislabelled(k)
+                    .iter()
+                    .filter(|p| flipped.contains(&p.index))
+                    .count();
+                let share = hit as f32 / k as f32;
+                Verdict {
+                    met: share >= goal,
+                    detail: format!(
+                        "after {epoch} epochs, {hit} of the map's {k} likeliest mislabelled samples are flipped ones: {} (goal {})",
+                        pct(share),
+                        pct(goal)
+                    ),
+                }
+            }
             Check::Exported => Verdict {
                 met: e.exported,
                 detail: if e.exported {
@@ -225,6 +254,7 @@ mod tests {
             health,
             graph: &graph,
             exported: false,
+            flipped: &[],
         };
         check.judge(&e).met
     }

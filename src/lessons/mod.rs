@@ -132,6 +132,28 @@ pub fn all() -> Vec<Lesson> {
             }],
         },
         Lesson {
+            id: "wrong-labels",
+            chapter: "5. Improving a model",
+            title: "Wrong labels: data first",
+            text: include_str!("../../assets/lessons/05b-wrong-labels.md"),
+            steps: vec![
+                Step {
+                    preset: "lessons/noisy-labels",
+                    edits: &[],
+                    task: "Train the MLP on digits whose training labels are a fifth wrong, then open the Data map tab and read its 'likely mislabelled' list.",
+                    outcome: "The samples the map ranks likeliest mislabelled are mostly the flipped ones: 70 % or more of as many as were flipped.",
+                    check: Check::DataMapFindsFlipped(0.70),
+                },
+                Step {
+                    preset: "lessons/noisy-labels",
+                    edits: &[],
+                    task: "In the Data map, relabel the 250 likeliest mislabelled as the network predicts them ('Relabel as predicted'), then train again.",
+                    outcome: "With the labels mended the same network reads more digits right: test accuracy of 95 % or more (93 % with the wrong labels).",
+                    check: Check::TestAccuracyAtLeast(0.95),
+                },
+            ],
+        },
+        Lesson {
             id: "pitfall-overfitting",
             chapter: "6. Pitfalls: overfitting",
             title: "Learning by heart",

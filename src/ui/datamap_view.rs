@@ -26,6 +26,8 @@ pub struct DataMapPanel {
     /// The sample `relabel_to` was set for (it starts at that sample's prediction).
     relabel_for: Option<usize>,
     texture: Option<(usize, TextureHandle)>,
+    /// How many of the likeliest mislabelled "Relabel as predicted" changes (None: not set yet).
+    pub bulk: Option<usize>,
 }
 
 impl DataMapPanel {
@@ -144,6 +146,44 @@ impl DataMapPanel {
                 }
             }
         }
+    }
+
+    /// Relabels the `bulk` likeliest mislabelled samples as the network predicts them (one
+    /// undoable change).
+    fn bulk_relabel_ui(&mut self, ui: &mut Ui, ctx: &mut Ctx, map: &DataMap, data: &Dataset) {
+        let n = self
+            .bulk
+            .unwrap_or((map.points.len() / 50).max(1))
+            .min(map.points.len().max(1));
+        ui.horizontal_wrapped(|ui| {
+            ui.label("The");
+            let mut k = n;
+            ui.add(egui::DragValue::new(&mut k).range(1..=map.points.len().max(1)))
+                .on_hover_text("How many of the likeliest mislabelled samples");
+            ui.label("likeliest mislabelled:");
+            self.bulk = Some(k);
+            if ui
+                .button("Relabel as predicted")
+                .on_hover_text("Give each of them the label the network predicts (undoable)")
+                .clicked()
+            {
+                let names = data.class_names();
+                let picks: Vec<(String, String)> = map
+                    .likely_mislabelled(k)
+                    .into_iter()
+                    .filter(|p| p.predicted != p.label)
+                    .filter_map(|p| {
+                        let class = names.get(p.predicted as usize)?.clone();
+                        Some((data.origin(p.index), class))
+                    })
+                    .collect();
+                self.change(ctx, |e| {
+                    for (place, class) in &picks {
+                        e.relabel(place, class);
+                    }
+                });
+            }
+        });
     }
 
     fn ranking_ui(&mut self, ui: &mut Ui, title: &str, points: Vec<&MapPoint>, data: &Dataset) {
@@ -281,9 +321,10 @@ impl Panel for DataMapPanel {
             });
             ui.vertical(|ui| {
                 ui.set_width(w * 0.22);
+                self.bulk_relabel_ui(ui, ctx, &map, &data);
                 egui::ScrollArea::vertical()
                     .id_salt("datamap-lists")
-                    .max_height(height)
+                    .max_height(height - 28.0)
                     .show(ui, |ui| {
                         self.ranking_ui(
                             ui,

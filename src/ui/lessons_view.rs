@@ -43,11 +43,13 @@ impl LessonsPanel {
             Some((ol, os, name)) if (*ol, *os) == (l, s) && *name == ctx.project.name => {}
             _ => return None,
         }
+        let flipped = ctx.dataset.as_ref().map_or(&[][..], |d| &d.flipped[..]);
         Some(check.judge(&Evidence {
             history: ctx.history,
             health: ctx.health,
             graph: &ctx.project.graph,
             exported: self.exported,
+            flipped,
         }))
     }
 

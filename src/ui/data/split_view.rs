@@ -69,6 +69,29 @@ pub(super) fn split_ui(ui: &mut Ui, data: &mut DataSettings) {
         ui.label("training samples");
         data.max_train_samples = limit.then_some(n);
     });
+    label_noise_ui(ui, data);
+}
+
+/// Flip a share of the training labels on purpose, to see what wrong labels cost.
+fn label_noise_ui(ui: &mut Ui, data: &mut DataSettings) {
+    ui.horizontal(|ui| {
+        let mut on = data.label_noise.is_some();
+        let mut noise = data.label_noise.unwrap_or_default();
+        ui.checkbox(&mut on, "Flip training labels")
+            .on_hover_text("On purpose: a share of the training labels changed to another class at random (validation and test stay true), to see what wrong labels cost and whether the data map finds them");
+        let mut percent = noise.share * 100.0;
+        ui.add_enabled(
+            on,
+            DragValue::new(&mut percent)
+                .range(0.0..=crate::data::noise::MAX_SHARE * 100.0)
+                .suffix(" %")
+                .speed(0.5),
+        );
+        noise.share = percent / 100.0;
+        ui.label("seed");
+        ui.add_enabled(on, DragValue::new(&mut noise.seed));
+        data.label_noise = on.then_some(noise);
+    });
 }
 
 pub(super) fn augmentation_ui(ui: &mut Ui, aug: &mut Augmentation, show: &mut bool) {
