@@ -29,7 +29,7 @@ fn run_studio(project: Option<std::path::PathBuf>) -> std::process::ExitCode {
     match glassbox::app::run_studio(project) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", glassbox::cli::report(&e));
             std::process::ExitCode::FAILURE
         }
     }

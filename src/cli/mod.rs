@@ -362,7 +362,7 @@ pub fn run(cmd: Command) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", report(&e));
             ExitCode::FAILURE
         }
     }
@@ -607,4 +607,38 @@ pub(super) fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(f32)) -> T) -> T
     let out = work(&mut |f| bar.set_position((f * 100.0) as u64));
     bar.finish_and_clear();
     out
+}
+
+/// An error and its causes on one line, each cause once: many engine errors already say their
+/// cause in their own message ("cannot read F: No such file…"), which `{:#}` would repeat.
+pub fn report(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+#[cfg(test)]
+mod report_tests {
+    #[test]
+    fn a_cause_the_message_already_says_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let e = anyhow::Error::new(crate::model::WeightsError::Read {
+            path: "w.safetensors".into(),
+            source: io,
+        })
+        .context("loading the weights");
+        assert_eq!(
+            super::report(&e),
+            "loading the weights: cannot read w.safetensors: No such file"
+        );
+    }
 }

@@ -136,8 +136,24 @@ pub fn overlay_image(
     Some(ColorImage::new([w, h], pixels))
 }
 
+/// A table whose columns are the pixels of a square picture (`pixel_0` … `pixel_63`, as
+/// scikit-learn's digits and Kaggle's MNIST CSVs name them): shown as that picture.
+fn pixel_table_shape(data: &crate::data::Dataset) -> Option<Vec<usize>> {
+    let [n] = data.sample_shape[..] else {
+        return None;
+    };
+    let side = (n as f64).sqrt().round() as usize;
+    let pixels = data.feature_names.len() == n
+        && data
+            .feature_names
+            .iter()
+            .all(|f| f.to_ascii_lowercase().starts_with("pixel"));
+    (side >= 4 && side * side == n && pixels).then(|| vec![1, side, side])
+}
+
 /// One sample as a person recognises it: its image (kept as a texture in `cache` while the same
-/// sample is shown), or its table row as "feature value" pairs; nothing for other data.
+/// sample is shown; a table of a square's pixels too), or its table row as "feature value"
+/// pairs; nothing for other data.
 pub fn sample_preview_ui(
     ui: &mut egui::Ui,
     data: &crate::data::Dataset,
@@ -146,7 +162,8 @@ pub fn sample_preview_ui(
     side: f32,
 ) {
     let raw = data.raw_sample(index);
-    match sample_image(&raw, &data.sample_shape) {
+    let dims = pixel_table_shape(data).unwrap_or_else(|| data.sample_shape.clone());
+    match sample_image(&raw, &dims) {
         Some(img) => {
             if cache.as_ref().is_none_or(|(i, _)| *i != index) {
                 let tex = ui

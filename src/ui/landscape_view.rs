@@ -427,15 +427,20 @@ impl Panel for LandscapePanel {
         if let Some(job) = &self.line_job {
             ui.horizontal(|ui| job.progress_ui(ui, 200.0));
         }
-        if let Some((from, line)) = &self.line {
-            Self::line_ui(ui, from, line);
-        }
         if let Some(e) = &self.error {
             ui.colored_label(super::theme::ERROR, e);
         }
-        if let Some(land) = self.result.clone() {
-            self.heat_map_ui(ui, &land);
-        }
+        // The map, its figures and the line run past a short window: they scroll.
+        egui::ScrollArea::vertical()
+            .id_salt("landscape-results")
+            .show(ui, |ui| {
+                if let Some(land) = self.result.clone() {
+                    self.heat_map_ui(ui, &land);
+                }
+                if let Some((from, line)) = &self.line {
+                    Self::line_ui(ui, from, line);
+                }
+            });
     }
 
     fn on_event(&mut self, ev: &super::panel::StudioEvent) {
