@@ -59,6 +59,31 @@ fn conv_transpose2d_gradient_matches_finite_differences() {
 }
 
 #[test]
+fn upsample2d_gradient_matches_finite_differences() {
+    use glassbox::graph::UpsampleMode;
+    for mode in UpsampleMode::ALL {
+        // A convolution before it, so the check sees the gradient flow through to weights.
+        let layers = vec![
+            Layer::Conv2d {
+                filters: 2,
+                kernel: 3,
+                stride: 1,
+                padding: 1,
+                bias: true,
+            },
+            Layer::Upsample2d { scale: 2, mode },
+            Layer::Flatten,
+        ];
+        grad_check(
+            chain(&[1, 3, 4], layers, Loss::Mse),
+            &[1, 3, 4],
+            2,
+            Loss::Mse,
+        );
+    }
+}
+
+#[test]
 fn global_pools_rnn_and_sampling_gradients_match_finite_differences() {
     for pool in [Layer::GlobalAvgPool, Layer::GlobalMaxPool] {
         grad_check(

@@ -101,6 +101,21 @@ fn dense_on_an_image_asks_for_flatten_and_names_the_node() {
 }
 
 #[test]
+fn upsample2d_multiplies_height_and_width_and_refuses_what_is_not_an_image() {
+    use glassbox::graph::UpsampleMode;
+    for mode in UpsampleMode::ALL {
+        let up = |scale| Layer::Upsample2d { scale, mode };
+        assert_eq!(dims(through(&[3, 7, 5], up(2))), (vec![3, 14, 10], 0));
+        assert_eq!(dims(through(&[1, 4, 4], up(1))), (vec![1, 4, 4], 0));
+        let e = through(&[3, 7, 5], up(0)).unwrap_err();
+        assert!(e.contains("scale 0") && e.contains("1 to 16"), "{e}");
+        assert!(through(&[3, 7, 5], up(17)).is_err());
+        let e = through(&[784], up(2)).unwrap_err();
+        assert!(e.contains("Reshape to [1, 28, 28]"), "{e}");
+    }
+}
+
+#[test]
 fn conv2d_output_size_and_params() {
     let conv = |filters, kernel, stride, padding| Layer::Conv2d {
         filters,

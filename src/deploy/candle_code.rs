@@ -4,7 +4,7 @@
 //! ONNX exports cover them); a graph using them gets an error naming the node.
 
 use super::deployable_graph;
-use crate::graph::{concat_axis_with_batch, Layer, LayerKind};
+use crate::graph::{concat_axis_with_batch, Layer, LayerKind, UpsampleMode};
 use crate::project::Project;
 use std::fmt::Write;
 
@@ -123,6 +123,13 @@ pub fn candle_source(project: &Project) -> Result<String, super::DeployError> {
             Layer::MaxPool2d { kernel, stride } => {
                 format!("{x}.max_pool2d_with_stride({kernel}, {stride})?")
             }
+            Layer::Upsample2d {
+                scale,
+                mode: UpsampleMode::Nearest,
+            } => {
+                let (h, w) = (s[1], s[2]);
+                format!("{x}.upsample_nearest2d({}, {})?", h * scale, w * scale)
+            }
             Layer::AvgPool2d { kernel, stride } => {
                 format!("{x}.avg_pool2d_with_stride({kernel}, {stride})?")
             }
@@ -185,6 +192,7 @@ pub fn candle_source(project: &Project) -> Result<String, super::DeployError> {
                 )
             }
             Layer::Noise { .. }
+            | Layer::Upsample2d { .. }
             | Layer::Lstm { .. }
             | Layer::Gru { .. }
             | Layer::Rnn { .. }

@@ -167,6 +167,13 @@ pub fn pytorch_source(project: &Project, file_name: &str) -> Result<String, Depl
                 module(format!("nn.MaxPool2d({kernel}, stride={stride})"));
                 format!("{m}({x})")
             }
+            Layer::Upsample2d { scale, mode } => {
+                module(format!(
+                    "nn.Upsample(scale_factor={scale}, mode=\"{}\")",
+                    mode.label()
+                ));
+                format!("{m}({x})")
+            }
             Layer::AvgPool2d { kernel, stride } => {
                 module(format!("nn.AvgPool2d({kernel}, stride={stride})"));
                 format!("{m}({x})")

@@ -20,6 +20,7 @@ pub enum LayerKind {
     Conv2d,
     ConvTranspose2d,
     Conv1d,
+    Upsample2d,
     MaxPool2d,
     AvgPool2d,
     GlobalAvgPool,
@@ -55,7 +56,7 @@ pub enum LayerFamily {
 }
 
 impl LayerKind {
-    pub const ALL: [LayerKind; 31] = [
+    pub const ALL: [LayerKind; 32] = [
         LayerKind::Input,
         LayerKind::Noise,
         LayerKind::Dense,
@@ -68,6 +69,7 @@ impl LayerKind {
         LayerKind::Conv1d,
         LayerKind::Conv2d,
         LayerKind::ConvTranspose2d,
+        LayerKind::Upsample2d,
         LayerKind::MaxPool2d,
         LayerKind::AvgPool2d,
         LayerKind::GlobalAvgPool,
@@ -103,6 +105,7 @@ impl LayerKind {
             LayerKind::Conv2d => "Conv2d",
             LayerKind::ConvTranspose2d => "ConvTranspose2d",
             LayerKind::Conv1d => "Conv1d",
+            LayerKind::Upsample2d => "Upsample2d",
             LayerKind::MaxPool2d => "MaxPool2d",
             LayerKind::AvgPool2d => "AvgPool2d",
             LayerKind::GlobalAvgPool => "GlobalAvgPool",
@@ -142,6 +145,7 @@ impl LayerKind {
             LayerKind::Conv1d => "Slides filters along a sequence [steps, features] to detect local patterns such as character n-grams.",
             LayerKind::GlobalAvgPool => "Averages each channel over the whole image (or each feature over all steps) into one number.",
             LayerKind::GlobalMaxPool => "Keeps the largest value of each channel over the whole image (or each feature over all steps).",
+            LayerKind::Upsample2d => "Enlarges an image by a whole factor, repeating pixels or blending neighbours: upsampling without weights or checkerboards.",
             LayerKind::MaxPool2d => "Keeps the largest value in each window, shrinking the image while keeping strong features.",
             LayerKind::AvgPool2d => "Averages each window, shrinking the image smoothly.",
             LayerKind::Flatten => "Unrolls an image or sequence into one flat vector so Dense layers can read it.",
@@ -174,6 +178,7 @@ impl LayerKind {
             LayerKind::Conv2d
             | LayerKind::ConvTranspose2d
             | LayerKind::Conv1d
+            | LayerKind::Upsample2d
             | LayerKind::MaxPool2d
             | LayerKind::AvgPool2d
             | LayerKind::GlobalAvgPool
@@ -250,6 +255,10 @@ impl LayerKind {
             },
             LayerKind::GlobalAvgPool => Layer::GlobalAvgPool,
             LayerKind::GlobalMaxPool => Layer::GlobalMaxPool,
+            LayerKind::Upsample2d => Layer::Upsample2d {
+                scale: 2,
+                mode: Default::default(),
+            },
             LayerKind::MaxPool2d => Layer::MaxPool2d {
                 kernel: 2,
                 stride: 2,
@@ -299,6 +308,7 @@ impl LayerKind {
             LayerKind::Conv1d => "conv1d_",
             LayerKind::GlobalAvgPool => "gap",
             LayerKind::GlobalMaxPool => "gmp",
+            LayerKind::Upsample2d => "up",
             LayerKind::MaxPool2d => "maxpool",
             LayerKind::AvgPool2d => "avgpool",
             LayerKind::Flatten => "flatten",

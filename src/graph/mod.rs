@@ -16,10 +16,10 @@ pub use gan::{gan_parts, GanError, GanParts, DISCRIMINATOR_GROUP, GENERATED, GEN
 pub use memory::{available_bytes, estimate, fits, gib, MemoryEstimate};
 pub use shape::{
     bounded_numel, concat_axis_with_batch, conv_transpose_out, layer_output, LayerShapeError,
-    MAX_LAYER_PARAMS, MAX_SAMPLE_VALUES, MAX_SIZE,
+    MAX_LAYER_PARAMS, MAX_SAMPLE_VALUES, MAX_SIZE, MAX_UPSAMPLE,
 };
 pub use spec::{
     DType, Edge, Graph, Layer, LayerFamily, LayerKind, Loss, Node, Target, TensorShape,
-    TrainingMode,
+    TrainingMode, UpsampleMode,
 };
 pub use validate::{analyze, Analysis, NodeShapes};

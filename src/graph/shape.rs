@@ -13,6 +13,8 @@ pub const MAX_LAYER_PARAMS: usize = 1 << 30;
 pub const MAX_SAMPLE_VALUES: usize = 1 << 28;
 /// Most inputs of an Add or Concat.
 pub const MAX_PORTS: usize = 64;
+/// Largest Upsample2d factor (each side; 16 turns 28×28 into 448×448).
+pub const MAX_UPSAMPLE: usize = 16;
 
 /// The product of `dims`, or None past `MAX_SAMPLE_VALUES` (never overflows).
 pub fn bounded_numel(dims: &[usize]) -> Option<usize> {
@@ -257,6 +259,13 @@ fn unbounded_output(
                 0,
             ))
         }
+        Layer::Upsample2d { scale, .. } => {
+            let (c, h, w) = image_dims(inputs[0])?;
+            Ok((
+                TensorShape::f32([c, h.saturating_mul(*scale), w.saturating_mul(*scale)]),
+                0,
+            ))
+        }
         Layer::Flatten => Ok((TensorShape::f32([inputs[0].numel()]), 0)),
         Layer::Reshape { shape } => reshape(inputs[0], shape).map(|s| (s, 0)),
         Layer::ReLU
@@ -382,6 +391,11 @@ fn check_params(layer: &Layer) -> Result<(), String> {
         Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
             window("kernel size", *kernel)?;
             window("stride", *stride)?;
+        }
+        Layer::Upsample2d { scale, .. } if !(1..=MAX_UPSAMPLE).contains(scale) => {
+            return Err(format!(
+                "has scale {scale}: choose a whole factor from 1 to {MAX_UPSAMPLE}"
+            ));
         }
         Layer::Dropout { p } if !(0.0..1.0).contains(p) => {
             return Err(format!(

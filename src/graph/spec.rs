@@ -139,6 +139,28 @@ impl Loss {
     }
 }
 
+/// How `Upsample2d` fills the new pixels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UpsampleMode {
+    /// Each pixel repeated scale × scale times.
+    #[default]
+    Nearest,
+    /// Each new pixel from its four nearest, weighted by distance (pixel centres aligned as
+    /// PyTorch's `align_corners=False`).
+    Bilinear,
+}
+
+impl UpsampleMode {
+    pub const ALL: [UpsampleMode; 2] = [UpsampleMode::Nearest, UpsampleMode::Bilinear];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            UpsampleMode::Nearest => "nearest",
+            UpsampleMode::Bilinear => "bilinear",
+        }
+    }
+}
+
 /// What the Output node compares the prediction with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Target {
@@ -257,6 +279,13 @@ pub enum Layer {
         kernel: usize,
         stride: usize,
     },
+    /// Enlarges an image [C, H, W] → [C, H·scale, W·scale] without weights: a decoder's
+    /// upsampling without transposed convolution's checkerboards (Odena et al. 2016).
+    Upsample2d {
+        scale: usize,
+        #[serde(default)]
+        mode: UpsampleMode,
+    },
     /// Mean of each channel over the image [C, H, W] → [C], or of each feature over the
     /// steps of a sequence [T, F] → [F].
     GlobalAvgPool,
@@ -346,6 +375,7 @@ impl Layer {
             Layer::GlobalAvgPool => LayerKind::GlobalAvgPool,
             Layer::GlobalMaxPool => LayerKind::GlobalMaxPool,
             Layer::MaxPool2d { .. } => LayerKind::MaxPool2d,
+            Layer::Upsample2d { .. } => LayerKind::Upsample2d,
             Layer::AvgPool2d { .. } => LayerKind::AvgPool2d,
             Layer::Flatten => LayerKind::Flatten,
             Layer::Reshape { .. } => LayerKind::Reshape,
@@ -435,6 +465,7 @@ impl Layer {
             Layer::MaxPool2d { kernel, stride } | Layer::AvgPool2d { kernel, stride } => {
                 format!("{kernel}×{kernel}, stride {stride}")
             }
+            Layer::Upsample2d { scale, mode } => format!("×{scale}, {}", mode.label()),
             Layer::Reshape { shape } => {
                 let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
                 format!("to [{}]", dims.join(", "))

@@ -125,6 +125,11 @@ pub(crate) enum Op {
         stride: usize,
     },
     GlobalPool(PoolKind),
+    /// y = rows · x · cols_t per channel (`upsample.rs`).
+    Upsample {
+        rows: Tensor,
+        cols_t: Tensor,
+    },
     Sampling(f64),
     Flatten,
     Reshape(Vec<usize>),
@@ -298,6 +303,10 @@ impl Op {
                 padding: *padding,
             },
             Op::GlobalPool(kind) => Op::GlobalPool(*kind),
+            Op::Upsample { rows, cols_t } => Op::Upsample {
+                rows: rows.clone(),
+                cols_t: cols_t.clone(),
+            },
             Op::Sampling(beta) => Op::Sampling(*beta),
             Op::Flatten => Op::Flatten,
             Op::Reshape(dims) => Op::Reshape(dims.clone()),
@@ -392,6 +401,7 @@ impl Op {
                 kernel,
                 stride,
             } => pool2d(x, *kind, *kernel, *stride),
+            Op::Upsample { rows, cols_t } => super::upsample::upsample(x, rows, cols_t),
             Op::ConvTranspose2d {
                 w,
                 b,

@@ -11,6 +11,7 @@ mod op_build;
 mod params;
 pub mod profile;
 mod transfer;
+mod upsample;
 mod weights;
 
 pub use build::{Model, ModelError, TargetEncoding};

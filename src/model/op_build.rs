@@ -202,6 +202,14 @@ impl Op {
                 kernel: *kernel,
                 stride: *stride,
             },
+            Layer::Upsample2d { scale, mode } => {
+                let [_, h, w] = inputs[0].dims[..] else {
+                    candle_core::bail!("Upsample2d reads an image [C, H, W]");
+                };
+                let (rows, cols_t) =
+                    super::upsample::matrices((h, w), *scale, *mode, store.dtype())?;
+                Op::Upsample { rows, cols_t }
+            }
             Layer::Flatten => Op::Flatten,
             Layer::Reshape { .. } => Op::Reshape(output.dims.clone()),
             Layer::ReLU => Op::Relu,

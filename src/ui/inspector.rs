@@ -275,6 +275,23 @@ pub fn layer_params_ui(ui: &mut Ui, layer: &mut Layer) {
             usize_ui(ui, "Kernel", kernel, 1..=8);
             usize_ui(ui, "Stride", stride, 1..=8);
         }
+        Layer::Upsample2d { scale, mode } => {
+            usize_ui(ui, "Scale", scale, 1..=crate::graph::MAX_UPSAMPLE);
+            ui.horizontal(|ui| {
+                ui.label("Mode");
+                egui::ComboBox::from_id_salt("upsample-mode")
+                    .selected_text(mode.label())
+                    .show_ui(ui, |ui| {
+                        for m in crate::graph::UpsampleMode::ALL {
+                            ui.selectable_value(mode, m, m.label());
+                        }
+                    });
+            })
+            .response
+            .on_hover_text(
+                "nearest repeats each pixel; bilinear blends the four nearest (smoother)",
+            );
+        }
         Layer::Reshape { shape } => {
             dims_ui(ui, "Target shape", shape, "e.g. 1, 28, 28 (one -1 allowed)")
         }

@@ -10,6 +10,7 @@ pub(crate) enum Attr {
     Int(i64),
     Ints(Vec<i64>),
     Float(f32),
+    Str(&'static str),
 }
 
 #[derive(Default)]
@@ -118,6 +119,10 @@ fn attribute(name: &str, value: Attr) -> AttributeProto {
         Attr::Float(f) => {
             a.r#type = AttributeType::Float as i32;
             a.f = f;
+        }
+        Attr::Str(s) => {
+            a.r#type = AttributeType::String as i32;
+            a.s = s.as_bytes().to_vec();
         }
     }
     a

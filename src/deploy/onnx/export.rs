@@ -9,9 +9,11 @@ use super::proto::{
     OperatorSetIdProto, StringStringEntryProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use super::{OnnxError, BATCH_DIM, INPUT, IR_VERSION, OPSET, OUTPUT, PROBABILITIES};
-use crate::graph::{concat_axis_with_batch, DType, Graph, Layer, LayerKind, Loss, TensorShape};
+use crate::graph::{
+    concat_axis_with_batch, DType, Graph, Layer, LayerKind, Loss, TensorShape, UpsampleMode,
+};
 use crate::model::{WeightTensor, Weights};
-use Attr::{Float, Int, Ints};
+use Attr::{Float, Int, Ints, Str};
 
 /// The ONNX model of `graph` (Input → … → Output) with `weights`.
 pub fn export_graph(graph: &Graph, weights: &Weights, name: &str) -> Result<ModelProto, OnnxError> {
@@ -385,6 +387,25 @@ impl LayerExport<'_> {
                         ("strides", Ints(vec![st, st])),
                     ],
                 );
+            }
+            Layer::Upsample2d { scale, mode } => {
+                // Resize as PyTorch's nn.Upsample exports it: nearest reads floor(i / s),
+                // bilinear the half-pixel centres.
+                let f = *scale as f32;
+                let name = self.b.fresh(self.id, "scales");
+                let scales = self.b.floats(name, &[4], &[1.0, 1.0, f, f]);
+                let attrs = match mode {
+                    UpsampleMode::Nearest => vec![
+                        ("mode", Str("nearest")),
+                        ("coordinate_transformation_mode", Str("asymmetric")),
+                        ("nearest_mode", Str("floor")),
+                    ],
+                    UpsampleMode::Bilinear => vec![
+                        ("mode", Str("linear")),
+                        ("coordinate_transformation_mode", Str("half_pixel")),
+                    ],
+                };
+                self.last("Resize", &[x, "", &scales], attrs);
             }
             Layer::GlobalAvgPool | Layer::GlobalMaxPool => {
                 let avg = layer.kind() == LayerKind::GlobalAvgPool;
