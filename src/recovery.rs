@@ -7,6 +7,16 @@ use crate::project::Project;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// A recovery file that is there but cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("{path} is damaged: {source}")]
+    Damaged {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
 const FILE_NAME: &str = "recovery.json";
 
 /// What the recovery file holds: the unsaved project, where it was saved last, and when.
@@ -68,11 +78,13 @@ impl RecoveryFile {
     }
 
     /// The recovered project, None when there is none, or why it cannot be read.
-    pub fn read(&self) -> Option<Result<Recovered, String>> {
+    pub fn read(&self) -> Option<Result<Recovered, RecoveryError>> {
         let bytes = std::fs::read(self.path()).ok()?;
         Some(
-            serde_json::from_slice::<Recovered>(&bytes)
-                .map_err(|e| format!("{} is damaged: {e}", self.path().display())),
+            serde_json::from_slice::<Recovered>(&bytes).map_err(|source| RecoveryError::Damaged {
+                path: self.path(),
+                source,
+            }),
         )
     }
 

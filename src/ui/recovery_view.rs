@@ -29,7 +29,7 @@ impl Autosave {
     pub fn new(file: RecoveryFile) -> (Self, Option<String>) {
         let (offer, error) = match file.read() {
             Some(Ok(rec)) => (Some(rec), None),
-            Some(Err(e)) => (None, Some(e)),
+            Some(Err(e)) => (None, Some(e.to_string())),
             None => (None, None),
         };
         let a = Self {
