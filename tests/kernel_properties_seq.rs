@@ -93,7 +93,11 @@ proptest! {
         // up to eps, and both sides give only f32 rounding. From three features on it is real.
         let features = classes.max(3);
         let dims: Vec<usize> = if t == 0 { vec![b, features] } else { vec![b, t, features] };
-        let x = var(&dims, scale, &mut rng);
+        // Layer norm does not see its input's scale (but for its eps), so a wide spread loses
+        // no case the kernel meets, and keeps every row's spread far above the finite
+        // difference's step (0.01): at scale 0.14 a narrow row of three read its curvature as
+        // a wrong gradient (4.81 against 4.93, seed 34339498193012265).
+        let x = var(&dims, 8.0, &mut rng);
         let g = var(&[features], 1.0, &mut rng);
         let be = var(&[features], 1.0, &mut rng);
         check(
