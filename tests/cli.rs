@@ -771,6 +771,39 @@ fn embed_projects_a_layer_and_says_how_faithful_the_plane_is() {
     assert!(!ok && out.contains("use pca, tsne or umap"), "{out}");
 }
 
+/// A regression's samples carry their target value: `embed` writes it as the label, so the
+/// plane can be coloured by it (the Projector tab draws bands of it).
+#[test]
+fn embed_of_a_regression_labels_each_sample_with_its_target_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("mpg.safetensors");
+    train_preset("mlp-auto-mpg", &w, &["--epochs", "20"]);
+    let csv = dir.path().join("emb.csv");
+    let (ok, out) = glassbox(&[
+        "embed",
+        &preset("mlp-auto-mpg"),
+        "--weights",
+        w.to_str().unwrap(),
+        "--node",
+        "relu2",
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mpg: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap_or(f64::NAN))
+        .collect();
+    assert!(mpg.len() > 50, "{text}");
+    assert!(mpg.iter().all(|v| (5.0..60.0).contains(v)), "{mpg:?}");
+    let (lo, hi) = mpg
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    assert!(hi - lo > 10.0, "{lo}..{hi}");
+}
+
 /// The bar for the projector: the MNIST CNN's penultimate layer on 2,000 test images,
 /// laid out by t-SNE, is trustworthy (k = 10, ≥ 0.90) and keeps its classes apart about as well
 /// as the layer itself does (5-NN accuracy within 3 points).

@@ -83,9 +83,17 @@ pub(super) fn embed(opts: &EmbedOptions) -> Result<()> {
         .with_context(|| format!("cannot write {}", opts.output.display()))?;
     w.write_record(["index", "label", "x", "y"])?;
     let names = data.class_names();
-    for ((&i, xy), label) in p.samples.iter().zip(&p.points).zip(&p.labels) {
+    for (((&i, xy), label), value) in p
+        .samples
+        .iter()
+        .zip(&p.points)
+        .zip(&p.labels)
+        .zip(&p.values)
+    {
+        // A class's name, or a regression's target value.
         let label = label
             .map(|l| names.get(l as usize).cloned().unwrap_or(l.to_string()))
+            .or(value.map(|v| v.to_string()))
             .unwrap_or_default();
         w.write_record([
             data.origin(i),

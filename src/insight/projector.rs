@@ -59,6 +59,9 @@ pub struct Projection {
     pub samples: Vec<usize>,
     pub points: Vec<[f32; 2]>,
     pub labels: Vec<Option<u32>>,
+    /// Each sample's target (its first number, in its own units) where the data is a
+    /// regression; None for classes.
+    pub values: Vec<Option<f32>>,
     /// The share of the layer's variance each axis explains.
     pub explained: [f64; 2],
     /// Leave-one-out 5-NN accuracy in the plane and in the layer (classifiers).
@@ -117,6 +120,13 @@ pub fn project_node(
         Method::Umap(settings) => points = umap(&codes, &points, settings, control, progress)?,
     }
     let labels: Vec<Option<u32>> = idx.iter().map(|&i| data.label(i)).collect();
+    let values: Vec<Option<f32>> = idx
+        .iter()
+        .map(|&i| match &data.targets {
+            crate::data::Targets::Values { values, dim, .. } => values.get(i * dim).copied(),
+            crate::data::Targets::Classes { .. } => None,
+        })
+        .collect();
     let classes: Option<Vec<u32>> = labels.iter().copied().collect();
     let (knn_plane, knn_layer) = match &classes {
         Some(l) => {
@@ -136,6 +146,7 @@ pub fn project_node(
         samples: idx.to_vec(),
         points,
         labels,
+        values,
         explained: pc.explained(),
         knn_plane,
         knn_layer,

@@ -223,7 +223,33 @@ impl ProjectorPanel {
         Some(t.position_from_point(&PlotPoint::new(p[0], p[1])))
     }
 
-    fn plot_ui(&mut self, ui: &mut Ui, proj: &Projection, names: &[String], height: f32) {
+    /// The points as legend entries: one per class, or for a regression six bands of the
+    /// target's value, coloured from low (dark) to high (bright).
+    fn series(proj: &Projection, names: &[String]) -> Vec<(String, egui::Color32, Vec<[f64; 2]>)> {
+        const BANDS: usize = 6;
+        let values: Vec<f32> = proj.values.iter().flatten().copied().collect();
+        if !values.is_empty() {
+            let (lo, hi) = crate::ui::colormap::range(&values);
+            let width = (hi - lo).max(1e-12) / BANDS as f32;
+            let target = names.first().cloned().unwrap_or("target".into());
+            let mut bands: Vec<Vec<[f64; 2]>> = vec![Vec::new(); BANDS];
+            for (p, v) in proj.points.iter().zip(&proj.values) {
+                if let Some(v) = v {
+                    let k = (((v - lo) / width) as usize).min(BANDS - 1);
+                    bands[k].push([p[0] as f64, p[1] as f64]);
+                }
+            }
+            return bands
+                .into_iter()
+                .enumerate()
+                .filter(|(_, pts)| !pts.is_empty())
+                .map(|(k, pts)| {
+                    let (a, b) = (lo + k as f32 * width, lo + (k + 1) as f32 * width);
+                    let colour = crate::ui::colormap::sequential((k as f32 + 0.5) / BANDS as f32);
+                    (format!("{target} {a:.1}–{b:.1}"), colour, pts)
+                })
+                .collect();
+        }
         let mut by_class: std::collections::BTreeMap<Option<u32>, Vec<[f64; 2]>> =
             Default::default();
         for (p, l) in proj.points.iter().zip(&proj.labels) {
@@ -232,6 +258,21 @@ impl ProjectorPanel {
                 .or_default()
                 .push([p[0] as f64, p[1] as f64]);
         }
+        by_class
+            .into_iter()
+            .map(|(label, pts)| match label {
+                Some(c) => (
+                    names.get(c as usize).cloned().unwrap_or(c.to_string()),
+                    class_color(c),
+                    pts,
+                ),
+                None => ("samples".to_string(), super::theme::TRAIN, pts),
+            })
+            .collect()
+    }
+
+    fn plot_ui(&mut self, ui: &mut Ui, proj: &Projection, names: &[String], height: f32) {
+        let series = Self::series(proj, names);
         let marked: Vec<[f64; 2]> = [self.selected, self.hovered]
             .iter()
             .flatten()
@@ -245,14 +286,7 @@ impl ProjectorPanel {
             // A click picks a sample; dragging would move the plane under it.
             .allow_drag(false)
             .show(ui, |plot| {
-                for (label, pts) in by_class {
-                    let (name, colour) = match label {
-                        Some(c) => (
-                            names.get(c as usize).cloned().unwrap_or(c.to_string()),
-                            class_color(c),
-                        ),
-                        None => ("samples".to_string(), super::theme::TRAIN),
-                    };
+                for (name, colour, pts) in series {
                     plot.points(
                         Points::new(name, PlotPoints::new(pts))
                             .color(colour)
@@ -284,6 +318,7 @@ impl ProjectorPanel {
             let index = proj.samples[i];
             let label = proj.labels[i]
                 .map(|c| names.get(c as usize).cloned().unwrap_or(c.to_string()))
+                .or(proj.values[i].map(|v| format!("{v:.2}")))
                 .unwrap_or_default();
             format!("sample {} ({label})", data.origin(index))
         };
