@@ -249,6 +249,7 @@ fn export_then_import_gives_the_same_graph_and_outputs() {
     let cases: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
     let mut read_op_by_op = 0;
+    let mut upsample_read = false;
     for case in &cases {
         let name = case["name"].as_str().unwrap();
         let bytes = std::fs::read(case["model"].as_str().unwrap()).unwrap();
@@ -285,6 +286,20 @@ fn export_then_import_gives_the_same_graph_and_outputs() {
                     other.graph.nodes.len()
                 );
                 read_op_by_op += 1;
+                if name == "autoencoder-upsample-mnist" {
+                    // Resize read back as Upsample2d, both modes.
+                    let modes: Vec<_> = other
+                        .graph
+                        .nodes
+                        .iter()
+                        .filter_map(|n| match n.layer {
+                            Layer::Upsample2d { scale: 2, mode } => Some(mode),
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(modes.len(), 2, "{name}: {modes:?}");
+                    upsample_read = true;
+                }
             }
             Err(e) => {
                 let msg = e.to_string();
@@ -299,6 +314,10 @@ fn export_then_import_gives_the_same_graph_and_outputs() {
     assert!(
         read_op_by_op >= 6,
         "only {read_op_by_op} presets read op by op"
+    );
+    assert!(
+        upsample_read,
+        "another tool's Resize was not read as Upsample2d"
     );
 }
 

@@ -100,6 +100,13 @@ pub(super) fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
         .map(|a| a.ints.clone())
 }
 
+pub(super) fn attr_str<'a>(node: &'a NodeProto, name: &str) -> Option<&'a str> {
+    node.attribute
+        .iter()
+        .find(|a| a.name == name && a.r#type == AttributeType::String as i32)
+        .and_then(|a| std::str::from_utf8(&a.s).ok())
+}
+
 pub(super) fn attr_float(node: &NodeProto, name: &str) -> Option<f32> {
     node.attribute
         .iter()

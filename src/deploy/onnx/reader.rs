@@ -1,7 +1,9 @@
 //! The op-by-op reader of ONNX files from other tools: each supported op (or a MatMul and
 //! the Add of its bias) becomes one Glassbox layer; anything else is named and refused.
 
-use super::import::{attr_float, attr_int, attr_ints, bad, transpose2, unsupported, Imported};
+use super::import::{
+    attr_float, attr_int, attr_ints, attr_str, bad, transpose2, unsupported, Imported,
+};
 use super::proto::{tensor_proto::DataType, NodeProto};
 use super::OnnxError;
 use crate::graph::{DType, Edge, Graph, Layer, Loss, Node, Target};
@@ -219,6 +221,10 @@ impl Reader {
                         Layer::AvgPool2d { kernel, stride }
                     };
                     self.add("pool", layer, &[&x], &out)?;
+                }
+                "Resize" | "Upsample" => {
+                    let layer = upsample_of(node, &self)?;
+                    self.add("up", layer, &[&x], &out)?;
                 }
                 "GlobalAveragePool" | "GlobalMaxPool" => {
                     let layer = if node.op_type == "GlobalMaxPool" {
@@ -540,4 +546,43 @@ fn input_type(input: &super::proto::ValueInfoProto) -> Result<(Vec<usize>, DType
         )));
     }
     Ok((dims, dtype))
+}
+
+/// A Resize (or opset 9's Upsample) that doubles, triples… height and width as PyTorch's
+/// `nn.Upsample` exports it: nearest (asymmetric, floor) or linear (half-pixel centres).
+fn upsample_of(node: &NodeProto, reader: &Reader) -> Result<Layer, OnnxError> {
+    use crate::graph::UpsampleMode;
+    let scales_at = if node.op_type == "Upsample" { 1 } else { 2 };
+    let scales = node
+        .input
+        .get(scales_at)
+        .filter(|s| !s.is_empty())
+        .and_then(|s| reader.konst(s))
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| unsupported(node, "a Resize to sizes rather than constant scales"))?;
+    let whole = |v: f32| v >= 1.0 && v.fract() == 0.0;
+    let scale = match scales[..] {
+        [n, c, h, w] if n == 1.0 && c == 1.0 && h == w && whole(h) => h as usize,
+        _ => {
+            return Err(unsupported(
+                node,
+                "a Resize other than one whole factor on height and width",
+            ))
+        }
+    };
+    let mode = attr_str(node, "mode").unwrap_or("nearest");
+    let coordinates = attr_str(node, "coordinate_transformation_mode").unwrap_or("half_pixel");
+    let mode = match (mode, coordinates) {
+        ("nearest", "asymmetric") if attr_str(node, "nearest_mode") == Some("floor") => {
+            UpsampleMode::Nearest
+        }
+        ("linear", "half_pixel" | "pytorch_half_pixel") => UpsampleMode::Bilinear,
+        _ => {
+            return Err(unsupported(
+                node,
+                "a Resize other than nearest (asymmetric, floor) or bilinear (half-pixel)",
+            ))
+        }
+    };
+    Ok(Layer::Upsample2d { scale, mode })
 }
