@@ -39,15 +39,9 @@ pub fn save_chart(studio: &mut Studio, name: &str, chart: &Chart) {
     }
 }
 
-/// The button and, when clicked, the save: for charts already built each frame.
-pub fn export_chart_ui(ui: &mut Ui, studio: &mut Studio, name: &str, chart: &Chart) {
-    if export_button_ui(ui, !chart.is_empty()) {
-        save_chart(studio, name, chart);
-    }
-}
-
-/// `export_chart_ui` for a panel: the status line goes through its `Ctx`.
-pub(super) fn panel_export_chart_ui(ui: &mut Ui, ctx: &mut Ctx, name: &str, chart: &Chart) {
+/// The button and, when clicked, the save, for a chart a panel builds each frame: the status
+/// line goes through its `Ctx`.
+pub(super) fn export_chart_ui(ui: &mut Ui, ctx: &mut Ctx, name: &str, chart: &Chart) {
     if export_button_ui(ui, !chart.is_empty()) {
         panel_save_chart(ctx, name, chart);
     }

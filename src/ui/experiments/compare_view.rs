@@ -138,7 +138,7 @@ impl ExperimentsPanel {
         ui.horizontal_top(|ui| {
             ui.vertical(|ui| {
                 ui.set_width(avail * 0.5);
-                super::chart_export::panel_export_chart_ui(ui, ctx, "compare", &chart);
+                super::chart_export::export_chart_ui(ui, ctx, "compare", &chart);
                 Plot::new("compare-plot")
                     .height(220.0)
                     .legend(Legend::default())

@@ -109,7 +109,7 @@ impl ExperimentsPanel {
                     ui.label("The loss never fell over the range: check the data and the network.");
                 }
             }
-            super::chart_export::panel_export_chart_ui(ui, ctx, "lr-finder", &chart);
+            super::chart_export::export_chart_ui(ui, ctx, "lr-finder", &chart);
         });
         Plot::new("lr-finder-plot")
             .height(240.0)

@@ -9,9 +9,7 @@ mod repeat_view;
 mod runs_view;
 mod sweep_view;
 
-pub use chart_export::{
-    export_button_ui, export_chart_ui, panel_save_chart, save_chart, write_chart,
-};
+pub use chart_export::{export_button_ui, panel_save_chart, save_chart, write_chart};
 pub use early_stopping_view::early_stopping_ui;
 pub use sweep_view::SweepForm;
 
