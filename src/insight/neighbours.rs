@@ -26,6 +26,18 @@ impl Neighbours {
         self.index.is_empty()
     }
 
+    /// The graph cut to each point's `k` nearest (all of them when it has fewer).
+    pub fn nearest(&self, k: usize) -> Neighbours {
+        let k = k.min(self.k);
+        let (mut index, mut distance) = (Vec::new(), Vec::new());
+        for i in 0..self.len() {
+            let (idx, dist) = self.row(i);
+            index.extend_from_slice(&idx[..k]);
+            distance.extend_from_slice(&dist[..k]);
+        }
+        Neighbours { k, index, distance }
+    }
+
     /// Point i's neighbours and their distances.
     pub fn row(&self, i: usize) -> (&[u32], &[f32]) {
         let r = i * self.k..(i + 1) * self.k;
@@ -85,6 +97,23 @@ pub fn nearest_neighbours(
         progress(end as f32 / n as f32);
     }
     Ok(Neighbours { k, index, distance })
+}
+
+/// Each point's `k` nearest: from `known` when it holds that many (a caller that already
+/// searched), else searched here with `progress`.
+pub fn known_or_search(
+    x: &[Vec<f32>],
+    known: Option<&Neighbours>,
+    k: usize,
+    control: &Control,
+    progress: &mut dyn FnMut(f32),
+) -> Result<Neighbours, InsightError> {
+    match known {
+        Some(g) if g.len() == x.len() && g.k >= k.min(x.len().saturating_sub(1)) => {
+            Ok(g.nearest(k))
+        }
+        _ => nearest_neighbours(x, k, control, progress),
+    }
 }
 
 /// The same graph for points on a plane.
@@ -153,6 +182,28 @@ mod tests {
         // Each point's nearest neighbour carries the other label.
         assert_eq!(knn_accuracy(&g, &[0, 1, 0, 1, 0, 1], 1), 0.0);
         assert_eq!(knn_accuracy(&g, &[0, 0, 0, 1, 1, 1], 2), 1.0);
+    }
+
+    #[test]
+    fn a_known_graph_is_cut_to_the_neighbours_asked_for() {
+        let x: Vec<Vec<f32>> = [0.0f32, 1.0, 3.0, 7.0, 15.0]
+            .iter()
+            .map(|&v| vec![v])
+            .collect();
+        let wide = nearest_neighbours(&x, 3, &Control::default(), &mut |_| {}).unwrap();
+        let stopped = Control::default();
+        stopped
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Cut from the known graph (a search would be stopped).
+        let cut = known_or_search(&x, Some(&wide), 2, &stopped, &mut |_| {}).unwrap();
+        assert_eq!(
+            cut,
+            nearest_neighbours(&x, 2, &Control::default(), &mut |_| {}).unwrap()
+        );
+        // Too few columns known: searched again.
+        let narrow = wide.nearest(1);
+        assert!(known_or_search(&x, Some(&narrow), 2, &stopped, &mut |_| {}).is_err());
     }
 
     #[test]

@@ -32,6 +32,15 @@ impl Method {
         }
     }
 
+    /// Nearest neighbours in the layer it reads for `n` samples (0: none).
+    fn neighbours_needed(&self, n: usize) -> usize {
+        match self {
+            Method::Pca => 0,
+            Method::Tsne(settings) => super::tsne::neighbours_needed(*settings, n),
+            Method::Umap(settings) => settings.neighbours.max(2),
+        }
+    }
+
     /// Most samples it projects.
     pub fn max_points(&self) -> usize {
         match self {
@@ -114,12 +123,25 @@ pub fn project_node(
     let dim = codes[0].len();
     let pc = principal_components(&codes);
     let mut points: Vec<[f32; 2]> = codes.iter().map(|c| pc.project(c)).collect();
+    let labels: Vec<Option<u32>> = idx.iter().map(|&i| data.label(i)).collect();
+    let classes: Option<Vec<u32>> = labels.iter().copied().collect();
+    // One search of the layer's neighbours serves the method and the kNN accuracy.
+    let wanted = method
+        .neighbours_needed(codes.len())
+        .max(if classes.is_some() { KNN } else { 0 });
+    let layer = match wanted {
+        0 => None,
+        k => Some(nearest_neighbours(&codes, k, control, &mut |f| {
+            progress(0.1 * f)
+        })?),
+    };
+    let mut rest = |f: f32| progress(0.1 + 0.9 * f);
+    let known = layer.as_ref();
     match method {
         Method::Pca => {}
-        Method::Tsne(settings) => points = tsne(&codes, &points, settings, control, progress)?,
-        Method::Umap(settings) => points = umap(&codes, &points, settings, control, progress)?,
+        Method::Tsne(s) => points = tsne(&codes, known, &points, s, control, &mut rest)?,
+        Method::Umap(s) => points = umap(&codes, known, &points, s, control, &mut rest)?,
     }
-    let labels: Vec<Option<u32>> = idx.iter().map(|&i| data.label(i)).collect();
     let values: Vec<Option<f32>> = idx
         .iter()
         .map(|&i| match &data.targets {
@@ -127,16 +149,12 @@ pub fn project_node(
             crate::data::Targets::Classes { .. } => None,
         })
         .collect();
-    let classes: Option<Vec<u32>> = labels.iter().copied().collect();
-    let (knn_plane, knn_layer) = match &classes {
-        Some(l) => {
-            let layer = nearest_neighbours(&codes, KNN, control, &mut |_| {})?;
-            (
-                Some(knn_accuracy(&plane_neighbours(&points, KNN)?, l, KNN)),
-                Some(knn_accuracy(&layer, l, KNN)),
-            )
-        }
-        None => (None, None),
+    let (knn_plane, knn_layer) = match (&classes, &layer) {
+        (Some(l), Some(layer)) => (
+            Some(knn_accuracy(&plane_neighbours(&points, KNN)?, l, KNN)),
+            Some(knn_accuracy(layer, l, KNN)),
+        ),
+        _ => (None, None),
     };
     let trustworthiness = Some(trustworthiness(&codes, &points, TRUST_K)).filter(|t| t.is_finite());
     progress(1.0);

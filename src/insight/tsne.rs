@@ -7,7 +7,7 @@
 //! Progress is reported and a stop flag is honoured. `trustworthiness` (Venna and Kaski, 2001)
 //! says how far a plane's neighbourhoods are the layer's own.
 
-use super::neighbours::nearest_neighbours;
+use super::neighbours::{known_or_search, Neighbours};
 use super::tsne_bh::{self, SparseP};
 use super::InsightError;
 use crate::train::Control;
@@ -125,10 +125,28 @@ fn joint_probabilities(x: &[Vec<f32>], perplexity: f64) -> Vec<f64> {
     p
 }
 
-/// Fits a plane to the points `x`, starting from `init` (e.g. their PCA plane). `progress`
-/// gets the share done every few iterations; `control.stop` ends it with `Stopped`.
+/// The perplexity used on `n` points: a perplexity needs about three times as many neighbours.
+fn perplexity_for(settings: TsneSettings, n: usize) -> f64 {
+    settings
+        .perplexity
+        .clamp(2.0, (n.saturating_sub(1) as f64 / 3.0).max(2.0))
+}
+
+/// The nearest neighbours t-SNE reads on `n` points (none on the exact path).
+pub fn neighbours_needed(settings: TsneSettings, n: usize) -> usize {
+    if n <= EXACT_POINTS {
+        0
+    } else {
+        (3.0 * perplexity_for(settings, n)).ceil() as usize
+    }
+}
+
+/// Fits a plane to the points `x`, starting from `init` (e.g. their PCA plane); above
+/// `EXACT_POINTS` it reads their neighbours from `known` when given (else searches them).
+/// `progress` gets the share done every few iterations; `control.stop` ends it with `Stopped`.
 pub fn tsne(
     x: &[Vec<f32>],
+    known: Option<&Neighbours>,
     init: &[[f32; 2]],
     settings: TsneSettings,
     control: &Control,
@@ -138,16 +156,13 @@ pub fn tsne(
     if n < 4 {
         return Err(InsightError::NoSamples);
     }
-    // A perplexity needs about three times as many neighbours.
-    let perplexity = settings
-        .perplexity
-        .clamp(2.0, ((n - 1) as f64 / 3.0).max(2.0));
+    let perplexity = perplexity_for(settings, n);
     let p = if n <= EXACT_POINTS {
         Affinities::Exact(joint_probabilities(x, perplexity))
     } else {
         // The neighbour search is about a tenth of the work.
-        let k = (3.0 * perplexity).ceil() as usize;
-        let g = nearest_neighbours(x, k, control, &mut |f| progress(0.1 * f))?;
+        let k = neighbours_needed(settings, n);
+        let g = known_or_search(x, known, k, control, &mut |f| progress(0.1 * f))?;
         Affinities::Sparse(SparseP::from_neighbours(&g, perplexity))
     };
     let (start, share) = match p {
@@ -329,12 +344,13 @@ fn intrusion_penalty(layer: &[Vec<f32>], plane: &[[f32; 2]], i: usize, k: usize)
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    /// Three tight clusters in 10-D, started from a plane that mixes them up.
-    fn clusters(per: usize) -> (Vec<Vec<f32>>, Vec<usize>, Vec<[f32; 2]>) {
+    /// Three tight clusters in 10-D, started from a plane that mixes them up (UMAP's tests
+    /// use them too).
+    pub(in crate::insight) fn clusters(per: usize) -> (Vec<Vec<f32>>, Vec<usize>, Vec<[f32; 2]>) {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let (mut x, mut label, mut init) = (Vec::new(), Vec::new(), Vec::new());
         for c in 0..3 {
@@ -360,7 +376,7 @@ mod tests {
             ..Default::default()
         };
         let mut seen = Vec::new();
-        let y = tsne(&x, &init, settings, &Control::default(), &mut |f| {
+        let y = tsne(&x, None, &init, settings, &Control::default(), &mut |f| {
             seen.push(f)
         })
         .unwrap();
@@ -382,7 +398,9 @@ mod tests {
     #[test]
     fn barnes_hut_pulls_clusters_apart_too() {
         let (x, label, init) = clusters(150);
-        let g = nearest_neighbours(&x, 30, &Control::default(), &mut |_| {}).unwrap();
+        let g =
+            super::super::neighbours::nearest_neighbours(&x, 30, &Control::default(), &mut |_| {})
+                .unwrap();
         let p = Affinities::Sparse(SparseP::from_neighbours(&g, 10.0));
         let settings = TsneSettings {
             perplexity: 10.0,
@@ -430,7 +448,14 @@ mod tests {
         control
             .stop
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let r = tsne(&x, &init, TsneSettings::default(), &control, &mut |_| {});
+        let r = tsne(
+            &x,
+            None,
+            &init,
+            TsneSettings::default(),
+            &control,
+            &mut |_| {},
+        );
         assert!(matches!(r, Err(InsightError::Stopped)));
     }
 

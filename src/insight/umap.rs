@@ -6,7 +6,7 @@
 //! scaled to [0, 10] (the reference starts from a spectral layout; both are deterministic), with
 //! a fixed random stream, so one input gives one plane. Progress and a stop flag as t-SNE's.
 
-use super::neighbours::{nearest_neighbours, Neighbours};
+use super::neighbours::{known_or_search, Neighbours};
 use super::InsightError;
 use crate::train::Control;
 use rand::{Rng, SeedableRng};
@@ -133,9 +133,11 @@ fn edges(g: &Neighbours, epochs: usize) -> Vec<Edge> {
         .collect()
 }
 
-/// Lays the points `x` on a plane, starting from `init` (their PCA plane).
+/// Lays the points `x` on a plane, starting from `init` (their PCA plane); their neighbours
+/// come from `known` when given (else they are searched).
 pub fn umap(
     x: &[Vec<f32>],
+    known: Option<&Neighbours>,
     init: &[[f32; 2]],
     settings: UmapSettings,
     control: &Control,
@@ -145,7 +147,7 @@ pub fn umap(
     if n < 4 {
         return Err(InsightError::NoSamples);
     }
-    let g = nearest_neighbours(x, settings.neighbours.max(2), control, &mut |f| {
+    let g = known_or_search(x, known, settings.neighbours.max(2), control, &mut |f| {
         progress(0.2 * f)
     })?;
     let edges = edges(&g, settings.epochs);
@@ -224,6 +226,7 @@ fn scaled_start(init: &[[f32; 2]]) -> Vec<[f64; 2]> {
 mod tests {
     use super::*;
     use crate::insight::neighbours::plane_neighbours;
+    use crate::insight::tsne::tests::clusters;
     use crate::insight::tsne::trustworthiness;
 
     #[test]
@@ -246,24 +249,6 @@ mod tests {
         assert!(m.windows(2).all(|w| w[0] >= w[1]));
     }
 
-    /// Three tight clusters in 10-D, started from a plane that mixes them up.
-    fn clusters(per: usize) -> (Vec<Vec<f32>>, Vec<usize>, Vec<[f32; 2]>) {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let (mut x, mut label, mut init) = (Vec::new(), Vec::new(), Vec::new());
-        for c in 0..3 {
-            for _ in 0..per {
-                x.push(
-                    (0..10)
-                        .map(|d| if d == c { 10.0 } else { 0.0 } + rng.random_range(-0.5..0.5))
-                        .collect(),
-                );
-                label.push(c);
-                init.push([rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0)]);
-            }
-        }
-        (x, label, init)
-    }
-
     #[test]
     fn umap_pulls_clusters_apart_from_a_mixed_start() {
         let (x, label, init) = clusters(100);
@@ -272,7 +257,7 @@ mod tests {
             neighbours: 15,
             epochs: 200,
         };
-        let y = umap(&x, &init, settings, &Control::default(), &mut |f| {
+        let y = umap(&x, None, &init, settings, &Control::default(), &mut |f| {
             seen.push(f)
         })
         .unwrap();
@@ -286,7 +271,7 @@ mod tests {
         assert_eq!(seen.last(), Some(&1.0));
         assert!(seen.windows(2).all(|w| w[0] <= w[1]), "progress went back");
         // One input, one plane.
-        let again = umap(&x, &init, settings, &Control::default(), &mut |_| {}).unwrap();
+        let again = umap(&x, None, &init, settings, &Control::default(), &mut |_| {}).unwrap();
         assert_eq!(y, again);
     }
 
@@ -297,7 +282,14 @@ mod tests {
         control
             .stop
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let r = umap(&x, &init, UmapSettings::default(), &control, &mut |_| {});
+        let r = umap(
+            &x,
+            None,
+            &init,
+            UmapSettings::default(),
+            &control,
+            &mut |_| {},
+        );
         assert!(matches!(r, Err(InsightError::Stopped)));
     }
 }
