@@ -58,13 +58,7 @@ fn export_serve_and_import_from_the_menus() {
         wait_for(&mut h, 20.0, |s| s.data.summary.is_some()),
         "the data did not load"
     );
-    h.get_by_label("▶ Train").click();
-    h.step();
-    assert!(
-        wait_for(&mut h, 60.0, |s| s.session.weights.is_some()
-            && !s.is_training()),
-        "training did not finish"
-    );
+    common::ui::train_to_the_end(&mut h, 60.0);
 
     let onnx = dir.path().join("iris.onnx");
     through_menu(&mut h, &["File", "Export model", "ONNX…"], &onnx, "Export");

@@ -23,13 +23,7 @@ fn runs_mut(s: &mut Studio) -> &mut ExperimentsPanel {
 }
 
 fn train_once(h: &mut egui_kittest::Harness<'static, glassbox::ui::Studio>) {
-    h.get_by_label("▶ Train").click();
-    h.step();
-    assert!(
-        wait_for(h, 60.0, |s| !s.is_training() && s.session.weights.is_some()),
-        "training did not finish: {:?}",
-        h.state().run_state()
-    );
+    common::ui::train_to_the_end(h, 60.0);
     h.state_mut().session.weights = None;
 }
 

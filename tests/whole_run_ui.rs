@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::ui::{has_text, press, trained, wait_for};
+use common::ui::{has_text, press, train_to_the_end, trained, wait_for};
 use egui_kittest::kittest::Queryable;
 use glassbox::presets;
 
@@ -113,38 +113,65 @@ fn relabel_the_likeliest_mislabelled_as_predicted_in_one_undoable_step() {
     );
 }
 
-#[test]
-fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights() {
+type Studio = egui_kittest::Harness<'static, glassbox::ui::Studio>;
+
+fn landscape(h: &Studio) -> &glassbox::ui::landscape_view::LandscapePanel {
+    h.state().panels.get().unwrap()
+}
+
+/// Run ▸ Loss landscape…, settled (a side panel settles its width over its first frames), at
+/// 9 cells a side.
+fn open_landscape(h: &mut Studio) {
     use glassbox::ui::landscape_view::LandscapePanel;
-    let mut h = trained(presets::load("mlp-iris").unwrap());
     h.get_by_label("Run").click();
     h.run_steps(2);
     h.get_by_label("Loss landscape…").click();
-    h.run_steps(2);
+    h.run_steps(5);
     h.state_mut()
         .panels
         .get_mut::<LandscapePanel>()
         .unwrap()
         .spec
         .grid = 9;
+}
+
+/// Presses Compute and waits for the slice.
+fn compute_landscape(h: &mut Studio) -> glassbox::insight::Landscape {
+    use glassbox::ui::landscape_view::LandscapePanel;
     h.get_by_label("Compute").click();
     h.step();
     assert!(
-        wait_for(&mut h, 60.0, |s| s
+        wait_for(h, 60.0, |s| s
             .panels
             .get::<LandscapePanel>()
             .is_some_and(|p| p.result.is_some() && !p.is_running())),
         "no landscape in time"
     );
     h.run_steps(2);
-    let land = h
-        .state()
-        .panels
-        .get::<LandscapePanel>()
-        .unwrap()
-        .result
-        .clone()
-        .unwrap();
+    landscape(h).result.clone().unwrap()
+}
+
+/// Presses a line's button and waits for the line: (where it starts, the line).
+fn line_by(h: &mut Studio, button: &str) -> (String, glassbox::insight::LossLine) {
+    use glassbox::ui::landscape_view::LandscapePanel;
+    h.get_by_label(button).click();
+    h.step();
+    assert!(
+        wait_for(h, 60.0, |s| s
+            .panels
+            .get::<LandscapePanel>()
+            .is_some_and(|p| p.line.is_some() && !p.is_running())),
+        "no line in time"
+    );
+    h.run_steps(2);
+    landscape(h).line.clone().unwrap()
+}
+
+#[test]
+fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights() {
+    let mut h = trained(presets::load("mlp-iris").unwrap());
+    open_landscape(&mut h);
+    let land = compute_landscape(&mut h);
     assert_eq!(land.loss.len(), 9);
     let (r, c) = land.lowest();
     assert!(
@@ -155,25 +182,7 @@ fn the_loss_landscape_is_computed_in_the_background_and_drawn_around_the_weights
     assert!(has_text(&h, "loss at the trained weights"));
     // The line from the initial weights falls into the trained weights' basin.
     assert!(!has_text(&h, "from the initial weights"));
-    h.get_by_label("Line from the start").click();
-    h.step();
-    assert!(
-        wait_for(&mut h, 60.0, |s| s
-            .panels
-            .get::<LandscapePanel>()
-            .is_some_and(|p| p.line.is_some() && !p.is_running())),
-        "no line in time"
-    );
-    h.run_steps(2);
-    let line = h
-        .state()
-        .panels
-        .get::<LandscapePanel>()
-        .unwrap()
-        .line
-        .clone()
-        .unwrap()
-        .1;
+    let (_, line) = line_by(&mut h, "Line from the start");
     let at = |alpha: f32| {
         line.points
             .iter()
@@ -204,49 +213,14 @@ fn the_landscape_draws_the_runs_path_and_a_line_from_another_run() {
     );
     for seed in [1, 2] {
         h.state_mut().doc.project.training.seed = seed;
-        h.get_by_label("▶ Train").click();
-        h.step();
-        assert!(
-            wait_for(&mut h, 60.0, |s| s.session.weights.is_some()
-                && !s.is_training()),
-            "training did not finish"
-        );
+        train_to_the_end(&mut h, 60.0);
         h.run_steps(3);
     }
-    h.get_by_label("Run").click();
-    h.run_steps(2);
-    h.get_by_label("Loss landscape…").click();
-    h.run_steps(2);
-    // The side panel settles its width over its first frames.
-    h.run_steps(3);
+    open_landscape(&mut h);
     h.get_by_label("the path's plane").click();
     h.run_steps(3);
-    h.state_mut()
-        .panels
-        .get_mut::<LandscapePanel>()
-        .unwrap()
-        .spec
-        .grid = 9;
     assert!(!has_text(&h, "this plane holds"));
-    h.get_by_label("Compute").click();
-    h.step();
-    let panel = |h: &egui_kittest::Harness<'static, glassbox::ui::Studio>| {
-        h.state()
-            .panels
-            .get::<LandscapePanel>()
-            .unwrap()
-            .result
-            .clone()
-    };
-    assert!(
-        wait_for(&mut h, 60.0, |s| s
-            .panels
-            .get::<LandscapePanel>()
-            .is_some_and(|p| p.result.is_some() && !p.is_running())),
-        "no landscape in time"
-    );
-    h.run_steps(2);
-    let land = panel(&h).unwrap();
+    let land = compute_landscape(&mut h);
     assert_eq!(land.plane, Plane::Path);
     assert_eq!(
         land.path.len(),
@@ -268,24 +242,7 @@ fn the_landscape_draws_the_runs_path_and_a_line_from_another_run() {
         button.right() <= 1500.0,
         "the button is off the window: {button:?}"
     );
-    h.get_by_label("Line from that run").click();
-    h.step();
-    assert!(
-        wait_for(&mut h, 60.0, |s| s
-            .panels
-            .get::<LandscapePanel>()
-            .is_some_and(|p| p.line.is_some() && !p.is_running())),
-        "no line in time"
-    );
-    h.run_steps(2);
-    let (from, line) = h
-        .state()
-        .panels
-        .get::<LandscapePanel>()
-        .unwrap()
-        .line
-        .clone()
-        .unwrap();
+    let (from, line) = line_by(&mut h, "Line from that run");
     assert!(from.starts_with("run "), "{from}");
     assert!(has_text(&h, "from run "));
     // Both ends are trained networks; the line is not the one from the initial weights.

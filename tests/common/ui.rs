@@ -49,14 +49,19 @@ pub fn trained(project: Project) -> Harness<'static, Studio> {
         wait_for(&mut h, 20.0, |s| s.data.summary.is_some()),
         "the data did not load"
     );
+    train_to_the_end(&mut h, 60.0);
+    h
+}
+
+/// Presses ▶ Train and waits (at most `secs`) until the run has ended with weights.
+pub fn train_to_the_end(h: &mut Harness<'static, Studio>, secs: f32) {
     h.get_by_label("▶ Train").click();
     h.step();
     assert!(
-        wait_for(&mut h, 60.0, |s| s.session.weights.is_some()
-            && !s.is_training()),
-        "training did not finish"
+        wait_for(h, secs, |s| s.session.weights.is_some() && !s.is_training()),
+        "training did not finish: {:?}",
+        h.state().run_state()
     );
-    h
 }
 
 /// Trains the studio's project with the Train button (for at most `secs`) and opens the
@@ -66,13 +71,7 @@ pub fn train_then_open_insight(h: &mut Harness<'static, Studio>, secs: f32) {
         wait_for(h, 20.0, |s| s.data.summary.is_some()),
         "the data did not load"
     );
-    h.get_by_label("▶ Train").click();
-    h.step();
-    assert!(
-        wait_for(h, secs, |s| s.session.weights.is_some() && !s.is_training()),
-        "training did not finish: {:?}",
-        h.state().run_state()
-    );
+    train_to_the_end(h, secs);
     h.key_press_modifiers(Modifiers::COMMAND, Key::Num3);
     h.run_steps(2);
 }
