@@ -45,7 +45,7 @@ impl Neighbours {
     }
 }
 
-fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+pub(super) fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 

@@ -97,7 +97,7 @@ impl Projection {
             .enumerate()
             .filter(|&(j, _)| j != i)
             .map(|(j, c)| {
-                let d: f32 = me.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+                let d = super::neighbours::squared_distance(me, c);
                 (j, d.sqrt())
             })
             .collect();

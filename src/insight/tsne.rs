@@ -7,7 +7,7 @@
 //! Progress is reported and a stop flag is honoured. `trustworthiness` (Venna and Kaski, 2001)
 //! says how far a plane's neighbourhoods are the layer's own.
 
-use super::neighbours::{known_or_search, Neighbours};
+use super::neighbours::{known_or_search, squared_distance, Neighbours};
 use super::tsne_bh::{self, SparseP};
 use super::InsightError;
 use crate::train::Control;
@@ -52,7 +52,7 @@ fn squared_distances(x: &[Vec<f32>]) -> Vec<f64> {
     let mut d = vec![0f64; n * n];
     for i in 0..n {
         for j in (i + 1)..n {
-            let s: f32 = x[i].iter().zip(&x[j]).map(|(a, b)| (a - b) * (a - b)).sum();
+            let s = squared_distance(&x[i], &x[j]);
             d[i * n + j] = s as f64;
             d[j * n + i] = s as f64;
         }
@@ -319,14 +319,15 @@ pub fn trustworthiness(layer: &[Vec<f32>], plane: &[[f32; 2]], k: usize) -> f64 
 /// Σ (rank in the layer − k) over point i's k nearest on the plane that are not among its k
 /// nearest in the layer (ties ranked by index).
 fn intrusion_penalty(layer: &[Vec<f32>], plane: &[[f32; 2]], i: usize, k: usize) -> f64 {
-    let sq =
-        |a: &[f32], b: &[f32]| -> f32 { a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum() };
-    let dl: Vec<f32> = layer.iter().map(|c| sq(&layer[i], c)).collect();
+    let dl: Vec<f32> = layer
+        .iter()
+        .map(|c| squared_distance(&layer[i], c))
+        .collect();
     let mut dp: Vec<(f32, usize)> = plane
         .iter()
         .enumerate()
         .filter(|&(j, _)| j != i)
-        .map(|(j, q)| (sq(&plane[i], q), j))
+        .map(|(j, q)| (squared_distance(&plane[i], q), j))
         .collect();
     let by_distance = |a: &(f32, usize), b: &(f32, usize)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
     dp.select_nth_unstable_by(k - 1, by_distance);
